@@ -1,0 +1,63 @@
+import * as tf from '@tensorflow/tfjs';
+import type { ProductNeeds, StepProducts } from '../ghost/products.js';
+import type { ColumnInfo, Method } from '../types.js';
+
+/**
+ * Scale of one step. `c = learningRate * lossScale` is the method notes' c_t: the training loss is
+ * `lossScale * sum_i l_i` (1/B for mean-loss training), so the recorded gradient of example i is
+ * G_i = lossScale * g_i and c_t <g_T, g_i> = learningRate <g_T, G_i>.
+ */
+export interface StepScale {
+  readonly learningRate: number;
+  readonly lossScale: number;
+}
+
+/** A method: which products it needs and how it turns them into per-example values `[n, columns]`. */
+export interface MethodDef {
+  readonly method: Method;
+  readonly needs: Partial<ProductNeeds>;
+  columns(targets: readonly string[]): ColumnInfo[];
+  values(products: StepProducts, scale: StepScale, n: number, targets: number): tf.Tensor2D;
+}
+
+function perTarget(method: Method, targets: readonly string[]): ColumnInfo[] {
+  return targets.map((target) => ({ name: `${method}:${target}`, method, target }));
+}
+
+function orZeros(t: tf.Tensor2D | null, n: number, targets: number): tf.Tensor2D {
+  return t ?? tf.zeros([n, targets]);
+}
+
+/** First-order In-Run Data Shapley = TracIn-Ideal: c_t <g_T, g_z> (method notes, section 2). */
+const shapley1: MethodDef = {
+  method: 'shapley1',
+  needs: { target: true },
+  columns: (targets) => perTarget('shapley1', targets),
+  values: (p, s, n, k) => tf.mul(orZeros(p.target, n, k), s.learningRate),
+};
+
+/** TracIn self-influence c_t ||g_z||^2 (method notes, section 4). */
+const tracinSelf: MethodDef = {
+  method: 'tracin_self',
+  needs: { self: true },
+  columns: () => [{ name: 'tracin_self', method: 'tracin_self', target: null }],
+  values: (p, s, n) =>
+    tf.reshape(tf.mul(p.self ?? tf.zeros([n]), s.learningRate / s.lossScale), [n, 1]) as tf.Tensor2D,
+};
+
+/** TracIn-WE: the first-order value over word-embedding parameters only (method notes, section 4). */
+const tracinWe: MethodDef = {
+  method: 'tracin_we',
+  needs: { targetEmbedding: true },
+  columns: (targets) => perTarget('tracin_we', targets),
+  values: (p, s, n, k) => tf.mul(orZeros(p.targetEmbedding, n, k), s.learningRate),
+};
+
+export const METHODS: Readonly<Record<Exclude<Method, 'shapley2'>, MethodDef>> = {
+  shapley1,
+  tracin_self: tracinSelf,
+  tracin_we: tracinWe,
+};
+
+/** Methods that score toward targets (and so need at least one). */
+export const TARGET_METHODS: ReadonlySet<Method> = new Set(['shapley1', 'shapley2', 'tracin_we']);

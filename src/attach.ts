@@ -1,0 +1,242 @@
+import * as tf from '@tensorflow/tfjs';
+import { METHODS, TARGET_METHODS, type MethodDef } from './accumulators/methods.js';
+import { TokenTotals } from './accumulators/tokens.js';
+import { DeviceTotals } from './accumulators/totals.js';
+import { Attributor } from './attributor.js';
+import { InrunError, describe } from './errors.js';
+import type { LayerKind } from './hooks/capture.js';
+import { planLayers, type Restore } from './hooks/layers.js';
+import { adaptModel, type ModelAdapter } from './model.js';
+import { AttributionRun, claim, type Run } from './run.js';
+import { SinkHub } from './sinks/hub.js';
+import type { Sink } from './sinks/sink.js';
+import { disposeTargets, prepareTargets, targetPass, type TargetSet } from './targets.js';
+import type { AttachOptions, CoveredLayer, FunctionalModel, Method, RunInfo, SkippedLayer } from './types.js';
+import { VERSION } from './version.js';
+
+const OPTION_KEYS: ReadonlySet<string> = new Set([
+  'targets',
+  'methods',
+  'layers',
+  'sinks',
+  'examples',
+  'seed',
+  'optimizer',
+  'ghostPath',
+  'flushEvery',
+  'stepRecords',
+  'tokens',
+  'runId',
+  'meta',
+]);
+const ALL_METHODS: readonly Method[] = ['shapley1', 'shapley2', 'tracin_self', 'tracin_we'];
+
+function checkOptions(options: AttachOptions): void {
+  if (options === null || typeof options !== 'object') throw new InrunError(`expected an options object, got ${describe(options)}`, { field: 'options' });
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.has(key)) throw new InrunError(`unknown option; known options: ${[...OPTION_KEYS].join(', ')}`, { field: key });
+  }
+  const { flushEvery, stepRecords, ghostPath, seed, runId, sinks, tokens } = options;
+  if (flushEvery !== undefined && !(Number.isInteger(flushEvery) && flushEvery >= 1)) {
+    throw new InrunError(`expected a positive integer, got ${describe(flushEvery)}`, { field: 'flushEvery' });
+  }
+  if (stepRecords !== undefined && typeof stepRecords !== 'boolean') {
+    throw new InrunError(`expected true or false, got ${describe(stepRecords)}`, { field: 'stepRecords' });
+  }
+  if (ghostPath !== undefined && !['auto', 'pairwise', 'materialised'].includes(ghostPath)) {
+    throw new InrunError(`expected 'auto', 'pairwise' or 'materialised', got ${describe(ghostPath)}`, { field: 'ghostPath' });
+  }
+  if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 32)) {
+    throw new InrunError(`expected an integer in [0, 2^32), got ${describe(seed)}`, { field: 'seed' });
+  }
+  if (runId !== undefined && (typeof runId !== 'string' || runId.length === 0)) {
+    throw new InrunError(`expected a non-empty string, got ${describe(runId)}`, { field: 'runId' });
+  }
+  if (sinks !== undefined) {
+    if (!Array.isArray(sinks)) throw new InrunError(`expected an array of sinks, got ${describe(sinks)}`, { field: 'sinks' });
+    (sinks as unknown[]).forEach((s, i) => {
+      const sink = s as Partial<Sink> | null;
+      if (sink === null || typeof sink !== 'object' || typeof sink.open !== 'function' || typeof sink.close !== 'function') {
+        throw new InrunError(`expected a sink with open() and close(), got ${describe(s)}`, { field: `sinks[${i}]` });
+      }
+    });
+  }
+  if (tokens !== undefined) {
+    if (tokens === null || typeof tokens !== 'object') throw new InrunError(`expected an object, got ${describe(tokens)}`, { field: 'tokens' });
+    if (tokens.topK !== undefined && !(Number.isInteger(tokens.topK) && tokens.topK >= 1)) {
+      throw new InrunError(`expected a positive integer, got ${describe(tokens.topK)}`, { field: 'tokens.topK' });
+    }
+    if (tokens.vocabulary !== undefined && !Array.isArray(tokens.vocabulary)) {
+      throw new InrunError(`expected an array of words indexed by token id, got ${describe(tokens.vocabulary)}`, { field: 'tokens.vocabulary' });
+    }
+  }
+}
+
+function checkMethods(methods: readonly Method[] | undefined, hasTargets: boolean): Method[] {
+  if (methods === undefined) return hasTargets ? ['shapley1', 'tracin_self'] : ['tracin_self'];
+  if (!Array.isArray(methods) || methods.length === 0) {
+    throw new InrunError(`expected a non-empty array of ${ALL_METHODS.join(', ')}, got ${describe(methods)}`, { field: 'methods' });
+  }
+  const seen = new Set<Method>();
+  for (const m of methods as unknown[]) {
+    if (!ALL_METHODS.includes(m as Method)) {
+      throw new InrunError(`unknown method ${describe(m)}; expected one of ${ALL_METHODS.join(', ')}`, { field: 'methods' });
+    }
+    if (seen.has(m as Method)) throw new InrunError(`method ${describe(m)} is listed twice`, { field: 'methods' });
+    if (TARGET_METHODS.has(m as Method) && !hasTargets) {
+      throw new InrunError(`${String(m)} scores toward targets; give at least one target, e.g. { val: { xs, ys } }`, { field: 'targets' });
+    }
+    seen.add(m as Method);
+  }
+  return [...seen];
+}
+
+function methodDef(method: Method): MethodDef {
+  if (method === 'shapley2') {
+    throw new InrunError('shapley2 (second-order In-Run Data Shapley) is not available in this version', { field: 'methods' });
+  }
+  return METHODS[method];
+}
+
+function checkLayers(layers: AttachOptions['layers']): 'all' | 'embedding' | readonly string[] {
+  if (layers === undefined) return 'all';
+  if (layers === 'all' || layers === 'embedding') return layers;
+  if (Array.isArray(layers) && layers.every((l) => typeof l === 'string')) return layers;
+  throw new InrunError(`expected 'all', 'embedding' or an array of layer names, got ${describe(layers)}`, { field: 'layers' });
+}
+
+/** Hand-written models reveal their layers when they run: one target pass at attach time finds them. */
+function discoverLayers(model: ModelAdapter, targets: TargetSet | null): CoveredLayer[] {
+  const group = targets?.groups[0];
+  if (group === undefined) return [];
+  const pass = targetPass(group, model);
+  try {
+    pass.losses.dispose();
+    return [...pass.capture.layers].map(([name, rec]) => {
+      const a = rec.a[0]!;
+      const b = rec.b.find((t) => t !== undefined);
+      const dOut = b?.shape[b.rank - 1] ?? 0;
+      const params = rec.kind === 'dense' ? ((a.shape[a.rank - 1] ?? 0) + (rec.hasBias ? 1 : 0)) * dOut : rec.vocab * dOut;
+      return { name, kind: rec.kind, params, path: null };
+    });
+  } finally {
+    pass.capture.dispose();
+  }
+}
+
+/**
+ * Attaches in-run attribution to a model the user already trains. Returns a {@link Run}: train with
+ * `run.fit` / `run.fitDataset` (or the model's own `fit` and `fitDataset`, which now route through the
+ * run), or `run.step(ids, fn)` in custom loops; then read `run.scores()` and `run.close()`.
+ *
+ * Bad options fail here, before any training, with an {@link InrunError} naming the field.
+ */
+export function attach(model: tf.LayersModel | FunctionalModel, options: AttachOptions = {}): Run {
+  checkOptions(options);
+  const adapter = adaptModel(model, options.optimizer);
+  const selection = checkLayers(options.layers);
+  const hasTargets = options.targets !== undefined && Object.keys(options.targets ?? {}).length > 0;
+  const methods = checkMethods(options.methods, hasTargets);
+  const defs = methods.map(methodDef);
+  const release: Restore[] = [];
+  let totals: DeviceTotals | null = null;
+  let tokens: TokenTotals | null = null;
+  try {
+    // Claim first: a second attach must fail before it instruments anything twice.
+    release.push(claim(adapter.optimizer, 'optimizer'));
+    if (adapter.layersModel !== null) release.push(claim(adapter.layersModel, 'model'));
+    const targets = prepareTargets(options.targets, adapter);
+    release.push(() => disposeTargets(targets));
+    let covered: CoveredLayer[];
+    let skipped: SkippedLayer[] = [];
+    let include: (key: string, kind: LayerKind) => boolean = () => true;
+    if (adapter.layersModel !== null) {
+      const plan = planLayers(adapter.layersModel, selection);
+      covered = plan.covered;
+      skipped = plan.skipped;
+      if (covered.length === 0) {
+        const why = skipped.map((s) => `${s.name} (${s.reason})`).join(', ') || 'the model has no layers with weights';
+        throw new InrunError(`no layer to attribute through: inrun supports Dense and Embedding layers; skipped: ${why}`, { field: 'layers' });
+      }
+      release.push(plan.instrument());
+    } else {
+      const found = discoverLayers(adapter, targets);
+      const names = Array.isArray(selection) ? new Set(selection as readonly string[]) : null;
+      for (const name of names ?? []) {
+        if (found.length > 0 && !found.some((l) => l.name === name)) {
+          throw new InrunError(`unknown layer "${name}"; the model's ops layers: ${found.map((l) => l.name).join(', ')}`, { field: 'layers' });
+        }
+      }
+      include = (key, kind) => (selection === 'all' ? true : selection === 'embedding' ? kind === 'embedding' : names!.has(key));
+      covered = found.filter((l) => include(l.name, l.kind));
+    }
+    const embeddings = covered.filter((l) => l.kind === 'embedding');
+    const wantsTokens = methods.includes('tracin_we');
+    if (wantsTokens && embeddings.length === 0 && (adapter.layersModel !== null || targets !== null)) {
+      throw new InrunError('tracin_we needs an embedding layer; none is covered', { field: 'methods' });
+    }
+    const tokenOptions = options.tokens ?? {};
+    const tokenLayer = wantsTokens ? (tokenOptions.layer ?? embeddings[0]?.name ?? null) : null;
+    if (tokenOptions.layer !== undefined && !embeddings.some((l) => l.name === tokenOptions.layer)) {
+      throw new InrunError(`expected a covered embedding layer (${embeddings.map((l) => l.name).join(', ') || 'none'})`, {
+        field: 'tokens.layer',
+      });
+    }
+    const targetNames = targets?.names ?? [];
+    const columns = defs.flatMap((d) => d.columns(targetNames));
+    totals = new DeviceTotals(columns.length);
+    tokens = tokenLayer !== null ? new TokenTotals(targetNames.length) : null;
+    const seed = options.seed ?? Math.floor(Math.random() * 2 ** 32);
+    const className = adapter.optimizer.getClassName();
+    const info: RunInfo = {
+      runId: options.runId ?? `run-${new Date().toISOString().replace(/[:.]/g, '-')}-${Math.random().toString(16).slice(2, 8)}`,
+      startedAt: new Date().toISOString(),
+      inrunVersion: VERSION,
+      tfjsVersion: tf.version_core,
+      backend: tf.getBackend(),
+      model: { name: adapter.name, className: adapter.className, params: adapter.params },
+      optimizer: { className, attribution: className === 'SGD' ? 'exact' : 'sgd-proxy' },
+      lossReduction: adapter.lossReduction,
+      methods,
+      columns,
+      targets: targetNames.map((name, i) => ({ name, rows: targets!.rows[i]! })),
+      layers: { covered, skipped },
+      seeds: [],
+      meta: { ...(options.meta ?? {}) },
+    };
+    const attributor = new Attributor({
+      model: adapter,
+      targets,
+      methods: defs,
+      covered,
+      include,
+      ghostPath: options.ghostPath ?? 'auto',
+      tokenLayer,
+      totals,
+      tokens,
+    });
+    return new AttributionRun({
+      info,
+      model: adapter,
+      attributor,
+      totals,
+      tokens,
+      tokenOptions,
+      hub: new SinkHub(options.sinks ?? [], () => info),
+      columns: columns.map((c) => c.name),
+      targetNames,
+      flushEvery: options.flushEvery ?? 32,
+      stepRecords: options.stepRecords ?? true,
+      seed,
+      examples: options.examples ? [...options.examples] : [],
+      release: () => {
+        for (const r of release.reverse()) r();
+      },
+    });
+  } catch (error) {
+    for (const r of release.reverse()) r();
+    totals?.dispose();
+    tokens?.dispose();
+    throw error;
+  }
+}

@@ -1,0 +1,118 @@
+import * as tf from '@tensorflow/tfjs';
+import { InrunError, describe } from '../errors.js';
+import type { ExampleId } from '../types.js';
+
+/** mulberry32: a small, fast, seeded 32-bit PRNG (deterministic shuffles across runs and machines). */
+export function seededRandom(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Fisher-Yates permutation of `0..n-1`. */
+export function permutation(n: number, random: () => number): Int32Array {
+  const p = new Int32Array(n);
+  for (let i = 0; i < n; i++) p[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    const tmp = p[i]!;
+    p[i] = p[j]!;
+    p[j] = tmp;
+  }
+  return p;
+}
+
+/** Minimal structural view of a tf.data.Dataset, as `fitDataset` uses it. */
+export interface DatasetLike<T> {
+  readonly size: number | null;
+  iterator(): Promise<{ next(): Promise<IteratorResult<T>> }>;
+}
+
+export interface Batch {
+  readonly xs: tf.Tensor | tf.Tensor[];
+  readonly ys: tf.Tensor | tf.Tensor[];
+  readonly ids: readonly ExampleId[];
+}
+
+/**
+ * Batches of in-memory tensors for `run.fit`, reshuffled each epoch by a seeded permutation (or in
+ * order). Rows are gathered like `model.fit` gathers them, and ids travel with their rows.
+ */
+export function arrayBatches(
+  xs: readonly tf.Tensor[],
+  ys: readonly tf.Tensor[],
+  ids: readonly ExampleId[],
+  batchSize: number,
+  shuffle: boolean,
+  seed: number,
+): DatasetLike<Batch> {
+  const n = ids.length;
+  const random = seededRandom(seed);
+  const single = (list: tf.Tensor[]) => (list.length === 1 ? list[0]! : list);
+  return {
+    size: Math.ceil(n / batchSize),
+    iterator: () => {
+      const order = shuffle ? permutation(n, random) : Int32Array.from({ length: n }, (_, i) => i);
+      let at = 0;
+      return Promise.resolve({
+        next: (): Promise<IteratorResult<Batch>> => {
+          if (at >= n) return Promise.resolve({ done: true, value: undefined });
+          const rows = order.subarray(at, Math.min(at + batchSize, n));
+          at += rows.length;
+          const indices = tf.tensor1d(rows, 'int32');
+          const batch: Batch = {
+            xs: single(xs.map((x) => tf.gather(x, indices))),
+            ys: single(ys.map((y) => tf.gather(y, indices))),
+            ids: Array.from(rows, (r) => ids[r]!),
+          };
+          indices.dispose();
+          return Promise.resolve({ done: false, value: batch });
+        },
+      });
+    },
+  };
+}
+
+/** Reads a batch's `ids` field: an array, a typed array or a 1-D tensor (freed after reading). */
+export async function readBatchIds(ids: unknown, field: string): Promise<ExampleId[]> {
+  if (ids instanceof tf.Tensor) {
+    try {
+      if (ids.rank !== 1) throw new InrunError(`expected a 1-D tensor of ids, got ${describe(ids)}`, { field });
+      const values = await ids.data();
+      return Array.from(values as ArrayLike<number | string>);
+    } finally {
+      ids.dispose();
+    }
+  }
+  if (Array.isArray(ids)) return ids as ExampleId[];
+  if (ArrayBuffer.isView(ids) && !(ids instanceof DataView)) return Array.from(ids as unknown as ArrayLike<number>);
+  throw new InrunError(
+    `each dataset element needs an ids field ({ xs, ys, ids }) with one id per row, got ${describe(ids)}`,
+    { field },
+  );
+}
+
+type CallbackArg = tf.ModelFitArgs['callbacks'];
+
+function isCallbackInstance(cb: unknown): cb is tf.Callback {
+  return typeof (cb as { setParams?: unknown }).setParams === 'function';
+}
+
+/**
+ * The user's callbacks as instances, with `extra` appended. tf.js treats a callback list as all
+ * instances or all plain configs (it looks at the first entry), so configs are wrapped here.
+ */
+export function withCallback(user: CallbackArg, yieldEvery: tf.ModelFitArgs['yieldEvery'], extra: tf.Callback): tf.Callback[] {
+  const list: unknown[] = user == null ? [] : Array.isArray(user) ? user : [user];
+  return [
+    ...list.map((cb) =>
+      isCallbackInstance(cb) ? cb : (new tf.CustomCallback(cb as tf.CustomCallbackArgs, yieldEvery) as unknown as tf.Callback),
+    ),
+    extra,
+  ];
+}

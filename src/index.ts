@@ -1,0 +1,30 @@
+/**
+ * inrun: in-run data attribution for TensorFlow.js. The public API; everything else is private.
+ */
+export { attach } from './attach.js';
+export { InrunError } from './errors.js';
+export { useFastEmbeddingGradient } from './hooks/gather.js';
+export { ops } from './hooks/ops.js';
+export { sqliteSink, SQLITE_SCHEMA_VERSION } from './sinks/sqlite.js';
+export { VERSION } from './version.js';
+
+export type { OpOptions } from './hooks/ops.js';
+export type { FitArgs, Run } from './run.js';
+export type { Sink } from './sinks/sink.js';
+export type { SqliteSinkOptions } from './sinks/sqlite.js';
+export type {
+  AttachOptions,
+  ColumnInfo,
+  CoveredLayer,
+  ExampleId,
+  ExampleInfo,
+  FunctionalModel,
+  Method,
+  RunInfo,
+  Scores,
+  SkippedLayer,
+  StepRecord,
+  TargetData,
+  TokenOptions,
+  TokenScore,
+} from './types.js';

@@ -1,0 +1,454 @@
+import * as tf from '@tensorflow/tfjs';
+import { Subject, type Observable } from 'rxjs';
+import type { TokenTotals } from './accumulators/tokens.js';
+import type { DeviceTotals } from './accumulators/totals.js';
+import type { Attributor } from './attributor.js';
+import { InrunError, describe } from './errors.js';
+import { Capture, withCapture } from './hooks/capture.js';
+import { arrayBatches, readBatchIds, withCallback, type DatasetLike } from './hooks/fit.js';
+import { checkIds, IdIndex } from './hooks/ids.js';
+import type { Restore } from './hooks/layers.js';
+import { hookOptimizer, readLearningRate, type Gradients } from './hooks/optimizer.js';
+import { tensorList, type ModelAdapter } from './model.js';
+import type { SinkHub } from './sinks/hub.js';
+import { RecordBuffer } from './stream/records.js';
+import type { ExampleId, ExampleInfo, RunInfo, Scores, StepRecord, TokenOptions, TokenScore } from './types.js';
+
+/** Arguments of {@link Run.fit}: `model.fit`'s, plus example ids and the shuffle seed. */
+export interface FitArgs extends tf.ModelFitArgs {
+  /**
+   * One id per row of `x`, in row order.
+   * @defaultValue the row indices `0..n-1`
+   */
+  readonly ids?: readonly ExampleId[] | ArrayLike<number>;
+  /** Seed of this call's shuffling. @defaultValue the run's seed */
+  readonly seed?: number;
+}
+
+/** A training run with attribution attached. Created by {@link attach}. */
+export interface Run {
+  readonly id: string;
+  /** Run metadata (covered and skipped layers, columns, optimizer, seeds). */
+  readonly info: RunInfo;
+  /** Per-step records, emitted in step order after each asynchronous read. Completes on `close()`. */
+  readonly records$: Observable<StepRecord>;
+  /** `model.fit` with example ids: same arguments and callbacks; shuffling is seeded and exact. */
+  fit(x: tf.Tensor | tf.Tensor[], y: tf.Tensor | tf.Tensor[], args?: FitArgs): Promise<tf.History>;
+  /** `model.fitDataset` whose elements carry ids: `{ xs, ys, ids }`. */
+  fitDataset<T extends tf.TensorContainer>(dataset: tf.data.Dataset<T> | DatasetLike<T>, args: tf.ModelFitDatasetArgs<T>): Promise<tf.History>;
+  /**
+   * One step of a custom loop: `fn` must run exactly one optimizer step (e.g. `optimizer.minimize`
+   * or `model.trainOnBatch`) on the rows whose ids are given, in row order.
+   */
+  step<T>(ids: readonly ExampleId[] | ArrayLike<number>, fn: () => T | Promise<T>): Promise<T>;
+  /** Adds example metadata (source, label, text); described examples appear in scores even if never seen. */
+  describe(examples: Iterable<ExampleInfo>): void;
+  /** Run totals so far (one asynchronous read). */
+  scores(): Promise<Scores>;
+  /** Reads buffered per-step records and hands them to `records$` and sinks. */
+  flush(): Promise<void>;
+  /** Flushes, writes totals to sinks, closes them, removes every hook and frees device memory. */
+  close(): Promise<Scores>;
+}
+
+interface PendingBatch {
+  readonly ids: readonly ExampleId[];
+  readonly field: string;
+}
+
+export interface RunParts {
+  readonly info: RunInfo;
+  readonly model: ModelAdapter;
+  readonly attributor: Attributor;
+  readonly totals: DeviceTotals;
+  readonly tokens: TokenTotals | null;
+  readonly tokenOptions: TokenOptions;
+  readonly hub: SinkHub;
+  readonly columns: readonly string[];
+  readonly targetNames: readonly string[];
+  readonly flushEvery: number;
+  readonly stepRecords: boolean;
+  readonly seed: number;
+  readonly examples: readonly ExampleInfo[];
+  /** Removes layer hooks and frees targets. */
+  readonly release: () => void;
+}
+
+class EpochTracker extends tf.Callback {
+  constructor(private readonly onEpoch: (epoch: number | null) => void) {
+    super();
+  }
+  override onEpochBegin(epoch: number): Promise<void> {
+    this.onEpoch(epoch);
+    return Promise.resolve();
+  }
+  override onTrainEnd(): Promise<void> {
+    this.onEpoch(null);
+    return Promise.resolve();
+  }
+}
+
+const ATTACHED = Symbol.for('inrun.attached');
+
+/** Marks `owner` (a model or optimizer) as attached; throws if a live run holds it already. */
+export function claim(owner: object, what: string): Restore {
+  const o = owner as { [ATTACHED]?: boolean };
+  if (o[ATTACHED]) throw new InrunError(`this ${what} is already attached to a run; close() that run first`, { field: 'model' });
+  o[ATTACHED] = true;
+  return () => {
+    delete o[ATTACHED];
+  };
+}
+
+export class AttributionRun implements Run {
+  readonly id: string;
+  readonly info: RunInfo;
+  readonly records$: Observable<StepRecord>;
+
+  private readonly subject = new Subject<StepRecord>();
+  private readonly index = new IdIndex();
+  private readonly buffer: RecordBuffer;
+  private readonly restores: Restore[] = [];
+  private readonly metadata = new Map<ExampleId, ExampleInfo>();
+  private unsentExamples: ExampleInfo[] = [];
+  private queue: PendingBatch[] = [];
+  private epoch: number | null = null;
+  private stepCount = 0;
+  private flushing: Promise<void> = Promise.resolve();
+  private closed = false;
+  private final: Scores | null = null;
+  private seedCalls = 0;
+  private originalFitDataset: tf.LayersModel['fitDataset'] | null = null;
+
+  constructor(private readonly parts: RunParts) {
+    this.info = parts.info;
+    this.id = parts.info.runId;
+    this.records$ = this.subject.asObservable();
+    this.buffer = new RecordBuffer(this.id, parts.columns, parts.targetNames);
+    this.describe(parts.examples);
+    this.restores.push(hookOptimizer(parts.model.optimizer, (compute) => this.onGradients(compute)));
+    const model = parts.model.layersModel;
+    if (model !== null) this.hookModel(model);
+  }
+
+  // ---- training paths -------------------------------------------------------------------------
+
+  async fit(x: tf.Tensor | tf.Tensor[], y: tf.Tensor | tf.Tensor[], args: FitArgs = {}): Promise<tf.History> {
+    this.requireLayersModel('fit');
+    const { ids, seed, batchSize = 32, shuffle = true, epochs = 1, validationSplit, validationData, ...rest } = args;
+    for (const key of ['sampleWeight', 'stepsPerEpoch', 'validationSteps'] as const) {
+      if (rest[key] !== undefined) throw new InrunError('is not supported by run.fit', { field: `args.${key}` });
+    }
+    delete (rest as { sampleWeight?: unknown }).sampleWeight;
+    if (shuffle !== true && shuffle !== false) {
+      throw new InrunError(`expected true or false, got ${describe(shuffle)}`, { field: 'args.shuffle' });
+    }
+    if (!Number.isInteger(batchSize) || batchSize < 1) {
+      throw new InrunError(`expected a positive integer, got ${describe(batchSize)}`, { field: 'args.batchSize' });
+    }
+    const xs = tensorList(x);
+    const ys = tensorList(y);
+    const n = xs[0]?.shape[0] ?? 0;
+    [...xs, ...ys].forEach((t, i) => {
+      if (!(t instanceof tf.Tensor)) throw new InrunError(`expected tensors, got ${describe(t)}`, { field: i < xs.length ? 'x' : 'y' });
+      if (t.shape[0] !== n) {
+        throw new InrunError(`expected ${n} rows like x, got ${t.shape[0]}`, { field: i < xs.length ? `x[${i}]` : `y[${i - xs.length}]` });
+      }
+    });
+    const idList = ids === undefined ? Array.from({ length: n }, (_, i) => i) : checkIds(ids, 'args.ids', n);
+    let train = n;
+    let validation = validationData;
+    const sliced: tf.Tensor[] = [];
+    if (validationSplit !== undefined && validationSplit > 0 && validation === undefined) {
+      if (!(validationSplit < 1)) throw new InrunError(`expected a number in [0, 1), got ${validationSplit}`, { field: 'args.validationSplit' });
+      // As model.fit: the last rows, taken before shuffling.
+      train = Math.floor(n * (1 - validationSplit));
+      const tail = (list: tf.Tensor[]) => list.map((t) => tf.slice(t, train, n - train));
+      const vx = tail(xs);
+      const vy = tail(ys);
+      sliced.push(...vx, ...vy);
+      validation = [vx.length === 1 ? vx[0]! : vx, vy.length === 1 ? vy[0]! : vy];
+    }
+    const head = (list: tf.Tensor[]) => (train === n ? list : list.map((t) => tf.slice(t, 0, train)));
+    const tx = head(xs);
+    const ty = head(ys);
+    if (train !== n) sliced.push(...tx, ...ty);
+    const trainIds = idList.slice(0, train);
+    for (const id of trainIds) this.index.slotOf(id);
+    const callSeed = seed ?? (this.seedCalls++ === 0 ? this.parts.seed : (this.parts.seed + this.seedCalls * 0x9e3779b1) >>> 0);
+    this.info.seeds.push(callSeed);
+    try {
+      const dataset = arrayBatches(tx, ty, trainIds, batchSize, shuffle, callSeed);
+      const datasetArgs = { ...rest, epochs, validationBatchSize: batchSize } as tf.ModelFitDatasetArgs<unknown>;
+      if (validation !== undefined) (datasetArgs as { validationData?: unknown }).validationData = validation;
+      return await this.fitOn(dataset, datasetArgs);
+    } finally {
+      tf.dispose(sliced);
+    }
+  }
+
+  fitDataset<T extends tf.TensorContainer>(dataset: tf.data.Dataset<T> | DatasetLike<T>, args: tf.ModelFitDatasetArgs<T>): Promise<tf.History> {
+    return this.fitOn(dataset, args);
+  }
+
+  private async fitOn(dataset: DatasetLike<unknown>, args: tf.ModelFitDatasetArgs<unknown>): Promise<tf.History> {
+    const model = this.requireLayersModel('fitDataset');
+    if (dataset == null || typeof dataset.iterator !== 'function') {
+      throw new InrunError(`expected a tf.data.Dataset, got ${describe(dataset)}`, { field: 'dataset' });
+    }
+    if (args == null || typeof args !== 'object') throw new InrunError('expected fitDataset arguments ({ epochs, ... })', { field: 'args' });
+    this.checkOptimizer(model);
+    const wrapped = this.withIds(dataset);
+    const callbacks = withCallback(args.callbacks, args.yieldEvery, new EpochTracker((e) => (this.epoch = e)));
+    this.queue = [];
+    try {
+      const fitDataset = this.originalFitDataset ?? model.fitDataset.bind(model);
+      const history = await fitDataset(wrapped as unknown as tf.data.Dataset<tf.TensorContainer>, { ...args, callbacks });
+      await this.flush();
+      return history;
+    } finally {
+      this.queue = [];
+      this.epoch = null;
+    }
+  }
+
+  async step<T>(ids: readonly ExampleId[] | ArrayLike<number>, fn: () => T | Promise<T>): Promise<T> {
+    this.assertOpen();
+    if (typeof fn !== 'function') throw new InrunError(`expected a function running one optimizer step, got ${describe(fn)}`, { field: 'fn' });
+    this.queue = [{ ids: checkIds(ids, 'ids'), field: 'ids' }];
+    let unused: boolean;
+    let result: T;
+    try {
+      result = await fn();
+    } finally {
+      unused = this.queue.length > 0;
+      this.queue = [];
+    }
+    if (unused) {
+      throw new InrunError('fn ran no optimizer step; call optimizer.minimize (or model.trainOnBatch) inside it', { field: 'fn' });
+    }
+    await this.flushIfDue();
+    return result;
+  }
+
+  // ---- results ---------------------------------------------------------------------------------
+
+  describe(examples: Iterable<ExampleInfo>): void {
+    this.assertOpen();
+    if (examples == null || typeof (examples as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+      throw new InrunError(`expected an iterable of { id, source?, label?, text? }, got ${describe(examples)}`, { field: 'examples' });
+    }
+    let i = 0;
+    for (const example of examples) {
+      if (example === null || typeof example !== 'object') {
+        throw new InrunError(`expected { id, source?, label?, text? }, got ${describe(example)}`, { field: `examples[${i}]` });
+      }
+      checkIds([example.id], `examples[${i}].id`);
+      this.index.slotOf(example.id);
+      this.metadata.set(example.id, example);
+      this.unsentExamples.push(example);
+      i++;
+    }
+  }
+
+  async scores(): Promise<Scores> {
+    if (this.final !== null) return this.final;
+    await this.flush();
+    const rows = this.index.size;
+    const { columns, steps } = await this.parts.totals.read(rows);
+    const byName: Record<string, Float32Array> = {};
+    this.parts.columns.forEach((name, c) => (byName[name] = columns[c]!));
+    const tokens: Record<string, TokenScore[][]> = {};
+    const weColumns = this.info.columns.filter((c) => c.method === 'tracin_we');
+    if (weColumns.length > 0) {
+      const options = this.parts.tokenOptions;
+      const top = this.parts.tokens
+        ? await this.parts.tokens.top(rows, options.topK ?? 5, new Set(options.ignore ?? []), options.vocabulary)
+        : null;
+      weColumns.forEach((column, k) => {
+        tokens[column.name] = top?.perTarget[k] ?? Array.from({ length: rows }, () => []);
+      });
+      if (top !== null && top.changedPositions > 0) {
+        (this.info.meta as Record<string, unknown>)['tokenPositionsChanged'] = top.changedPositions;
+      }
+    }
+    return { ids: this.index.ids.slice(), columns: byName, steps, tokens };
+  }
+
+  flush(): Promise<void> {
+    const next = this.flushing.then(async () => {
+      const records = await this.buffer.drain();
+      const examples = this.unsentExamples;
+      this.unsentExamples = [];
+      await this.parts.hub.examples(examples);
+      await this.parts.hub.steps(records);
+      for (const record of records) this.subject.next(record);
+    });
+    // A failed flush fails its caller; later flushes still run.
+    this.flushing = next.catch(() => undefined);
+    return next;
+  }
+
+  async close(): Promise<Scores> {
+    if (this.final !== null) return this.final;
+    if (this.closed) throw new InrunError('close() is already in progress');
+    this.closed = true;
+    try {
+      const scores = await this.scores();
+      await this.parts.hub.examples(this.unsentExamples);
+      this.unsentExamples = [];
+      await this.parts.hub.scores(scores);
+      this.final = scores;
+      return scores;
+    } finally {
+      try {
+        await this.parts.hub.close();
+      } finally {
+        this.release();
+      }
+    }
+  }
+
+  // ---- the step ----------------------------------------------------------------------------------
+
+  private onGradients(compute: () => Gradients): Gradients {
+    const batch = this.queue.shift();
+    if (batch === undefined) {
+      throw new InrunError(
+        'a training step ran without example ids. Train with run.fit(x, y, { ids }), run.fitDataset(dataset) ' +
+          'whose elements are { xs, ys, ids }, or wrap a custom step in run.step(ids, () => optimizer.minimize(...)); ' +
+          'call run.close() to train without attribution',
+      );
+    }
+    const capture = new Capture();
+    let result: Gradients | null = null;
+    try {
+      result = withCapture(capture, compute);
+      this.attribute(capture, batch, result.value);
+      return result;
+    } catch (error) {
+      if (result !== null) tf.dispose([result.value, ...Object.values(result.grads)]);
+      throw error;
+    } finally {
+      capture.dispose();
+    }
+  }
+
+  private attribute(capture: Capture, batch: PendingBatch, loss: tf.Scalar): void {
+    const slots = this.index.slotsOf(batch.ids, batch.field);
+    const n = slots.length;
+    const rows = [...capture.layers.values()][0]?.a[0]?.shape[0];
+    if (rows !== undefined && rows !== n) {
+      throw new InrunError(`got ${n} ids for a batch of ${rows} rows; give one id per row, in row order`, { field: batch.field });
+    }
+    const learningRate = readLearningRate(this.parts.model.optimizer);
+    const scale = { learningRate, lossScale: this.parts.model.lossReduction === 'mean' ? 1 / n : 1 };
+    const keep = this.parts.stepRecords && (this.subject.observed || this.parts.hub.wantsSteps);
+    const out = this.parts.attributor.step(capture, slots, scale, keep);
+    if (out !== null) {
+      this.buffer.push({
+        step: this.stepCount,
+        epoch: this.epoch,
+        learningRate,
+        ids: batch.ids,
+        values: out.values,
+        loss: tf.keep(loss.clone()),
+        targetLosses: out.targetLosses,
+      });
+    }
+    this.stepCount++;
+  }
+
+  private async flushIfDue(): Promise<void> {
+    if (this.buffer.size >= this.parts.flushEvery) await this.flush();
+  }
+
+  /** Wraps a dataset so that each element's ids are queued for the step that consumes it. */
+  private withIds(source: DatasetLike<unknown>): DatasetLike<unknown> {
+    return {
+      get size() {
+        return source.size;
+      },
+      iterator: async () => {
+        const it = await source.iterator();
+        return {
+          next: async (): Promise<IteratorResult<unknown>> => {
+            // Back-pressure point: fitDataset awaits this before every step.
+            await this.flushIfDue();
+            const item = await it.next();
+            if (item.done === true || item.value == null) return item;
+            const { ids, ...rest } = item.value as { ids?: unknown };
+            const list = await readBatchIds(ids, 'dataset element ids');
+            // One element is fetched right before its step; a leftover belongs to a step that never ran.
+            this.queue = [{ ids: list, field: 'dataset element ids' }];
+            return { done: false, value: rest };
+          },
+        };
+      },
+    };
+  }
+
+  // ---- plumbing ----------------------------------------------------------------------------------
+
+  private hookModel(model: tf.LayersModel): void {
+    const m = model as unknown as {
+      fit: tf.LayersModel['fit'];
+      fitDataset: tf.LayersModel['fitDataset'];
+    };
+    const own = { fit: Object.hasOwn(m, 'fit'), fitDataset: Object.hasOwn(m, 'fitDataset') };
+    const fit = m.fit;
+    const fitDataset = m.fitDataset;
+    this.originalFitDataset = fitDataset.bind(model);
+    m.fit = (x, y, args = {}) => {
+      if (args.shuffle ?? true) {
+        return Promise.reject(
+          new InrunError(
+            'model.fit shuffles with Math.random and never says which rows formed a batch, so inrun cannot map rows to ids. ' +
+              'Use run.fit(x, y, { ids }) (seeded, exact shuffling) or pass shuffle: false (row indices become ids)',
+            { field: 'args.shuffle' },
+          ),
+        );
+      }
+      return this.fit(x as tf.Tensor | tf.Tensor[], y as tf.Tensor | tf.Tensor[], args);
+    };
+    m.fitDataset = (dataset, args) => this.fitOn(dataset, args);
+    this.restores.push(() => {
+      if (own.fit) m.fit = fit;
+      else delete (m as { fit?: unknown }).fit;
+      if (own.fitDataset) m.fitDataset = fitDataset;
+      else delete (m as { fitDataset?: unknown }).fitDataset;
+    });
+  }
+
+  private requireLayersModel(method: string): tf.LayersModel {
+    this.assertOpen();
+    const model = this.parts.model.layersModel;
+    if (model === null) {
+      throw new InrunError(`run.${method} needs a tf.LayersModel; hand-written models train with run.step(ids, fn)`, { field: 'model' });
+    }
+    return model;
+  }
+
+  private checkOptimizer(model: tf.LayersModel): void {
+    if (model.optimizer !== this.parts.model.optimizer) {
+      throw new InrunError(
+        'model.optimizer is not the optimizer this run watches (the model was compiled again, or attach got another optimizer); fit would train unattributed',
+        { field: 'model.optimizer' },
+      );
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new InrunError('this run is closed');
+  }
+
+  private release(): void {
+    for (const restore of this.restores.reverse()) restore();
+    this.restores.length = 0;
+    this.parts.release();
+    this.buffer.dispose();
+    this.parts.totals.dispose();
+    this.parts.tokens?.dispose();
+    this.subject.complete();
+  }
+}

@@ -1,0 +1,183 @@
+import * as tf from '@tensorflow/tfjs';
+import { InrunError, describe } from './errors.js';
+import type { TargetLayout } from './ghost/rows.js';
+import { Capture, probeSeed, withCapture } from './hooks/capture.js';
+import type { ModelAdapter } from './model.js';
+import type { TargetData } from './types.js';
+
+/**
+ * Consecutive targets with the same input and label shapes, concatenated so that one forward and
+ * one backward pass serve all of them. Rows stay separable: each target row's output gradient
+ * depends on that row's loss only (inference mode, no cross-example layers).
+ */
+export interface TargetGroup {
+  /** Index of the group's first target in the run's target order. */
+  readonly first: number;
+  readonly xs: readonly tf.Tensor[];
+  readonly ys: readonly tf.Tensor[];
+  readonly rows: number;
+  readonly layout: TargetLayout;
+}
+
+export interface TargetSet {
+  readonly names: readonly string[];
+  readonly rows: readonly number[];
+  readonly groups: readonly TargetGroup[];
+}
+
+interface Checked {
+  readonly name: string;
+  readonly xs: tf.Tensor[];
+  readonly ys: tf.Tensor[];
+  readonly rows: number;
+}
+
+function checkTensors(field: string, value: unknown, count: number | null): tf.Tensor[] {
+  const items = Array.isArray(value) ? (value as unknown[]) : [value];
+  if (items.length === 0 || !items.every((t) => t instanceof tf.Tensor)) {
+    throw new InrunError(`expected a tensor or an array of tensors, got ${describe(value)}`, { field });
+  }
+  const tensors = items as tf.Tensor[];
+  if (tensors.some((t) => t.isDisposed)) throw new InrunError('the tensor is disposed', { field });
+  if (count !== null && tensors.length !== count) {
+    throw new InrunError(`expected ${count} tensor(s), one per model ${field.endsWith('xs') ? 'input' : 'output'}, got ${tensors.length}`, {
+      field,
+    });
+  }
+  return tensors;
+}
+
+function checkTarget(name: string, data: TargetData, model: ModelAdapter): Checked {
+  const field = `targets.${name}`;
+  if (name.length === 0 || name.includes(':')) {
+    throw new InrunError(`expected a non-empty name without ':', got ${JSON.stringify(name)}`, { field: 'targets' });
+  }
+  if (data === null || typeof data !== 'object') throw new InrunError(`expected { xs, ys }, got ${describe(data)}`, { field });
+  const xs = checkTensors(`${field}.xs`, data.xs, model.inputShapes?.length ?? null);
+  const ys = checkTensors(`${field}.ys`, data.ys, model.outputs);
+  const rows = xs[0]!.shape[0] ?? 0;
+  if (xs[0]!.rank === 0 || rows === 0) throw new InrunError('expected at least one row', { field: `${field}.xs` });
+  [...xs, ...ys].forEach((t, i) => {
+    if (t.shape[0] !== rows) {
+      const which = i < xs.length ? `xs[${i}]` : `ys[${i - xs.length}]`;
+      throw new InrunError(`expected ${rows} rows like xs[0], got ${t.shape[0]} rows`, { field: `${field}.${which}` });
+    }
+  });
+  model.inputShapes?.forEach((expected, i) => {
+    const got = xs[i]!.shape.slice(1);
+    const ok = got.length === expected.length && expected.every((d, j) => d === null || d === got[j]);
+    if (!ok) {
+      throw new InrunError(
+        `expected rows of shape [${expected.map((d) => d ?? '*').join(', ')}] (the model's input), got [${got.join(', ')}]`,
+        { field: `${field}.xs${xs.length > 1 ? `[${i}]` : ''}` },
+      );
+    }
+  });
+  // Dry run: the model's own forward and loss on the target, so that a label of the wrong shape or
+  // type fails now, not in the middle of training.
+  tf.tidy(() => {
+    let losses: tf.Tensor;
+    try {
+      losses = model.perExampleLoss(ys, model.forward(xs));
+    } catch (cause) {
+      throw new InrunError(`the model's forward pass and loss failed on this target: ${(cause as Error).message}`, {
+        field,
+        cause,
+      });
+    }
+    if (losses.shape[0] !== rows) {
+      throw new InrunError(`the loss gave ${losses.shape[0]} values for ${rows} rows; labels must have one row per example`, {
+        field: `${field}.ys`,
+      });
+    }
+  });
+  return { name, xs, ys, rows };
+}
+
+function sameShapes(a: Checked, b: Checked): boolean {
+  const same = (x: tf.Tensor[], y: tf.Tensor[]) =>
+    x.every((t, i) => t.dtype === y[i]!.dtype && t.shape.slice(1).join() === y[i]!.shape.slice(1).join());
+  return same(a.xs, b.xs) && same(a.ys, b.ys);
+}
+
+function makeGroup(first: number, members: Checked[]): TargetGroup {
+  return tf.tidy(() => {
+    const rows = members.reduce((n, m) => n + m.rows, 0);
+    const concat = (pick: (m: Checked) => tf.Tensor[]) =>
+      pick(members[0]!).map((_, i) => tf.keep(members.length === 1 ? pick(members[0]!)[i]!.clone() : tf.concat(members.map((m) => pick(m)[i]!), 0)));
+    const membership = new Float32Array(rows * members.length);
+    const ranges: { start: number; rows: number }[] = [];
+    let start = 0;
+    members.forEach((m, j) => {
+      for (let r = start; r < start + m.rows; r++) membership[r * members.length + j] = 1;
+      ranges.push({ start, rows: m.rows });
+      start += m.rows;
+    });
+    return {
+      first,
+      xs: concat((m) => m.xs),
+      ys: concat((m) => m.ys),
+      rows,
+      layout: { membership: tf.keep(tf.tensor2d(membership, [rows, members.length])), ranges },
+    };
+  });
+}
+
+/** Validates the named targets (shapes, dry run of the loss) and groups them for target passes. */
+export function prepareTargets(targets: Readonly<Record<string, TargetData>> | undefined, model: ModelAdapter): TargetSet | null {
+  if (targets === undefined) return null;
+  if (targets === null || typeof targets !== 'object' || Array.isArray(targets)) {
+    throw new InrunError(`expected an object of named targets like { val: { xs, ys } }, got ${describe(targets)}`, {
+      field: 'targets',
+    });
+  }
+  const checked = Object.entries(targets).map(([name, data]) => checkTarget(name, data, model));
+  if (checked.length === 0) return null;
+  const groups: TargetGroup[] = [];
+  let start = 0;
+  for (let i = 1; i <= checked.length; i++) {
+    if (i === checked.length || !sameShapes(checked[start]!, checked[i]!)) {
+      groups.push(makeGroup(start, checked.slice(start, i)));
+      start = i;
+    }
+  }
+  return { names: checked.map((c) => c.name), rows: checked.map((c) => c.rows), groups };
+}
+
+/**
+ * The target pass of one step: a forward and a backward pass of the group's summed target loss at
+ * the current weights, recording every instrumented layer's `a` and `b`. It differentiates with
+ * respect to the probes' shared seed only, so no weight gradient is computed and the optimizer's
+ * update is untouched. Returns the capture (caller disposes) and the summed loss per target.
+ */
+export function targetPass(group: TargetGroup, model: ModelAdapter): { capture: Capture; losses: tf.Tensor1D } {
+  const capture = new Capture();
+  let losses: tf.Tensor1D | null = null;
+  try {
+    withCapture(capture, () => {
+      const { value, grads } = tf.engine().gradients(
+        () => {
+          const perRow = model.perExampleLoss(group.ys, model.forward(group.xs));
+          losses = tf.keep(tf.reshape(tf.matMul(tf.reshape(perRow, [1, group.rows]), group.layout.membership), [-1]) as tf.Tensor1D);
+          return tf.sum(perRow);
+        },
+        [probeSeed()],
+        undefined,
+        true,
+      );
+      value.dispose();
+      tf.dispose(grads);
+    });
+  } catch (error) {
+    capture.dispose();
+    throw error;
+  }
+  return { capture, losses: losses! };
+}
+
+export function disposeTargets(set: TargetSet | null): void {
+  for (const g of set?.groups ?? []) {
+    tf.dispose([...g.xs, ...g.ys, g.layout.membership]);
+  }
+}
+

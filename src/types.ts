@@ -1,0 +1,188 @@
+import type * as tf from '@tensorflow/tfjs';
+import type { Sink } from './sinks/sink.js';
+
+/** A training example's stable identity. Numbers and strings are distinct ids (`1` is not `'1'`). */
+export type ExampleId = number | string;
+
+/**
+ * Attribution methods (see docs/methods.md for the maths and units).
+ * - `shapley1`: first-order In-Run Data Shapley toward each target (= TracIn-Ideal).
+ * - `shapley2`: second-order In-Run Data Shapley toward each target.
+ * - `tracin_self`: TracIn self-influence, target-free.
+ * - `tracin_we`: TracIn-WE, the first-order value restricted to embedding layers, with per-token scores.
+ */
+export type Method = 'shapley1' | 'shapley2' | 'tracin_self' | 'tracin_we';
+
+/** Tensors of one target: inputs as the model takes them and labels as its loss takes them. */
+export interface TargetData {
+  readonly xs: tf.Tensor | readonly tf.Tensor[];
+  readonly ys: tf.Tensor | readonly tf.Tensor[];
+}
+
+/** What a user may say about an example; written to sinks, shown in reports. */
+export interface ExampleInfo {
+  readonly id: ExampleId;
+  /** Where the example came from (a dataset, a crawl, a vendor). Reports group by it. */
+  readonly source?: string;
+  readonly label?: string | number;
+  readonly text?: string;
+}
+
+/** One attribution column, e.g. `shapley1:val` (method and target) or `tracin_self`. */
+export interface ColumnInfo {
+  readonly name: string;
+  readonly method: Method;
+  readonly target: string | null;
+}
+
+/** A layer whose parameters the scores cover. */
+export interface CoveredLayer {
+  readonly name: string;
+  readonly kind: 'dense' | 'embedding';
+  /** Number of parameters the layer's per-example gradients span (kernel and bias, or the table). */
+  readonly params: number;
+  /** Ghost path chosen for target products at the first step (`null` until then). */
+  path: 'pairwise' | 'materialised' | null;
+}
+
+/** A layer with trainable weights that inrun does not attribute through. */
+export interface SkippedLayer {
+  readonly name: string;
+  readonly className: string;
+  readonly reason: string;
+}
+
+/** Run metadata: stored by sinks, shown in reports. */
+export interface RunInfo {
+  readonly runId: string;
+  readonly startedAt: string;
+  readonly inrunVersion: string;
+  readonly tfjsVersion: string;
+  readonly backend: string;
+  readonly model: { readonly name: string; readonly className: string; readonly params: number };
+  readonly optimizer: {
+    readonly className: string;
+    /** `exact` for plain SGD; `sgd-proxy` otherwise (the paper's choice, method notes section 2). */
+    readonly attribution: 'exact' | 'sgd-proxy';
+  };
+  readonly lossReduction: 'mean' | 'sum';
+  readonly methods: readonly Method[];
+  readonly columns: readonly ColumnInfo[];
+  readonly targets: readonly { readonly name: string; readonly rows: number }[];
+  readonly layers: { readonly covered: readonly CoveredLayer[]; readonly skipped: readonly SkippedLayer[] };
+  /** Seeds used by `run.fit` shuffling, in call order. */
+  readonly seeds: number[];
+  readonly meta: Readonly<Record<string, unknown>>;
+}
+
+/** Per-step detail: one record per optimizer step, columns aligned with `ids`. */
+export interface StepRecord {
+  readonly runId: string;
+  /** Attributed steps of this run, from 0. */
+  readonly step: number;
+  /** Epoch of `run.fit` / `run.fitDataset`, or `null` in custom loops. */
+  readonly epoch: number | null;
+  readonly learningRate: number;
+  readonly batchSize: number;
+  /** Training loss the optimizer minimised at this step (including regularisers). */
+  readonly loss: number;
+  /** Summed target loss per target at the step's weights, before the update. */
+  readonly targetLosses: Readonly<Record<string, number>>;
+  readonly ids: readonly ExampleId[];
+  /** Per-example values of this step, one array per column (`shapley1:val`, `tracin_self`, ...). */
+  readonly columns: Readonly<Record<string, Float32Array>>;
+}
+
+/** A token's share of an example's TracIn-WE score. */
+export interface TokenScore {
+  readonly token: number;
+  /** The vocabulary entry, when a vocabulary was given. */
+  readonly word?: string;
+  readonly score: number;
+}
+
+/** Run totals: one value per example and column. */
+export interface Scores {
+  /** Every example seen (or described) by the run, in first-seen order. */
+  readonly ids: readonly ExampleId[];
+  /** One array per column, aligned with `ids`. Examples never seen in a step score 0. */
+  readonly columns: Readonly<Record<string, Float32Array>>;
+  /** How many optimizer steps each example took part in. */
+  readonly steps: Int32Array;
+  /** Per `tracin_we` column, each example's top tokens by |score| (empty when there is no token data). */
+  readonly tokens: Readonly<Record<string, readonly (readonly TokenScore[])[]>>;
+}
+
+/** A model trained by hand-written code: the pieces inrun needs for the targets' gradients. */
+export interface FunctionalModel {
+  /** Forward pass for target inputs; training code keeps its own forward. */
+  readonly predict: (xs: tf.Tensor | tf.Tensor[]) => tf.Tensor | tf.Tensor[];
+  /** Per-example loss: a tensor whose first axis is the example (other axes are averaged). */
+  readonly loss: (ys: tf.Tensor | tf.Tensor[], predictions: tf.Tensor | tf.Tensor[]) => tf.Tensor;
+  /** The optimizer whose `minimize` steps the loop. */
+  readonly optimizer: tf.Optimizer;
+  /**
+   * How the training loss reduces per-example losses. Only self-influence depends on it.
+   * @defaultValue 'mean'
+   */
+  readonly lossReduction?: 'mean' | 'sum';
+  /** A name for reports. @defaultValue 'model' */
+  readonly name?: string;
+}
+
+/** Options of {@link attach}. */
+export interface AttachOptions {
+  /**
+   * Named targets whose loss the scores explain, e.g. `{ val: { xs, ys } }`. Names may not contain ':'.
+   * @defaultValue none (only target-free methods can run)
+   */
+  readonly targets?: Readonly<Record<string, TargetData>>;
+  /**
+   * Methods to compute.
+   * @defaultValue `['shapley1', 'tracin_self']` with targets, `['tracin_self']` without
+   */
+  readonly methods?: readonly Method[];
+  /**
+   * Layers to attribute through: all supported ones, a list of layer names, or only embedding layers.
+   * @defaultValue 'all'
+   */
+  readonly layers?: 'all' | 'embedding' | readonly string[];
+  /** Where records and totals go. @defaultValue none */
+  readonly sinks?: readonly Sink[];
+  /** Metadata of examples (source, label, text); they count as seen-or-not members of the run. */
+  readonly examples?: Iterable<ExampleInfo>;
+  /** Seed of `run.fit`'s shuffling. @defaultValue a random seed, recorded in `run.info.seeds` */
+  readonly seed?: number;
+  /** Optimizer of a custom loop on a LayersModel. @defaultValue `model.optimizer` */
+  readonly optimizer?: tf.Optimizer;
+  /**
+   * Ghost product path for target products: chosen per layer by cost, or forced.
+   * @defaultValue 'auto'
+   */
+  readonly ghostPath?: 'auto' | 'pairwise' | 'materialised';
+  /** Steps buffered between two asynchronous reads of per-step records. @defaultValue 32 */
+  readonly flushEvery?: number;
+  /**
+   * Keep per-step records for `records$` and sinks. Off: only device totals, nothing read per step.
+   * @defaultValue true
+   */
+  readonly stepRecords?: boolean;
+  /** Per-token scores of `tracin_we`. */
+  readonly tokens?: TokenOptions;
+  /** Run id used by sinks. @defaultValue `run-<time>-<random>` */
+  readonly runId?: string;
+  /** Free-form metadata stored with the run. */
+  readonly meta?: Readonly<Record<string, unknown>>;
+}
+
+/** Options of per-token `tracin_we` scores. */
+export interface TokenOptions {
+  /** Embedding layer whose positions are scored. @defaultValue the first covered embedding layer */
+  readonly layer?: string;
+  /** Words by token id, to report words instead of ids. */
+  readonly vocabulary?: readonly string[];
+  /** Tokens kept per example in `scores().tokens`. @defaultValue 5 */
+  readonly topK?: number;
+  /** Token ids never reported (padding, out-of-vocabulary). @defaultValue [] */
+  readonly ignore?: readonly number[];
+}
