@@ -97,7 +97,10 @@ export class Attributor {
       this.notePaths(products.paths);
       const values = tf.concat(methods.map((m) => m.values(products, scale, n, k)), 1) as tf.Tensor2D;
       totals.add(slots, values);
-      if (tokens !== null && products.tokens !== null) tokens.add(slots, products.tokens.ids, products.tokens.terms);
+      const tokenMethod = methods.find((m) => m.tokenValues !== undefined);
+      if (tokens !== null && products.tokens !== null && tokenMethod?.tokenValues) {
+        tokens.add(slots, products.tokens.ids, tokenMethod.tokenValues(products.tokens.terms, scale));
+      }
       const targetLosses = losses.length === 0 ? null : concatOrNull(losses, 0);
       const out: StepOutput | null = keep
         ? { values: tf.keep(values), targetLosses: targetLosses && tf.keep(targetLosses.clone()) }

@@ -71,7 +71,7 @@ function mlp(activations: readonly string[], useBias: boolean): Case {
       units: i === activations.length - 1 ? 3 : 6,
       activation: activation as 'relu',
       useBias,
-      inputShape: i === 0 ? [5] : undefined,
+      ...(i === 0 ? { inputShape: [5] } : {}),
       kernelInitializer: tf.initializers.glorotNormal({ seed: 10 + i }),
       biasInitializer: tf.initializers.randomNormal({ stddev: 0.1, seed: 20 + i }),
     }),

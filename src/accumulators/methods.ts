@@ -18,6 +18,8 @@ export interface MethodDef {
   readonly needs: Partial<ProductNeeds>;
   columns(targets: readonly string[]): ColumnInfo[];
   values(products: StepProducts, scale: StepScale, n: number, targets: number): tf.Tensor2D;
+  /** Per-position values `[n, T, targets]` from the token layer's terms, for methods with token scores. */
+  tokenValues?(terms: tf.Tensor3D, scale: StepScale): tf.Tensor3D;
 }
 
 function perTarget(method: Method, targets: readonly string[]): ColumnInfo[] {
@@ -51,6 +53,7 @@ const tracinWe: MethodDef = {
   needs: { targetEmbedding: true },
   columns: (targets) => perTarget('tracin_we', targets),
   values: (p, s, n, k) => tf.mul(orZeros(p.targetEmbedding, n, k), s.learningRate),
+  tokenValues: (terms, s) => tf.mul(terms, s.learningRate),
 };
 
 export const METHODS: Readonly<Record<Exclude<Method, 'shapley2'>, MethodDef>> = {

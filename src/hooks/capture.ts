@@ -135,18 +135,22 @@ export function probeSeed(): tf.Tensor {
 }
 
 /**
- * Identity op whose gradient function reports the incoming gradient `dy` (a backward hook).
- * The forward value and the gradient passed on are the same tensors as without the probe, so the
- * optimizer's update is unchanged bit for bit.
+ * Identity op whose gradient function reports the incoming gradient `dy` (a backward hook), with
+ * the probed tensor itself. The forward value and the gradient passed on are the same tensors as
+ * without the probe, so the optimizer's update is unchanged bit for bit.
+ *
+ * tf.js frees a pass's forward intermediates before the backward pass unless a kernel saves them,
+ * so the probed tensor reaches `onGradient` through `save`, never through a closure.
  */
-export function probe(x: tf.Tensor, onGradient: (dy: tf.Tensor) => void): tf.Tensor {
-  const op = tf.customGrad((input, s) => {
+export function probe(x: tf.Tensor, onGradient: (dy: tf.Tensor, x: tf.Tensor) => void): tf.Tensor {
+  const op = tf.customGrad((input, s, save) => {
     const t = input as tf.Tensor;
     const scalar = s as tf.Tensor;
+    (save as tf.GradSaveFunc)([t]);
     return {
       value: t.clone(),
-      gradFunc: (dy: tf.Tensor) => {
-        onGradient(dy);
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        onGradient(dy, saved[0]!);
         return [dy, tf.zerosLike(scalar)];
       },
     };

@@ -35,13 +35,15 @@ function embedding(ids: tf.Tensor, table: tf.Tensor, options: OpOptions = {}): t
   const key = options.name ?? nameOf(table);
   const intIds = ids.dtype === 'int32' ? ids : tf.cast(ids, 'int32');
   const call = capture?.forward(key, { kind: 'embedding', hasBias: false, vocab: table.shape[0] ?? 0 }, intIds);
-  const lookup = tf.customGrad((t, i) => {
+  const lookup = tf.customGrad((t, i, save) => {
     const tbl = t as tf.Tensor;
     const idx = i as tf.Tensor;
+    // The ids reach the gradient through save(): tf.js frees forward intermediates before backward.
+    (save as tf.GradSaveFunc)([idx]);
     const rows = tf.gather(tbl, tf.reshape(idx, [-1]));
     return {
       value: tf.reshape(rows, [...idx.shape, tbl.shape[1] ?? 0]),
-      gradFunc: (dy: tf.Tensor) => [tableGradient(tbl.shape, idx, dy), tf.zerosLike(idx)],
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tableGradient(tbl.shape, saved[0]!, dy), tf.zerosLike(saved[0]!)],
     };
   });
   const y = lookup(table, intIds);
