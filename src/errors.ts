@@ -30,5 +30,6 @@ export function describe(value: unknown): string {
     if (Array.isArray(shape)) return `a tensor of shape [${shape.join(', ')}]`;
     return value.constructor?.name ? `a ${value.constructor.name}` : 'an object';
   }
-  return String(value);
+  // Only primitives reach this line (functions, symbols, numbers, booleans, bigints, undefined).
+  return String(value as string | number | boolean | bigint | symbol | undefined);
 }

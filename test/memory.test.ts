@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { attach, useFastEmbeddingGradient, type AttachOptions } from 'inrun';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { losses } from './helpers.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');

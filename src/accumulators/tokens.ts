@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TokenScore } from '../types.js';
+import { addRows, setRows } from './rows.js';
 import { maxOf, variableOf } from './totals.js';
 
 /**
@@ -37,16 +38,11 @@ export class TokenTotals {
     const padIds = pad > 0 ? tf.pad(ids, [[0, 0], [0, pad]], -1) : ids;
     const padTerms = pad > 0 ? tf.pad(terms, [[0, 0], [0, pad], [0, 0]]) : terms;
     const indices = tf.tensor2d(slots, [n, 1], 'int32');
-    this.terms.assign(tf.add(this.terms, tf.scatterND(indices, padTerms, [this.capacity, width, this.targets])));
-    // Overwrite the stored ids of these rows: where(row touched, new ids, old ids).
-    const old = tf.gather(this.ids, indices.reshape([n]));
+    this.terms.assign(addRows(this.terms, indices, padTerms));
+    const old = tf.gather(this.ids, tf.reshape(indices, [n]));
     const changed = tf.logicalAnd(tf.logicalAnd(tf.greaterEqual(old, 0), tf.notEqual(old, padIds)), tf.greaterEqual(padIds, 0));
     this.changedCount.assign(tf.add(this.changedCount, tf.sum(tf.cast(changed, 'float32'))));
-    const touched = tf.scatterND(indices, tf.ones([n], 'int32'), [this.capacity]);
-    // Ids are stored +1 so that untouched rows scatter as 0 and come back as -1 ("none").
-    const one = tf.scalar(1, 'int32');
-    const placed = tf.sub(tf.scatterND(indices, tf.add(padIds, one), [this.capacity, width]), one);
-    this.ids.assign(tf.where(tf.greater(tf.reshape(touched, [this.capacity, 1]), 0), placed, this.ids));
+    this.ids.assign(setRows(this.ids, indices, padIds));
   }
 
   private ensure(rows: number, positions: number): void {

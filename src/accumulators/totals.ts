@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { addRows } from './rows.js';
 
 /**
  * Device-resident running sums, one row per example slot and one column per score column, plus a
@@ -23,7 +24,7 @@ export class DeviceTotals {
     const n = slots.length;
     const rows = tf.concat([values, tf.ones([n, 1])], 1);
     const indices = tf.tensor2d(slots, [n, 1], 'int32');
-    this.sums.assign(tf.add(this.sums, tf.scatterND(indices, rows, [this.capacity, this.columns + 1])));
+    this.sums.assign(addRows(this.sums, indices, rows));
   }
 
   /** Grows by doubling so that amortised growth stays O(1) per example. */

@@ -52,7 +52,7 @@ export function denseTargetProducts(
 
 /** `||G_i||^2` for every training example of one dense layer: `[n]`. Call inside `tf.tidy`. */
 export function denseSelfProducts(train: DenseRows, hasBias: boolean): tf.Tensor1D {
-  const [n, t, dIn] = train.a.shape;
+  const [, t, dIn] = train.a.shape;
   const dOut = train.b.shape[2];
   const bias = hasBias ? 1 : 0;
   if (t === 1) {

@@ -65,7 +65,7 @@ export function stepProducts(
     if (needs.self) {
       selfSum = addInto(
         selfSum,
-        layer.kind === 'dense' ? denseSelfProducts(layer.rows, layer.hasBias) : embeddingSelfProducts(layer.rows),
+        layer.kind === 'dense' ? denseSelfProducts(layer.rows, layer.hasBias) : embeddingSelfProducts(layer.rows, layer.vocab),
       );
     }
     const tgt = target?.get(key);
