@@ -41,8 +41,11 @@ export interface CoveredLayer {
   readonly kind: 'dense' | 'embedding';
   /** Number of parameters the layer's per-example gradients span (kernel and bias, or the table). */
   readonly params: number;
-  /** Ghost path chosen for target products at the first step (`null` until then). */
-  path: 'pairwise' | 'materialised' | null;
+  /**
+   * Ghost path of target products at the first step (`null` until then): `pairwise`, `materialised`,
+   * or `compact` (embedding layers: materialised over the target's distinct ids). docs/methods.md.
+   */
+  path: 'pairwise' | 'materialised' | 'compact' | null;
 }
 
 /** A layer with trainable weights that inrun does not attribute through. */

@@ -18,7 +18,7 @@ export interface Case {
  * One optimizer step through inrun vs the brute-force reference at the same weights:
  * shapley1 = lr/n <g_T, g_i>, tracin_self = lr/n ||g_i||^2, tracin_we = the same over embeddings.
  */
-export async function checkOneStep(c: Case, options: AttachOptions): Promise<void> {
+export async function checkOneStep(c: Case, options: AttachOptions): Promise<(string | null)[]> {
   const lr = 0.05;
   const n = c.x.shape[0]!;
   const forward = (x: tf.Tensor) => c.model.apply(x, { training: true }) as tf.Tensor;
@@ -51,6 +51,7 @@ export async function checkOneStep(c: Case, options: AttachOptions): Promise<voi
   }
   if (rec.columns['tracin_self']) expectClose(rec.columns['tracin_self'], g.map((gi) => (lr / n) * dot(gi, gi)));
   await run.close();
+  return run.info.layers.covered.map((l) => l.path);
 }
 
 export function randn(shape: number[], seed: number): tf.Tensor {
@@ -126,3 +127,31 @@ export function embeddingModel(): Case {
   };
 }
 
+
+/**
+ * An embedding model whose target holds many more distinct ids than the batch has positions, so the
+ * materialised path reads a vocabulary-sized table (the gather variant) rather than the compact one.
+ */
+export function wideTargetEmbeddingModel(): Case {
+  const vocab = 300;
+  const model = tf.sequential({
+    layers: [
+      tf.layers.embedding({ inputDim: vocab, outputDim: 4, inputLength: 3, embeddingsInitializer: tf.initializers.randomNormal({ seed: 5 }) }),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: 1, activation: 'sigmoid', kernelInitializer: tf.initializers.glorotNormal({ seed: 6 }) }),
+    ],
+  });
+  model.compile({ optimizer: tf.train.sgd(0.05), loss: 'binaryCrossentropy' });
+  const r = rng(7);
+  const ids = (n: number, spread: number) => tf.tensor2d(Array.from({ length: n * 3 }, () => Math.floor(r() * spread)), [n, 3], 'int32');
+  const labels = (n: number) => tf.tensor2d(Array.from({ length: n }, () => (r() < 0.5 ? 1 : 0)), [n, 1]);
+  // Training ids repeat within the batch; the target covers most of the vocabulary.
+  return {
+    model,
+    loss: losses.binary,
+    x: ids(2, 4),
+    y: labels(2),
+    targets: { val: { xs: ids(60, vocab), ys: labels(60) } },
+    embeddingLayers: [model.layers[0]!.name],
+  };
+}

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { attach, type StepRecord } from 'inrun';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { checkOneStep, embeddingModel, mlp, oneHot, randn, sequenceModel } from './cases.js';
+import { checkOneStep, embeddingModel, mlp, oneHot, randn, sequenceModel, wideTargetEmbeddingModel } from './cases.js';
 import { dot, expectClose, layerVariables, perExampleGradients, targetGradient } from './helpers.js';
 
 beforeAll(async () => {
@@ -26,13 +26,24 @@ describe('ghost products equal brute-force per-example gradient products', () =>
     });
   }
 
+  it('embedding, materialised over the whole vocabulary (wide target) and over the target ids (compact)', async () => {
+    // Wide: 6 training positions against ~150 distinct target ids: reading a vocabulary table is cheaper.
+    const wide = wideTargetEmbeddingModel();
+    const paths = await checkOneStep(wide, { methods: ['shapley1', 'tracin_self', 'tracin_we'] });
+    expect(paths[0]).toBe('materialised');
+    // Without self-influence, no (example, id) pairs are needed either.
+    await checkOneStep(wideTargetEmbeddingModel(), { methods: ['tracin_we'] });
+    const narrow = await checkOneStep(embeddingModel(), { methods: ['shapley1', 'tracin_we'] });
+    expect(narrow[0]).toBe('compact');
+  });
+
   it('picks the path by cost and reports it per layer', async () => {
-    // Embedding (n 8, T 6, K 7, T' 6, dim 4, vocab 9, 2 targets): pairwise 10,080 vs materialised 792.
-    // Its Dense (dIn 24, dOut 1, K 7): pairwise 1,400 vs materialised 552.
+    // Embedding (n 8, T 6, K 7, T' 6, dim 4, vocab 9, 2 targets): pairwise 10,080 vs materialised 792,
+    // over the target's few distinct ids (compact). Its Dense (dIn 24, dOut 1, K 7): pairwise 1,400 vs 552.
     const c = embeddingModel();
     const run = attach(c.model, { targets: c.targets });
     await run.step(Array.from({ length: 8 }, (_, i) => i), () => c.model.trainOnBatch(c.x, c.y));
-    expect(run.info.layers.covered.map((l) => l.path)).toEqual(['materialised', 'materialised']);
+    expect(run.info.layers.covered.map((l) => l.path)).toEqual(['compact', 'materialised']);
     await run.close();
     // A wide MLP layer with a one-row target (n 7, dIn 5, dOut 64): pairwise 483 vs materialised 2,560.
     const wide = tf.sequential({ layers: [tf.layers.dense({ units: 64, inputShape: [5] }), tf.layers.dense({ units: 3, activation: 'softmax' })] });

@@ -58,3 +58,30 @@ it('ignored ids (padding) are left out of top tokens', async () => {
   const { tokens } = await run.close();
   expect(tokens['tracin_we:val']!.map((t) => t.map((s) => s.token))).toEqual([[1], [3]]);
 });
+
+it('per-token scores are the same whichever materialised variant runs', async () => {
+  const wordScores = async (targetRows: number) => {
+    const model = tf.sequential({
+      layers: [
+        tf.layers.embedding({ inputDim: 200, outputDim: 3, inputLength: 4, embeddingsInitializer: tf.initializers.randomNormal({ seed: 3 }) }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 1, activation: 'sigmoid', kernelInitializer: tf.initializers.glorotNormal({ seed: 4 }) }),
+      ],
+    });
+    model.compile({ optimizer: tf.train.sgd(0.5), loss: 'binaryCrossentropy' });
+    // The first two target rows share ids with the training rows; the others only widen the target.
+    const shared = [[5, 6, 5, 7], [8, 6, 9, 9]];
+    const extra = Array.from({ length: targetRows - 2 }, (_, i) => [20 + 4 * i, 21 + 4 * i, 22 + 4 * i, 23 + 4 * i]);
+    const xs = tf.tensor2d([...shared, ...extra], [targetRows, 4], 'int32');
+    const run = attach(model, { targets: { val: { xs, ys: tf.ones([targetRows, 1]) } }, methods: ['tracin_we'], tokens: { topK: 4 }, ghostPath: 'materialised' });
+    // Widening the target with unrelated ids changes no training word's score, only the variant.
+    await run.step([1, 2], () => model.trainOnBatch(tf.tensor2d([[5, 6, 7, 5], [9, 8, 8, 1]], [2, 4], 'int32'), tf.tensor2d([1, 0], [2, 1])));
+    const scores = await run.close();
+    return { path: run.info.layers.covered[0]!.path, tokens: scores.tokens['tracin_we:val']! };
+  };
+  const compact = await wordScores(2);
+  const gather = await wordScores(40);
+  expect([compact.path, gather.path]).toEqual(['compact', 'materialised']);
+  expect(gather.tokens.map((t) => t.map((s) => s.token))).toEqual(compact.tokens.map((t) => t.map((s) => s.token)));
+  gather.tokens.forEach((t, i) => t.forEach((s, j) => expect(s.score).toBeCloseTo(compact.tokens[i]![j]!.score, 7)));
+});

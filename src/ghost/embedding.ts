@@ -1,59 +1,157 @@
 import * as tf from '@tensorflow/tfjs';
-import type { EmbeddingRows, GhostPath, TargetLayout } from './rows.js';
+import type { EmbeddingRows, GhostPath, ReportedPath, TargetLayout } from './rows.js';
 
 /**
- * Per-position terms of `<G_i, G_T>` for one embedding layer: `[n, T, targets]`. Position p of
- * example i contributes b_ip . (sum of the target's b rows at the same id); summing over positions
- * gives the example's product, and the terms themselves are TracIn-WE's per-token contributions.
+ * An embedding layer's per-example table gradients in compact form. Example i's gradient has one row
+ * per distinct id w it looked up: the sum of b over its positions holding w. `unique` numbers the
+ * (example, id) pairs, `scatterND` sums b rows per pair: O(n T dim), and every later product gathers
+ * U pair rows instead of n T position rows (padding and repeated words collapse).
+ */
+export interface EmbeddingPairs {
+  /** `[U, dim]`: summed b per (example, id) pair. */
+  readonly sums: tf.Tensor2D;
+  /** `[U]` int32: the pair's id. */
+  readonly words: tf.Tensor1D;
+  /** `[U, 1]` int32: the pair's example. */
+  readonly owner: tf.Tensor2D;
+  /** `[n T, 1]` int32: each position's pair. */
+  readonly position: tf.Tensor2D;
+  readonly count: number;
+}
+
+/** Call inside `tf.tidy`. */
+export function embeddingPairs(train: EmbeddingRows, vocab: number): EmbeddingPairs {
+  const [n, t] = train.ids.shape;
+  const dim = train.b.shape[2];
+  const v = tf.scalar(vocab, 'int32');
+  const keys = tf.reshape(tf.add(train.ids, tf.reshape(tf.mul(tf.range(0, n, 1, 'int32'), v), [n, 1])), [n * t]);
+  const { values, indices } = tf.unique(keys);
+  const count = values.shape[0]!;
+  const position = tf.reshape(indices, [n * t, 1]) as tf.Tensor2D;
+  const owner = tf.floorDiv(values, v);
+  return {
+    sums: tf.scatterND(position, tf.reshape(train.b, [n * t, dim]), [count, dim]) as tf.Tensor2D,
+    words: tf.sub(values, tf.mul(owner, v)) as tf.Tensor1D,
+    owner: tf.reshape(owner, [count, 1]) as tf.Tensor2D,
+    position,
+    count,
+  };
+}
+
+/** `||G_i||^2`: the squared pair sums, added up per example. `[n]`. Call inside `tf.tidy`. */
+export function embeddingSelfProducts(pairs: EmbeddingPairs, n: number): tf.Tensor1D {
+  return tf.scatterND(pairs.owner, tf.sum(tf.square(pairs.sums), 1), [n]) as tf.Tensor1D;
+}
+
+/** `<G_i, G_T>` per example and target, and per-position terms whose sum per (example, id) is that word's share. */
+export interface EmbeddingTargetProducts {
+  /** The path that ran (`compact` is the materialised path over the target's distinct ids). */
+  readonly path: ReportedPath;
+  /** `[n, targets]`. */
+  readonly perExample: tf.Tensor2D;
+  /**
+   * `[n, T, targets]`: TracIn-WE's per-token terms. Summed over the positions of one id they give the
+   * word-level score s(w) = <sum_{p: x_p = w} b_p, sum_{q: x'_q = w} b'_q> (method notes, section 4).
+   */
+  perPosition(): tf.Tensor3D;
+}
+
+/**
+ * Target products for one embedding layer, by one of three paths (see {@link embeddingVariantCosts}):
+ * - pairwise: every training position against every target position (tiny shapes only);
+ * - gather: each target's b rows scattered into a `[vocab, dim]` table (scatterND adds duplicate
+ *   ids), read at the training pairs' ids;
+ * - compact: the same tables over the target's distinct ids only, and the training b rows scattered
+ *   into an `[n, targetIds, dim]` table, then one matMul. No per-row gather (slow on tf.js' cpu and
+ *   wasm kernels), but memory grows with n x targetIds x dim.
  * Call inside `tf.tidy`.
  */
-export function embeddingTargetTerms(
+export function embeddingTargetProducts(
   train: EmbeddingRows,
+  pairs: () => EmbeddingPairs,
   target: EmbeddingRows,
   layout: TargetLayout,
   vocab: number,
   path: GhostPath,
-): tf.Tensor3D {
+): EmbeddingTargetProducts {
   const [n, t] = train.ids.shape;
   const dim = train.b.shape[2];
   const [k, tk] = target.ids.shape;
   const targets = layout.ranges.length;
-  const b = tf.reshape(train.b, [n * t, dim]);
   if (path === 'pairwise') {
     const same = tf.cast(tf.equal(tf.reshape(train.ids, [n * t, 1]), tf.reshape(target.ids, [1, k * tk])), 'float32');
-    const gb = tf.matMul(b, tf.reshape(target.b, [k * tk, dim]), false, true);
+    const gb = tf.matMul(tf.reshape(train.b, [n * t, dim]), tf.reshape(target.b, [k * tk, dim]), false, true);
     const perRow = tf.sum(tf.reshape(tf.mul(same, gb), [n * t, k, tk]), 2);
-    return tf.reshape(tf.matMul(perRow, layout.membership), [n, t, targets]);
+    const terms = tf.reshape(tf.matMul(perRow, layout.membership), [n, t, targets]) as tf.Tensor3D;
+    return { path, perExample: tf.sum(terms, 1) as tf.Tensor2D, perPosition: () => terms };
   }
-  // Materialised: per target, a [vocab, dim] table of its summed b rows per id (scatterND adds
-  // duplicate ids; targets are contiguous row ranges), side by side, gathered at the training ids.
-  const tables = layout.ranges.map(({ start, rows }) =>
-    tf.scatterND(
-      tf.reshape(tf.slice(target.ids, [start, 0], [rows, tk]), [rows * tk, 1]),
-      tf.reshape(tf.slice(target.b, [start, 0, 0], [rows, tk, dim]), [rows * tk, dim]),
-      [vocab, dim],
-    ),
-  );
-  const table = tables.length === 1 ? tables[0]! : tf.concat(tables, 1);
-  const looked = tf.reshape(tf.gather(table, tf.reshape(train.ids, [n * t])), [n * t, targets, dim]);
-  return tf.reshape(tf.sum(tf.mul(looked, tf.reshape(b, [n * t, 1, dim])), 2), [n, t, targets]);
+  // The target's distinct ids and each target position's index among them.
+  const { values: targetIds, indices: targetSlot } = tf.unique(tf.reshape(target.ids, [k * tk]));
+  const distinct = targetIds.shape[0]!;
+  const tableOver = (size: number, slots: tf.Tensor) =>
+    layout.ranges.map(({ start, rows }) =>
+      tf.scatterND(
+        tf.reshape(tf.slice(slots, [start * tk], [rows * tk]), [rows * tk, 1]),
+        tf.reshape(tf.slice(target.b, [start, 0, 0], [rows, tk, dim]), [rows * tk, dim]),
+        [size, dim],
+      ),
+    );
+  if (chooseEmbeddingVariant(n, t, dim, distinct, targets, train.ids.size) === 'gather') {
+    const tables = tableOver(vocab, tf.reshape(target.ids, [k * tk]));
+    const table = tables.length === 1 ? tables[0]! : tf.concat(tables, 1);
+    const p = pairs();
+    const looked = tf.reshape(tf.gather(table, p.words), [p.count, targets, dim]);
+    const pairTerms = tf.sum(tf.mul(looked, tf.reshape(p.sums, [p.count, 1, dim])), 2); // [U, targets]
+    return {
+      path,
+      perExample: tf.scatterND(p.owner, pairTerms, [n, targets]) as tf.Tensor2D,
+      perPosition: () => {
+        // Each pair's term split evenly over its positions: exact once positions are grouped by id.
+        const positions = tf.scatterND(p.position, tf.ones([n * t]), [p.count]);
+        const share = tf.div(pairTerms, tf.reshape(positions, [p.count, 1]));
+        return tf.reshape(tf.gather(share, tf.reshape(p.position, [n * t])), [n, t, targets]) as tf.Tensor3D;
+      },
+    };
+  }
+  // Compact: slot of each training position among the target's ids (-1 = absent), by one scalar
+  // lookup table; absent positions go to a spare last row.
+  const lookup = tf.sub(tf.scatterND(tf.reshape(targetIds, [distinct, 1]), tf.range(1, distinct + 1, 1, 'int32'), [vocab]), tf.scalar(1, 'int32'));
+  const slot = tf.gather(lookup, tf.reshape(train.ids, [n * t]));
+  const example = tf.floorDiv(tf.range(0, n * t, 1, 'int32'), tf.scalar(t, 'int32'));
+  const row = tf.add(tf.mul(example, tf.scalar(distinct, 'int32')), slot);
+  const cell = tf.where(tf.greaterEqual(slot, 0), row, tf.fill([n * t], n * distinct, 'int32'));
+  const cells = tf.reshape(cell, [n * t, 1]);
+  const perCell = tf.slice(tf.scatterND(cells, tf.reshape(train.b, [n * t, dim]), [n * distinct + 1, dim]), 0, n * distinct);
+  const tables = tf.stack(tableOver(distinct, targetSlot).map((m) => tf.reshape(m, [distinct * dim])), 1); // [distinct * dim, targets]
+  return {
+    path: 'compact',
+    perExample: tf.matMul(tf.reshape(perCell, [n, distinct * dim]), tables) as tf.Tensor2D,
+    perPosition: () => {
+      // Per (example, target id) terms, split evenly over the positions holding that id.
+      const perTarget = tf.reshape(tf.transpose(tf.reshape(tables, [distinct, dim, targets]), [0, 2, 1]), [1, distinct, targets, dim]);
+      const byCell = tf.sum(tf.mul(tf.reshape(perCell, [n, distinct, 1, dim]), perTarget), 3); // [n, distinct, targets]
+      const padded = tf.concat([tf.reshape(byCell, [n * distinct, targets]), tf.zeros([1, targets])], 0);
+      const positions = tf.scatterND(cells, tf.ones([n * t]), [n * distinct + 1]);
+      const share = tf.div(padded, tf.reshape(tf.maximum(positions, 1), [n * distinct + 1, 1]));
+      return tf.reshape(tf.gather(share, cell), [n, t, targets]) as tf.Tensor3D;
+    },
+  };
 }
 
 /**
- * `||G_i||^2` for one embedding layer: the table gradient of example i has one row per distinct id,
- * the sum of b over the positions holding it. `unique` numbers the (example, id) pairs, `scatterND`
- * sums b rows per pair, and the squared sums are added back per example: O(n T dim), where comparing
- * every pair of positions would cost O(n T^2 dim). `[n]`.
+ * Rough cost units of the two materialised variants on tf.js' cpu and wasm kernels, where gathering
+ * one element costs about thirty times an element-wise operation (measured: 75 ns per element for
+ * GatherV2 on wasm, about 2 ns for ScatterNd). `pairs` bounds the number of (example, id) pairs.
  */
-export function embeddingSelfProducts(train: EmbeddingRows, vocab: number): tf.Tensor1D {
-  const [n, t] = train.ids.shape;
-  const dim = train.b.shape[2];
-  if (t === 1) return tf.sum(tf.square(train.b), [1, 2]);
-  const example = tf.reshape(tf.mul(tf.range(0, n, 1, 'int32'), tf.scalar(vocab, 'int32')), [n, 1]);
-  const keys = tf.reshape(tf.add(train.ids, example), [n * t]);
-  const { values, indices } = tf.unique(keys);
-  const pairs = values.shape[0]!;
-  const sums = tf.scatterND(tf.reshape(indices, [n * t, 1]), tf.reshape(train.b, [n * t, dim]), [pairs, dim]);
-  const owner = tf.reshape(tf.floorDiv(values, tf.scalar(vocab, 'int32')), [pairs, 1]);
-  return tf.scatterND(owner, tf.sum(tf.square(sums), 1), [n]);
+export function embeddingVariantCosts(n: number, t: number, dim: number, distinct: number, targets: number, pairs: number) {
+  return {
+    gather: 31 * pairs * dim * targets,
+    compact: n * t * (dim + 30) + n * distinct * dim * (1 + targets),
+  };
+}
+
+function chooseEmbeddingVariant(n: number, t: number, dim: number, distinct: number, targets: number, pairs: number): 'gather' | 'compact' {
+  const c = embeddingVariantCosts(n, t, dim, distinct, targets, pairs);
+  // The compact table must also stay small: at most 2^24 floats (64 MB).
+  return c.compact < c.gather && n * distinct * dim <= 1 << 24 ? 'compact' : 'gather';
 }

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { cheaper, denseCosts, embeddingCosts } from './cost.js';
 import { denseSelfProducts, denseTargetProducts } from './dense.js';
-import { embeddingSelfProducts, embeddingTargetTerms } from './embedding.js';
-import type { EmbeddingRows, GhostPath, LayerRows, TargetLayout } from './rows.js';
+import { embeddingPairs, embeddingSelfProducts, embeddingTargetProducts, type EmbeddingPairs } from './embedding.js';
+import type { EmbeddingRows, GhostPath, LayerRows, ReportedPath, TargetLayout } from './rows.js';
 
 /** Which products a step needs (the union over the run's methods). */
 export interface ProductNeeds {
@@ -16,15 +16,22 @@ export interface ProductNeeds {
   readonly tokens: string | null;
 }
 
-/** Per-example products of one step, summed over layers. */
+/** One target pass's rows, with the layout of the targets it holds. */
+export interface TargetGroupRows {
+  readonly rows: ReadonlyMap<string, LayerRows>;
+  readonly layout: TargetLayout;
+}
+
+/** Per-example products of one step, summed over layers; target axes follow the groups' order. */
 export interface StepProducts {
+  /** `[n, targets]` or null when not needed. */
   readonly target: tf.Tensor2D | null;
   readonly targetEmbedding: tf.Tensor2D | null;
   readonly self: tf.Tensor1D | null;
   /** Ids `[n, T]` and per-position terms `[n, T, targets]` of the token layer. */
   readonly tokens: { readonly ids: tf.Tensor2D; readonly terms: tf.Tensor3D } | null;
   /** Path used per layer for target products. */
-  readonly paths: ReadonlyMap<string, GhostPath>;
+  readonly paths: ReadonlyMap<string, ReportedPath>;
 }
 
 function choosePath(train: LayerRows, target: LayerRows, targets: number): GhostPath {
@@ -33,55 +40,80 @@ function choosePath(train: LayerRows, target: LayerRows, targets: number): Ghost
     const [k, tk] = target.rows.a.shape;
     return cheaper(denseCosts(n, t, k, tk, dIn, train.rows.b.shape[2], targets));
   }
-  const tr = train.rows as EmbeddingRows;
-  const tg = target.rows as EmbeddingRows;
-  const [n, t] = tr.ids.shape;
-  const [k, tk] = tg.ids.shape;
-  return cheaper(embeddingCosts(n, t, k, tk, tr.b.shape[2], (train as { vocab: number }).vocab, targets));
+  if (train.kind === 'embedding' && target.kind === 'embedding') {
+    const [n, t] = train.rows.ids.shape;
+    const [k, tk] = target.rows.ids.shape;
+    return cheaper(embeddingCosts(n, t, k, tk, train.rows.b.shape[2], train.vocab, targets));
+  }
+  throw new Error(`inrun: a layer recorded as ${train.kind} in training and ${target.kind} in the target pass`);
 }
 
 function addInto<T extends tf.Tensor>(sum: T | null, term: T): T {
   return sum === null ? term : (tf.add(sum, term) as T);
 }
 
+function concatTargets<T extends tf.Tensor>(parts: (T | null)[], axis: number, zeros: (group: number) => T): T | null {
+  if (parts.every((p) => p === null)) return null;
+  const filled = parts.map((p, g) => p ?? zeros(g));
+  return filled.length === 1 ? filled[0]! : (tf.concat(filled, axis) as T);
+}
+
 /**
- * One ghost kernel for every method: per-layer products summed into what `needs` asks for.
- * `target` and `layout` may be null when no target product is needed. Call inside `tf.tidy`.
+ * One ghost kernel for every method: per-layer products summed into what `needs` asks for, toward
+ * every target group. Call inside `tf.tidy`.
  */
 export function stepProducts(
+  n: number,
   train: ReadonlyMap<string, LayerRows>,
-  target: ReadonlyMap<string, LayerRows> | null,
-  layout: TargetLayout | null,
+  groups: readonly TargetGroupRows[],
   needs: ProductNeeds,
   force: 'auto' | GhostPath,
 ): StepProducts {
-  let targetSum: tf.Tensor2D | null = null;
-  let embeddingSum: tf.Tensor2D | null = null;
-  let selfSum: tf.Tensor1D | null = null;
-  let tokens: StepProducts['tokens'] = null;
-  const paths = new Map<string, GhostPath>();
   const wantTarget = needs.target || needs.targetEmbedding || needs.tokens !== null;
+  let self: tf.Tensor1D | null = null;
+  const target: (tf.Tensor2D | null)[] = groups.map(() => null);
+  const embedding: (tf.Tensor2D | null)[] = groups.map(() => null);
+  const tokenTerms: (tf.Tensor3D | null)[] = groups.map(() => null);
+  let tokenIds: tf.Tensor2D | null = null;
+  const paths = new Map<string, ReportedPath>();
   for (const [key, layer] of train) {
+    // An embedding layer's pairs serve its self products and its materialised target products.
+    let pairs: EmbeddingPairs | null = null;
+    const pairsOf = (rows: EmbeddingRows, vocab: number) => (pairs ??= embeddingPairs(rows, vocab));
     if (needs.self) {
-      selfSum = addInto(
-        selfSum,
-        layer.kind === 'dense' ? denseSelfProducts(layer.rows, layer.hasBias) : embeddingSelfProducts(layer.rows, layer.vocab),
+      self = addInto(
+        self,
+        layer.kind === 'dense' ? denseSelfProducts(layer.rows, layer.hasBias) : embeddingSelfProducts(pairsOf(layer.rows, layer.vocab), n),
       );
     }
-    const tgt = target?.get(key);
-    if (!wantTarget || tgt === undefined || layout === null) continue;
-    if (layer.kind === 'dense' && !needs.target) continue;
-    const path = force === 'auto' ? choosePath(layer, tgt, layout.ranges.length) : force;
-    paths.set(key, path);
-    if (layer.kind === 'dense' && tgt.kind === 'dense') {
-      targetSum = addInto(targetSum, denseTargetProducts(layer.rows, tgt.rows, layout, layer.hasBias, path));
-    } else if (layer.kind === 'embedding' && tgt.kind === 'embedding') {
-      const terms = embeddingTargetTerms(layer.rows, tgt.rows, layout, layer.vocab, path);
-      const perExample = tf.sum(terms, 1) as tf.Tensor2D;
-      if (needs.target) targetSum = addInto(targetSum, perExample);
-      if (needs.targetEmbedding) embeddingSum = addInto(embeddingSum, perExample);
-      if (needs.tokens === key) tokens = { ids: layer.rows.ids, terms };
-    }
+    if (!wantTarget || (layer.kind === 'dense' && !needs.target)) continue;
+    groups.forEach((group, g) => {
+      const tgt = group.rows.get(key);
+      if (tgt === undefined) return;
+      const path = force === 'auto' ? choosePath(layer, tgt, group.layout.ranges.length) : force;
+      if (!paths.has(key)) paths.set(key, path);
+      if (layer.kind === 'dense' && tgt.kind === 'dense') {
+        target[g] = addInto(target[g]!, denseTargetProducts(layer.rows, tgt.rows, group.layout, layer.hasBias, path));
+      } else if (layer.kind === 'embedding' && tgt.kind === 'embedding') {
+        const products = embeddingTargetProducts(layer.rows, () => pairsOf(layer.rows, layer.vocab), tgt.rows, group.layout, layer.vocab, path);
+        paths.set(key, products.path);
+        if (needs.target) target[g] = addInto(target[g]!, products.perExample);
+        if (needs.targetEmbedding) embedding[g] = addInto(embedding[g]!, products.perExample);
+        if (needs.tokens === key) {
+          tokenTerms[g] = products.perPosition();
+          tokenIds = layer.rows.ids;
+        }
+      }
+    });
   }
-  return { target: targetSum, targetEmbedding: embeddingSum, self: selfSum, tokens, paths };
+  const width = (g: number) => groups[g]!.layout.ranges.length;
+  const zeros2 = (g: number) => tf.zeros([n, width(g)]) as tf.Tensor2D;
+  const terms = tokenIds === null ? null : concatTargets(tokenTerms, 2, (g) => tf.zeros([n, tokenIds!.shape[1], width(g)]) as tf.Tensor3D);
+  return {
+    target: needs.target ? concatTargets(target, 1, zeros2) : null,
+    targetEmbedding: needs.targetEmbedding ? concatTargets(embedding, 1, zeros2) : null,
+    self,
+    tokens: tokenIds !== null && terms !== null ? { ids: tokenIds, terms } : null,
+    paths,
+  };
 }

@@ -32,6 +32,9 @@ export interface TargetLayout {
 
 export type GhostPath = 'pairwise' | 'materialised';
 
+/** What ran: a {@link GhostPath}, or `compact`, the materialised path over the target's distinct ids. */
+export type ReportedPath = GhostPath | 'compact';
+
 /** One covered layer's rows for one pass. */
 export type LayerRows =
   | { readonly kind: 'dense'; readonly hasBias: boolean; readonly rows: DenseRows }
