@@ -14,12 +14,14 @@ import { attach, useFastEmbeddingGradient } from 'inrun';
 
 const { values: args } = parseArgs({
   options: {
-    steps: { type: 'string', default: '10' },
+    steps: { type: 'string', default: '8' },
+    rounds: { type: 'string', default: '5' },
     backends: { type: 'string', default: 'cpu,wasm' },
     out: { type: 'string', default: 'docs/benchmarks.md' },
   },
 });
 const STEPS = Number(args.steps);
+const ROUNDS = Number(args.rounds);
 useFastEmbeddingGradient();
 
 interface Workload {
@@ -68,11 +70,17 @@ const workloads: Workload[] = [
   },
 ];
 
-async function timePerStep(steps: number, step: () => Promise<unknown>): Promise<number> {
-  for (let i = 0; i < 3; i++) await step();
+async function timePerStep(steps: number, step: () => Promise<unknown>, warmup = 3): Promise<number> {
+  for (let i = 0; i < warmup; i++) await step();
   const start = performance.now();
   for (let i = 0; i < steps; i++) await step();
   return (performance.now() - start) / steps;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /** The naive way: one backward pass per example, dot products with the target gradient, then the step. */
@@ -98,6 +106,7 @@ interface Row {
   readonly target: number;
   readonly plain: number;
   readonly first: number;
+  readonly overhead: number;
   readonly naive: number;
 }
 
@@ -106,16 +115,28 @@ for (const backend of args.backends.split(',')) {
   await tf.setBackend(backend);
   for (const w of workloads) {
     const { model, x, y, target } = w.build();
-    const plain = await timePerStep(STEPS, () => model.trainOnBatch(x, y));
-    const run = attach(model, { targets: { target }, methods: ['shapley1', 'tracin_self'], stepRecords: false });
-    let step = 0;
-    const first = await timePerStep(STEPS, () => run.step(Array.from({ length: w.batch }, (_, i) => (step++ % 16) * w.batch + i), () => model.trainOnBatch(x, y)));
-    await run.close();
+    // Interleaved rounds (plain, then attributed) so that drift on a busy machine hits both alike.
+    const plains: number[] = [];
+    const firsts: number[] = [];
+    const ratios: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      const p = await timePerStep(STEPS, () => model.trainOnBatch(x, y), r === 0 ? 3 : 1);
+      const run = attach(model, { targets: { target }, methods: ['shapley1', 'tracin_self'], stepRecords: false });
+      let step = 0;
+      const f = await timePerStep(STEPS, () => run.step(Array.from({ length: w.batch }, (_, i) => (step++ % 16) * w.batch + i), () => model.trainOnBatch(x, y)), r === 0 ? 3 : 1);
+      await run.close();
+      plains.push(p);
+      firsts.push(f);
+      ratios.push(f / p);
+    }
+    const plain = median(plains);
+    const first = median(firsts);
+    const overhead = median(ratios);
     const naive = await timePerStep(Math.max(2, Math.floor(STEPS / 5)), () => naiveStep(w, model, x, y, target));
-    const row = { workload: w.name, backend, batch: w.batch, target: target.xs.shape[0]!, plain, first, naive };
+    const row = { workload: w.name, backend, batch: w.batch, target: target.xs.shape[0]!, plain, first, overhead, naive };
     rows.push(row);
     console.log(
-      `${w.name.padEnd(44)} ${backend.padEnd(5)} B=${w.batch} K=${row.target}  plain ${plain.toFixed(1)} ms  first-order ${first.toFixed(1)} ms (${(first / plain).toFixed(2)}x)  naive ${naive.toFixed(0)} ms (${(naive / first).toFixed(0)}x slower)`,
+      `${w.name.padEnd(44)} ${backend.padEnd(5)} B=${w.batch} K=${row.target}  plain ${plain.toFixed(1)} ms  first-order ${first.toFixed(1)} ms (${overhead.toFixed(2)}x)  naive ${naive.toFixed(0)} ms (${(naive / first).toFixed(0)}x slower)`,
     );
     tf.dispose([x, y, target.xs, target.ys]);
     model.dispose();
@@ -127,7 +148,7 @@ const table = [
   '|---|---|---|---|---|---|---|---|---|',
   ...rows.map(
     (r) =>
-      `| ${r.workload} | ${r.backend} | ${r.batch} | ${r.target} | ${r.plain.toFixed(1)} | ${r.first.toFixed(1)} | ${(r.first / r.plain).toFixed(2)}x | ${r.naive.toFixed(0)} | ${(r.naive / r.first).toFixed(0)}x faster |`,
+      `| ${r.workload} | ${r.backend} | ${r.batch} | ${r.target} | ${r.plain.toFixed(1)} | ${r.first.toFixed(1)} | ${r.overhead.toFixed(2)}x | ${r.naive.toFixed(0)} | ${(r.naive / r.first).toFixed(0)}x faster |`,
   ),
 ].join('\n');
 const doc = `# Benchmarks
@@ -135,8 +156,10 @@ const doc = `# Benchmarks
 Written by \`npm run bench\` (bench/step-time.ts). Each row runs plain training, training with inrun's
 first-order attribution (\`shapley1\` + \`tracin_self\` toward one target of B/16 rows, per-step records
 off), and the naive way (one backward pass per example, then dot products with the target gradient) on
-the same model in the same process, ${STEPS} timed steps after 3 warm-up steps. Ratios are the result;
-absolute times depend on the machine.
+the same model in the same process. Plain and attributed steps alternate in ${ROUNDS} rounds of ${STEPS}
+timed steps (after warm-up); the table gives medians, and the overhead is the median of the per-round
+ratios, so that drift on a busy machine hits both alike. Ratios are the result; absolute times depend on
+the machine.
 
 - Date: ${new Date().toISOString().slice(0, 10)}
 - Machine: ${cpus()[0]?.model ?? 'unknown'} (${cpus().length} cores), Node ${process.version}

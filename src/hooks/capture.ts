@@ -140,17 +140,18 @@ export function probeSeed(): tf.Tensor {
  * without the probe, so the optimizer's update is unchanged bit for bit.
  *
  * tf.js frees a pass's forward intermediates before the backward pass unless a kernel saves them,
- * so the probed tensor reaches `onGradient` through `save`, never through a closure.
+ * so the probed tensor reaches `onGradient` through `save` (when `keepInput`), never through a
+ * closure. Without `keepInput`, `onGradient`'s second argument is undefined.
  */
-export function probe(x: tf.Tensor, onGradient: (dy: tf.Tensor, x: tf.Tensor) => void): tf.Tensor {
+export function probe(x: tf.Tensor, onGradient: (dy: tf.Tensor, x: tf.Tensor | undefined) => void, keepInput = false): tf.Tensor {
   const op = tf.customGrad((input, s, save) => {
     const t = input as tf.Tensor;
     const scalar = s as tf.Tensor;
-    (save as tf.GradSaveFunc)([t]);
+    if (keepInput) (save as tf.GradSaveFunc)([t]);
     return {
       value: t.clone(),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        onGradient(dy, saved[0]!);
+        onGradient(dy, saved[0]);
         return [dy, tf.zerosLike(scalar)];
       },
     };

@@ -65,7 +65,7 @@ export function instrumentDense(layer: tf.layers.Layer, key: string): Restore {
     const activation = dense.activation;
     const fused = FUSED[activation.getClassName()];
     if (fused !== undefined) {
-      return probe(outputOf(original(inputs, kwargs)), (dy, y) => capture.backward(key, call, fused(dy, y)));
+      return probe(outputOf(original(inputs, kwargs)), (dy, y) => capture.backward(key, call, fused(dy, y!)), true);
     }
     // Swap in an activation that probes its input, only for the duration of this call.
     const probing = Object.create(activation) as DenseInternals['activation'];
