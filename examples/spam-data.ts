@@ -60,24 +60,12 @@ export interface SpamOptions {
   readonly seed?: number;
 }
 
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function shuffled<T>(items: readonly T[], random: () => number): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
+/** A stable number in [0, 1) for (seed, key): FNV-1a, so an email's split and flip never depend on order. */
+function hash01(seed: number, key: string): number {
+  let h = 0x811c9dc5 ^ seed;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+  return ((h ^ (h >>> 13)) >>> 0) / 4294967296;
 }
 
 const WORD = /[a-z][a-z']{1,14}/g;
@@ -127,8 +115,7 @@ function encode(emails: readonly Email[], index: ReadonlyMap<string, number>, se
 /** Train / validation / test splits with a vocabulary built on the training split. */
 export function spamData(options: SpamOptions = {}): SpamData {
   const { vocabSize = 5000, seqLen = 128, flipRate = 0.1, valSize = 400, testSize = 600, seed = 1 } = options;
-  const random = mulberry32(seed);
-  let emails = shuffled(loadEmails(), random);
+  let emails = [...loadEmails()].sort((a, b) => hash01(seed, a.id) - hash01(seed, b.id));
   if (options.limit !== undefined) emails = emails.slice(0, options.limit);
   const test = emails.slice(0, testSize);
   const val = emails.slice(testSize, testSize + valSize);
@@ -148,7 +135,7 @@ export function spamData(options: SpamOptions = {}): SpamData {
     const flipped = new Uint8Array(list.length);
     const labels = new Float32Array(list.length);
     list.forEach((e, i) => {
-      flipped[i] = random() < flip ? 1 : 0;
+      flipped[i] = hash01(seed + 1, e.id) < flip ? 1 : 0;
       labels[i] = flipped[i] ? 1 - e.spam : e.spam;
     });
     return { emails: list, ids: encode(list, index, seqLen), labels, flipped };

@@ -103,55 +103,39 @@ export function sequenceModel(): Case {
   };
 }
 
-/** Embedding with repeated ids inside examples and shared with the targets. */
-export function embeddingModel(): Case {
-  const vocab = 9;
+/** A binary text classifier: Embedding -> flatten -> Dense(sigmoid), with seeded weights. */
+function embeddingCase(vocab: number, dim: number, length: number, seed: number, data: (r: () => number) => Pick<Case, 'x' | 'y' | 'targets'>): Case {
   const model = tf.sequential({
     layers: [
-      tf.layers.embedding({ inputDim: vocab, outputDim: 4, inputLength: 6, embeddingsInitializer: tf.initializers.randomNormal({ seed: 1 }) }),
+      tf.layers.embedding({ inputDim: vocab, outputDim: dim, inputLength: length, embeddingsInitializer: tf.initializers.randomNormal({ seed }) }),
       tf.layers.flatten(),
-      tf.layers.dense({ units: 1, activation: 'sigmoid', kernelInitializer: tf.initializers.glorotNormal({ seed: 2 }) }),
+      tf.layers.dense({ units: 1, activation: 'sigmoid', kernelInitializer: tf.initializers.glorotNormal({ seed: seed + 1 }) }),
     ],
   });
   model.compile({ optimizer: tf.train.sgd(0.05), loss: 'binaryCrossentropy' });
-  const r = rng(3);
-  const ids = (n: number) => tf.tensor2d(Array.from({ length: n * 6 }, () => Math.floor(r() * 5) * (r() < 0.3 ? 1 : 2) % vocab), [n, 6], 'int32');
-  const labels = (n: number) => tf.tensor2d(Array.from({ length: n }, () => (r() < 0.5 ? 1 : 0)), [n, 1]);
-  return {
-    model,
-    loss: losses.binary,
-    x: ids(8),
-    y: labels(8),
-    targets: { val: { xs: ids(4), ys: labels(4) }, probe: { xs: ids(3), ys: labels(3) } },
-    embeddingLayers: [model.layers[0]!.name],
-  };
+  return { model, loss: losses.binary, ...data(rng(seed + 2)), embeddingLayers: [model.layers[0]!.name] };
 }
 
+function binaryLabels(r: () => number, n: number): tf.Tensor {
+  return tf.tensor2d(Array.from({ length: n }, () => (r() < 0.5 ? 1 : 0)), [n, 1]);
+}
+
+/** Embedding with repeated ids inside examples and shared with the targets. */
+export function embeddingModel(): Case {
+  return embeddingCase(9, 4, 6, 1, (r) => {
+    const ids = (n: number) => tf.tensor2d(Array.from({ length: n * 6 }, () => (Math.floor(r() * 5) * (r() < 0.3 ? 1 : 2)) % 9), [n, 6], 'int32');
+    return { x: ids(8), y: binaryLabels(r, 8), targets: { val: { xs: ids(4), ys: binaryLabels(r, 4) }, probe: { xs: ids(3), ys: binaryLabels(r, 3) } } };
+  });
+}
 
 /**
  * An embedding model whose target holds many more distinct ids than the batch has positions, so the
  * materialised path reads a vocabulary-sized table (the gather variant) rather than the compact one.
  */
 export function wideTargetEmbeddingModel(): Case {
-  const vocab = 300;
-  const model = tf.sequential({
-    layers: [
-      tf.layers.embedding({ inputDim: vocab, outputDim: 4, inputLength: 3, embeddingsInitializer: tf.initializers.randomNormal({ seed: 5 }) }),
-      tf.layers.flatten(),
-      tf.layers.dense({ units: 1, activation: 'sigmoid', kernelInitializer: tf.initializers.glorotNormal({ seed: 6 }) }),
-    ],
+  return embeddingCase(300, 4, 3, 5, (r) => {
+    const ids = (n: number, spread: number) => tf.tensor2d(Array.from({ length: n * 3 }, () => Math.floor(r() * spread)), [n, 3], 'int32');
+    // Training ids repeat within the batch; the target covers most of the vocabulary.
+    return { x: ids(2, 4), y: binaryLabels(r, 2), targets: { val: { xs: ids(60, 300), ys: binaryLabels(r, 60) } } };
   });
-  model.compile({ optimizer: tf.train.sgd(0.05), loss: 'binaryCrossentropy' });
-  const r = rng(7);
-  const ids = (n: number, spread: number) => tf.tensor2d(Array.from({ length: n * 3 }, () => Math.floor(r() * spread)), [n, 3], 'int32');
-  const labels = (n: number) => tf.tensor2d(Array.from({ length: n }, () => (r() < 0.5 ? 1 : 0)), [n, 1]);
-  // Training ids repeat within the batch; the target covers most of the vocabulary.
-  return {
-    model,
-    loss: losses.binary,
-    x: ids(2, 4),
-    y: labels(2),
-    targets: { val: { xs: ids(60, vocab), ys: labels(60) } },
-    embeddingLayers: [model.layers[0]!.name],
-  };
 }

@@ -10,35 +10,7 @@ export const losses = {
   mse: ((ys, p) => tf.mean(tf.square(tf.sub(ys, p)), -1) as tf.Tensor1D) as PerExampleLoss,
 };
 
-function rows(t: tf.Tensor, i: number): tf.Tensor {
-  return tf.slice(t, i, 1);
-}
-
-/**
- * The brute-force reference: one backward pass per example. Returns each example's gradient of its
- * own (unscaled) loss w.r.t. `vars`, flattened and concatenated in `vars` order.
- */
-export function perExampleGradients(
-  forward: (x: tf.Tensor) => tf.Tensor,
-  loss: PerExampleLoss,
-  x: tf.Tensor,
-  y: tf.Tensor,
-  vars: tf.Variable[],
-): Float64Array[] {
-  const n = x.shape[0]!;
-  const out: Float64Array[] = [];
-  for (let i = 0; i < n; i++) {
-    const flat = tf.tidy(() => {
-      const { grads } = tf.variableGrads(() => tf.sum(loss(rows(y, i), forward(rows(x, i)))) as tf.Scalar, vars);
-      return tf.concat(vars.map((v) => tf.reshape(grads[v.name]!, [-1])));
-    });
-    out.push(Float64Array.from(flat.dataSync()));
-    flat.dispose();
-  }
-  return out;
-}
-
-/** Gradient of the summed loss of all rows of a target. */
+/** Gradient of the summed loss of all rows of (x, y) w.r.t. `vars`, flattened in `vars` order. */
 export function targetGradient(
   forward: (x: tf.Tensor) => tf.Tensor,
   loss: PerExampleLoss,
@@ -53,6 +25,25 @@ export function targetGradient(
   const out = Float64Array.from(flat.dataSync());
   flat.dispose();
   return out;
+}
+
+/**
+ * The brute-force reference: one backward pass per example. Returns each example's gradient of its
+ * own (unscaled) loss w.r.t. `vars`, flattened and concatenated in `vars` order.
+ */
+export function perExampleGradients(
+  forward: (x: tf.Tensor) => tf.Tensor,
+  loss: PerExampleLoss,
+  x: tf.Tensor,
+  y: tf.Tensor,
+  vars: tf.Variable[],
+): Float64Array[] {
+  return Array.from({ length: x.shape[0]! }, (_, i) => {
+    const [xi, yi] = [tf.slice(x, i, 1), tf.slice(y, i, 1)];
+    const g = targetGradient(forward, loss, xi, yi, vars);
+    tf.dispose([xi, yi]);
+    return g;
+  });
 }
 
 export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
