@@ -3,7 +3,7 @@ import { METHODS, TARGET_METHODS, type MethodDef } from './accumulators/methods.
 import { TokenTotals } from './accumulators/tokens.js';
 import { DeviceTotals } from './accumulators/totals.js';
 import { Attributor } from './attributor.js';
-import { InrunError, describe } from './errors.js';
+import { InrunError, invalid, preview } from './errors.js';
 import type { LayerKind } from './hooks/capture.js';
 import { planLayers, type Restore } from './hooks/layers.js';
 import { adaptModel, type ModelAdapter } from './model.js';
@@ -32,42 +32,42 @@ const OPTION_KEYS: ReadonlySet<string> = new Set([
 const ALL_METHODS: readonly Method[] = ['shapley1', 'shapley2', 'tracin_self', 'tracin_we'];
 
 function checkOptions(options: AttachOptions): void {
-  if (options === null || typeof options !== 'object') throw new InrunError(`expected an options object, got ${describe(options)}`, { field: 'options' });
+  if (options === null || typeof options !== 'object') invalid('options', 'an options object', options);
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.has(key)) throw new InrunError(`unknown option; known options: ${[...OPTION_KEYS].join(', ')}`, { field: key });
   }
   const { flushEvery, stepRecords, ghostPath, seed, runId, sinks, tokens } = options;
   if (flushEvery !== undefined && !(Number.isInteger(flushEvery) && flushEvery >= 1)) {
-    throw new InrunError(`expected a positive integer, got ${describe(flushEvery)}`, { field: 'flushEvery' });
+    invalid('flushEvery', 'a positive integer', flushEvery);
   }
   if (stepRecords !== undefined && typeof stepRecords !== 'boolean') {
-    throw new InrunError(`expected true or false, got ${describe(stepRecords)}`, { field: 'stepRecords' });
+    invalid('stepRecords', 'true or false', stepRecords);
   }
   if (ghostPath !== undefined && !['auto', 'pairwise', 'materialised'].includes(ghostPath)) {
-    throw new InrunError(`expected 'auto', 'pairwise' or 'materialised', got ${describe(ghostPath)}`, { field: 'ghostPath' });
+    invalid('ghostPath', '\'auto\', \'pairwise\' or \'materialised\'', ghostPath);
   }
   if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 32)) {
-    throw new InrunError(`expected an integer in [0, 2^32), got ${describe(seed)}`, { field: 'seed' });
+    invalid('seed', 'an integer in [0, 2^32)', seed);
   }
   if (runId !== undefined && (typeof runId !== 'string' || runId.length === 0)) {
-    throw new InrunError(`expected a non-empty string, got ${describe(runId)}`, { field: 'runId' });
+    invalid('runId', 'a non-empty string', runId);
   }
   if (sinks !== undefined) {
-    if (!Array.isArray(sinks)) throw new InrunError(`expected an array of sinks, got ${describe(sinks)}`, { field: 'sinks' });
+    if (!Array.isArray(sinks)) invalid('sinks', 'an array of sinks', sinks);
     (sinks as unknown[]).forEach((s, i) => {
       const sink = s as Partial<Sink> | null;
       if (sink === null || typeof sink !== 'object' || typeof sink.open !== 'function' || typeof sink.close !== 'function') {
-        throw new InrunError(`expected a sink with open() and close(), got ${describe(s)}`, { field: `sinks[${i}]` });
+        invalid(`sinks[${i}]`, 'a sink with open() and close()', s);
       }
     });
   }
   if (tokens !== undefined) {
-    if (tokens === null || typeof tokens !== 'object') throw new InrunError(`expected an object, got ${describe(tokens)}`, { field: 'tokens' });
+    if (tokens === null || typeof tokens !== 'object') invalid('tokens', 'an object', tokens);
     if (tokens.topK !== undefined && !(Number.isInteger(tokens.topK) && tokens.topK >= 1)) {
-      throw new InrunError(`expected a positive integer, got ${describe(tokens.topK)}`, { field: 'tokens.topK' });
+      invalid('tokens.topK', 'a positive integer', tokens.topK);
     }
     if (tokens.vocabulary !== undefined && !Array.isArray(tokens.vocabulary)) {
-      throw new InrunError(`expected an array of words indexed by token id, got ${describe(tokens.vocabulary)}`, { field: 'tokens.vocabulary' });
+      invalid('tokens.vocabulary', 'an array of words indexed by token id', tokens.vocabulary);
     }
   }
 }
@@ -75,14 +75,14 @@ function checkOptions(options: AttachOptions): void {
 function checkMethods(methods: readonly Method[] | undefined, hasTargets: boolean): Method[] {
   if (methods === undefined) return hasTargets ? ['shapley1', 'tracin_self'] : ['tracin_self'];
   if (!Array.isArray(methods) || methods.length === 0) {
-    throw new InrunError(`expected a non-empty array of ${ALL_METHODS.join(', ')}, got ${describe(methods)}`, { field: 'methods' });
+    invalid('methods', `a non-empty array of ${ALL_METHODS.join(', ')}`, methods);
   }
   const seen = new Set<Method>();
   for (const m of methods as unknown[]) {
     if (!ALL_METHODS.includes(m as Method)) {
-      throw new InrunError(`unknown method ${describe(m)}; expected one of ${ALL_METHODS.join(', ')}`, { field: 'methods' });
+      throw new InrunError(`unknown method ${preview(m)}; expected one of ${ALL_METHODS.join(', ')}`, { field: 'methods' });
     }
-    if (seen.has(m as Method)) throw new InrunError(`method ${describe(m)} is listed twice`, { field: 'methods' });
+    if (seen.has(m as Method)) throw new InrunError(`method ${preview(m)} is listed twice`, { field: 'methods' });
     if (TARGET_METHODS.has(m as Method) && !hasTargets) {
       throw new InrunError(`${String(m)} scores toward targets; give at least one target, e.g. { val: { xs, ys } }`, { field: 'targets' });
     }
@@ -102,7 +102,7 @@ function checkLayers(layers: AttachOptions['layers']): 'all' | 'embedding' | rea
   if (layers === undefined) return 'all';
   if (layers === 'all' || layers === 'embedding') return layers;
   if (Array.isArray(layers) && layers.every((l) => typeof l === 'string')) return layers;
-  throw new InrunError(`expected 'all', 'embedding' or an array of layer names, got ${describe(layers)}`, { field: 'layers' });
+  invalid('layers', '\'all\', \'embedding\' or an array of layer names', layers);
 }
 
 /** Hand-written models reveal their layers when they run: one target pass at attach time finds them. */

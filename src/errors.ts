@@ -15,13 +15,12 @@ export class InrunError extends Error {
 }
 
 /** Throws an {@link InrunError} saying what `field` should have been and what it was. */
-export function invalid(field: string, expected: string, got?: unknown): never {
-  const tail = got === undefined ? '' : `, got ${describe(got)}`;
-  throw new InrunError(`expected ${expected}${tail}`, { field });
+export function invalid(field: string, expected: string, got: unknown): never {
+  throw new InrunError(`expected ${expected}, got ${preview(got)}`, { field });
 }
 
 /** A short, safe rendering of a value for error messages. */
-export function describe(value: unknown): string {
+export function preview(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return `an array of length ${value.length}`;
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);

@@ -3,7 +3,7 @@ import { Subject, type Observable } from 'rxjs';
 import type { TokenTotals } from './accumulators/tokens.js';
 import type { DeviceTotals } from './accumulators/totals.js';
 import type { Attributor } from './attributor.js';
-import { InrunError, describe } from './errors.js';
+import { InrunError, invalid } from './errors.js';
 import { Capture, withCapture } from './hooks/capture.js';
 import { arrayBatches, readBatchIds, withCallback, type DatasetLike } from './hooks/fit.js';
 import { checkIds, IdIndex } from './hooks/ids.js';
@@ -139,18 +139,17 @@ export class AttributionRun implements Run {
     for (const key of ['sampleWeight', 'stepsPerEpoch', 'validationSteps'] as const) {
       if (rest[key] !== undefined) throw new InrunError('is not supported by run.fit', { field: `args.${key}` });
     }
-    delete (rest as { sampleWeight?: unknown }).sampleWeight;
     if (shuffle !== true && shuffle !== false) {
-      throw new InrunError(`expected true or false, got ${describe(shuffle)}`, { field: 'args.shuffle' });
+      invalid('args.shuffle', 'true or false', shuffle);
     }
     if (!Number.isInteger(batchSize) || batchSize < 1) {
-      throw new InrunError(`expected a positive integer, got ${describe(batchSize)}`, { field: 'args.batchSize' });
+      invalid('args.batchSize', 'a positive integer', batchSize);
     }
     const xs = tensorList(x);
     const ys = tensorList(y);
     const n = xs[0]?.shape[0] ?? 0;
     [...xs, ...ys].forEach((t, i) => {
-      if (!(t instanceof tf.Tensor)) throw new InrunError(`expected tensors, got ${describe(t)}`, { field: i < xs.length ? 'x' : 'y' });
+      if (!(t instanceof tf.Tensor)) invalid(i < xs.length ? 'x' : 'y', 'tensors', t);
       if (t.shape[0] !== n) {
         throw new InrunError(`expected ${n} rows like x, got ${t.shape[0]}`, { field: i < xs.length ? `x[${i}]` : `y[${i - xs.length}]` });
       }
@@ -194,7 +193,7 @@ export class AttributionRun implements Run {
   private async fitOn(dataset: DatasetLike<unknown>, args: tf.ModelFitDatasetArgs<unknown>): Promise<tf.History> {
     const model = this.requireLayersModel('fitDataset');
     if (dataset == null || typeof dataset.iterator !== 'function') {
-      throw new InrunError(`expected a tf.data.Dataset, got ${describe(dataset)}`, { field: 'dataset' });
+      invalid('dataset', 'a tf.data.Dataset', dataset);
     }
     if (args == null || typeof args !== 'object') throw new InrunError('expected fitDataset arguments ({ epochs, ... })', { field: 'args' });
     this.checkOptimizer(model);
@@ -214,7 +213,7 @@ export class AttributionRun implements Run {
 
   async step<T>(ids: readonly ExampleId[] | ArrayLike<number>, fn: () => T | Promise<T>): Promise<T> {
     this.assertOpen();
-    if (typeof fn !== 'function') throw new InrunError(`expected a function running one optimizer step, got ${describe(fn)}`, { field: 'fn' });
+    if (typeof fn !== 'function') invalid('fn', 'a function running one optimizer step', fn);
     this.queue = [{ ids: checkIds(ids, 'ids'), field: 'ids' }];
     let unused: boolean;
     let result: T;
@@ -236,12 +235,12 @@ export class AttributionRun implements Run {
   describe(examples: Iterable<ExampleInfo>): void {
     this.assertOpen();
     if (examples == null || typeof (examples as Iterable<unknown>)[Symbol.iterator] !== 'function') {
-      throw new InrunError(`expected an iterable of { id, source?, label?, text? }, got ${describe(examples)}`, { field: 'examples' });
+      invalid('examples', 'an iterable of { id, source?, label?, text? }', examples);
     }
     let i = 0;
     for (const example of examples) {
       if (example === null || typeof example !== 'object') {
-        throw new InrunError(`expected { id, source?, label?, text? }, got ${describe(example)}`, { field: `examples[${i}]` });
+        invalid(`examples[${i}]`, '{ id, source?, label?, text? }', example);
       }
       checkIds([example.id], `examples[${i}].id`);
       this.index.slotOf(example.id);

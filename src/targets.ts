@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { InrunError, describe } from './errors.js';
+import { InrunError, preview } from './errors.js';
 import type { TargetLayout } from './ghost/rows.js';
 import { Capture, probeSeed, withCapture } from './hooks/capture.js';
 import type { ModelAdapter } from './model.js';
@@ -35,7 +35,7 @@ interface Checked {
 function checkTensors(field: string, value: unknown, count: number | null): tf.Tensor[] {
   const items = Array.isArray(value) ? (value as unknown[]) : [value];
   if (items.length === 0 || !items.every((t) => t instanceof tf.Tensor)) {
-    throw new InrunError(`expected a tensor or an array of tensors, got ${describe(value)}`, { field });
+    throw new InrunError(`expected a tensor or an array of tensors, got ${preview(value)}`, { field });
   }
   const tensors = items as tf.Tensor[];
   if (tensors.some((t) => t.isDisposed)) throw new InrunError('the tensor is disposed', { field });
@@ -52,7 +52,7 @@ function checkTarget(name: string, data: TargetData, model: ModelAdapter): Check
   if (name.length === 0 || name.includes(':')) {
     throw new InrunError(`expected a non-empty name without ':', got ${JSON.stringify(name)}`, { field: 'targets' });
   }
-  if (data === null || typeof data !== 'object') throw new InrunError(`expected { xs, ys }, got ${describe(data)}`, { field });
+  if (data === null || typeof data !== 'object') throw new InrunError(`expected { xs, ys }, got ${preview(data)}`, { field });
   const xs = checkTensors(`${field}.xs`, data.xs, model.inputShapes?.length ?? null);
   const ys = checkTensors(`${field}.ys`, data.ys, model.outputs);
   const rows = xs[0]!.shape[0] ?? 0;
@@ -127,7 +127,7 @@ function makeGroup(first: number, members: Checked[]): TargetGroup {
 export function prepareTargets(targets: Readonly<Record<string, TargetData>> | undefined, model: ModelAdapter): TargetSet | null {
   if (targets === undefined) return null;
   if (targets === null || typeof targets !== 'object' || Array.isArray(targets)) {
-    throw new InrunError(`expected an object of named targets like { val: { xs, ys } }, got ${describe(targets)}`, {
+    throw new InrunError(`expected an object of named targets like { val: { xs, ys } }, got ${preview(targets)}`, {
       field: 'targets',
     });
   }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { InrunError, describe } from '../errors.js';
+import { InrunError, preview } from '../errors.js';
 import type { ExampleId } from '../types.js';
 
 /** mulberry32: a small, fast, seeded 32-bit PRNG (deterministic shuffles across runs and machines). */
@@ -82,7 +82,7 @@ export function arrayBatches(
 export async function readBatchIds(ids: unknown, field: string): Promise<ExampleId[]> {
   if (ids instanceof tf.Tensor) {
     try {
-      if (ids.rank !== 1) throw new InrunError(`expected a 1-D tensor of ids, got ${describe(ids)}`, { field });
+      if (ids.rank !== 1) throw new InrunError(`expected a 1-D tensor of ids, got ${preview(ids)}`, { field });
       const values = await ids.data();
       return Array.from(values as ArrayLike<number | string>);
     } finally {
@@ -92,7 +92,7 @@ export async function readBatchIds(ids: unknown, field: string): Promise<Example
   if (Array.isArray(ids)) return ids as ExampleId[];
   if (ArrayBuffer.isView(ids) && !(ids instanceof DataView)) return Array.from(ids as unknown as ArrayLike<number>);
   throw new InrunError(
-    `each dataset element needs an ids field ({ xs, ys, ids }) with one id per row, got ${describe(ids)}`,
+    `each dataset element needs an ids field ({ xs, ys, ids }) with one id per row, got ${preview(ids)}`,
     { field },
   );
 }

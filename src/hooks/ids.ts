@@ -1,9 +1,9 @@
-import { InrunError, describe } from '../errors.js';
+import { InrunError, preview } from '../errors.js';
 import type { ExampleId } from '../types.js';
 
 function checkId(id: unknown, field: string): ExampleId {
   if (typeof id === 'number' ? Number.isFinite(id) : typeof id === 'string' && id.length > 0) return id as ExampleId;
-  throw new InrunError(`expected example ids to be finite numbers or non-empty strings, got ${describe(id)}`, { field });
+  throw new InrunError(`expected example ids to be finite numbers or non-empty strings, got ${preview(id)}`, { field });
 }
 
 /**
@@ -16,7 +16,7 @@ export function checkIds(ids: unknown, field: string, length?: number): ExampleI
     : ArrayBuffer.isView(ids) && !(ids instanceof DataView)
       ? Array.from(ids as unknown as ArrayLike<number>)
       : null;
-  if (list === null) throw new InrunError(`expected an array of example ids, got ${describe(ids)}`, { field });
+  if (list === null) throw new InrunError(`expected an array of example ids, got ${preview(ids)}`, { field });
   if (length !== undefined && list.length !== length) {
     throw new InrunError(`expected ${length} ids (one per example row), got ${list.length}`, { field });
   }
