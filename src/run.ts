@@ -109,7 +109,6 @@ export class AttributionRun implements Run {
   private readonly index = new IdIndex();
   private readonly buffer: RecordBuffer;
   private readonly restores: Restore[] = [];
-  private readonly metadata = new Map<ExampleId, ExampleInfo>();
   private unsentExamples: ExampleInfo[] = [];
   private queue: PendingBatch[] = [];
   private epoch: number | null = null;
@@ -244,7 +243,6 @@ export class AttributionRun implements Run {
       }
       checkIds([example.id], `examples[${i}].id`);
       this.index.slotOf(example.id);
-      this.metadata.set(example.id, example);
       this.unsentExamples.push(example);
       i++;
     }
@@ -293,9 +291,7 @@ export class AttributionRun implements Run {
     if (this.closed) throw new InrunError('close() is already in progress');
     this.closed = true;
     try {
-      const scores = await this.scores();
-      await this.parts.hub.examples(this.unsentExamples);
-      this.unsentExamples = [];
+      const scores = await this.scores(); // flushes records and example metadata first
       await this.parts.hub.scores(scores);
       this.final = scores;
       return scores;
