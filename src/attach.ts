@@ -8,7 +8,7 @@ import type { LayerKind } from './hooks/capture.js';
 import { planLayers, type Restore } from './hooks/layers.js';
 import { adaptModel, type ModelAdapter } from './model.js';
 import { AttributionRun, claim, type Run } from './run.js';
-import { SinkHub } from './sinks/hub.js';
+import { Delivery } from './stream/delivery.js';
 import type { Sink } from './sinks/sink.js';
 import { disposeTargets, prepareTargets, targetPass, type TargetSet } from './targets.js';
 import type { AttachOptions, CoveredLayer, FunctionalModel, Method, RunInfo, SkippedLayer } from './types.js';
@@ -28,6 +28,9 @@ const OPTION_KEYS: ReadonlySet<string> = new Set([
   'tokens',
   'runId',
   'meta',
+  'delivery',
+  'sinkErrors',
+  'totalsEvery',
 ]);
 const ALL_METHODS: readonly Method[] = ['shapley1', 'shapley2', 'tracin_self', 'tracin_we'];
 
@@ -36,7 +39,20 @@ function checkOptions(options: AttachOptions): void {
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.has(key)) throw new InrunError(`unknown option; known options: ${[...OPTION_KEYS].join(', ')}`, { field: key });
   }
-  const { flushEvery, stepRecords, ghostPath, seed, runId, sinks, tokens } = options;
+  const { flushEvery, stepRecords, ghostPath, seed, runId, sinks, tokens, delivery, sinkErrors, totalsEvery } = options;
+  if (totalsEvery !== undefined && !(Number.isInteger(totalsEvery) && totalsEvery >= 0)) {
+    invalid('totalsEvery', 'an integer >= 0', totalsEvery);
+  }
+  if (sinkErrors !== undefined && sinkErrors !== 'stop' && sinkErrors !== 'continue') invalid('sinkErrors', "'stop' or 'continue'", sinkErrors);
+  if (delivery !== undefined) {
+    if (delivery === null || typeof delivery !== 'object') invalid('delivery', '{ policy?, capacity? }', delivery);
+    if (delivery.policy !== undefined && delivery.policy !== 'block' && delivery.policy !== 'drop') {
+      invalid('delivery.policy', "'block' or 'drop'", delivery.policy);
+    }
+    if (delivery.capacity !== undefined && !(Number.isInteger(delivery.capacity) && delivery.capacity >= 1)) {
+      invalid('delivery.capacity', 'a positive integer', delivery.capacity);
+    }
+  }
   if (flushEvery !== undefined && !(Number.isInteger(flushEvery) && flushEvery >= 1)) {
     invalid('flushEvery', 'a positive integer', flushEvery);
   }
@@ -222,7 +238,12 @@ export function attach(model: tf.LayersModel | FunctionalModel, options: AttachO
       totals,
       tokens,
       tokenOptions,
-      hub: new SinkHub(options.sinks ?? [], () => info),
+      delivery: new Delivery(options.sinks ?? [], () => info, {
+        policy: options.delivery?.policy ?? 'block',
+        capacity: options.delivery?.capacity ?? 256,
+        onError: options.sinkErrors ?? 'stop',
+      }),
+      totalsEvery: options.totalsEvery ?? 1000,
       columns: columns.map((c) => c.name),
       targetNames,
       flushEvery: options.flushEvery ?? 32,

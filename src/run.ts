@@ -10,7 +10,8 @@ import { checkIds, IdIndex } from './hooks/ids.js';
 import type { Restore } from './hooks/layers.js';
 import { hookOptimizer, readLearningRate, type Gradients } from './hooks/optimizer.js';
 import { tensorList, type ModelAdapter } from './model.js';
-import type { SinkHub } from './sinks/hub.js';
+import { checkpointName, markLatest, readCheckpointInfo, saveCheckpoint, type CheckpointInfo } from './checkpoint.js';
+import type { Delivery, DeliveryStats } from './stream/delivery.js';
 import { RecordBuffer } from './stream/records.js';
 import type { ExampleId, ExampleInfo, RunInfo, Scores, StepRecord, TokenOptions, TokenScore } from './types.js';
 
@@ -47,8 +48,29 @@ export interface Run {
   scores(): Promise<Scores>;
   /** Reads buffered per-step records and hands them to `records$` and sinks. */
   flush(): Promise<void>;
+  /**
+   * Saves a checkpoint of the model (weights, optimizer state) to `<dir>/step-<n>` and points
+   * `<dir>/latest` at it, after the sinks hold every step up to it and a totals snapshot at it.
+   * Call it between steps, e.g. in an `onEpochEnd` callback. LayersModel runs only.
+   */
+  checkpoint(dir: string): Promise<CheckpointInfo>;
+  /**
+   * Continues a stored run: before any training step, reopen the sinks at the step of a checkpoint
+   * (a folder written by `checkpoint()`) or at `afterStep`; sinks forget the later steps, and the
+   * device totals start from the stored ones. Returns where training resumes.
+   */
+  resume(from: string | { readonly afterStep: number }): Promise<{ readonly step: number; readonly epoch: number | null }>;
+  /** Progress and delivery counters. */
+  stats(): RunStats;
   /** Flushes, writes totals to sinks, closes them, removes every hook and frees device memory. */
   close(): Promise<Scores>;
+}
+
+/** Counters of a run. */
+export interface RunStats {
+  /** Attributed optimizer steps so far (including resumed ones). */
+  readonly steps: number;
+  readonly delivery: DeliveryStats;
 }
 
 interface PendingBatch {
@@ -63,7 +85,9 @@ export interface RunParts {
   readonly totals: DeviceTotals;
   readonly tokens: TokenTotals | null;
   readonly tokenOptions: TokenOptions;
-  readonly hub: SinkHub;
+  readonly delivery: Delivery;
+  /** Steps between totals snapshots sent to sinks (0 = only at checkpoints and close). */
+  readonly totalsEvery: number;
   readonly columns: readonly string[];
   readonly targetNames: readonly string[];
   readonly flushEvery: number;
@@ -75,15 +99,19 @@ export interface RunParts {
 }
 
 class EpochTracker extends tf.Callback {
-  constructor(private readonly onEpoch: (epoch: number | null) => void) {
+  constructor(private readonly run: { epoch: number | null; finishedEpoch: number | null }) {
     super();
   }
   override onEpochBegin(epoch: number): Promise<void> {
-    this.onEpoch(epoch);
+    this.run.epoch = epoch;
+    return Promise.resolve();
+  }
+  override onEpochEnd(epoch: number): Promise<void> {
+    this.run.finishedEpoch = epoch;
     return Promise.resolve();
   }
   override onTrainEnd(): Promise<void> {
-    this.onEpoch(null);
+    this.run.epoch = null;
     return Promise.resolve();
   }
 }
@@ -111,8 +139,11 @@ export class AttributionRun implements Run {
   private readonly restores: Restore[] = [];
   private unsentExamples: ExampleInfo[] = [];
   private queue: PendingBatch[] = [];
-  private epoch: number | null = null;
+  /** Epoch in progress in fit/fitDataset (null outside), and the last finished one. */
+  epoch: number | null = null;
+  finishedEpoch: number | null = null;
   private stepCount = 0;
+  private lastTotals = -1;
   private flushing: Promise<void> = Promise.resolve();
   private closed = false;
   private final: Scores | null = null;
@@ -176,7 +207,7 @@ export class AttributionRun implements Run {
     const callSeed = seed ?? (this.seedCalls++ === 0 ? this.parts.seed : (this.parts.seed + this.seedCalls * 0x9e3779b1) >>> 0);
     this.info.seeds.push(callSeed);
     try {
-      const dataset = arrayBatches(tx, ty, trainIds, batchSize, shuffle, callSeed);
+      const dataset = arrayBatches(tx, ty, trainIds, batchSize, shuffle, callSeed, () => this.epoch ?? rest.initialEpoch ?? 0);
       const datasetArgs = { ...rest, epochs, validationBatchSize: batchSize } as tf.ModelFitDatasetArgs<unknown>;
       if (validation !== undefined) (datasetArgs as { validationData?: unknown }).validationData = validation;
       return await this.fitOn(dataset, datasetArgs);
@@ -197,12 +228,14 @@ export class AttributionRun implements Run {
     if (args == null || typeof args !== 'object') throw new InrunError('expected fitDataset arguments ({ epochs, ... })', { field: 'args' });
     this.checkOptimizer(model);
     const wrapped = this.withIds(dataset);
-    const callbacks = withCallback(args.callbacks, args.yieldEvery, new EpochTracker((e) => (this.epoch = e)));
+    const callbacks = withCallback(args.callbacks, args.yieldEvery, new EpochTracker(this));
     this.queue = [];
     try {
       const fitDataset = this.originalFitDataset ?? model.fitDataset.bind(model);
       const history = await fitDataset(wrapped as unknown as tf.data.Dataset<tf.TensorContainer>, { ...args, callbacks });
       await this.flush();
+      await this.parts.delivery.drain();
+      this.surfaceSinkFailure();
       return history;
     } finally {
       this.queue = [];
@@ -213,6 +246,7 @@ export class AttributionRun implements Run {
   async step<T>(ids: readonly ExampleId[] | ArrayLike<number>, fn: () => T | Promise<T>): Promise<T> {
     this.assertOpen();
     if (typeof fn !== 'function') invalid('fn', 'a function running one optimizer step', fn);
+    this.surfaceSinkFailure();
     this.queue = [{ ids: checkIds(ids, 'ids'), field: 'ids' }];
     let unused: boolean;
     let result: T;
@@ -226,6 +260,7 @@ export class AttributionRun implements Run {
       throw new InrunError('fn ran no optimizer step; call optimizer.minimize (or model.trainOnBatch) inside it', { field: 'fn' });
     }
     await this.flushIfDue();
+    this.surfaceSinkFailure();
     return result;
   }
 
@@ -251,13 +286,18 @@ export class AttributionRun implements Run {
   async scores(): Promise<Scores> {
     if (this.final !== null) return this.final;
     await this.flush();
+    return this.readTotals(true);
+  }
+
+  /** One asynchronous read of the device totals (and, with `withTokens`, the top tokens). */
+  private async readTotals(withTokens: boolean): Promise<Scores> {
     const rows = this.index.size;
     const { columns, steps } = await this.parts.totals.read(rows);
     const byName: Record<string, Float32Array> = {};
     this.parts.columns.forEach((name, c) => (byName[name] = columns[c]!));
     const tokens: Record<string, TokenScore[][]> = {};
     const weColumns = this.info.columns.filter((c) => c.method === 'tracin_we');
-    if (weColumns.length > 0) {
+    if (withTokens && weColumns.length > 0) {
       const options = this.parts.tokenOptions;
       const top = this.parts.tokens
         ? await this.parts.tokens.top(rows, options.topK ?? 5, new Set(options.ignore ?? []), options.vocabulary)
@@ -277,13 +317,64 @@ export class AttributionRun implements Run {
       const records = await this.buffer.drain();
       const examples = this.unsentExamples;
       this.unsentExamples = [];
-      await this.parts.hub.examples(examples);
-      await this.parts.hub.steps(records);
       for (const record of records) this.subject.next(record);
+      const { delivery, totalsEvery } = this.parts;
+      if (examples.length > 0) await delivery.push({ kind: 'examples', examples });
+      await delivery.push({ kind: 'steps', records });
+      if (totalsEvery > 0 && this.stepCount - 1 - this.lastTotals >= totalsEvery) await this.pushTotals(await this.readTotals(false), false);
     });
     // A failed flush fails its caller; later flushes still run.
     this.flushing = next.catch(() => undefined);
     return next;
+  }
+
+  /** Sends a totals snapshot after the last step to the sinks (never dropped). */
+  private async pushTotals(scores: Scores, final: boolean): Promise<void> {
+    const step = this.stepCount - 1;
+    this.lastTotals = step;
+    await this.parts.delivery.push({ kind: 'scores', scores, at: { step, final } });
+  }
+
+  async checkpoint(dir: string): Promise<CheckpointInfo> {
+    const model = this.requireLayersModel('checkpoint');
+    await this.flush();
+    await this.pushTotals(await this.readTotals(false), false);
+    await this.parts.delivery.drain();
+    this.surfaceSinkFailure();
+    const info = {
+      runId: this.id,
+      step: this.stepCount - 1,
+      epoch: this.finishedEpoch,
+      learningRate: readLearningRate(this.parts.model.optimizer),
+    };
+    const name = checkpointName(info.step);
+    await saveCheckpoint(model, `${dir}/${name}`, info);
+    markLatest(dir, name);
+    return { ...info, savedAt: new Date().toISOString() };
+  }
+
+  async resume(from: string | { readonly afterStep: number }): Promise<{ readonly step: number; readonly epoch: number | null }> {
+    this.assertOpen();
+    if (this.stepCount > 0) throw new InrunError('resume() must come before the first training step', { field: 'resume' });
+    const point = typeof from === 'string' ? readCheckpointInfo(from) : { runId: this.id, step: from.afterStep, epoch: null };
+    if (!Number.isInteger(point.step) || point.step < -1) invalid('afterStep', 'an integer >= -1', point.step);
+    if (point.runId !== this.id) {
+      throw new InrunError(`the checkpoint belongs to run "${point.runId}", this run is "${this.id}"; attach with runId: "${point.runId}"`, {
+        field: 'runId',
+      });
+    }
+    const state = await this.parts.delivery.resume(point.step);
+    if (state === null) throw new InrunError('resume needs a sink that can resume (sqliteSink or parquetSink)', { field: 'sinks' });
+    const slots = Int32Array.from(state.ids, (id) => this.index.slotOf(id));
+    this.parts.totals.load(slots, this.parts.columns.map((name) => state.columns[name] ?? new Float64Array(slots.length)), state.steps);
+    this.stepCount = point.step + 1;
+    this.lastTotals = point.step;
+    this.finishedEpoch = point.epoch;
+    return { step: point.step, epoch: point.epoch };
+  }
+
+  stats(): RunStats {
+    return { steps: this.stepCount, delivery: this.parts.delivery.stats };
   }
 
   async close(): Promise<Scores> {
@@ -291,22 +382,26 @@ export class AttributionRun implements Run {
     if (this.closed) throw new InrunError('close() is already in progress');
     this.closed = true;
     try {
-      const scores = await this.scores(); // flushes records and example metadata first
-      await this.parts.hub.scores(scores);
+      await this.flush();
+      const scores = await this.readTotals(true);
+      await this.pushTotals(scores, true);
+      await this.parts.delivery.drain();
       this.final = scores;
-      return scores;
     } finally {
       try {
-        await this.parts.hub.close();
+        await this.parts.delivery.close();
       } finally {
         this.release();
       }
     }
+    this.surfaceSinkFailure();
+    return this.final;
   }
 
   // ---- the step ----------------------------------------------------------------------------------
 
   private onGradients(compute: () => Gradients): Gradients {
+    this.surfaceSinkFailure();
     const batch = this.queue.shift();
     if (batch === undefined) {
       throw new InrunError(
@@ -338,7 +433,7 @@ export class AttributionRun implements Run {
     }
     const learningRate = readLearningRate(this.parts.model.optimizer);
     const scale = { learningRate, lossScale: this.parts.model.lossReduction === 'mean' ? 1 / n : 1 };
-    const keep = this.parts.stepRecords && (this.subject.observed || this.parts.hub.wantsSteps);
+    const keep = this.parts.stepRecords && (this.subject.observed || this.parts.delivery.wantsSteps);
     const out = this.parts.attributor.step(capture, slots, scale, keep);
     if (out !== null) {
       this.buffer.push({
@@ -370,6 +465,7 @@ export class AttributionRun implements Run {
           next: async (): Promise<IteratorResult<unknown>> => {
             // Back-pressure point: fitDataset awaits this before every step.
             await this.flushIfDue();
+            this.surfaceSinkFailure();
             const item = await it.next();
             if (item.done === true || item.value == null) return item;
             const { ids, ...rest } = item.value as { ids?: unknown };
@@ -431,6 +527,17 @@ export class AttributionRun implements Run {
         { field: 'model.optimizer' },
       );
     }
+  }
+
+  /** Throws the first sink failure not yet reported (under `sinkErrors: 'stop'`). */
+  private surfaceSinkFailure(): void {
+    const failure = this.parts.delivery.takeFailure();
+    if (failure === null) return;
+    const message = failure.error instanceof Error ? failure.error.message : String(failure.error);
+    throw new InrunError(
+      `sink ${failure.sink} failed: ${message}. Training stopped; what the sinks wrote stays readable (sinkErrors: 'continue' trains on without a failing sink)`,
+      { field: 'sinks', cause: failure.error },
+    );
   }
 
   private assertOpen(): void {

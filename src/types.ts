@@ -176,6 +176,24 @@ export interface AttachOptions {
   readonly runId?: string;
   /** Free-form metadata stored with the run. */
   readonly meta?: Readonly<Record<string, unknown>>;
+  /**
+   * The bounded queue between training and sinks. `policy: 'block'` makes a step wait while
+   * `capacity` step records are still waiting for the sinks; `'drop'` discards and counts them.
+   * @defaultValue `{ policy: 'block', capacity: 256 }`
+   */
+  readonly delivery?: { readonly policy?: 'block' | 'drop'; readonly capacity?: number };
+  /**
+   * A sink that throws: `'stop'` fails the next training step with an InrunError (other sinks keep
+   * what they wrote); `'continue'` trains on without that sink (see `run.stats().delivery.failures`).
+   * @defaultValue 'stop'
+   */
+  readonly sinkErrors?: 'stop' | 'continue';
+  /**
+   * Steps between totals snapshots sent to sinks (one asynchronous read of the device totals each);
+   * 0 sends them only at `run.checkpoint()` and `close()`.
+   * @defaultValue 1000
+   */
+  readonly totalsEvery?: number;
 }
 
 /** Options of per-token `tracin_we` scores. */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { addRows } from './rows.js';
+import { addRows, setRows } from './rows.js';
 
 /**
  * Device-resident running sums, one row per example slot and one column per score column, plus a
@@ -25,6 +25,21 @@ export class DeviceTotals {
     const rows = tf.concat([values, tf.ones([n, 1])], 1);
     const indices = tf.tensor2d(slots, [n, 1], 'int32');
     this.sums.assign(addRows(this.sums, indices, rows));
+  }
+
+  /** Replaces the rows `slots` with stored totals (resuming a run). */
+  load(slots: Int32Array, columns: readonly ArrayLike<number>[], steps: ArrayLike<number>): void {
+    if (slots.length === 0) return;
+    this.ensure(maxOf(slots) + 1);
+    const width = this.columns + 1;
+    const rows = new Float32Array(slots.length * width);
+    slots.forEach((_, r) => {
+      columns.forEach((col, c) => (rows[r * width + c] = col[r] ?? 0));
+      rows[r * width + this.columns] = steps[r] ?? 0;
+    });
+    tf.tidy(() => {
+      this.sums.assign(setRows(this.sums, tf.tensor2d(slots, [slots.length, 1], 'int32'), tf.tensor2d(rows, [slots.length, width])));
+    });
   }
 
   /** Grows by doubling so that amortised growth stays O(1) per example. */

@@ -40,8 +40,9 @@ export interface Batch {
 }
 
 /**
- * Batches of in-memory tensors for `run.fit`, reshuffled each epoch by a seeded permutation (or in
- * order). Rows are gathered like `model.fit` gathers them, and ids travel with their rows.
+ * Batches of in-memory tensors for `run.fit`, shuffled each epoch by a permutation seeded with
+ * (seed, epoch), or in order. Keyed by the epoch, so a run resumed at epoch e sees the batches the
+ * uninterrupted run saw. Rows are gathered like `model.fit` gathers them; ids travel with their rows.
  */
 export function arrayBatches(
   xs: readonly tf.Tensor[],
@@ -50,13 +51,14 @@ export function arrayBatches(
   batchSize: number,
   shuffle: boolean,
   seed: number,
+  epoch: () => number,
 ): DatasetLike<Batch> {
   const n = ids.length;
-  const random = seededRandom(seed);
   const single = (list: tf.Tensor[]) => (list.length === 1 ? list[0]! : list);
   return {
     size: Math.ceil(n / batchSize),
     iterator: () => {
+      const random = seededRandom((seed ^ Math.imul(epoch() + 1, 0x9e3779b1)) >>> 0);
       const order = shuffle ? permutation(n, random) : Int32Array.from({ length: n }, (_, i) => i);
       let at = 0;
       return Promise.resolve({

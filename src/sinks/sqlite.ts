@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { InrunError } from '../errors.js';
 import type { ExampleId, ExampleInfo, RunInfo, Scores, StepRecord } from '../types.js';
-import type { Sink } from './sink.js';
+import type { ResumeState, Sink, TotalsPoint } from './sink.js';
 
 /** Options of {@link sqliteSink}. */
 export interface SqliteSinkOptions {
@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS runs (
   started_at TEXT NOT NULL,
   ended_at TEXT,
   status TEXT NOT NULL,
+  totals_step INTEGER,
   model TEXT NOT NULL,
   optimizer TEXT NOT NULL,
   info TEXT NOT NULL
@@ -117,20 +118,24 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
     return key;
   };
 
+  const connect = (): Database.Database => {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    const d = new Database(path);
+    db = d;
+    d.pragma('journal_mode = WAL');
+    d.pragma('synchronous = NORMAL');
+    d.exec(SCHEMA);
+    d.prepare('INSERT OR IGNORE INTO inrun_meta (key, value) VALUES (?, ?)').run('schema_version', String(SQLITE_SCHEMA_VERSION));
+    return d;
+  };
+
   const sink: Sink = {
     name: `sqlite:${path}`,
     open(info: RunInfo) {
-      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-      const d = new Database(path);
-      db = d;
-      d.pragma('journal_mode = WAL');
-      d.pragma('synchronous = NORMAL');
-      d.exec(SCHEMA);
-      d.prepare('INSERT OR IGNORE INTO inrun_meta (key, value) VALUES (?, ?)').run('schema_version', String(SQLITE_SCHEMA_VERSION));
+      const d = connect();
       runId = info.runId;
-      const exists = d.prepare('SELECT 1 FROM runs WHERE run_id = ?').get(runId);
-      if (exists !== undefined) {
-        throw new InrunError(`run "${runId}" is already stored in ${path}; choose another runId`, { field: 'runId' });
+      if (d.prepare('SELECT 1 FROM runs WHERE run_id = ?').get(runId) !== undefined) {
+        throw new InrunError(`run "${runId}" is already stored in ${path}; choose another runId, or resume it`, { field: 'runId' });
       }
       d.transaction(() => {
         d.prepare(
@@ -140,6 +145,69 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
         info.columns.forEach((c, i) => insert.run(runId, i, c.name, c.method, c.target));
       })();
       columnIds = new Map(info.columns.map((c, i) => [c.name, i]));
+    },
+    resume(info: RunInfo, afterStep: number): ResumeState {
+      const d = connect();
+      runId = info.runId;
+      const run = d.prepare('SELECT totals_step FROM runs WHERE run_id = ?').get(runId) as { totals_step: number | null } | undefined;
+      if (run === undefined) throw new InrunError(`run "${runId}" is not stored in ${path}; nothing to resume`, { field: 'runId' });
+      const stored = (d.prepare('SELECT name FROM columns WHERE run_id = ? ORDER BY column_id').all(runId) as { name: string }[]).map((r) => r.name);
+      const wanted = info.columns.map((c) => c.name);
+      if (stored.join() !== wanted.join()) {
+        throw new InrunError(`the stored run has columns [${stored.join(', ')}], this run [${wanted.join(', ')}]; resume with the same methods and targets`, { field: 'methods' });
+      }
+      columnIds = new Map(wanted.map((name, i) => [name, i]));
+      const last = (d.prepare('SELECT MAX(step) AS s FROM steps WHERE run_id = ?').get(runId) as { s: number | null }).s ?? -1;
+      if (afterStep > last) {
+        throw new InrunError(`step ${afterStep} is not stored in ${path} (the last stored step is ${last})`, { field: 'afterStep' });
+      }
+      const examples = d.prepare('SELECT example_key, example_id FROM examples WHERE run_id = ? ORDER BY example_key').all(runId) as {
+        example_key: number;
+        example_id: ExampleId;
+      }[];
+      keys.clear();
+      for (const e of examples) keys.set(e.example_id, e.example_key);
+      const n = examples.length;
+      const columns = wanted.map(() => new Float64Array(n));
+      const steps = new Int32Array(n);
+      if (run.totals_step === afterStep) {
+        // The snapshot taken at this step (run.checkpoint writes one): the device's own sums.
+        for (const r of d.prepare('SELECT column_id, example_key, value, steps FROM scores WHERE run_id = ?').iterate(runId) as Iterable<{
+          column_id: number;
+          example_key: number;
+          value: number;
+          steps: number;
+        }>) {
+          columns[r.column_id]![r.example_key] = r.value;
+          steps[r.example_key] = r.steps;
+        }
+      } else {
+        const perStep = d.prepare('SELECT COUNT(*) AS n FROM step_scores WHERE run_id = ? AND step <= ?').get(runId, afterStep) as { n: number };
+        const stepRows = d.prepare('SELECT SUM(batch_size) AS n FROM steps WHERE run_id = ? AND step <= ?').get(runId, afterStep) as { n: number | null };
+        if ((stepRows.n ?? 0) * wanted.length !== perStep.n) {
+          throw new InrunError(
+            `no totals after step ${afterStep} in ${path}: no snapshot at that step and per-step scores are off; resume from a run.checkpoint() step`,
+            { field: 'afterStep' },
+          );
+        }
+        for (const r of d
+          .prepare('SELECT column_id, example_key, SUM(value) AS v, COUNT(*) AS k FROM step_scores WHERE run_id = ? AND step <= ? GROUP BY column_id, example_key')
+          .iterate(runId, afterStep) as Iterable<{ column_id: number; example_key: number; v: number; k: number }>) {
+          columns[r.column_id]![r.example_key] = r.v;
+          if (r.column_id === 0) steps[r.example_key] = r.k;
+        }
+      }
+      d.transaction(() => {
+        d.prepare('DELETE FROM step_scores WHERE run_id = ? AND step > ?').run(runId, afterStep);
+        d.prepare('DELETE FROM steps WHERE run_id = ? AND step > ?').run(runId, afterStep);
+        d.prepare("UPDATE runs SET status = 'running', ended_at = NULL, info = ? WHERE run_id = ?").run(JSON.stringify(info), runId);
+      })();
+      return {
+        ids: examples.map((e) => e.example_id),
+        columns: Object.fromEntries(wanted.map((name, i) => [name, columns[i]!])),
+        steps,
+        step: afterStep,
+      };
     },
     writeExamples(examples: readonly ExampleInfo[]) {
       const d = open();
@@ -166,7 +234,7 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
         }
       })();
     },
-    writeScores(scores: Scores, info: RunInfo) {
+    writeScores(scores: Scores, info: RunInfo, at: TotalsPoint) {
       const d = open();
       const put = d.prepare('INSERT OR REPLACE INTO scores (run_id, column_id, example_key, value, steps) VALUES (?, ?, ?, ?, ?)');
       const token = d.prepare(
@@ -184,10 +252,11 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
             top.forEach((t, rank) => token.run(runId, column, exampleKeys[i]!, rank, t.token, t.word ?? null, t.score)),
           );
         }
-        d.prepare('UPDATE runs SET ended_at = ?, status = ?, info = ? WHERE run_id = ?').run(
-          new Date().toISOString(),
-          'completed',
+        d.prepare('UPDATE runs SET totals_step = ?, info = ?, status = ?, ended_at = ? WHERE run_id = ?').run(
+          at.step,
           JSON.stringify(info),
+          at.final ? 'completed' : 'running',
+          at.final ? new Date().toISOString() : null,
           runId,
         );
       })();

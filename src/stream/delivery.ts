@@ -1,0 +1,221 @@
+import type { ResumeState, Sink, TotalsPoint } from '../sinks/sink.js';
+import type { ExampleInfo, RunInfo, Scores, StepRecord } from '../types.js';
+
+/**
+ * What happens when sinks fall behind: `block` makes the training step wait for room (never loses a
+ * record); `drop` discards per-step records that do not fit and counts them. Examples and totals
+ * are never dropped.
+ */
+export type DeliveryPolicy = 'block' | 'drop';
+
+/** What to do when a sink throws: `stop` fails the next training step; `continue` drops the sink. */
+export type SinkErrorPolicy = 'stop' | 'continue';
+
+export interface DeliveryOptions {
+  readonly policy: DeliveryPolicy;
+  /** Step records that may wait for sinks. */
+  readonly capacity: number;
+  readonly onError: SinkErrorPolicy;
+}
+
+/** A sink that threw, with what it threw. */
+export interface SinkFailure {
+  readonly sink: string;
+  readonly error: unknown;
+}
+
+/** Counters of the delivery to sinks. */
+export interface DeliveryStats {
+  /** Step records waiting for sinks. */
+  readonly queued: number;
+  /** Step records handed to every working sink. */
+  readonly delivered: number;
+  /** Step records dropped (`drop` policy). */
+  readonly dropped: number;
+  /** Per sink: step records written. */
+  readonly written: Readonly<Record<string, number>>;
+  readonly failures: readonly SinkFailure[];
+}
+
+type Item =
+  | { readonly kind: 'examples'; readonly examples: readonly ExampleInfo[] }
+  | { readonly kind: 'steps'; readonly records: readonly StepRecord[] }
+  | { readonly kind: 'scores'; readonly scores: Scores; readonly at: TotalsPoint };
+
+/**
+ * The bounded queue between the training hook and the sinks (RxJS has no back-pressure). One
+ * consumer delivers items in order to every working sink, so several sinks share one stream; the
+ * slowest sink sets the pace under `block`.
+ */
+export class Delivery {
+  private readonly queue: Item[] = [];
+  private queued = 0;
+  private delivered = 0;
+  private dropped = 0;
+  private readonly written = new Map<Sink, number>();
+  private readonly failed = new Set<Sink>();
+  private readonly failures: SinkFailure[] = [];
+  private unsurfaced: SinkFailure | null = null;
+  private consumer: Promise<void> | null = null;
+  private waiters: (() => void)[] = [];
+  private opening: Promise<ResumeState | null> | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly sinks: readonly Sink[],
+    private readonly info: () => RunInfo,
+    private readonly options: DeliveryOptions,
+  ) {
+    for (const sink of sinks) this.written.set(sink, 0);
+  }
+
+  /** Whether any sink takes per-step records. */
+  get wantsSteps(): boolean {
+    return this.sinks.some((s) => typeof s.writeSteps === 'function');
+  }
+
+  get stats(): DeliveryStats {
+    return {
+      queued: this.queued,
+      delivered: this.delivered,
+      dropped: this.dropped,
+      written: Object.fromEntries(this.sinks.map((s) => [s.name, this.written.get(s) ?? 0])),
+      failures: [...this.failures],
+    };
+  }
+
+  /**
+   * Opens every sink for a resumed run: sinks that can resume forget the steps after `afterStep`
+   * and report their totals; the others are opened afresh. Returns the first sink's state.
+   */
+  resume(afterStep: number): Promise<ResumeState | null> {
+    if (this.opening !== null) throw new Error('inrun: sinks are already open');
+    this.opening = (async () => {
+      let state: ResumeState | null = null;
+      for (const sink of this.sinks) {
+        if (typeof sink.resume === 'function') {
+          const s = await sink.resume(this.info(), afterStep);
+          state ??= s;
+        } else {
+          await sink.open(this.info());
+        }
+      }
+      return state;
+    })();
+    return this.opening;
+  }
+
+  async push(item: Item): Promise<void> {
+    if (this.sinks.length === 0 || this.closed) return;
+    if (item.kind === 'steps') {
+      if (!this.wantsSteps || item.records.length === 0) return;
+      let records = item.records;
+      if (this.options.policy === 'drop') {
+        const room = Math.max(0, this.options.capacity - this.queued);
+        if (room < records.length) {
+          this.dropped += records.length - room;
+          records = records.slice(0, room);
+          if (records.length === 0) return;
+        }
+      } else {
+        // Wait for room; a batch larger than the whole queue enters once the queue is empty.
+        while (this.queued > 0 && this.queued + records.length > this.options.capacity) {
+          await new Promise<void>((resolve) => this.waiters.push(resolve));
+        }
+      }
+      this.queued += records.length;
+      this.queue.push({ kind: 'steps', records });
+    } else {
+      this.queue.push(item);
+    }
+    this.consumer ??= this.consume();
+  }
+
+  /** Resolves once every queued item reached the sinks. */
+  async drain(): Promise<void> {
+    while (this.consumer !== null) await this.consumer;
+  }
+
+  /** The first failure under `onError: 'stop'` not yet reported (then cleared). */
+  takeFailure(): SinkFailure | null {
+    const f = this.unsurfaced;
+    this.unsurfaced = null;
+    return f;
+  }
+
+  /** Drains, then closes every sink that was opened; throws the first close error. */
+  async close(): Promise<void> {
+    await this.drain();
+    this.closed = true;
+    if (this.opening === null) return;
+    await this.opening.catch(() => null);
+    let first: unknown = null;
+    for (const sink of this.sinks) {
+      try {
+        await sink.close();
+      } catch (error) {
+        first ??= error;
+      }
+    }
+    if (first !== null) throw first;
+  }
+
+  private async consume(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const item = this.queue[0]!;
+        await this.deliver(item);
+        this.queue.shift();
+        if (item.kind === 'steps') {
+          this.queued -= item.records.length;
+          this.delivered += item.records.length;
+          const waiting = this.waiters;
+          this.waiters = [];
+          for (const wake of waiting) wake();
+        }
+      }
+    } finally {
+      this.consumer = null;
+    }
+  }
+
+  private async deliver(item: Item): Promise<void> {
+    // Sinks open at the first delivery, when the run's metadata (ghost paths) is known.
+    this.opening ??= (async () => {
+      for (const sink of this.sinks) {
+        try {
+          await sink.open(this.info());
+        } catch (error) {
+          this.fail(sink, error);
+        }
+      }
+      return null;
+    })();
+    await this.opening;
+    for (const sink of this.sinks) {
+      if (this.failed.has(sink)) continue;
+      try {
+        if (item.kind === 'steps') {
+          if (sink.writeSteps) {
+            await sink.writeSteps(item.records);
+            this.written.set(sink, (this.written.get(sink) ?? 0) + item.records.length);
+          }
+        } else if (item.kind === 'examples') {
+          await sink.writeExamples?.(item.examples);
+        } else {
+          await sink.writeScores?.(item.scores, this.info(), item.at);
+        }
+      } catch (error) {
+        this.fail(sink, error);
+      }
+    }
+  }
+
+  private fail(sink: Sink, error: unknown): void {
+    if (this.failed.has(sink)) return;
+    this.failed.add(sink);
+    const failure = { sink: sink.name, error };
+    this.failures.push(failure);
+    if (this.options.onError === 'stop') this.unsurfaced ??= failure;
+  }
+}
