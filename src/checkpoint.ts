@@ -29,7 +29,7 @@ const LATEST = 'latest';
 function scalarVariables(optimizer: tf.Optimizer | undefined): Map<string, tf.Variable> {
   const out = new Map<string, tf.Variable>();
   for (const [key, value] of Object.entries(optimizer ?? {})) {
-    if (value instanceof tf.Variable && value.rank === 0) out.set(key, value);
+    if (value instanceof tf.Variable && value.rank === 0) out.set(key, value as tf.Variable);
   }
   return out;
 }
@@ -84,8 +84,8 @@ export function resolveCheckpoint(path: string): string {
 /** Reads a checkpoint's `inrun.json`. */
 export function readCheckpointInfo(path: string): CheckpointInfo {
   const dir = resolveCheckpoint(path);
-  const { optimizerScalars: _, ...info } = JSON.parse(readFileSync(join(dir, INFO), 'utf8')) as StoredInfo;
-  return info;
+  const stored = JSON.parse(readFileSync(join(dir, INFO), 'utf8')) as StoredInfo;
+  return { runId: stored.runId, step: stored.step, epoch: stored.epoch, learningRate: stored.learningRate, savedAt: stored.savedAt };
 }
 
 /**

@@ -149,15 +149,15 @@ export class Delivery {
     this.closed = true;
     if (this.opening === null) return;
     await this.opening.catch(() => null);
-    let first: unknown = null;
+    const errors: unknown[] = [];
     for (const sink of this.sinks) {
       try {
         await sink.close();
       } catch (error) {
-        first ??= error;
+        errors.push(error);
       }
     }
-    if (first !== null) throw first;
+    if (errors.length > 0) throw errors[0] instanceof Error ? errors[0] : new Error(String(errors[0]));
   }
 
   private async consume(): Promise<void> {
