@@ -10,5 +10,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     // tf.js keeps global state (backend, registered gradients): one process per file.
     pool: 'forks',
+    // Memory tests collect garbage before they measure.
+    execArgv: ['--expose-gc'],
   },
 });

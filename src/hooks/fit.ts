@@ -106,15 +106,17 @@ function isCallbackInstance(cb: unknown): cb is tf.Callback {
 }
 
 /**
- * The user's callbacks as instances, with `extra` appended. tf.js treats a callback list as all
- * instances or all plain configs (it looks at the first entry), so configs are wrapped here.
+ * `first`, then the user's callbacks, as instances. `first` runs before the user's callbacks, so
+ * that inrun's epoch bookkeeping is current inside them (a checkpoint taken in `onEpochEnd` records
+ * the epoch that just ended). tf.js treats a callback list as all instances or all plain configs
+ * (it looks at the first entry), so configs are wrapped here.
  */
-export function withCallback(user: CallbackArg, yieldEvery: tf.ModelFitArgs['yieldEvery'], extra: tf.Callback): tf.Callback[] {
+export function withCallback(user: CallbackArg, yieldEvery: tf.ModelFitArgs['yieldEvery'], first: tf.Callback): tf.Callback[] {
   const list: unknown[] = user == null ? [] : Array.isArray(user) ? user : [user];
   return [
+    first,
     ...list.map((cb) =>
       isCallbackInstance(cb) ? cb : (new tf.CustomCallback(cb as tf.CustomCallbackArgs, yieldEvery) as unknown as tf.Callback),
     ),
-    extra,
   ];
 }

@@ -1,0 +1,288 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { InrunError } from '../errors.js';
+import type { ExampleId, ExampleInfo, RunInfo, Scores, StepRecord } from '../types.js';
+import { readParquetFile, writeParquetFile, type ParquetColumn } from './parquet-file.js';
+import type { ResumeState, Sink, TotalsPoint } from './sink.js';
+
+/** Options of {@link parquetSink}. */
+export interface ParquetSinkOptions {
+  /** Steps per segment file: a crash loses at most the open segment. @defaultValue 1000 */
+  readonly segmentSteps?: number;
+  /** Rows (example x step) per segment file, whichever limit comes first. @defaultValue 200000 */
+  readonly segmentRows?: number;
+  /** Totals snapshots kept; older ones are deleted. @defaultValue 2 */
+  readonly keepSnapshots?: number;
+}
+
+/** Layout version in run.json; see docs/schema.md. */
+export const PARQUET_LAYOUT_VERSION = 1;
+
+interface RunFile {
+  readonly layoutVersion: number;
+  readonly status: 'running' | 'completed';
+  /** Last step of the newest totals snapshot, or null. */
+  readonly totalsStep: number | null;
+  readonly info: RunInfo;
+}
+
+const part = (n: number) => `part-${String(n).padStart(6, '0')}.parquet`;
+const snapshot = (step: number) => `step-${String(Math.max(step, -1) + 1).padStart(9, '0')}.parquet`;
+const stepOfSnapshot = (file: string) => Number(/step-(\d+)\.parquet$/.exec(file)?.[1] ?? NaN) - 1;
+const parquetFiles = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.parquet')).sort() : []);
+
+/** Column buffers of the open segment. */
+class Segment {
+  step: number[] = [];
+  epoch: (number | null)[] = [];
+  key: number[] = [];
+  id: string[] = [];
+  learningRate: number[] = [];
+  batchSize: number[] = [];
+  loss: number[] = [];
+  targetLoss = new Map<string, number[]>();
+  values = new Map<string, number[]>();
+  steps = 0;
+
+  constructor(
+    readonly columns: readonly string[],
+    readonly targets: readonly string[],
+  ) {
+    for (const c of columns) this.values.set(c, []);
+    for (const t of targets) this.targetLoss.set(t, []);
+  }
+
+  get rows(): number {
+    return this.step.length;
+  }
+
+  toColumns(): ParquetColumn[] {
+    return [
+      { name: 'step', type: 'INT32', data: Int32Array.from(this.step) },
+      { name: 'epoch', type: 'INT32', data: this.epoch, nullable: true },
+      { name: 'example_key', type: 'INT32', data: Int32Array.from(this.key) },
+      { name: 'example_id', type: 'STRING', data: this.id },
+      { name: 'learning_rate', type: 'DOUBLE', data: Float64Array.from(this.learningRate) },
+      { name: 'batch_size', type: 'INT32', data: Int32Array.from(this.batchSize) },
+      { name: 'loss', type: 'DOUBLE', data: Float64Array.from(this.loss) },
+      ...this.targets.map((t): ParquetColumn => ({ name: `target_loss:${t}`, type: 'DOUBLE', data: Float64Array.from(this.targetLoss.get(t)!) })),
+      ...this.columns.map((c): ParquetColumn => ({ name: c, type: 'FLOAT', data: Float32Array.from(this.values.get(c)!) })),
+    ];
+  }
+}
+
+/**
+ * Parquet files, one folder per run (`<folder>/<runId>/`): per-step scores rolled into segment files
+ * (every `segmentSteps` steps or `segmentRows` rows), example metadata, totals snapshots and the
+ * final top tokens. Every file is written aside and renamed, so a crash loses at most the open
+ * segment and no reader ever sees a partial file. Layout: docs/schema.md.
+ */
+export function parquetSink(folder: string, options: ParquetSinkOptions = {}): Sink {
+  if (typeof folder !== 'string' || folder.length === 0) throw new InrunError('expected a folder path', { field: 'parquetSink.folder' });
+  const segmentSteps = options.segmentSteps ?? 1000;
+  const segmentRows = options.segmentRows ?? 200_000;
+  const keepSnapshots = options.keepSnapshots ?? 2;
+  for (const [name, value] of Object.entries({ segmentSteps, segmentRows, keepSnapshots })) {
+    if (!Number.isInteger(value) || value < 1) throw new InrunError(`expected a positive integer, got ${value}`, { field: `parquetSink.${name}` });
+  }
+  let dir = '';
+  let info: RunInfo | null = null;
+  let segment: Segment | null = null;
+  let nextStepPart = 0;
+  let nextExamplePart = 0;
+  const keys = new Map<ExampleId, number>();
+  const newKeys: { key: number; id: ExampleId }[] = [];
+
+  const keyOf = (id: ExampleId): number => {
+    let key = keys.get(id);
+    if (key === undefined) {
+      key = keys.size;
+      keys.set(id, key);
+      newKeys.push({ key, id });
+    }
+    return key;
+  };
+  const writeRunFile = (status: RunFile['status'], totalsStep: number | null) => {
+    const file: RunFile = { layoutVersion: PARQUET_LAYOUT_VERSION, status, totalsStep, info: info! };
+    const tmp = join(dir, `.run.json.tmp-${process.pid}`);
+    writeFileSync(tmp, JSON.stringify(file, null, 2));
+    renameSync(tmp, join(dir, 'run.json'));
+  };
+  const readRunFile = (): RunFile => JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as RunFile;
+  const start = (run: RunInfo) => {
+    info = run;
+    dir = join(folder, run.runId);
+    segment = new Segment(
+      run.columns.map((c) => c.name),
+      run.targets.map((t) => t.name),
+    );
+    for (const sub of ['steps', 'examples', 'totals', 'tokens']) mkdirSync(join(dir, sub), { recursive: true });
+  };
+  /** Example rows: newly keyed ids (metadata null) and described examples. */
+  const writeExampleRows = (rows: { key: number; id: ExampleId; e?: ExampleInfo }[]) => {
+    if (rows.length === 0) return;
+    writeParquetFile(join(dir, 'examples', part(nextExamplePart++)), [
+      { name: 'example_key', type: 'INT32', data: Int32Array.from(rows, (r) => r.key) },
+      { name: 'example_id', type: 'STRING', data: rows.map((r) => String(r.id)) },
+      { name: 'id_type', type: 'STRING', data: rows.map((r) => typeof r.id) },
+      { name: 'source', type: 'STRING', data: rows.map((r) => r.e?.source ?? null), nullable: true },
+      { name: 'label', type: 'STRING', data: rows.map((r) => (r.e?.label === undefined ? null : String(r.e.label))), nullable: true },
+      { name: 'text', type: 'STRING', data: rows.map((r) => r.e?.text ?? null), nullable: true },
+    ]);
+  };
+  const closeSegment = () => {
+    if (segment === null || segment.rows === 0) return;
+    // Ids first seen in this segment are listed before the segment appears.
+    writeExampleRows(newKeys.splice(0));
+    writeParquetFile(join(dir, 'steps', part(nextStepPart++)), segment.toColumns());
+    segment = new Segment(segment.columns, segment.targets);
+  };
+
+  return {
+    name: `parquet:${folder}`,
+    open(run: RunInfo) {
+      start(run);
+      if (existsSync(join(dir, 'run.json'))) {
+        throw new InrunError(`run "${run.runId}" is already stored in ${folder}; choose another runId, or resume it`, { field: 'runId' });
+      }
+      writeRunFile('running', null);
+    },
+    async resume(run: RunInfo, afterStep: number): Promise<ResumeState> {
+      start(run);
+      if (!existsSync(join(dir, 'run.json'))) throw new InrunError(`run "${run.runId}" is not stored in ${folder}; nothing to resume`, { field: 'runId' });
+      const stored = readRunFile();
+      const names = run.columns.map((c) => c.name);
+      if (stored.info.columns.map((c) => c.name).join() !== names.join()) {
+        throw new InrunError(`the stored run has other columns than this run; resume with the same methods and targets`, { field: 'methods' });
+      }
+      // Every (key, id) pair ever written keeps its key: an id seen again after resuming maps back to it.
+      const remember = (key: number, id: string, type: unknown) => keys.set(type === 'number' ? Number(id) : id, key);
+      for (const f of parquetFiles(join(dir, 'examples'))) {
+        for (const r of await readParquetFile(join(dir, 'examples', f), ['example_key', 'example_id', 'id_type'])) {
+          remember(r['example_key'] as number, r['example_id'] as string, r['id_type']);
+        }
+      }
+      const stepFiles = parquetFiles(join(dir, 'steps'));
+      const snapshots = parquetFiles(join(dir, 'totals'));
+      const atStep = snapshots.find((f) => stepOfSnapshot(f) === afterStep);
+      const totals = new Map<number, { values: number[]; steps: number }>();
+      const row = (key: number) => {
+        let t = totals.get(key);
+        if (t === undefined) totals.set(key, (t = { values: names.map(() => 0), steps: 0 }));
+        return t;
+      };
+      let last = -1;
+      for (const f of stepFiles) {
+        const rows = await readParquetFile(join(dir, 'steps', f));
+        const kept = rows.filter((r) => (r['step'] as number) <= afterStep);
+        for (const r of rows) last = Math.max(last, r['step'] as number);
+        if (atStep === undefined) {
+          const seen = new Set<string>();
+          for (const r of kept) {
+            const t = row(r['example_key'] as number);
+            names.forEach((c, i) => (t.values[i]! += r[c] as number));
+            const k = `${r['step'] as number}:${r['example_key'] as number}`;
+            if (!seen.has(k)) t.steps++;
+            seen.add(k);
+          }
+        }
+        if (kept.length === 0) rmSync(join(dir, 'steps', f));
+        else if (kept.length < rows.length) {
+          // Rewrite the segment that straddles the resume point with its rows up to it.
+          const s = new Segment(names, run.targets.map((t) => t.name));
+          for (const r of kept) {
+            s.step.push(r['step'] as number);
+            s.epoch.push((r['epoch'] as number | null) ?? null);
+            s.key.push(r['example_key'] as number);
+            s.id.push(r['example_id'] as string);
+            s.learningRate.push(r['learning_rate'] as number);
+            s.batchSize.push(r['batch_size'] as number);
+            s.loss.push(r['loss'] as number);
+            for (const t of s.targets) s.targetLoss.get(t)!.push(r[`target_loss:${t}`] as number);
+            for (const c of names) s.values.get(c)!.push(r[c] as number);
+          }
+          writeParquetFile(join(dir, 'steps', f), s.toColumns());
+        }
+      }
+      if (afterStep > last && atStep === undefined) {
+        throw new InrunError(`step ${afterStep} is not stored in ${dir} (the last stored step is ${last})`, { field: 'afterStep' });
+      }
+      if (atStep !== undefined) {
+        for (const r of await readParquetFile(join(dir, 'totals', atStep))) {
+          const t = row(r['example_key'] as number);
+          names.forEach((c, i) => (t.values[i] = r[c] as number));
+          t.steps = r['steps'] as number;
+          remember(r['example_key'] as number, r['example_id'] as string, r['id_type']);
+        }
+      }
+      for (const f of snapshots) if (stepOfSnapshot(f) > afterStep) rmSync(join(dir, 'totals', f));
+      nextStepPart = parquetFiles(join(dir, 'steps')).length === 0 ? 0 : Math.max(...parquetFiles(join(dir, 'steps')).map((f) => Number(f.slice(5, 11)))) + 1;
+      nextExamplePart = parquetFiles(join(dir, 'examples')).length;
+      writeRunFile('running', atStep === undefined ? null : afterStep);
+      const byKey = [...keys.entries()].sort((a, b) => a[1] - b[1]);
+      return {
+        ids: byKey.map(([id]) => id),
+        columns: Object.fromEntries(names.map((c, i) => [c, byKey.map(([, key]) => totals.get(key)?.values[i] ?? 0)])),
+        steps: byKey.map(([, key]) => totals.get(key)?.steps ?? 0),
+        step: afterStep,
+      };
+    },
+    writeExamples(examples: readonly ExampleInfo[]) {
+      const rows = examples.map((e) => ({ key: keyOf(e.id), id: e.id, e }));
+      const described = new Set(examples.map((e) => e.id));
+      writeExampleRows([...newKeys.splice(0).filter((k) => !described.has(k.id)), ...rows]);
+    },
+    writeSteps(records: readonly StepRecord[]) {
+      for (const r of records) {
+        const s = segment!; // a new one after each roll
+        const n = r.ids.length;
+        for (let i = 0; i < n; i++) {
+          s.step.push(r.step);
+          s.epoch.push(r.epoch);
+          s.key.push(keyOf(r.ids[i]!));
+          s.id.push(String(r.ids[i]!));
+          s.learningRate.push(r.learningRate);
+          s.batchSize.push(r.batchSize);
+          s.loss.push(r.loss);
+          for (const t of s.targets) s.targetLoss.get(t)!.push(r.targetLosses[t] ?? NaN);
+          for (const c of s.columns) s.values.get(c)!.push(r.columns[c]![i]!);
+        }
+        s.steps++;
+        if (s.steps >= segmentSteps || s.rows >= segmentRows) closeSegment();
+      }
+    },
+    writeScores(scores: Scores, run: RunInfo, at: TotalsPoint) {
+      info = run;
+      // Step detail up to the snapshot is on disk before the snapshot is.
+      closeSegment();
+      const ids = scores.ids;
+      writeParquetFile(join(dir, 'totals', snapshot(at.step)), [
+        { name: 'example_key', type: 'INT32', data: Int32Array.from(ids, keyOf) },
+        { name: 'example_id', type: 'STRING', data: ids.map(String) },
+        { name: 'id_type', type: 'STRING', data: ids.map((id) => typeof id) },
+        { name: 'steps', type: 'INT32', data: Int32Array.from(scores.steps) },
+        ...Object.entries(scores.columns).map(([name, values]): ParquetColumn => ({ name, type: 'FLOAT', data: values })),
+      ]);
+      writeExampleRows(newKeys.splice(0));
+      const older = parquetFiles(join(dir, 'totals')).filter((f) => stepOfSnapshot(f) < at.step);
+      for (const f of older.slice(0, Math.max(0, older.length - (keepSnapshots - 1)))) rmSync(join(dir, 'totals', f));
+      const tokenRows = Object.entries(scores.tokens).flatMap(([name, perExample]) =>
+        perExample.flatMap((top, i) => top.map((t, rank) => ({ name, key: keyOf(ids[i]!), rank, t }))),
+      );
+      if (at.final && tokenRows.length > 0) {
+        writeParquetFile(join(dir, 'tokens', 'final.parquet'), [
+          { name: 'column_name', type: 'STRING', data: tokenRows.map((r) => r.name) },
+          { name: 'example_key', type: 'INT32', data: Int32Array.from(tokenRows, (r) => r.key) },
+          { name: 'rank', type: 'INT32', data: Int32Array.from(tokenRows, (r) => r.rank) },
+          { name: 'token', type: 'INT32', data: Int32Array.from(tokenRows, (r) => r.t.token) },
+          { name: 'word', type: 'STRING', data: tokenRows.map((r) => r.t.word ?? null), nullable: true },
+          { name: 'value', type: 'FLOAT', data: Float32Array.from(tokenRows, (r) => r.t.score) },
+        ]);
+      }
+      writeRunFile(at.final ? 'completed' : 'running', at.step);
+    },
+    close() {
+      if (dir !== '' && info !== null) closeSegment();
+    },
+  };
+}
