@@ -18,4 +18,6 @@ export default tseslint.config(
     },
   },
   { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked },
+  // Ambient declarations of untyped packages: their classes are declared, not used.
+  { files: ['types/**/*.d.ts'], rules: { '@typescript-eslint/no-unused-vars': 'off' } },
 );
