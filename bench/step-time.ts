@@ -5,12 +5,11 @@
  *
  *   npm run bench              (or: npx tsx bench/step-time.ts [--steps 10] [--backends cpu,wasm])
  */
-import { writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { attach, useFastEmbeddingGradient } from 'inrun';
+import { machine, median, writeSection } from './report.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -77,11 +76,6 @@ async function timePerStep(steps: number, step: () => Promise<unknown>, warmup =
   return (performance.now() - start) / steps;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 /** The naive way: one backward pass per example, dot products with the target gradient, then the step. */
 function naiveStep(w: Workload, model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor, target: { xs: tf.Tensor; ys: tf.Tensor }): Promise<unknown> {
@@ -151,26 +145,25 @@ const table = [
       `| ${r.workload} | ${r.backend} | ${r.batch} | ${r.target} | ${r.plain.toFixed(1)} | ${r.first.toFixed(1)} | ${r.overhead.toFixed(2)}x | ${r.naive.toFixed(0)} | ${(r.naive / r.first).toFixed(0)}x faster |`,
   ),
 ].join('\n');
-const doc = `# Benchmarks
+writeSection(
+  args.out,
+  'step-time',
+  `## Step time: plain vs first-order attribution vs one backward per example
 
-Written by \`npm run bench\` (bench/step-time.ts). Each row runs plain training, training with inrun's
-first-order attribution (\`shapley1\` + \`tracin_self\` toward one target of B/16 rows, per-step records
-off), and the naive way (one backward pass per example, then dot products with the target gradient) on
-the same model in the same process. Plain and attributed steps alternate in ${ROUNDS} rounds of ${STEPS}
-timed steps (after warm-up); the table gives medians, and the overhead is the median of the per-round
-ratios, so that drift on a busy machine hits both alike. Ratios are the result; absolute times depend on
-the machine.
+\`bench/step-time.ts\`. Each row runs plain training, training with inrun's first-order attribution
+(\`shapley1\` + \`tracin_self\` toward one target of B/16 rows, per-step records off), and the naive way
+(one backward pass per example, then dot products with the target gradient) on the same model in the
+same process. Plain and attributed steps alternate in ${ROUNDS} rounds of ${STEPS} timed steps (after
+warm-up); the table gives medians, and the overhead is the median of the per-round ratios, so that drift
+on a busy machine hits both alike. Ratios are the result; absolute times depend on the machine.
 
-- Date: ${new Date().toISOString().slice(0, 10)}
-- Machine: ${cpus()[0]?.model ?? 'unknown'} (${cpus().length} cores), Node ${process.version}
-- tf.js ${tf.version_core}; backends: ${args.backends}; the embedding gradient is inrun's opt-in \`useFastEmbeddingGradient()\`.
+Measured ${machine()}; backends: ${args.backends}; the embedding gradient is inrun's opt-in \`useFastEmbeddingGradient()\`.
 
 ${table}
 
-Reading the table: the overhead of attribution is the target's forward and backward pass (B/16 rows
-through the model, every step, at the step's weights) plus the ghost products; on the cpu backend the
-element-wise kernels dominate both. The naive baseline materialises every example's gradient, which is
-what inrun never does.
-`;
-writeFileSync(args.out, doc);
+The overhead is the target's forward and backward pass (B/16 rows through the model, every step, at the
+step's weights) plus the ghost products; on small models per-kernel dispatch in tf.js' cpu and wasm
+backends weighs as much as the arithmetic. The naive baseline materialises every example's gradient,
+which inrun never does.`,
+);
 console.log(`\nwrote ${args.out}`);

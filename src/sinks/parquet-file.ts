@@ -8,6 +8,8 @@ export interface ParquetColumn {
   readonly type: 'INT32' | 'FLOAT' | 'DOUBLE' | 'STRING';
   readonly data: ArrayLike<number | string | null> & Iterable<number | string | null>;
   readonly nullable?: boolean;
+  /** Min/max statistics (they let DuckDB skip row groups when filtering on this column). @defaultValue false */
+  readonly statistics?: boolean;
 }
 
 /**
@@ -30,6 +32,7 @@ export function writeParquetFile(path: string, columns: readonly ParquetColumn[]
       type: c.type,
       nullable: c.nullable ?? false,
       encoding: 'PLAIN',
+      statistics: c.statistics ?? false,
     })),
     kvMetadata: Object.entries(metadata).map(([key, value]) => ({ key, value })),
     createdBy: 'inrun',

@@ -31,42 +31,64 @@ const snapshot = (step: number) => `step-${String(Math.max(step, -1) + 1).padSta
 const stepOfSnapshot = (file: string) => Number(/step-(\d+)\.parquet$/.exec(file)?.[1] ?? NaN) - 1;
 const parquetFiles = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.parquet')).sort() : []);
 
-/** Column buffers of the open segment. */
+/** One step of the open segment: what the step's rows share, and its examples' keys and values. */
+interface SegmentStep {
+  readonly step: number;
+  readonly epoch: number | null;
+  readonly learningRate: number;
+  readonly loss: number;
+  readonly targetLosses: Readonly<Record<string, number>>;
+  readonly keys: Int32Array;
+  readonly values: readonly ArrayLike<number>[];
+}
+
+/** The open segment: steps kept as they came, turned into typed columns once, when it closes. */
 class Segment {
-  step: number[] = [];
-  epoch: (number | null)[] = [];
-  key: number[] = [];
-  id: string[] = [];
-  learningRate: number[] = [];
-  batchSize: number[] = [];
-  loss: number[] = [];
-  targetLoss = new Map<string, number[]>();
-  values = new Map<string, number[]>();
-  steps = 0;
+  readonly steps: SegmentStep[] = [];
+  rows = 0;
 
   constructor(
     readonly columns: readonly string[],
     readonly targets: readonly string[],
-  ) {
-    for (const c of columns) this.values.set(c, []);
-    for (const t of targets) this.targetLoss.set(t, []);
-  }
+  ) {}
 
-  get rows(): number {
-    return this.step.length;
+  add(step: SegmentStep): void {
+    this.steps.push(step);
+    this.rows += step.keys.length;
   }
 
   toColumns(): ParquetColumn[] {
+    const n = this.rows;
+    const step = new Int32Array(n);
+    const epoch: (number | null)[] = new Array<number | null>(n);
+    const key = new Int32Array(n);
+    const learningRate = new Float64Array(n);
+    const batchSize = new Int32Array(n);
+    const loss = new Float64Array(n);
+    const targetLoss = this.targets.map(() => new Float64Array(n));
+    const values = this.columns.map(() => new Float32Array(n));
+    let at = 0;
+    for (const s of this.steps) {
+      const m = s.keys.length;
+      step.fill(s.step, at, at + m);
+      epoch.fill(s.epoch, at, at + m);
+      key.set(s.keys, at);
+      learningRate.fill(s.learningRate, at, at + m);
+      batchSize.fill(m, at, at + m);
+      loss.fill(s.loss, at, at + m);
+      this.targets.forEach((t, i) => targetLoss[i]!.fill(s.targetLosses[t] ?? NaN, at, at + m));
+      values.forEach((v, c) => v.set(s.values[c]!, at));
+      at += m;
+    }
     return [
-      { name: 'step', type: 'INT32', data: Int32Array.from(this.step) },
-      { name: 'epoch', type: 'INT32', data: this.epoch, nullable: true },
-      { name: 'example_key', type: 'INT32', data: Int32Array.from(this.key) },
-      { name: 'example_id', type: 'STRING', data: this.id },
-      { name: 'learning_rate', type: 'DOUBLE', data: Float64Array.from(this.learningRate) },
-      { name: 'batch_size', type: 'INT32', data: Int32Array.from(this.batchSize) },
-      { name: 'loss', type: 'DOUBLE', data: Float64Array.from(this.loss) },
-      ...this.targets.map((t): ParquetColumn => ({ name: `target_loss:${t}`, type: 'DOUBLE', data: Float64Array.from(this.targetLoss.get(t)!) })),
-      ...this.columns.map((c): ParquetColumn => ({ name: c, type: 'FLOAT', data: Float32Array.from(this.values.get(c)!) })),
+      { name: 'step', type: 'INT32', data: step, statistics: true },
+      { name: 'epoch', type: 'INT32', data: epoch, nullable: true },
+      { name: 'example_key', type: 'INT32', data: key, statistics: true },
+      { name: 'learning_rate', type: 'DOUBLE', data: learningRate },
+      { name: 'batch_size', type: 'INT32', data: batchSize },
+      { name: 'loss', type: 'DOUBLE', data: loss },
+      ...this.targets.map((t, i): ParquetColumn => ({ name: `target_loss:${t}`, type: 'DOUBLE', data: targetLoss[i]! })),
+      ...this.columns.map((c, i): ParquetColumn => ({ name: c, type: 'FLOAT', data: values[i]! })),
     ];
   }
 }
@@ -190,16 +212,19 @@ export function parquetSink(folder: string, options: ParquetSinkOptions = {}): S
         else if (kept.length < rows.length) {
           // Rewrite the segment that straddles the resume point with its rows up to it.
           const s = new Segment(names, run.targets.map((t) => t.name));
-          for (const r of kept) {
-            s.step.push(r['step'] as number);
-            s.epoch.push((r['epoch'] as number | null) ?? null);
-            s.key.push(r['example_key'] as number);
-            s.id.push(r['example_id'] as string);
-            s.learningRate.push(r['learning_rate'] as number);
-            s.batchSize.push(r['batch_size'] as number);
-            s.loss.push(r['loss'] as number);
-            for (const t of s.targets) s.targetLoss.get(t)!.push(r[`target_loss:${t}`] as number);
-            for (const c of names) s.values.get(c)!.push(r[c] as number);
+          const byStep = new Map<number, Record<string, unknown>[]>();
+          for (const r of kept) byStep.set(r['step'] as number, [...(byStep.get(r['step'] as number) ?? []), r]);
+          for (const [step, rs] of byStep) {
+            const first = rs[0]!;
+            s.add({
+              step,
+              epoch: (first['epoch'] as number | null) ?? null,
+              learningRate: first['learning_rate'] as number,
+              loss: first['loss'] as number,
+              targetLosses: Object.fromEntries(s.targets.map((t) => [t, first[`target_loss:${t}`] as number])),
+              keys: Int32Array.from(rs, (r) => r['example_key'] as number),
+              values: names.map((c) => Float32Array.from(rs, (r) => r[c] as number)),
+            });
           }
           writeParquetFile(join(dir, 'steps', f), s.toColumns());
         }
@@ -235,20 +260,16 @@ export function parquetSink(folder: string, options: ParquetSinkOptions = {}): S
     writeSteps(records: readonly StepRecord[]) {
       for (const r of records) {
         const s = segment!; // a new one after each roll
-        const n = r.ids.length;
-        for (let i = 0; i < n; i++) {
-          s.step.push(r.step);
-          s.epoch.push(r.epoch);
-          s.key.push(keyOf(r.ids[i]!));
-          s.id.push(String(r.ids[i]!));
-          s.learningRate.push(r.learningRate);
-          s.batchSize.push(r.batchSize);
-          s.loss.push(r.loss);
-          for (const t of s.targets) s.targetLoss.get(t)!.push(r.targetLosses[t] ?? NaN);
-          for (const c of s.columns) s.values.get(c)!.push(r.columns[c]![i]!);
-        }
-        s.steps++;
-        if (s.steps >= segmentSteps || s.rows >= segmentRows) closeSegment();
+        s.add({
+          step: r.step,
+          epoch: r.epoch,
+          learningRate: r.learningRate,
+          loss: r.loss,
+          targetLosses: r.targetLosses,
+          keys: Int32Array.from(r.ids, keyOf),
+          values: s.columns.map((c) => r.columns[c]!),
+        });
+        if (s.steps.length >= segmentSteps || s.rows >= segmentRows) closeSegment();
       }
     },
     writeScores(scores: Scores, run: RunInfo, at: TotalsPoint) {

@@ -34,6 +34,8 @@ export interface DeliveryStats {
   readonly dropped: number;
   /** Per sink: step records written. */
   readonly written: Readonly<Record<string, number>>;
+  /** Per sink: milliseconds spent inside its `writeSteps` calls. */
+  readonly busyMs: Readonly<Record<string, number>>;
   readonly failures: readonly SinkFailure[];
 }
 
@@ -53,6 +55,7 @@ export class Delivery {
   private delivered = 0;
   private dropped = 0;
   private readonly written = new Map<Sink, number>();
+  private readonly busy = new Map<Sink, number>();
   private readonly failed = new Set<Sink>();
   private readonly failures: SinkFailure[] = [];
   private unsurfaced: SinkFailure | null = null;
@@ -80,6 +83,7 @@ export class Delivery {
       delivered: this.delivered,
       dropped: this.dropped,
       written: Object.fromEntries(this.sinks.map((s) => [s.name, this.written.get(s) ?? 0])),
+      busyMs: Object.fromEntries(this.sinks.map((s) => [s.name, this.busy.get(s) ?? 0])),
       failures: [...this.failures],
     };
   }
@@ -197,7 +201,9 @@ export class Delivery {
       try {
         if (item.kind === 'steps') {
           if (sink.writeSteps) {
+            const started = performance.now();
             await sink.writeSteps(item.records);
+            this.busy.set(sink, (this.busy.get(sink) ?? 0) + performance.now() - started);
             this.written.set(sink, (this.written.get(sink) ?? 0) + item.records.length);
           }
         } else if (item.kind === 'examples') {
