@@ -169,8 +169,10 @@ const configs: Record<string, () => Sink[]> = {
 const times = new Map<string, number[]>(Object.keys(configs).map((k) => [k, []]));
 const sinkMs = new Map<string, number[]>(Object.keys(configs).map((k) => [k, []]));
 let round = 0;
+const entries = Object.entries(configs);
 for (let r = 0; r < Number(args.rounds); r++) {
-  for (const [name, sinks] of Object.entries(configs)) {
+  // Rotate the order each round: whichever runs first in a round is systematically slower.
+  for (const [name, sinks] of [...entries.slice(r % entries.length), ...entries.slice(0, r % entries.length)]) {
     const run = attach(model, { targets: { val }, methods: ['shapley1', 'tracin_self', 'tracin_we'], sinks: sinks(), runId: `o-${round++}`, totalsEvery: 0 });
     const n = Number(args.steps);
     let step = 0;
@@ -214,7 +216,7 @@ take the time in the last row. Both kinds of file open in DuckDB and in parquetj
 
 **Step-time overhead** of the sinks on the demo model (Embedding(5000, 32) -> pooling -> Dense, batch 32,
 128 target rows, \`shapley1\` + \`tracin_self\` + \`tracin_we\`, wasm backend, per-step detail on): the
-same model, configurations interleaved over ${args.rounds} rounds of ${args.steps} steps, medians. The
+same model, configurations interleaved (in rotated order) over ${args.rounds} rounds of ${args.steps} steps, medians. The
 goal is under 2%. Wall-clock differences this small drown in the machine's noise, so the table also
 gives the time spent inside the sinks' \`writeSteps\` calls (\`run.stats().delivery.busyMs\`) per step, as a share of
 the step without sinks: the overhead the sinks add, measured directly. \`records only\` keeps and reads
