@@ -95,7 +95,7 @@ async function throughput(kind: string, rows: number): Promise<void> {
   for (let s = 0; s < steps; s++) {
     const ids = Array.from({ length: BATCH }, (_, i) => `ex-${(s * BATCH + i) % 50_000}`);
     const columns = Object.fromEntries(COLUMNS.map((c) => [c, Float32Array.from({ length: BATCH }, () => Math.random() - 0.5)]));
-    records.push({ runId: 'b', step: s, epoch: 0, learningRate: 0.01, batchSize: BATCH, loss: 0.5, targetLosses: { val: 1.5 }, ids, columns });
+    records.push({ runId: 'b', step: s, epoch: 0, learningRate: 0.01, batchSize: BATCH, loss: 0.5, targetLosses: { val: 1.5 }, ids, columns, attributionMs: 1, stepMs: 10 });
   }
   const baseRss = process.memoryUsage().rss;
   const dir = mkdtempSync(join(tmpdir(), `inrun-bench-${kind}-`));

@@ -31,6 +31,7 @@ const OPTION_KEYS: ReadonlySet<string> = new Set([
   'delivery',
   'sinkErrors',
   'totalsEvery',
+  'metrics',
 ]);
 const ALL_METHODS: readonly Method[] = ['shapley1', 'shapley2', 'tracin_self', 'tracin_we'];
 
@@ -39,7 +40,16 @@ function checkOptions(options: AttachOptions): void {
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.has(key)) throw new InrunError(`unknown option; known options: ${[...OPTION_KEYS].join(', ')}`, { field: key });
   }
-  const { flushEvery, stepRecords, ghostPath, seed, runId, sinks, tokens, delivery, sinkErrors, totalsEvery } = options;
+  const { flushEvery, stepRecords, ghostPath, seed, runId, sinks, tokens, delivery, sinkErrors, totalsEvery, metrics } = options;
+  if (metrics !== undefined && typeof metrics !== 'boolean' && (metrics === null || typeof metrics !== 'object')) {
+    invalid('metrics', 'true, false or { meterProvider?, sourceLimit?, attributes? }', metrics);
+  }
+  if (typeof metrics === 'object' && metrics.sourceLimit !== undefined && !(Number.isInteger(metrics.sourceLimit) && metrics.sourceLimit >= 0)) {
+    invalid('metrics.sourceLimit', 'an integer >= 0', metrics.sourceLimit);
+  }
+  if (metrics !== undefined && metrics !== false && stepRecords === false) {
+    throw new InrunError('metrics are computed from step records; leave stepRecords on', { field: 'metrics' });
+  }
   if (totalsEvery !== undefined && !(Number.isInteger(totalsEvery) && totalsEvery >= 0)) {
     invalid('totalsEvery', 'an integer >= 0', totalsEvery);
   }
@@ -244,6 +254,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, options: AttachO
         onError: options.sinkErrors ?? 'stop',
       }),
       totalsEvery: options.totalsEvery ?? 1000,
+      metrics: options.metrics === true ? {} : options.metrics === false ? null : (options.metrics ?? null),
       columns: columns.map((c) => c.name),
       targetNames,
       flushEvery: options.flushEvery ?? 32,

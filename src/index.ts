@@ -8,6 +8,7 @@ export { ops } from './hooks/ops.js';
 export { loadCheckpoint, readCheckpointInfo, saveCheckpoint } from './checkpoint.js';
 export { parquetSink, PARQUET_LAYOUT_VERSION } from './sinks/parquet.js';
 export { sqliteSink, SQLITE_SCHEMA_VERSION } from './sinks/sqlite.js';
+export { SCORE_BUCKETS } from './telemetry/metrics.js';
 export { VERSION } from './version.js';
 
 export type { OpOptions } from './hooks/ops.js';
@@ -17,6 +18,7 @@ export type { ParquetSinkOptions } from './sinks/parquet.js';
 export type { ResumeState, Sink, TotalsPoint } from './sinks/sink.js';
 export type { SqliteSinkOptions } from './sinks/sqlite.js';
 export type { DeliveryStats, SinkFailure } from './stream/delivery.js';
+export type { MetricsOptions } from './telemetry/metrics.js';
 export type {
   AttachOptions,
   ColumnInfo,

@@ -12,6 +12,7 @@ import { hookOptimizer, readLearningRate, type Gradients } from './hooks/optimiz
 import { tensorList, type ModelAdapter } from './model.js';
 import { checkpointName, markLatest, readCheckpointInfo, saveCheckpoint, type CheckpointInfo } from './checkpoint.js';
 import type { Delivery, DeliveryStats } from './stream/delivery.js';
+import { RunMetrics, type MetricsOptions } from './telemetry/metrics.js';
 import { RecordBuffer } from './stream/records.js';
 import type { ExampleId, ExampleInfo, RunInfo, Scores, StepRecord, TokenOptions, TokenScore } from './types.js';
 
@@ -88,6 +89,8 @@ export interface RunParts {
   readonly delivery: Delivery;
   /** Steps between totals snapshots sent to sinks (0 = only at checkpoints and close). */
   readonly totalsEvery: number;
+  /** OpenTelemetry metrics, or null. */
+  readonly metrics: MetricsOptions | null;
   readonly columns: readonly string[];
   readonly targetNames: readonly string[];
   readonly flushEvery: number;
@@ -138,6 +141,8 @@ export class AttributionRun implements Run {
   private readonly buffer: RecordBuffer;
   private readonly restores: Restore[] = [];
   private unsentExamples: ExampleInfo[] = [];
+  private readonly sources = new Map<ExampleId, string>();
+  private readonly metrics: RunMetrics | null;
   private queue: PendingBatch[] = [];
   /** Epoch in progress in fit/fitDataset (null outside), and the last finished one. */
   epoch: number | null = null;
@@ -156,6 +161,13 @@ export class AttributionRun implements Run {
     this.records$ = this.subject.asObservable();
     this.buffer = new RecordBuffer(this.id, parts.columns, parts.targetNames);
     this.describe(parts.examples);
+    this.metrics =
+      parts.metrics === null
+        ? null
+        : new RunMetrics(
+            { records$: this.records$, info: this.info, sourceOf: (id) => this.sources.get(id), delivery: () => parts.delivery.stats },
+            parts.metrics,
+          );
     this.restores.push(hookOptimizer(parts.model.optimizer, (compute) => this.onGradients(compute)));
     const model = parts.model.layersModel;
     if (model !== null) this.hookModel(model);
@@ -278,6 +290,7 @@ export class AttributionRun implements Run {
       }
       checkIds([example.id], `examples[${i}].id`);
       this.index.slotOf(example.id);
+      if (example.source !== undefined) this.sources.set(example.id, example.source);
       this.unsentExamples.push(example);
       i++;
     }
@@ -410,11 +423,12 @@ export class AttributionRun implements Run {
           'call run.close() to train without attribution',
       );
     }
+    const startedAt = performance.now();
     const capture = new Capture();
     let result: Gradients | null = null;
     try {
       result = withCapture(capture, compute);
-      this.attribute(capture, batch, result.value);
+      this.attribute(capture, batch, result.value, startedAt);
       return result;
     } catch (error) {
       if (result !== null) tf.dispose([result.value, ...Object.values(result.grads)]);
@@ -424,7 +438,8 @@ export class AttributionRun implements Run {
     }
   }
 
-  private attribute(capture: Capture, batch: PendingBatch, loss: tf.Scalar): void {
+  private attribute(capture: Capture, batch: PendingBatch, loss: tf.Scalar, startedAt: number): void {
+    const attributionStart = performance.now();
     const slots = this.index.slotsOf(batch.ids, batch.field);
     const n = slots.length;
     const rows = [...capture.layers.values()][0]?.a[0]?.shape[0];
@@ -444,6 +459,8 @@ export class AttributionRun implements Run {
         values: out.values,
         loss: tf.keep(loss.clone()),
         targetLosses: out.targetLosses,
+        startedAt,
+        attributionMs: performance.now() - attributionStart,
       });
     }
     this.stepCount++;
@@ -545,6 +562,7 @@ export class AttributionRun implements Run {
   }
 
   private release(): void {
+    this.metrics?.stop();
     for (const restore of this.restores.reverse()) restore();
     this.restores.length = 0;
     this.parts.release();

@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Sink } from './sinks/sink.js';
+import type { MetricsOptions } from './telemetry/metrics.js';
 
 /** A training example's stable identity. Numbers and strings are distinct ids (`1` is not `'1'`). */
 export type ExampleId = number | string;
@@ -94,6 +95,10 @@ export interface StepRecord {
   readonly ids: readonly ExampleId[];
   /** Per-example values of this step, one array per column (`shapley1:val`, `tracin_self`, ...). */
   readonly columns: Readonly<Record<string, Float32Array>>;
+  /** Wall time inrun added to the step (target passes, products, accumulation), in ms. */
+  readonly attributionMs: number;
+  /** Wall time from this step's start to the next step's (or to the flush that read it), in ms. */
+  readonly stepMs: number;
 }
 
 /** A token's share of an example's TracIn-WE score. */
@@ -194,6 +199,12 @@ export interface AttachOptions {
    * @defaultValue 1000
    */
   readonly totalsEvery?: number;
+  /**
+   * OpenTelemetry metrics of the run (docs/telemetry.md): `true` for the defaults, or options. Uses
+   * the app's MeterProvider (the global one unless given), asked for when training starts.
+   * @defaultValue false
+   */
+  readonly metrics?: boolean | MetricsOptions;
 }
 
 /** Options of per-token `tracin_we` scores. */

@@ -38,6 +38,8 @@ interface SegmentStep {
   readonly learningRate: number;
   readonly loss: number;
   readonly targetLosses: Readonly<Record<string, number>>;
+  readonly attributionMs: number;
+  readonly stepMs: number;
   readonly keys: Int32Array;
   readonly values: readonly ArrayLike<number>[];
 }
@@ -65,6 +67,8 @@ class Segment {
     const learningRate = new Float64Array(n);
     const batchSize = new Int32Array(n);
     const loss = new Float64Array(n);
+    const attributionMs = new Float64Array(n);
+    const stepMs = new Float64Array(n);
     const targetLoss = this.targets.map(() => new Float64Array(n));
     const values = this.columns.map(() => new Float32Array(n));
     let at = 0;
@@ -76,6 +80,8 @@ class Segment {
       learningRate.fill(s.learningRate, at, at + m);
       batchSize.fill(m, at, at + m);
       loss.fill(s.loss, at, at + m);
+      attributionMs.fill(s.attributionMs, at, at + m);
+      stepMs.fill(s.stepMs, at, at + m);
       this.targets.forEach((t, i) => targetLoss[i]!.fill(s.targetLosses[t] ?? NaN, at, at + m));
       values.forEach((v, c) => v.set(s.values[c]!, at));
       at += m;
@@ -87,6 +93,8 @@ class Segment {
       { name: 'learning_rate', type: 'DOUBLE', data: learningRate },
       { name: 'batch_size', type: 'INT32', data: batchSize },
       { name: 'loss', type: 'DOUBLE', data: loss },
+      { name: 'attribution_ms', type: 'DOUBLE', data: attributionMs },
+      { name: 'step_ms', type: 'DOUBLE', data: stepMs },
       ...this.targets.map((t, i): ParquetColumn => ({ name: `target_loss:${t}`, type: 'DOUBLE', data: targetLoss[i]! })),
       ...this.columns.map((c, i): ParquetColumn => ({ name: c, type: 'FLOAT', data: values[i]! })),
     ];
@@ -222,6 +230,8 @@ export function parquetSink(folder: string, options: ParquetSinkOptions = {}): S
               learningRate: first['learning_rate'] as number,
               loss: first['loss'] as number,
               targetLosses: Object.fromEntries(s.targets.map((t) => [t, first[`target_loss:${t}`] as number])),
+              attributionMs: first['attribution_ms'] as number,
+              stepMs: first['step_ms'] as number,
               keys: Int32Array.from(rs, (r) => r['example_key'] as number),
               values: names.map((c) => Float32Array.from(rs, (r) => r[c] as number)),
             });
@@ -266,6 +276,8 @@ export function parquetSink(folder: string, options: ParquetSinkOptions = {}): S
           learningRate: r.learningRate,
           loss: r.loss,
           targetLosses: r.targetLosses,
+          attributionMs: r.attributionMs,
+          stepMs: r.stepMs,
           keys: Int32Array.from(r.ids, keyOf),
           values: s.columns.map((c) => r.columns[c]!),
         });

@@ -53,6 +53,8 @@ CREATE TABLE IF NOT EXISTS steps (
   batch_size INTEGER NOT NULL,
   loss REAL,
   target_losses TEXT NOT NULL,
+  attribution_ms REAL,
+  step_ms REAL,
   PRIMARY KEY (run_id, step)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS step_scores (
@@ -245,13 +247,13 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
     },
     writeSteps(records: readonly StepRecord[]) {
       const d = open();
-      stepInsert ??= batchedInsert(d, 'INSERT INTO steps (run_id, step, epoch, learning_rate, batch_size, loss, target_losses)', 7, 16);
+      stepInsert ??= batchedInsert(d, 'INSERT INTO steps (run_id, step, epoch, learning_rate, batch_size, loss, target_losses, attribution_ms, step_ms)', 9, 16);
       scoreInsert ??= batchedInsert(d, 'INSERT INTO step_scores (run_id, step, column_id, example_key, value)', 5);
       const steps = stepInsert;
       const scores = scoreInsert;
       d.transaction(() => {
         for (const r of records) {
-          steps.add(runId, r.step, r.epoch, r.learningRate, r.batchSize, r.loss, JSON.stringify(r.targetLosses));
+          steps.add(runId, r.step, r.epoch, r.learningRate, r.batchSize, r.loss, JSON.stringify(r.targetLosses), r.attributionMs, r.stepMs);
           const exampleKeys = r.ids.map(keyOf);
           if (!keepSteps) continue;
           for (const [name, values] of Object.entries(r.columns)) {

@@ -13,6 +13,11 @@ export interface PendingStep {
   readonly loss: tf.Tensor;
   /** `[targets]` summed target losses, kept, or null without targets. */
   readonly targetLosses: tf.Tensor1D | null;
+  /** `performance.now()` when the step started. */
+  readonly startedAt: number;
+  readonly attributionMs: number;
+  /** Set when the next step starts. */
+  stepMs?: number;
 }
 
 /**
@@ -32,7 +37,10 @@ export class RecordBuffer {
     return this.pending.length;
   }
 
+  /** Adds a step; the previous one's duration is now known. */
   push(step: PendingStep): void {
+    const previous = this.pending.at(-1);
+    if (previous !== undefined) previous.stepMs = step.startedAt - previous.startedAt;
     this.pending.push(step);
   }
 
@@ -41,6 +49,7 @@ export class RecordBuffer {
     const steps = this.pending;
     this.pending = [];
     if (steps.length === 0) return [];
+    const now = performance.now();
     const flat = tf.tidy(() =>
       tf.concat(
         steps.flatMap((s) => [tf.reshape(s.values, [-1]), tf.reshape(s.loss, [1]), ...(s.targetLosses ? [s.targetLosses] : [])]),
@@ -78,6 +87,8 @@ export class RecordBuffer {
         targetLosses,
         ids: s.ids,
         columns,
+        attributionMs: s.attributionMs,
+        stepMs: s.stepMs ?? now - s.startedAt,
       });
     }
     return records;
