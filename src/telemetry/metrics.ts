@@ -36,12 +36,13 @@ export interface MetricsInput {
   delivery(): DeliveryStats;
 }
 
-/** Signed, log-spaced bucket boundaries: scores are target-loss changes of either sign, many orders apart. */
-export const SCORE_BUCKETS: readonly number[] = [
-  ...[1, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6].map((b) => -b),
-  0,
-  ...[1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1],
-];
+/**
+ * Log-spaced bucket boundaries of `inrun.score`, over the score's magnitude: scores are target-loss
+ * changes of either sign, many orders apart. OpenTelemetry histograms take non-negative values only
+ * (the JS SDK drops the others), so the sign is the bounded attribute `sign` (`positive` or
+ * `negative`) and together the two series are the signed distribution.
+ */
+export const SCORE_BUCKETS: readonly number[] = [1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1, 10];
 const RATIO_BUCKETS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99];
 const SECONDS_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5];
 
@@ -71,6 +72,8 @@ export class RunMetrics {
   /** Running value per column name, per source attribute. */
   private readonly sourceTotals = new Map<string, Map<string, number>>();
   private readonly columnAttributes: ReadonlyMap<string, Attributes>;
+  /** Per column: attributes of positive and of negative scores. */
+  private readonly signed: ReadonlyMap<string, readonly [Attributes, Attributes]>;
 
   constructor(
     private readonly input: MetricsInput,
@@ -78,6 +81,7 @@ export class RunMetrics {
   ) {
     const base = options.attributes ?? {};
     this.columnAttributes = new Map(input.info.columns.map((c: ColumnInfo) => [c.name, { ...base, method: c.method, ...(c.target === null ? {} : { target: c.target }) }]));
+    this.signed = new Map([...this.columnAttributes].map(([c, a]) => [c, [{ ...a, sign: 'positive' }, { ...a, sign: 'negative' }] as const]));
     this.subscription = input.records$.subscribe((record) => this.record(record));
   }
 
@@ -131,7 +135,7 @@ export class RunMetrics {
       examples: meter.createCounter('inrun.examples', { unit: '{example}', description: 'Examples attributed (once per step they took part in), per source' }),
       score: meter.createHistogram('inrun.score', {
         unit: '1',
-        description: "Per-example scores of each step, per method and target (target-loss change; positive = helps)",
+        description: "Magnitude of each example's score at each step, per method, target and sign (positive = helps)",
         advice: { explicitBucketBoundaries: [...SCORE_BUCKETS] },
       }),
       negative: meter.createHistogram('inrun.score.negative_ratio', {
@@ -165,12 +169,17 @@ export class RunMetrics {
     for (const [source, n] of perSource) i.examples.add(n, { ...base, source });
     for (const [column, values] of Object.entries(r.columns)) {
       const attributes = this.columnAttributes.get(column)!;
+      const [positive, negativeSign] = this.signed.get(column)!;
       let totals = this.sourceTotals.get(column);
       if (totals === undefined) this.sourceTotals.set(column, (totals = new Map<string, number>()));
       let negative = 0;
       values.forEach((v, k) => {
-        i.score.record(v, attributes);
-        if (v < 0) negative++;
+        if (v < 0) {
+          negative++;
+          i.score.record(-v, negativeSign);
+        } else {
+          i.score.record(v, positive);
+        }
         const s = sources[k]!;
         totals.set(s, (totals.get(s) ?? 0) + v);
       });
