@@ -63,7 +63,7 @@ describe('OpenTelemetry metrics', () => {
 
     expect(points(collected, 'inrun.steps').map((p) => p.value)).toEqual([12]);
     expect(points(collected, 'inrun.steps')[0]!.attributes).toEqual({ job: 'test' });
-    const examples = Object.fromEntries(points(collected, 'inrun.examples').map((p) => [p.attributes['source'], p.value]));
+    const examples = Object.fromEntries(points(collected, 'inrun.examples').map((p) => [String(p.attributes['source']), p.value as number]));
     expect(examples).toEqual({ web: 40, books: 40, forum: 40 });
 
     // Sums of scores per source, recomputed from the records.
@@ -78,7 +78,7 @@ describe('OpenTelemetry metrics', () => {
 
     // Signed scores: magnitudes in two series by sign, which together give back the count and the sum.
     const hist = points(collected, 'inrun.score').filter((p) => p.attributes['method'] === 'shapley1') as DataPoint<Histogram>[];
-    const bySign = Object.fromEntries(hist.map((p) => [p.attributes['sign'], p.value]));
+    const bySign: Record<string, Histogram> = Object.fromEntries(hist.map((p) => [String(p.attributes['sign']), p.value]));
     expect(Object.keys(bySign).sort()).toEqual(['negative', 'positive']);
     expect(bySign['positive']!.count + bySign['negative']!.count).toBe(120);
     const negatives = records.reduce((n, r) => n + r.columns['shapley1:val']!.filter((v) => v < 0).length, 0);
