@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { attach, parquetSink, sqliteSink, useFastEmbeddingGradient, type RunInfo, type Sink, type StepRecord } from 'inrun';
+import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import { attach, parquetSink, sqliteSink, useFastEmbeddingGradient, type AttachOptions, type RunInfo, type Sink, type StepRecord } from 'inrun';
 import parquet from 'parquetjs-lite';
 import { spamData } from '../examples/spam-data.js';
 import { machine, median, writeSection } from './report.js';
@@ -157,14 +158,23 @@ const model = tf.sequential({
 model.compile({ optimizer: tf.train.adam(0.005), loss: 'binaryCrossentropy' });
 const dir = mkdtempSync(join(tmpdir(), 'inrun-bench-overhead-'));
 // 'records only' reads the per-step values back (what any sink or records$ subscriber costs) but writes nothing.
-const nullSink: () => Sink[] = () => [{ name: 'null', open: () => undefined, writeSteps: () => undefined, close: () => undefined }];
-const configs: Record<string, () => Sink[]> = {
-  'no sink': () => [],
-  'records only': nullSink,
-  sqlite: () => [sqliteSink(join(dir, 'o.sqlite'))],
+const nullSink: Sink = { name: 'null', open: () => undefined, writeSteps: () => undefined, close: () => undefined };
+class CollectOnDemand extends MetricReader {
+  protected onShutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+  protected onForceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+const configs: Record<string, () => Pick<AttachOptions, 'sinks' | 'metrics'>> = {
+  'no sink': () => ({}),
+  'records only': () => ({ sinks: [nullSink] }),
+  sqlite: () => ({ sinks: [sqliteSink(join(dir, 'o.sqlite'))] }),
   // 10-step segments, so that segment writes (done when a segment rolls) fall inside the timed steps.
-  parquet: () => [parquetSink(join(dir, 'pq'), { segmentSteps: 10 })],
-  'sqlite + parquet': () => [sqliteSink(join(dir, 'o.sqlite')), parquetSink(join(dir, 'pq'), { segmentSteps: 10 })],
+  parquet: () => ({ sinks: [parquetSink(join(dir, 'pq'), { segmentSteps: 10 })] }),
+  'sqlite + parquet': () => ({ sinks: [sqliteSink(join(dir, 'o.sqlite')), parquetSink(join(dir, 'pq'), { segmentSteps: 10 })] }),
+  'metrics (OpenTelemetry SDK)': () => ({ sinks: [nullSink], metrics: { meterProvider: new MeterProvider({ readers: [new CollectOnDemand()] }) } }),
 };
 const times = new Map<string, number[]>(Object.keys(configs).map((k) => [k, []]));
 const sinkMs = new Map<string, number[]>(Object.keys(configs).map((k) => [k, []]));
@@ -172,8 +182,8 @@ let round = 0;
 const entries = Object.entries(configs);
 for (let r = 0; r < Number(args.rounds); r++) {
   // Rotate the order each round: whichever runs first in a round is systematically slower.
-  for (const [name, sinks] of [...entries.slice(r % entries.length), ...entries.slice(0, r % entries.length)]) {
-    const run = attach(model, { targets: { val }, methods: ['shapley1', 'tracin_self', 'tracin_we'], sinks: sinks(), runId: `o-${round++}`, totalsEvery: 0 });
+  for (const [name, config] of [...entries.slice(r % entries.length), ...entries.slice(0, r % entries.length)]) {
+    const run = attach(model, { targets: { val }, methods: ['shapley1', 'tracin_self', 'tracin_we'], ...config(), runId: `o-${round++}`, totalsEvery: 0 });
     const n = Number(args.steps);
     let step = 0;
     const one = () => {
@@ -186,7 +196,7 @@ for (let r = 0; r < Number(args.rounds); r++) {
     await run.flush();
     times.get(name)!.push((performance.now() - start) / n);
     await run.close();
-    const busy = Object.values(run.stats().delivery.busyMs).reduce((a, b) => a + b, 0);
+    const busy = Object.values(run.stats().delivery.busyMs).reduce((a, b) => a + b, 0) + run.stats().metricsMs;
     sinkMs.get(name)!.push(busy / (n + 3));
   }
 }
@@ -199,7 +209,7 @@ for (const o of overhead) {
 writeSection(
   args.out,
   'sinks',
-  `## Sinks
+  `## Sinks and metrics
 
 \`bench/sinks.ts\`, measured ${machine()}.
 
@@ -218,13 +228,16 @@ take the time in the last row. Both kinds of file open in DuckDB and in parquetj
 128 target rows, \`shapley1\` + \`tracin_self\` + \`tracin_we\`, wasm backend, per-step detail on): the
 same model, configurations interleaved (in rotated order) over ${args.rounds} rounds of ${args.steps} steps, medians. The
 goal is under 2%. Wall-clock differences this small drown in the machine's noise, so the table also
-gives the time spent inside the sinks' \`writeSteps\` calls (\`run.stats().delivery.busyMs\`) per step, as a share of
+gives the time spent inside the sinks' \`writeSteps\` calls (\`run.stats().delivery.busyMs\`), or turning records into
+OpenTelemetry measurements (\`run.stats().metricsMs\`), per step, as a share of
 the step without sinks: the overhead the sinks add, measured directly. \`records only\` keeps and reads
-back every step's values (what any sink, or a \`records$\` subscriber, costs) but writes nothing. The Parquet sink writes a file
+back every step's values (what any sink, or a \`records$\` subscriber, costs) but writes nothing. The
+metrics row uses the OpenTelemetry SDK's MeterProvider with a reader (collection itself happens at scrape
+time, outside the steps); its goal is under 1%. The Parquet sink writes a file
 when a segment rolls; here segments roll every 10 steps (the default is 1000), so their writes are in
 the timed steps.
 
-| sinks | ms/step | wall-clock difference | time in sinks per step | share of step time |
+| configuration | ms/step | wall-clock difference | time in sinks or metrics per step | share of step time |
 |---|---|---|---|---|
 ${overhead.map((o) => `| ${o.name} | ${o.ms.toFixed(1)} | ${o.name === 'no sink' ? '-' : `${((o.ratio - 1) * 100).toFixed(1)}%`} | ${o.inSinks.toFixed(3)} ms | ${o.name === 'no sink' ? '-' : `${((o.inSinks / base) * 100).toFixed(2)}%`} |`).join('\n')}`,
 );

@@ -72,6 +72,8 @@ export interface RunStats {
   /** Attributed optimizer steps so far (including resumed ones). */
   readonly steps: number;
   readonly delivery: DeliveryStats;
+  /** Milliseconds spent turning records into OpenTelemetry measurements (0 without `metrics`). */
+  readonly metricsMs: number;
 }
 
 interface PendingBatch {
@@ -387,7 +389,7 @@ export class AttributionRun implements Run {
   }
 
   stats(): RunStats {
-    return { steps: this.stepCount, delivery: this.parts.delivery.stats };
+    return { steps: this.stepCount, delivery: this.parts.delivery.stats, metricsMs: this.metrics?.busyMs ?? 0 };
   }
 
   async close(): Promise<Scores> {

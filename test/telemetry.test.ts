@@ -1,9 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { metrics } from '@opentelemetry/api';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider, MetricReader, type DataPoint, type Histogram, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import * as tf from '@tensorflow/tfjs';
-import { attach, type ExampleId, type StepRecord } from 'inrun';
+import { attach, type ExampleId, type Sink, type StepRecord } from 'inrun';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 beforeAll(async () => {
@@ -127,7 +128,9 @@ describe('OpenTelemetry metrics', () => {
     const exporter = new PrometheusExporter({ host: '127.0.0.1', port });
     const provider = new MeterProvider({ readers: [exporter] });
     const m = model();
-    const run = attach(m, { targets: { val: val() }, metrics: { meterProvider: provider }, flushEvery: 2 });
+    const ok: Sink = { name: 'ok', open: () => undefined, writeSteps: () => undefined, close: () => undefined };
+    const broken: Sink = { name: 'broken', open: () => undefined, writeSteps: () => Promise.reject(new Error('full')), close: () => undefined };
+    const run = attach(m, { targets: { val: val() }, metrics: { meterProvider: provider }, flushEvery: 2, sinks: [ok, broken], sinkErrors: 'continue' });
     await train(m, run, (i) => i, 6, 8);
     await run.flush();
     const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -138,5 +141,13 @@ describe('OpenTelemetry metrics', () => {
     expect(body).toMatch(/^inrun_score_bucket\{[^}]*method="shapley1"[^}]*sign="(positive|negative)"/m);
     expect(body).toMatch(/^inrun_attribution_duration_bucket\{[^}]*le="0.001"/m);
     expect(body).toMatch(/^inrun_target_loss\{[^}]*target="val"/m);
+    expect(body).toMatch(/^inrun_sink_records_total\{[^}]*sink="ok"[^}]*\} 6$/m);
+    expect(body).toMatch(/^inrun_sink_failures_total\{[^}]*sink="broken"[^}]*\} 1$/m);
+
+    // Every metric the checked-in Grafana dashboard queries exists in the scrape.
+    const dashboard = readFileSync('docs/grafana-dashboard.json', 'utf8');
+    const queried = new Set(dashboard.match(/inrun_[a-z_]+/g));
+    expect(queried.size).toBeGreaterThan(8);
+    for (const name of queried) expect(body, name).toMatch(new RegExp(`^${name}[{ ]`, 'm'));
   });
 });

@@ -68,6 +68,8 @@ interface Instruments {
 export class RunMetrics {
   private readonly subscription: Subscription;
   private instruments: Instruments | null = null;
+  /** Milliseconds spent turning records into measurements. */
+  busyMs = 0;
   private readonly sourceNames = new Map<string, string>();
   /** Running value per column name, per source attribute. */
   private readonly sourceTotals = new Map<string, Map<string, number>>();
@@ -160,6 +162,15 @@ export class RunMetrics {
   }
 
   private record(r: StepRecord): void {
+    const started = performance.now();
+    try {
+      this.measure(r);
+    } finally {
+      this.busyMs += performance.now() - started;
+    }
+  }
+
+  private measure(r: StepRecord): void {
     const i = (this.instruments ??= this.start());
     const base = this.options.attributes ?? {};
     i.steps.add(1, base);
