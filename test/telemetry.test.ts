@@ -2,7 +2,16 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { metrics } from '@opentelemetry/api';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { MeterProvider, MetricReader, type DataPoint, type Histogram, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  MeterProvider,
+  MetricReader,
+  PeriodicExportingMetricReader,
+  type DataPoint,
+  type Histogram,
+  type ResourceMetrics,
+} from '@opentelemetry/sdk-metrics';
 import * as tf from '@tensorflow/tfjs';
 import { attach, type ExampleId, type Sink, type StepRecord } from 'inrun';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -53,13 +62,15 @@ describe('OpenTelemetry metrics', () => {
       flushEvery: 4,
     });
     // The app registers its SDK after attach: the run still finds it, as it asks when training starts.
-    const reader = new TestReader();
+    const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+    const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 });
     metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
     const records: StepRecord[] = [];
     run.records$.subscribe((r) => records.push(r));
     await train(m, run, (i) => ids[i % 30]!, 12, 10);
     await run.flush();
-    const { resourceMetrics: collected } = await reader.collect();
+    await reader.forceFlush();
+    const collected = exporter.getMetrics().at(-1)!;
     await run.close();
 
     expect(points(collected, 'inrun.steps').map((p) => p.value)).toEqual([12]);
