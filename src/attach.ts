@@ -6,6 +6,7 @@ import { Attributor } from './attributor.js';
 import { InrunError, invalid, preview } from './errors.js';
 import type { LayerKind } from './hooks/capture.js';
 import { planLayers, type Restore } from './hooks/layers.js';
+import { tryDoubleBackward, type HessianContext, type HvpMethod } from './hessian.js';
 import { adaptModel, type ModelAdapter } from './model.js';
 import { AttributionRun, claim, type Run } from './run.js';
 import { Delivery } from './stream/delivery.js';
@@ -32,6 +33,7 @@ const OPTION_KEYS: ReadonlySet<string> = new Set([
   'sinkErrors',
   'totalsEvery',
   'metrics',
+  'hvp',
 ]);
 const ALL_METHODS: readonly Method[] = ['shapley1', 'shapley2', 'tracin_self', 'tracin_we'];
 
@@ -40,7 +42,10 @@ function checkOptions(options: AttachOptions): void {
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.has(key)) throw new InrunError(`unknown option; known options: ${[...OPTION_KEYS].join(', ')}`, { field: key });
   }
-  const { flushEvery, stepRecords, ghostPath, seed, runId, sinks, tokens, delivery, sinkErrors, totalsEvery, metrics } = options;
+  const { flushEvery, stepRecords, ghostPath, seed, runId, sinks, tokens, delivery, sinkErrors, totalsEvery, metrics, hvp } = options;
+  if (hvp !== undefined && !['auto', 'double-backward', 'finite-difference'].includes(hvp)) {
+    invalid('hvp', "'auto', 'double-backward' or 'finite-difference'", hvp);
+  }
   if (metrics !== undefined && typeof metrics !== 'boolean' && (metrics === null || typeof metrics !== 'object')) {
     invalid('metrics', 'true, false or { meterProvider?, sourceLimit?, attributes? }', metrics);
   }
@@ -118,9 +123,6 @@ function checkMethods(methods: readonly Method[] | undefined, hasTargets: boolea
 }
 
 function methodDef(method: Method): MethodDef {
-  if (method === 'shapley2') {
-    throw new InrunError('shapley2 (second-order In-Run Data Shapley) is not available in this version', { field: 'methods' });
-  }
   return METHODS[method];
 }
 
@@ -132,22 +134,40 @@ function checkLayers(layers: AttachOptions['layers']): 'all' | 'embedding' | rea
 }
 
 /** Hand-written models reveal their layers when they run: one target pass at attach time finds them. */
-function discoverLayers(model: ModelAdapter, targets: TargetSet | null): CoveredLayer[] {
+function discoverLayers(model: ModelAdapter, targets: TargetSet | null): { layers: CoveredLayer[]; weights: Map<string, tf.Variable[]> } {
   const group = targets?.groups[0];
-  if (group === undefined) return [];
+  if (group === undefined) return { layers: [], weights: new Map() };
   const pass = targetPass(group, model);
   try {
     pass.losses.dispose();
-    return [...pass.capture.layers].map(([name, rec]) => {
+    const found = [...pass.capture.layers];
+    const layers = found.map(([name, rec]): CoveredLayer => {
       const a = rec.a[0]!;
       const b = rec.b.find((t) => t !== undefined);
       const dOut = b?.shape[b.rank - 1] ?? 0;
       const params = rec.kind === 'dense' ? ((a.shape[a.rank - 1] ?? 0) + (rec.hasBias ? 1 : 0)) * dOut : rec.vocab * dOut;
       return { name, kind: rec.kind, params, path: null };
     });
+    return { layers, weights: new Map(found.map(([name, rec]) => [name, [...rec.weights]])) };
   } finally {
     pass.capture.dispose();
   }
+}
+
+/** How shapley2 gets H_T u: the option, or for 'auto' double backward when one trial works. */
+function chooseHvp(option: AttachOptions['hvp'], ctx: HessianContext, covered: readonly CoveredLayer[]): HvpMethod {
+  for (const layer of covered) {
+    if ((ctx.weights.get(layer.name)?.length ?? 0) === 0) {
+      throw new InrunError(`shapley2 needs the weights of layer "${layer.name}" as tf.Variables (pass variables to ops.dense / ops.embedding)`, {
+        field: 'methods',
+      });
+    }
+  }
+  if (option === 'finite-difference') return option;
+  const why = tryDoubleBackward(ctx, new Map(covered.map((l) => [l.name, l.kind])));
+  if (why === null) return 'double-backward';
+  if (option === 'double-backward') throw new InrunError(`double backward does not work for this model: ${why}`, { field: 'hvp' });
+  return 'finite-difference';
 }
 
 /**
@@ -174,11 +194,13 @@ export function attach(model: tf.LayersModel | FunctionalModel, options: AttachO
     const targets = prepareTargets(options.targets, adapter);
     release.push(() => disposeTargets(targets));
     let covered: CoveredLayer[];
+    let weights: Map<string, tf.Variable[]>;
     let skipped: SkippedLayer[] = [];
     let include: (key: string, kind: LayerKind) => boolean = () => true;
     if (adapter.layersModel !== null) {
       const plan = planLayers(adapter.layersModel, selection);
       covered = plan.covered;
+      weights = plan.weights;
       skipped = plan.skipped;
       if (covered.length === 0) {
         const why = skipped.map((s) => `${s.name} (${s.reason})`).join(', ') || 'the model has no layers with weights';
@@ -186,7 +208,9 @@ export function attach(model: tf.LayersModel | FunctionalModel, options: AttachO
       }
       release.push(plan.instrument());
     } else {
-      const found = discoverLayers(adapter, targets);
+      const discovered = discoverLayers(adapter, targets);
+      const found = discovered.layers;
+      weights = discovered.weights;
       const names = Array.isArray(selection) ? new Set(selection as readonly string[]) : null;
       for (const name of names ?? []) {
         if (found.length > 0 && !found.some((l) => l.name === name)) {
@@ -195,7 +219,12 @@ export function attach(model: tf.LayersModel | FunctionalModel, options: AttachO
       }
       include = (key, kind) => (selection === 'all' ? true : selection === 'embedding' ? kind === 'embedding' : names!.has(key));
       covered = found.filter((l) => include(l.name, l.kind));
+      weights = new Map([...weights].filter(([name]) => covered.some((l) => l.name === name)));
     }
+    const hvp =
+      methods.includes('shapley2') && targets !== null
+        ? chooseHvp(options.hvp, { model: adapter, targets, include, weights }, covered)
+        : null;
     const embeddings = covered.filter((l) => l.kind === 'embedding');
     const wantsTokens = methods.includes('tracin_we');
     if (wantsTokens && embeddings.length === 0 && (adapter.layersModel !== null || targets !== null)) {
@@ -227,6 +256,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, options: AttachO
       columns,
       targets: targetNames.map((name, i) => ({ name, rows: targets!.rows[i]! })),
       layers: { covered, skipped },
+      hvp,
       seeds: [],
       meta: { ...(options.meta ?? {}) },
     };
@@ -240,6 +270,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, options: AttachO
       tokenLayer,
       totals,
       tokens,
+      hessian: hvp === null ? null : { method: hvp, weights },
     });
     return new AttributionRun({
       info,

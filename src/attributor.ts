@@ -6,6 +6,7 @@ import { stepProducts, type ProductNeeds } from './ghost/products.js';
 import type { GhostPath, LayerRows, ReportedPath } from './ghost/rows.js';
 import type { Capture, LayerKind } from './hooks/capture.js';
 import type { ModelAdapter } from './model.js';
+import { hessianVectorProducts, paramProducts, updateDirection, type HvpMethod } from './hessian.js';
 import { targetPass, type TargetGroup, type TargetSet } from './targets.js';
 import type { CoveredLayer } from './types.js';
 
@@ -20,6 +21,8 @@ export interface AttributorConfig {
   readonly tokenLayer: string | null;
   readonly totals: DeviceTotals;
   readonly tokens: TokenTotals | null;
+  /** Second-order values: how H_T u is computed, and the covered layers' weights. */
+  readonly hessian: { readonly method: HvpMethod; readonly weights: ReadonlyMap<string, readonly tf.Variable[]> } | null;
 }
 
 /** What one step leaves for its per-step record (kept tensors; the record buffer frees them). */
@@ -30,7 +33,7 @@ export interface StepOutput {
 
 function needsOf(methods: readonly MethodDef[], tokenLayer: string | null): ProductNeeds {
   const any = (k: keyof ProductNeeds) => methods.some((m) => Boolean(m.needs[k]));
-  return { target: any('target'), targetEmbedding: any('targetEmbedding'), self: any('self'), tokens: tokenLayer };
+  return { target: any('target'), targetEmbedding: any('targetEmbedding'), self: any('self'), tokens: tokenLayer, hessian: any('hessian') };
 }
 
 /**
@@ -57,13 +60,25 @@ export class Attributor {
       try {
         for (const group of this.wantsTargets ? (targets?.groups ?? []) : []) passes.push({ group, pass: targetPass(group, model) });
         const losses = passes.map((p) => p.pass.losses);
-        const products = stepProducts(
+        const first = stepProducts(
           n,
           train,
           passes.map(({ group, pass }) => ({ rows: pass.capture.rows(group.rows, include), layout: group.layout })),
           this.needs,
           ghostPath,
         );
+        const { hessian } = this.config;
+        const products =
+          this.needs.hessian && hessian !== null && targets !== null
+            ? {
+                ...first,
+                hessian: paramProducts(
+                  train,
+                  hessianVectorProducts(hessian.method, { model, targets, include, weights: hessian.weights }, updateDirection(train, scale.learningRate, n)),
+                  n,
+                ),
+              }
+            : first;
         this.notePaths(products.paths);
         const k = targets?.names.length ?? 0;
         const values = tf.concat(methods.map((m) => m.values(products, scale, n, k)), 1) as tf.Tensor2D;

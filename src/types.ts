@@ -74,6 +74,8 @@ export interface RunInfo {
   readonly columns: readonly ColumnInfo[];
   readonly targets: readonly { readonly name: string; readonly rows: number }[];
   readonly layers: { readonly covered: readonly CoveredLayer[]; readonly skipped: readonly SkippedLayer[] };
+  /** How second-order values compute H_T u, or null without `shapley2`. */
+  readonly hvp: 'double-backward' | 'finite-difference' | null;
   /** Seeds used by `run.fit` shuffling, in call order. */
   readonly seeds: number[];
   readonly meta: Readonly<Record<string, unknown>>;
@@ -177,6 +179,13 @@ export interface AttachOptions {
   readonly stepRecords?: boolean;
   /** Per-token scores of `tracin_we`. */
   readonly tokens?: TokenOptions;
+  /**
+   * How `shapley2` computes the Hessian-vector product of the target loss: exact double backward
+   * (tf.js nested gradients), central finite differences of target gradients, or the first of the
+   * two that works for this model (tried at attach). The choice is in `run.info.hvp`.
+   * @defaultValue 'auto'
+   */
+  readonly hvp?: 'auto' | 'double-backward' | 'finite-difference';
   /** Run id used by sinks. @defaultValue `run-<time>-<random>` */
   readonly runId?: string;
   /** Free-form metadata stored with the run. */

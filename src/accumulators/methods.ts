@@ -56,8 +56,21 @@ const tracinWe: MethodDef = {
   tokenValues: (terms, s) => tf.mul(terms, s.learningRate),
 };
 
-export const METHODS: Readonly<Record<Exclude<Method, 'shapley2'>, MethodDef>> = {
+/**
+ * Second-order In-Run Data Shapley (method notes, section 2): c<g_T, g_z> - (c^2/2) g_z^T H_T v with
+ * v the batch gradient. In recorded shares (G_z = s g_z, c = lr s, u = lr sum_j G_j) the second term
+ * is -(lr/2) <G_z, H_T u>: one Hessian-vector product per target and step, shared by the batch.
+ */
+const shapley2: MethodDef = {
+  method: 'shapley2',
+  needs: { target: true, hessian: true },
+  columns: (targets) => perTarget('shapley2', targets),
+  values: (p, s, n, k) => tf.sub(tf.mul(orZeros(p.target, n, k), s.learningRate), tf.mul(orZeros(p.hessian ?? null, n, k), s.learningRate / 2)),
+};
+
+export const METHODS: Readonly<Record<Method, MethodDef>> = {
   shapley1,
+  shapley2,
   tracin_self: tracinSelf,
   tracin_we: tracinWe,
 };

@@ -26,28 +26,45 @@ export function denseTargetProducts(
     const perRow = tf.sum(tf.reshape(tf.mul(ga, gb), [n, t, k, tk]), [1, 3]);
     return tf.matMul(perRow, layout.membership);
   }
-  // Materialised: G_T = A_T^T B_T per target, side by side as [dIn, targets * dOut].
-  const gT = tf.concat(
-    layout.ranges.map(({ start, rows }) =>
-      tf.matMul(
-        tf.reshape(tf.slice(target.a, [start, 0, 0], [rows, tk, dIn]), [rows * tk, dIn]),
-        tf.reshape(tf.slice(target.b, [start, 0, 0], [rows, tk, dOut]), [rows * tk, dOut]),
-        true,
-        false,
-      ),
-    ),
-    1,
-  );
-  const targets = layout.ranges.length;
-  const projected = tf.reshape(tf.matMul(a, gT), [n * t, targets, dOut]);
+  // Materialised: G_T = A_T^T B_T once per target, then one extra forward matMul per training row.
+  return denseParamProducts(train, denseGradients(target, layout.ranges, hasBias));
+}
+
+/** Parameter-shaped tensors of one dense layer, one set per target (gradients, Hessian-vector products). */
+export interface DenseParams {
+  /** `[sets, dIn, dOut]`. */
+  readonly kernels: tf.Tensor3D;
+  /** `[sets, dOut]`, or null for a layer without bias. */
+  readonly biases: tf.Tensor2D | null;
+}
+
+/** The summed weight gradient of each range of rows: A^T B (and sum of b for the bias). Call inside `tf.tidy`. */
+export function denseGradients(rows: DenseRows, ranges: readonly { readonly start: number; readonly rows: number }[], hasBias: boolean): DenseParams {
+  const [, t, dIn] = rows.a.shape;
+  const dOut = rows.b.shape[2];
+  const slices = ranges.map(({ start, rows: count }) => ({
+    a: tf.reshape(tf.slice(rows.a, [start, 0, 0], [count, t, dIn]), [count * t, dIn]),
+    b: tf.reshape(tf.slice(rows.b, [start, 0, 0], [count, t, dOut]), [count * t, dOut]),
+  }));
+  return {
+    kernels: tf.stack(slices.map(({ a, b }) => tf.matMul(a, b, true, false))) as tf.Tensor3D,
+    biases: hasBias ? (tf.stack(slices.map(({ b }) => tf.sum(b, 0))) as tf.Tensor2D) : null,
+  };
+}
+
+/** `<G_i, P_j>` for every example i and parameter set j of one dense layer: `[n, sets]`. Call inside `tf.tidy`. */
+export function denseParamProducts(train: DenseRows, params: DenseParams): tf.Tensor2D {
+  const [n, t, dIn] = train.a.shape;
+  const dOut = train.b.shape[2];
+  const sets = params.kernels.shape[0];
+  const a = tf.reshape(train.a, [n * t, dIn]);
+  const b = tf.reshape(train.b, [n * t, dOut]);
+  // All sets side by side as [dIn, sets * dOut]: one matMul.
+  const side = tf.reshape(tf.transpose(params.kernels, [1, 0, 2]), [dIn, sets * dOut]);
+  const projected = tf.reshape(tf.matMul(a, side), [n * t, sets, dOut]);
   const perPosition = tf.sum(tf.mul(projected, tf.reshape(b, [n * t, 1, dOut])), 2);
-  let out = tf.sum(tf.reshape(perPosition, [n, t, targets]), 1) as tf.Tensor2D;
-  if (hasBias) {
-    const bTrain = tf.sum(train.b, 1); // [n, dOut]
-    const bTarget = tf.matMul(layout.membership, tf.sum(target.b, 1), true, false); // [targets, dOut]
-    out = tf.add(out, tf.matMul(bTrain, bTarget, false, true));
-  }
-  return out;
+  const out = tf.sum(tf.reshape(perPosition, [n, t, sets]), 1) as tf.Tensor2D;
+  return params.biases === null ? out : (tf.add(out, tf.matMul(tf.sum(train.b, 1), params.biases, false, true)) as tf.Tensor2D);
 }
 
 /** `||G_i||^2` for every training example of one dense layer: `[n]`. Call inside `tf.tidy`. */

@@ -88,20 +88,9 @@ export function embeddingTargetProducts(
   // The target's distinct ids and each target position's index among them.
   const { values: targetIds, indices: targetSlot } = tf.unique(tf.reshape(target.ids, [k * tk]));
   const distinct = targetIds.shape[0]!;
-  const tableOver = (size: number, slots: tf.Tensor) =>
-    layout.ranges.map(({ start, rows }) =>
-      tf.scatterND(
-        tf.reshape(tf.slice(slots, [start * tk], [rows * tk]), [rows * tk, 1]),
-        tf.reshape(tf.slice(target.b, [start, 0, 0], [rows, tk, dim]), [rows * tk, dim]),
-        [size, dim],
-      ),
-    );
   if (chooseEmbeddingVariant(n, t, dim, distinct, targets, train.ids.size) === 'gather') {
-    const tables = tableOver(vocab, tf.reshape(target.ids, [k * tk]));
-    const table = tables.length === 1 ? tables[0]! : tf.concat(tables, 1);
     const p = pairs();
-    const looked = tf.reshape(tf.gather(table, p.words), [p.count, targets, dim]);
-    const pairTerms = tf.sum(tf.mul(looked, tf.reshape(p.sums, [p.count, 1, dim])), 2); // [U, targets]
+    const pairTerms = embeddingPairTerms(p, embeddingGradients(target, layout.ranges, vocab));
     return {
       path,
       perExample: tf.scatterND(p.owner, pairTerms, [n, targets]) as tf.Tensor2D,
@@ -122,7 +111,9 @@ export function embeddingTargetProducts(
   const cell = tf.where(tf.greaterEqual(slot, 0), row, tf.fill([n * t], n * distinct, 'int32'));
   const cells = tf.reshape(cell, [n * t, 1]);
   const perCell = tf.slice(tf.scatterND(cells, tf.reshape(train.b, [n * t, dim]), [n * distinct + 1, dim]), 0, n * distinct);
-  const tables = tf.stack(tableOver(distinct, targetSlot).map((m) => tf.reshape(m, [distinct * dim])), 1); // [distinct * dim, targets]
+  // The targets' gradients over their distinct ids only: [distinct * dim, targets].
+  const compact = embeddingGradients({ ids: tf.reshape(targetSlot, [k, tk]) as tf.Tensor2D, b: target.b }, layout.ranges, distinct);
+  const tables = tf.transpose(tf.reshape(compact, [targets, distinct * dim]));
   return {
     path: 'compact',
     perExample: tf.matMul(tf.reshape(perCell, [n, distinct * dim]), tables) as tf.Tensor2D,
@@ -136,6 +127,34 @@ export function embeddingTargetProducts(
       return tf.reshape(tf.gather(share, cell), [n, t, targets]) as tf.Tensor3D;
     },
   };
+}
+
+/** The summed table gradient of each range of rows: each row's b scattered to its ids. `[sets, vocab, dim]`. Call inside `tf.tidy`. */
+export function embeddingGradients(rows: EmbeddingRows, ranges: readonly { readonly start: number; readonly rows: number }[], vocab: number): tf.Tensor3D {
+  const t = rows.ids.shape[1];
+  const dim = rows.b.shape[2];
+  return tf.stack(
+    ranges.map(({ start, rows: count }) =>
+      tf.scatterND(
+        tf.reshape(tf.slice(rows.ids, [start, 0], [count, t]), [count * t, 1]),
+        tf.reshape(tf.slice(rows.b, [start, 0, 0], [count, t, dim]), [count * t, dim]),
+        [vocab, dim],
+      ),
+    ),
+  ) as tf.Tensor3D;
+}
+
+/** `<G_i, P_j>` per (example, id) pair and parameter set j (tables `[sets, vocab, dim]`): `[U, sets]`. Call inside `tf.tidy`. */
+export function embeddingPairTerms(pairs: EmbeddingPairs, tables: tf.Tensor3D): tf.Tensor2D {
+  const [sets, vocab, dim] = tables.shape;
+  const side = tf.reshape(tf.transpose(tables, [1, 0, 2]), [vocab, sets * dim]);
+  const looked = tf.reshape(tf.gather(side, pairs.words), [pairs.count, sets, dim]);
+  return tf.sum(tf.mul(looked, tf.reshape(pairs.sums, [pairs.count, 1, dim])), 2) as tf.Tensor2D;
+}
+
+/** `<G_i, P_j>` for every example i and parameter set j of one embedding layer: `[n, sets]`. Call inside `tf.tidy`. */
+export function embeddingParamProducts(pairs: EmbeddingPairs, tables: tf.Tensor3D, n: number): tf.Tensor2D {
+  return tf.scatterND(pairs.owner, embeddingPairTerms(pairs, tables), [n, tables.shape[0]]) as tf.Tensor2D;
 }
 
 /**

@@ -14,6 +14,8 @@ export interface ProductNeeds {
   readonly self: boolean;
   /** Embedding layer whose per-position terms are kept, or null. */
   readonly tokens: string | null;
+  /** `<G_i, H_T u>` (second order; computed beside the ghost kernel, from a Hessian-vector product). */
+  readonly hessian?: boolean;
 }
 
 /** One target pass's rows, with the layout of the targets it holds. */
@@ -32,6 +34,8 @@ export interface StepProducts {
   readonly tokens: { readonly ids: tf.Tensor2D; readonly terms: tf.Tensor3D } | null;
   /** Path used per layer for target products. */
   readonly paths: ReadonlyMap<string, ReportedPath>;
+  /** `[n, targets]`: `<G_i, H_T u>` summed over layers, when second-order values are wanted. */
+  readonly hessian?: tf.Tensor2D | null;
 }
 
 function choosePath(train: LayerRows, target: LayerRows, targets: number): GhostPath {

@@ -12,6 +12,11 @@ export interface LayerFacts {
   readonly hasBias: boolean;
   /** Embedding: rows of the table. */
   readonly vocab: number;
+  /**
+   * The layer's weights: `[kernel, bias?]` for dense, `[table]` for embedding (empty when an op was
+   * given plain tensors). Second-order values perturb and differentiate them.
+   */
+  readonly weights: readonly tf.Variable[];
 }
 
 /** What one instrumented layer recorded during one pass: one entry per call of the layer. */

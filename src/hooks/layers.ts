@@ -54,10 +54,15 @@ function overrideCall(layer: tf.layers.Layer, wrap: (original: CallFn) => CallFn
   };
 }
 
+/** A layer's trainable weights as tf.Variables, in the layer's order (kernel, bias / embeddings). */
+export function variablesOf(layer: tf.layers.Layer): tf.Variable[] {
+  return layer.trainableWeights.map((w) => w.read() as tf.Variable);
+}
+
 /** Instruments a tf.layers Dense layer: records its input rows and pre-activation output gradients. */
 export function instrumentDense(layer: tf.layers.Layer, key: string): Restore {
   const dense = layer as unknown as DenseInternals;
-  const facts = { kind: 'dense', hasBias: dense.bias !== null, vocab: 0 } as const;
+  const facts = { kind: 'dense', hasBias: dense.bias !== null, vocab: 0, weights: variablesOf(layer) } as const;
   return overrideCall(layer, (original) => (inputs, kwargs) => {
     const capture = activeCapture();
     if (capture === null) return original(inputs, kwargs);
@@ -82,7 +87,7 @@ export function instrumentDense(layer: tf.layers.Layer, key: string): Restore {
 /** Instruments a tf.layers Embedding layer: records the looked-up ids and the output gradients. */
 export function instrumentEmbedding(layer: tf.layers.Layer, key: string): Restore {
   const table = (layer as unknown as { embeddings: { shape: number[] } }).embeddings;
-  const facts = { kind: 'embedding', hasBias: false, vocab: table.shape[0] ?? 0 } as const;
+  const facts = { kind: 'embedding', hasBias: false, vocab: table.shape[0] ?? 0, weights: variablesOf(layer) } as const;
   return overrideCall(layer, (original) => (inputs, kwargs) => {
     const capture = activeCapture();
     if (capture === null) return original(inputs, kwargs);
@@ -99,6 +104,8 @@ export function instrumentEmbedding(layer: tf.layers.Layer, key: string): Restor
 export interface LayerPlan {
   readonly covered: CoveredLayer[];
   readonly skipped: SkippedLayer[];
+  /** Covered layers' weights, `[kernel, bias?]` or `[table]`. */
+  readonly weights: Map<string, tf.Variable[]>;
   /** Installs the hooks on the covered layers; returns the function that removes them all. */
   instrument(): Restore;
 }
@@ -141,6 +148,7 @@ export function planLayers(model: tf.LayersModel, selection: 'all' | 'embedding'
   }
   const covered: CoveredLayer[] = [];
   const skipped: SkippedLayer[] = [];
+  const weights = new Map<string, tf.Variable[]>();
   const hooks: (() => Restore)[] = [];
   for (const layer of layers) {
     if (layer.weights.length === 0) continue;
@@ -161,12 +169,14 @@ export function planLayers(model: tf.LayersModel, selection: 'all' | 'embedding'
       skipped.push({ name: layer.name, className, reason: 'not trainable (frozen weights are not updated)' });
     } else {
       covered.push({ name: layer.name, kind, params: paramCount(layer), path: null });
+      weights.set(layer.name, variablesOf(layer));
       hooks.push(() => (kind === 'dense' ? instrumentDense(layer, layer.name) : instrumentEmbedding(layer, layer.name)));
     }
   }
   return {
     covered,
     skipped,
+    weights,
     instrument() {
       const restores = hooks.map((install) => install());
       return () => {

@@ -15,7 +15,8 @@ export interface OpOptions {
 function dense(x: tf.Tensor, kernel: tf.Tensor, bias?: tf.Tensor | null, options: OpOptions = {}): tf.Tensor {
   const capture = activeCapture();
   const key = options.name ?? nameOf(kernel);
-  const call = capture?.forward(key, { kind: 'dense', hasBias: bias != null, vocab: 0 }, x);
+  const weights = [kernel, ...(bias != null ? [bias] : [])].filter((w): w is tf.Variable => w instanceof tf.Variable);
+  const call = capture?.forward(key, { kind: 'dense', hasBias: bias != null, vocab: 0, weights: weights.length === (bias != null ? 2 : 1) ? weights : [] }, x);
   const z = tf.tidy(() => {
     const dIn = x.shape[x.rank - 1] ?? 0;
     const flat = tf.matMul(tf.reshape(x, [-1, dIn]), kernel);
@@ -34,7 +35,7 @@ function embedding(ids: tf.Tensor, table: tf.Tensor, options: OpOptions = {}): t
   const capture = activeCapture();
   const key = options.name ?? nameOf(table);
   const intIds = ids.dtype === 'int32' ? ids : tf.cast(ids, 'int32');
-  const call = capture?.forward(key, { kind: 'embedding', hasBias: false, vocab: table.shape[0] ?? 0 }, intIds);
+  const call = capture?.forward(key, { kind: 'embedding', hasBias: false, vocab: table.shape[0] ?? 0, weights: table instanceof tf.Variable ? [table] : [] }, intIds);
   const lookup = tf.customGrad((t, i, save) => {
     const tbl = t as tf.Tensor;
     const idx = i as tf.Tensor;

@@ -1,0 +1,206 @@
+import * as tf from '@tensorflow/tfjs';
+import { denseGradients, denseParamProducts, type DenseParams } from './ghost/dense.js';
+import { embeddingGradients, embeddingPairs, embeddingParamProducts } from './ghost/embedding.js';
+import type { LayerRows } from './ghost/rows.js';
+import type { LayerKind } from './hooks/capture.js';
+import type { ModelAdapter } from './model.js';
+import { targetPass, type TargetSet } from './targets.js';
+
+/**
+ * Parameter-shaped tensors of one covered layer, with a leading "set" axis (one set per target, or a
+ * single set): gradients, update directions, Hessian-vector products.
+ */
+export type LayerParams = { readonly kind: 'dense'; readonly params: DenseParams } | { readonly kind: 'embedding'; readonly tables: tf.Tensor3D };
+
+/** How the Hessian-vector product of the target loss is computed. */
+export type HvpMethod = 'double-backward' | 'finite-difference';
+
+export interface HessianContext {
+  readonly model: ModelAdapter;
+  readonly targets: TargetSet;
+  readonly include: (key: string, kind: LayerKind) => boolean;
+  /** Covered layers' weights in the order their gradients are laid out: `[kernel, bias?]` or `[table]`. */
+  readonly weights: ReadonlyMap<string, readonly tf.Variable[]>;
+}
+
+const ALL = (n: number) => [{ start: 0, rows: n }];
+
+function gradientsOf(rows: LayerRows, ranges: readonly { readonly start: number; readonly rows: number }[]): LayerParams {
+  return rows.kind === 'dense'
+    ? { kind: 'dense', params: denseGradients(rows.rows, ranges, rows.hasBias) }
+    : { kind: 'embedding', tables: embeddingGradients(rows.rows, ranges, rows.vocab) };
+}
+
+function map(p: LayerParams, f: (t: tf.Tensor) => tf.Tensor): LayerParams {
+  return p.kind === 'dense'
+    ? { kind: 'dense', params: { kernels: f(p.params.kernels) as tf.Tensor3D, biases: p.params.biases && (f(p.params.biases) as tf.Tensor2D) } }
+    : { kind: 'embedding', tables: f(p.tables) as tf.Tensor3D };
+}
+
+function combine(a: LayerParams, b: LayerParams, f: (x: tf.Tensor, y: tf.Tensor) => tf.Tensor): LayerParams {
+  if (a.kind === 'dense' && b.kind === 'dense') {
+    const biases = a.params.biases && b.params.biases && (f(a.params.biases, b.params.biases) as tf.Tensor2D);
+    return { kind: 'dense', params: { kernels: f(a.params.kernels, b.params.kernels) as tf.Tensor3D, biases } };
+  }
+  if (a.kind === 'embedding' && b.kind === 'embedding') return { kind: 'embedding', tables: f(a.tables, b.tables) as tf.Tensor3D };
+  throw new Error('inrun: one layer with two kinds of parameters');
+}
+
+/** The set `s` of a layer's params, as tensors shaped like its weights. */
+function weightShaped(p: LayerParams, s: number): tf.Tensor[] {
+  const pick = (t: tf.Tensor) => tf.squeeze(tf.slice(t, s, 1), [0]);
+  return p.kind === 'dense' ? [pick(p.params.kernels), ...(p.params.biases ? [pick(p.params.biases)] : [])] : [pick(p.tables)];
+}
+
+/** A layer's params from tensors shaped like its weights, as one set. */
+function fromWeights(kind: 'dense' | 'embedding', tensors: readonly tf.Tensor[]): LayerParams {
+  const one = (t: tf.Tensor) => tf.expandDims(t, 0);
+  return kind === 'dense'
+    ? { kind, params: { kernels: one(tensors[0]!) as tf.Tensor3D, biases: tensors[1] ? (one(tensors[1]) as tf.Tensor2D) : null } }
+    : { kind, tables: one(tensors[0]!) as tf.Tensor3D };
+}
+
+function concatSets(parts: readonly LayerParams[]): LayerParams {
+  if (parts.length === 1) return parts[0]!;
+  const first = parts[0]!;
+  const dense = parts.flatMap((p) => (p.kind === 'dense' ? [p.params] : []));
+  const tables = parts.flatMap((p) => (p.kind === 'embedding' ? [p.tables] : []));
+  if (first.kind === 'dense') {
+    return {
+      kind: 'dense',
+      params: {
+        kernels: tf.concat(dense.map((p) => p.kernels)) as tf.Tensor3D,
+        biases: first.params.biases && (tf.concat(dense.map((p) => p.biases!)) as tf.Tensor2D),
+      },
+    };
+  }
+  return { kind: 'embedding', tables: tf.concat(tables) as tf.Tensor3D };
+}
+
+/**
+ * The data part of the step's SGD update per covered layer, `u = learningRate * sum_i G_i` (one set):
+ * second-order values need H_T u (method notes, section 2). Call inside `tf.tidy`.
+ */
+export function updateDirection(train: ReadonlyMap<string, LayerRows>, learningRate: number, n: number): Map<string, LayerParams> {
+  return new Map([...train].map(([key, rows]) => [key, map(gradientsOf(rows, ALL(n)), (t) => tf.mul(t, learningRate))]));
+}
+
+/** `sum over layers of <G_i, P_s>` for every example and set: `[n, sets]`, or null without layers. Call inside `tf.tidy`. */
+export function paramProducts(train: ReadonlyMap<string, LayerRows>, params: ReadonlyMap<string, LayerParams>, n: number): tf.Tensor2D | null {
+  let sum: tf.Tensor2D | null = null;
+  for (const [key, rows] of train) {
+    const p = params.get(key);
+    let term: tf.Tensor2D;
+    if (rows.kind === 'dense' && p?.kind === 'dense') term = denseParamProducts(rows.rows, p.params);
+    else if (rows.kind === 'embedding' && p?.kind === 'embedding') term = embeddingParamProducts(embeddingPairs(rows.rows, rows.vocab), p.tables, n);
+    else continue;
+    sum = sum === null ? term : (tf.add(sum, term) as tf.Tensor2D);
+  }
+  return sum;
+}
+
+/** Every target's gradient per covered layer, from target passes (sets = targets, in order). */
+function targetGradients(ctx: HessianContext): Map<string, LayerParams> {
+  const perGroup: Map<string, LayerParams>[] = [];
+  for (const group of ctx.targets.groups) {
+    const pass = targetPass(group, ctx.model);
+    try {
+      const rows = pass.capture.rows(group.rows, ctx.include);
+      perGroup.push(new Map([...rows].map(([key, r]) => [key, gradientsOf(r, group.layout.ranges)])));
+    } finally {
+      pass.capture.dispose();
+      pass.losses.dispose();
+    }
+  }
+  const keys = new Set(perGroup.flatMap((m) => [...m.keys()]));
+  return new Map([...keys].map((key) => [key, concatSets(perGroup.map((m) => m.get(key)!))]));
+}
+
+/** Every target's loss, per target: the summed per-example loss of its rows. */
+function targetLosses(ctx: HessianContext): (() => tf.Scalar)[] {
+  return ctx.targets.groups.flatMap((group) =>
+    group.layout.ranges.map(({ start, rows }) => () => {
+      const xs = group.xs.map((x) => tf.slice(x, start, rows));
+      const ys = group.ys.map((y) => tf.slice(y, start, rows));
+      return tf.sum(ctx.model.perExampleLoss(ys, ctx.model.forward(xs))) as tf.Scalar;
+    }),
+  );
+}
+
+/**
+ * Whether double backward gives the right H_T u for this model and targets: one trial on a random
+ * direction, checked against finite differences (relative difference under 1%). tf.js (4.22) does not
+ * always fail loudly: an op whose gradient is not differentiable throws (ClipByValue's gradient, in
+ * every Keras cross-entropy, uses LogicalAnd), but ops whose gradient reads their own output (tanh,
+ * sigmoid, softmax, exp) silently lose their second derivative (measured; matMul, relu, square, log,
+ * div and mul are exact). Returns null when double backward is right, else why not. Run once, at attach.
+ */
+export function tryDoubleBackward(ctx: HessianContext, kinds: ReadonlyMap<string, 'dense' | 'embedding'>): string | null {
+  try {
+    let verdict: string | null = null;
+    tf.tidy(() => {
+      let seed = 7;
+      const u = new Map([...ctx.weights].map(([k, ws]) => [k, fromWeights(kinds.get(k)!, ws.map((w) => tf.randomNormal(w.shape, 0, 1, 'float32', seed++)))]));
+      const exact = hessianVectorProducts('double-backward', ctx, u);
+      const approx = hessianVectorProducts('finite-difference', ctx, u);
+      const flat = (m: ReadonlyMap<string, LayerParams>) =>
+        tf.concat([...m.keys()].sort().flatMap((k) => weightShaped(m.get(k)!, 0).map((t) => tf.reshape(t, [-1]))));
+      const a = flat(exact);
+      const b = flat(approx);
+      const relative = tf.div(tf.norm(tf.sub(a, b)), tf.maximum(tf.norm(b), 1e-30)).dataSync()[0]!;
+      if (relative > 1e-2) {
+        verdict = `it differs from finite differences by ${(relative * 100).toFixed(0)}% (tf.js loses the second derivative of ops whose gradient reads their output: tanh, sigmoid, softmax, exp)`;
+      }
+    });
+    return verdict;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
+/**
+ * H_T u for every target (sets = targets), per covered layer. Call inside `tf.tidy`.
+ *
+ * - `double-backward`: the gradient of <grad L_T, u> with respect to the weights (tf.js nested
+ *   gradients): exact, but only where every op on the path has a differentiable gradient.
+ * - `finite-difference`: (grad L_T(w + e u) - grad L_T(w - e u)) / 2e, each target gradient
+ *   materialised from a target pass (no weight-gradient pass); the weights are restored exactly.
+ *   e makes the perturbation 1e-3 of the weights' norm: central differences err by O(e^2).
+ */
+export function hessianVectorProducts(method: HvpMethod, ctx: HessianContext, u: ReadonlyMap<string, LayerParams>): Map<string, LayerParams> {
+  const keys = [...u.keys()].filter((k) => (ctx.weights.get(k)?.length ?? 0) > 0);
+  const vars = keys.flatMap((k) => [...ctx.weights.get(k)!]);
+  const dirs = keys.flatMap((k) => weightShaped(u.get(k)!, 0));
+  if (method === 'double-backward') {
+    const perTarget = targetLosses(ctx).map((loss) => {
+      const { grads } = tf.variableGrads(() => {
+        const { grads: inner } = tf.variableGrads(loss, vars);
+        return tf.addN(vars.map((v, i) => tf.sum(tf.mul(inner[v.name]!, dirs[i]!)))) as tf.Scalar;
+      }, vars);
+      let at = 0;
+      return new Map(
+        keys.map((k) => {
+          const count = ctx.weights.get(k)!.length;
+          const tensors = vars.slice(at, at + count).map((v) => grads[v.name] ?? tf.zerosLike(v));
+          at += count;
+          return [k, fromWeights(u.get(k)!.kind, tensors)] as const;
+        }),
+      );
+    });
+    return new Map(keys.map((k) => [k, concatSets(perTarget.map((m) => m.get(k)!))]));
+  }
+  const norm = (ts: readonly tf.Tensor[]) => tf.sqrt(tf.addN(ts.map((t) => tf.sum(tf.square(t)))));
+  const e = tf.div(tf.mul(1e-3, tf.maximum(norm(vars), 1e-6)), tf.maximum(norm(dirs), 1e-30));
+  const originals = vars.map((v) => v.clone());
+  const at = (sign: number) => {
+    vars.forEach((v, i) => v.assign(tf.add(originals[i]!, tf.mul(tf.mul(e, sign), dirs[i]!))));
+    return targetGradients(ctx);
+  };
+  try {
+    const plus = at(1);
+    const minus = at(-1);
+    return new Map(keys.map((k) => [k, combine(plus.get(k)!, minus.get(k)!, (p, m) => tf.div(tf.sub(p, m), tf.mul(e, 2)))]));
+  } finally {
+    vars.forEach((v, i) => v.assign(originals[i]!));
+  }
+}
