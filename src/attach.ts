@@ -34,6 +34,7 @@ const OPTION_KEYS: ReadonlySet<string> = new Set([
   'totalsEvery',
   'metrics',
   'hvp',
+  'checkpoints',
 ]);
 const ALL_METHODS: readonly Method[] = ['shapley1', 'shapley2', 'tracin_self', 'tracin_we'];
 
@@ -42,7 +43,19 @@ function checkOptions(options: AttachOptions): void {
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.has(key)) throw new InrunError(`unknown option; known options: ${[...OPTION_KEYS].join(', ')}`, { field: key });
   }
-  const { flushEvery, stepRecords, ghostPath, seed, runId, sinks, tokens, delivery, sinkErrors, totalsEvery, metrics, hvp } = options;
+  const { flushEvery, stepRecords, ghostPath, seed, runId, sinks, tokens, delivery, sinkErrors, totalsEvery, metrics, hvp, checkpoints } = options;
+  if (checkpoints !== undefined) {
+    if (checkpoints === null || typeof checkpoints !== 'object' || typeof checkpoints.dir !== 'string' || checkpoints.dir.length === 0) {
+      invalid('checkpoints', '{ dir, everySteps?, everyEpochs? }', checkpoints);
+    }
+    for (const key of ['everySteps', 'everyEpochs'] as const) {
+      const v = checkpoints[key];
+      if (v !== undefined && !(Number.isInteger(v) && v >= 1)) invalid(`checkpoints.${key}`, 'a positive integer', v);
+    }
+    if (checkpoints.everySteps === undefined && checkpoints.everyEpochs === undefined) {
+      throw new InrunError('say when: everySteps, everyEpochs or both', { field: 'checkpoints' });
+    }
+  }
   if (hvp !== undefined && !['auto', 'double-backward', 'finite-difference'].includes(hvp)) {
     invalid('hvp', "'auto', 'double-backward' or 'finite-difference'", hvp);
   }
@@ -285,6 +298,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, options: AttachO
         onError: options.sinkErrors ?? 'stop',
       }),
       totalsEvery: options.totalsEvery ?? 1000,
+      checkpoints: options.checkpoints ?? null,
       metrics: options.metrics === true ? {} : options.metrics === false ? null : (options.metrics ?? null),
       columns: columns.map((c) => c.name),
       targetNames,

@@ -8,6 +8,7 @@ export { ops } from './hooks/ops.js';
 export { loadCheckpoint, readCheckpointInfo, saveCheckpoint } from './checkpoint.js';
 export { parquetSink, PARQUET_LAYOUT_VERSION } from './sinks/parquet.js';
 export { sqliteSink, SQLITE_SCHEMA_VERSION } from './sinks/sqlite.js';
+export { tracin } from './tracin.js';
 export { SCORE_BUCKETS } from './telemetry/metrics.js';
 export { VERSION } from './version.js';
 
@@ -19,6 +20,7 @@ export type { ResumeState, Sink, TotalsPoint } from './sinks/sink.js';
 export type { SqliteSinkOptions } from './sinks/sqlite.js';
 export type { DeliveryStats, SinkFailure } from './stream/delivery.js';
 export type { MetricsOptions } from './telemetry/metrics.js';
+export type { Influence, LabelledRows, TracInOptions, TracInResult } from './tracin.js';
 export type {
   AttachOptions,
   ColumnInfo,

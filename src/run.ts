@@ -93,6 +93,8 @@ export interface RunParts {
   readonly totalsEvery: number;
   /** OpenTelemetry metrics, or null. */
   readonly metrics: MetricsOptions | null;
+  /** Automatic checkpoints, or null. */
+  readonly checkpoints: { readonly dir: string; readonly everySteps?: number; readonly everyEpochs?: number } | null;
   readonly columns: readonly string[];
   readonly targetNames: readonly string[];
   readonly flushEvery: number;
@@ -104,7 +106,7 @@ export interface RunParts {
 }
 
 class EpochTracker extends tf.Callback {
-  constructor(private readonly run: { epoch: number | null; finishedEpoch: number | null }) {
+  constructor(private readonly run: { epoch: number | null; finishedEpoch: number | null; onEpochDone(epoch: number): Promise<void> }) {
     super();
   }
   override onEpochBegin(epoch: number): Promise<void> {
@@ -113,7 +115,7 @@ class EpochTracker extends tf.Callback {
   }
   override onEpochEnd(epoch: number): Promise<void> {
     this.run.finishedEpoch = epoch;
-    return Promise.resolve();
+    return this.run.onEpochDone(epoch);
   }
   override onTrainEnd(): Promise<void> {
     this.run.epoch = null;
@@ -274,6 +276,7 @@ export class AttributionRun implements Run {
       throw new InrunError('fn ran no optimizer step; call optimizer.minimize (or model.trainOnBatch) inside it', { field: 'fn' });
     }
     await this.flushIfDue();
+    await this.checkpointIfDue();
     this.surfaceSinkFailure();
     return result;
   }
@@ -468,6 +471,27 @@ export class AttributionRun implements Run {
     this.stepCount++;
   }
 
+  private lastCheckpoint = -1;
+
+  /** Automatic checkpoint every `everySteps` steps (between steps). */
+  private async checkpointIfDue(): Promise<void> {
+    const every = this.parts.checkpoints?.everySteps;
+    if (every === undefined || this.parts.model.layersModel === null) return;
+    const step = this.stepCount - 1;
+    if (step >= 0 && step !== this.lastCheckpoint && (step + 1) % every === 0) {
+      this.lastCheckpoint = step;
+      await this.checkpoint(this.parts.checkpoints!.dir);
+    }
+  }
+
+  /** Automatic checkpoint after every `everyEpochs` epochs (called by fit's epoch tracker). */
+  async onEpochDone(epoch: number): Promise<void> {
+    const every = this.parts.checkpoints?.everyEpochs;
+    if (every === undefined || (epoch + 1) % every !== 0 || this.stepCount - 1 === this.lastCheckpoint) return;
+    this.lastCheckpoint = this.stepCount - 1;
+    await this.checkpoint(this.parts.checkpoints!.dir);
+  }
+
   private async flushIfDue(): Promise<void> {
     if (this.buffer.size >= this.parts.flushEvery) await this.flush();
   }
@@ -484,6 +508,7 @@ export class AttributionRun implements Run {
           next: async (): Promise<IteratorResult<unknown>> => {
             // Back-pressure point: fitDataset awaits this before every step.
             await this.flushIfDue();
+            await this.checkpointIfDue();
             this.surfaceSinkFailure();
             const item = await it.next();
             if (item.done === true || item.value == null) return item;

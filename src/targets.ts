@@ -181,3 +181,22 @@ export function disposeTargets(set: TargetSet | null): void {
   }
 }
 
+
+/**
+ * A group over rows the caller owns (not cloned, not disposed here): one target per row, or all rows
+ * as one target. TracIn's queries and training batches go through the same passes as targets.
+ * The membership matrix is kept: free it with `group.layout.membership.dispose()`.
+ */
+export function rowGroup(xs: readonly tf.Tensor[], ys: readonly tf.Tensor[], perRow: boolean): TargetGroup {
+  const rows = xs[0]!.shape[0]!;
+  return {
+    first: 0,
+    xs,
+    ys,
+    rows,
+    layout: {
+      membership: tf.keep(perRow ? tf.eye(rows) : tf.ones([rows, 1])) as tf.Tensor2D,
+      ranges: perRow ? Array.from({ length: rows }, (_, i) => ({ start: i, rows: 1 })) : [{ start: 0, rows }],
+    },
+  };
+}

@@ -186,6 +186,13 @@ export interface AttachOptions {
    * @defaultValue 'auto'
    */
   readonly hvp?: 'auto' | 'double-backward' | 'finite-difference';
+  /**
+   * Checkpoints taken during training (`run.checkpoint(dir)`): every `everySteps` steps and/or after
+   * every `everyEpochs` epochs of `run.fit`/`fitDataset`. They serve `tracin()` (TracIn from
+   * checkpoints) and resuming a crashed run.
+   * @defaultValue none
+   */
+  readonly checkpoints?: { readonly dir: string; readonly everySteps?: number; readonly everyEpochs?: number };
   /** Run id used by sinks. @defaultValue `run-<time>-<random>` */
   readonly runId?: string;
   /** Free-form metadata stored with the run. */

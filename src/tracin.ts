@@ -1,0 +1,255 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { loadCheckpoint, readCheckpointInfo, resolveCheckpoint } from './checkpoint.js';
+import { InrunError, invalid } from './errors.js';
+import { stepProducts } from './ghost/products.js';
+import type { LayerRows } from './ghost/rows.js';
+import { disposeProjections, makeProjections, sketchLayer, sketchRows, type Projection } from './ghost/sketch.js';
+import type { Capture } from './hooks/capture.js';
+import { checkIds } from './hooks/ids.js';
+import { planLayers, type Restore } from './hooks/layers.js';
+import { adaptModel, tensorList, type ModelAdapter } from './model.js';
+import { rowGroup, targetPass } from './targets.js';
+import type { ExampleId } from './types.js';
+
+/** Rows with labels: tensors (first axis = example) and optional ids (default: row indices). */
+export interface LabelledRows {
+  readonly xs: tf.Tensor | readonly tf.Tensor[];
+  readonly ys: tf.Tensor | readonly tf.Tensor[];
+  readonly ids?: readonly ExampleId[];
+}
+
+/** Options of {@link tracin}. */
+export interface TracInOptions {
+  /** Checkpoint folders (from `run.checkpoint` or `saveCheckpoint`), or one folder holding `step-*` checkpoints. */
+  readonly checkpoints: string | readonly string[];
+  /** The training examples, streamed through the model in batches. */
+  readonly train: LabelledRows;
+  /** The examples to explain (test examples, known or not when training ran). */
+  readonly queries: LabelledRows;
+  /** Proponents and opponents kept per query. @defaultValue 10 */
+  readonly k?: number;
+  /** Also compute every training example's self-influence. @defaultValue true */
+  readonly selfInfluence?: boolean;
+  /**
+   * Parameters the scores cover: every supported layer, a list of names, the embedding layers
+   * (TracIn-WE), or `'last'`: the last Dense layer (Captum's TracInCPFast, (h.h' + 1)(e.e')).
+   * @defaultValue 'all'
+   */
+  readonly layers?: 'all' | 'last' | 'embedding' | readonly string[];
+  /** Training rows per pass. @defaultValue 256 */
+  readonly batchSize?: number;
+  /** Step size per checkpoint. @defaultValue each checkpoint's learning rate */
+  readonly learningRates?: readonly number[];
+  /**
+   * Random-projection sketches instead of exact products (Captum's TracInCPFastRandProj): each
+   * layer's inputs and output gradients projected to `size` dimensions. Unbiased, cheaper per pair.
+   */
+  readonly sketch?: { readonly size: number; readonly seed?: number };
+  /** Ghost path of exact products. @defaultValue 'auto' */
+  readonly ghostPath?: 'auto' | 'pairwise' | 'materialised';
+}
+
+export interface Influence {
+  readonly id: ExampleId;
+  readonly score: number;
+}
+
+export interface TracInResult {
+  readonly checkpoints: readonly { readonly path: string; readonly step: number; readonly learningRate: number }[];
+  /** Per query, in query order: the training examples with the largest positive scores (proponents) and most negative (opponents). */
+  readonly queries: readonly { readonly id: ExampleId; readonly proponents: readonly Influence[]; readonly opponents: readonly Influence[] }[];
+  /** sum_c eta_c ||g_z(w_c)||^2 for every training example, in training order; null when not asked. */
+  readonly selfInfluence: { readonly ids: readonly ExampleId[]; readonly values: Float64Array } | null;
+}
+
+interface Checkpoint {
+  readonly path: string;
+  readonly step: number;
+  readonly learningRate: number;
+  readonly model: tf.LayersModel;
+  readonly adapter: ModelAdapter;
+  readonly order: readonly string[];
+  readonly restore: Restore;
+  readonly queries: Capture;
+  readonly querySketch: tf.Tensor2D | null;
+  readonly projections: Projection[];
+}
+
+/** Checkpoint folders: the list given, or the `step-*` folders of one folder, in step order. */
+export function checkpointFolders(spec: string | readonly string[]): string[] {
+  if (typeof spec !== 'string') return spec.map((p) => resolveCheckpoint(p));
+  if (existsSync(join(spec, 'inrun.json'))) return [spec];
+  const steps = existsSync(spec) ? readdirSync(spec).filter((f) => /^step-\d+$/.test(f)).sort() : [];
+  if (steps.length === 0) throw new InrunError(`no checkpoints in ${spec} (expected step-* folders)`, { field: 'checkpoints' });
+  return steps.map((f) => join(spec, f));
+}
+
+function lastDense(model: tf.LayersModel): string {
+  const leaves = (m: tf.LayersModel): tf.layers.Layer[] => m.layers.flatMap((l) => (l instanceof tf.LayersModel ? leaves(l) : [l]));
+  const dense = leaves(model).filter((l) => l.getClassName() === 'Dense' && l.trainable);
+  if (dense.length === 0) throw new InrunError("the model has no Dense layer for layers: 'last'", { field: 'layers' });
+  return dense.at(-1)!.name;
+}
+
+/** Top-k lists per query, updated block by block (memory: 2k per query, never the train x query matrix). */
+class TopK {
+  readonly best: Influence[][];
+  readonly worst: Influence[][];
+
+  constructor(
+    queries: number,
+    private readonly k: number,
+  ) {
+    this.best = Array.from({ length: queries }, () => []);
+    this.worst = Array.from({ length: queries }, () => []);
+  }
+
+  add(q: number, id: ExampleId, score: number): void {
+    if (score > 0) insert(this.best[q]!, { id, score }, (a, b) => b.score - a.score, this.k);
+    if (score < 0) insert(this.worst[q]!, { id, score }, (a, b) => a.score - b.score, this.k);
+  }
+}
+
+function insert(list: Influence[], item: Influence, order: (a: Influence, b: Influence) => number, k: number): void {
+  if (list.length === k && order(item, list[k - 1]!) >= 0) return;
+  let at = list.length;
+  while (at > 0 && order(item, list[at - 1]!) < 0) at--;
+  list.splice(at, 0, item);
+  if (list.length > k) list.pop();
+}
+
+function checkRows(field: string, rows: LabelledRows): { xs: tf.Tensor[]; ys: tf.Tensor[]; ids: ExampleId[] } {
+  if (rows === null || typeof rows !== 'object') invalid(field, '{ xs, ys, ids? }', rows);
+  const xs = tensorList(rows.xs);
+  const ys = tensorList(rows.ys);
+  if ([...xs, ...ys].some((t) => !(t instanceof tf.Tensor))) invalid(`${field}.xs`, 'tensors', rows.xs);
+  const n = xs[0]!.shape[0]!;
+  const ids = rows.ids === undefined ? Array.from({ length: n }, (_, i) => i) : checkIds(rows.ids, `${field}.ids`, n);
+  return { xs, ys, ids };
+}
+
+/**
+ * TracIn from checkpoints (TracInCP, Pruthi et al. 2020): score(z, z') = sum_c eta_c <g_z(w_c), g_z'(w_c)>
+ * over the saved checkpoints, for queries that need not have been known during training. Positive =
+ * proponent (training on z lowered the loss on z'). The training set streams through every checkpoint's
+ * model in batches with the same ghost kernel as in-run attribution; per-checkpoint products are summed
+ * before ranking, so all checkpoints are loaded at once. Memory: the models, the queries' layer rows,
+ * one batch, and top-k lists.
+ */
+export async function tracin(options: TracInOptions): Promise<TracInResult> {
+  const k = options.k ?? 10;
+  if (!Number.isInteger(k) || k < 1) invalid('k', 'a positive integer', k);
+  const batchSize = options.batchSize ?? 256;
+  if (!Number.isInteger(batchSize) || batchSize < 1) invalid('batchSize', 'a positive integer', batchSize);
+  const sketch = options.sketch;
+  if (sketch !== undefined && !(Number.isInteger(sketch.size) && sketch.size >= 1)) invalid('sketch.size', 'a positive integer', sketch.size);
+  const train = checkRows('train', options.train);
+  const queries = checkRows('queries', options.queries);
+  const paths = checkpointFolders(options.checkpoints);
+  if (options.learningRates !== undefined && options.learningRates.length !== paths.length) {
+    invalid('learningRates', `${paths.length} numbers, one per checkpoint`, options.learningRates);
+  }
+  const wantSelf = options.selfInfluence ?? true;
+  const q = queries.ids.length;
+  const checkpoints: Checkpoint[] = [];
+  try {
+    for (const [i, path] of paths.entries()) {
+      const info = readCheckpointInfo(path);
+      const model = await loadCheckpoint(path);
+      const adapter = adaptModel(model, undefined);
+      const layers = options.layers === 'last' ? [lastDense(model)] : (options.layers ?? 'all');
+      const plan = planLayers(model, layers);
+      const restore = plan.instrument();
+      const order = plan.covered.map((l) => l.name);
+      const group = rowGroup(queries.xs, queries.ys, true);
+      let capture: Capture | null = null;
+      let querySketch: tf.Tensor2D | null = null;
+      let projections: Projection[] = [];
+      try {
+        const pass = targetPass(group, adapter);
+        pass.losses.dispose();
+        capture = pass.capture;
+        if (sketch !== undefined) {
+          const rows = ordered(capture.rows(q), order);
+          projections = makeProjections(rows.map(sketchLayer), sketch.size, sketch.seed ?? 0);
+          querySketch = tf.tidy(() => tf.keep(sketchRows(ordered(capture!.rows(q), order), projections)));
+        }
+      } finally {
+        group.layout.membership.dispose();
+      }
+      checkpoints.push({ path, step: info.step, learningRate: options.learningRates?.[i] ?? info.learningRate, model, adapter, order, restore, queries: capture, querySketch, projections });
+    }
+
+    const top = new TopK(q, k);
+    const self = wantSelf ? new Float64Array(train.ids.length) : null;
+    const queryLayout = { membership: tf.keep(tf.eye(q)) as tf.Tensor2D, ranges: Array.from({ length: q }, (_, i) => ({ start: i, rows: 1 })) };
+    try {
+      for (let start = 0; start < train.ids.length; start += batchSize) {
+        const n = Math.min(batchSize, train.ids.length - start);
+        const [block, selfBlock] = tf.tidy(() => {
+          const xs = train.xs.map((x) => tf.slice(x, start, n));
+          const ys = train.ys.map((y) => tf.slice(y, start, n));
+          let scores: tf.Tensor2D | null = null;
+          let selfSum: tf.Tensor1D | null = null;
+          for (const c of checkpoints) {
+            const group = rowGroup(xs, ys, false);
+            const pass = targetPass(group, c.adapter);
+            try {
+              const rows = pass.capture.rows(n);
+              const products = stepProducts(
+                n,
+                rows,
+                sketch === undefined ? [{ rows: c.queries.rows(q), layout: queryLayout }] : [],
+                { target: sketch === undefined, targetEmbedding: false, self: wantSelf, tokens: null },
+                options.ghostPath ?? 'auto',
+              );
+              const pair = sketch === undefined ? products.target! : tf.matMul(sketchRows(ordered(rows, c.order), c.projections), c.querySketch!, false, true);
+              scores = add(scores, tf.mul(pair, c.learningRate));
+              if (products.self !== null) selfSum = add(selfSum, tf.mul(products.self, c.learningRate));
+            } finally {
+              pass.capture.dispose();
+              pass.losses.dispose();
+              group.layout.membership.dispose();
+            }
+          }
+          return [scores ?? tf.zeros([n, q]), selfSum ?? tf.zeros([n])];
+        });
+        const [values, selfValues] = await Promise.all([block.data(), selfBlock.data()]);
+        tf.dispose([block, selfBlock]);
+        for (let r = 0; r < n; r++) {
+          const id = train.ids[start + r]!;
+          for (let j = 0; j < q; j++) top.add(j, id, values[r * q + j]!);
+          if (self !== null) self[start + r] = selfValues[r]!;
+        }
+      }
+    } finally {
+      queryLayout.membership.dispose();
+    }
+    return {
+      checkpoints: checkpoints.map((c) => ({ path: c.path, step: c.step, learningRate: c.learningRate })),
+      queries: queries.ids.map((id, j) => ({ id, proponents: top.best[j]!, opponents: top.worst[j]! })),
+      selfInfluence: self === null ? null : { ids: train.ids, values: self },
+    };
+  } finally {
+    for (const c of checkpoints) {
+      c.restore();
+      c.queries.dispose();
+      c.querySketch?.dispose();
+      disposeProjections(c.projections);
+      c.model.dispose();
+    }
+  }
+}
+
+function ordered(rows: ReadonlyMap<string, LayerRows>, order: readonly string[]): LayerRows[] {
+  return order.flatMap((name) => {
+    const r = rows.get(name);
+    return r === undefined ? [] : [r];
+  });
+}
+
+function add<T extends tf.Tensor>(sum: T | null, term: tf.Tensor): T {
+  return (sum === null ? term : tf.add(sum, term)) as T;
+}

@@ -1,0 +1,118 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { attach, loadCheckpoint, readCheckpointInfo, tracin, type TracInResult } from 'inrun';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { dot, layerVariables, losses, perExampleGradients, spearman } from './helpers.js';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+const N = 20;
+const x = tf.randomNormal([N, 4], 0, 1, 'float32', 1);
+const y = tf.oneHot(tf.tensor1d(Array.from({ length: N }, (_, i) => (i * 7) % 3), 'int32'), 3);
+const qx = tf.randomNormal([3, 4], 0, 1, 'float32', 2);
+const qy = tf.oneHot(tf.tensor1d([0, 1, 2], 'int32'), 3);
+const ids = Array.from({ length: N }, (_, i) => `t${i}`);
+
+/** Trains 3 epochs with a checkpoint after each; returns the checkpoint folder. */
+async function trainWithCheckpoints(): Promise<string> {
+  const dir = join(mkdtempSync(join(tmpdir(), 'inrun-tracin-')), 'ckpt');
+  const model = tf.sequential({
+    layers: [
+      tf.layers.dense({ units: 6, activation: 'tanh', inputShape: [4], kernelInitializer: tf.initializers.glorotNormal({ seed: 3 }) }),
+      tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: tf.initializers.glorotNormal({ seed: 4 }) }),
+    ],
+  });
+  model.compile({ optimizer: tf.train.sgd(0.3), loss: 'categoricalCrossentropy' });
+  const run = attach(model, { checkpoints: { dir, everyEpochs: 1 }, seed: 5 });
+  await run.fit(x, y, { ids, epochs: 3, batchSize: 5, verbose: 0 });
+  await run.close();
+  return dir;
+}
+
+/** Brute force: sum over checkpoints of lr_c <g_z, g_q> (one backward per example), and self-influence. */
+async function bruteForce(dir: string, lastOnly: boolean) {
+  const scores = Array.from({ length: N }, () => [0, 0, 0]);
+  const self = new Array<number>(N).fill(0);
+  for (const step of [3, 7, 11]) {
+    const path = join(dir, `step-${String(step).padStart(9, '0')}`);
+    const model = await loadCheckpoint(path);
+    const lr = readCheckpointInfo(path).learningRate;
+    const vars = layerVariables(model, lastOnly ? [model.layers.at(-1)!.name] : undefined);
+    const forward = (t: tf.Tensor) => model.apply(t) as tf.Tensor;
+    const g = perExampleGradients(forward, losses.categorical, x, y, vars);
+    const gq = perExampleGradients(forward, losses.categorical, qx, qy, vars);
+    g.forEach((gi, i) => {
+      gq.forEach((gj, j) => (scores[i]![j]! += lr * dot(gi, gj)));
+      self[i]! += lr * dot(gi, gi);
+    });
+    model.dispose();
+  }
+  return { scores, self };
+}
+
+function expectMatches(result: TracInResult, expected: { scores: number[][]; self: number[] }, k: number): void {
+  result.queries.forEach((query, j) => {
+    const ranked = expected.scores.map((s, i) => ({ id: ids[i]!, score: s[j]! }));
+    const best = ranked.filter((r) => r.score > 0).sort((a, b) => b.score - a.score).slice(0, k);
+    const worst = ranked.filter((r) => r.score < 0).sort((a, b) => a.score - b.score).slice(0, k);
+    expect(query.proponents.map((p) => p.id)).toEqual(best.map((p) => p.id));
+    expect(query.opponents.map((p) => p.id)).toEqual(worst.map((p) => p.id));
+    query.proponents.forEach((p, i) => expect(p.score).toBeCloseTo(best[i]!.score, 4));
+    query.opponents.forEach((p, i) => expect(p.score).toBeCloseTo(worst[i]!.score, 4));
+  });
+  result.selfInfluence!.values.forEach((v, i) => expect(v).toBeCloseTo(expected.self[i]!, 4));
+}
+
+describe('TracIn from checkpoints', () => {
+  it('equals the brute-force sum over checkpoints; streaming in small batches changes nothing', async () => {
+    const dir = await trainWithCheckpoints();
+    const expected = await bruteForce(dir, false);
+    const result = await tracin({ checkpoints: dir, train: { xs: x, ys: y, ids }, queries: { xs: qx, ys: qy }, k: 4 });
+    expect(result.checkpoints.map((c) => c.step)).toEqual([3, 7, 11]);
+    expect(result.checkpoints.every((c) => c.learningRate === 0.3)).toBe(true);
+    expectMatches(result, expected, 4);
+    const streamed = await tracin({ checkpoints: dir, train: { xs: x, ys: y, ids }, queries: { xs: qx, ys: qy }, k: 4, batchSize: 3, ghostPath: 'pairwise' });
+    expectMatches(streamed, expected, 4);
+  });
+
+  it("layers: 'last' is the last-layer fast path, equal to brute force over that layer's weights", async () => {
+    const dir = await trainWithCheckpoints();
+    const expected = await bruteForce(dir, true);
+    expectMatches(await tracin({ checkpoints: dir, train: { xs: x, ys: y, ids }, queries: { xs: qx, ys: qy }, k: 6, layers: 'last' }), expected, 6);
+  });
+
+  it('sketches: unbiased over seeds, and closer to the exact scores as the sketch grows', async () => {
+    const dir = await trainWithCheckpoints();
+    const { scores: exact } = await bruteForce(dir, false);
+    const full = (r: TracInResult) => {
+      const m = Array.from({ length: N }, () => [0, 0, 0]);
+      r.queries.forEach((q, j) => [...q.proponents, ...q.opponents].forEach((p) => (m[ids.indexOf(p.id as string)]![j] = p.score)));
+      return m.flat();
+    };
+    const truth = exact.flat();
+    const rho: number[] = [];
+    for (const size of [2, 8, 32]) {
+      const estimates: number[][] = [];
+      for (let seed = 0; seed < (size === 32 ? 64 : 4); seed++) {
+        estimates.push(full(await tracin({ checkpoints: dir, train: { xs: x, ys: y, ids }, queries: { xs: qx, ys: qy }, k: N, selfInfluence: false, sketch: { size, seed } })));
+      }
+      rho.push(estimates.reduce((s, e) => s + spearman(e, truth), 0) / estimates.length);
+      if (size === 32) {
+        // Unbiased: the mean estimate over seeds sits on the exact scores (least-squares slope 1, no
+        // offset); a mis-scaled projection would tilt the slope.
+        const mean = truth.map((_, i) => estimates.reduce((s, e) => s + e[i]!, 0) / estimates.length);
+        const slope = truth.reduce((s, t, i) => s + t * mean[i]!, 0) / truth.reduce((s, t) => s + t * t, 0);
+        const scale = Math.max(...truth.map(Math.abs));
+        expect(Math.abs(slope - 1)).toBeLessThan(0.08);
+        expect(Math.abs(mean.reduce((s, m, i) => s + m - truth[i]!, 0) / truth.length) / scale).toBeLessThan(0.03);
+      }
+    }
+    expect(rho[1]!).toBeGreaterThan(rho[0]!);
+    expect(rho[2]!).toBeGreaterThan(rho[1]!);
+    expect(rho[2]!).toBeGreaterThan(0.9);
+  }, 120_000);
+});
