@@ -6,6 +6,8 @@ import { Attributor } from './attributor.js';
 import { InrunError, invalid, preview } from './errors.js';
 import type { LayerKind } from './hooks/capture.js';
 import { planLayers, type Restore } from './hooks/layers.js';
+import { SketchStore } from './accumulators/sketches.js';
+import { disposeProjections, makeProjections, type SketchLayer } from './ghost/sketch.js';
 import { tryDoubleBackward, type HessianContext, type HvpMethod } from './hessian.js';
 import { adaptModel, type ModelAdapter } from './model.js';
 import { AttributionRun, claim, type Run } from './run.js';
@@ -35,6 +37,7 @@ const OPTION_KEYS: ReadonlySet<string> = new Set([
   'metrics',
   'hvp',
   'checkpoints',
+  'sketch',
 ]);
 const ALL_METHODS: readonly Method[] = ['shapley1', 'shapley2', 'tracin_self', 'tracin_we'];
 
@@ -43,7 +46,11 @@ function checkOptions(options: AttachOptions): void {
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.has(key)) throw new InrunError(`unknown option; known options: ${[...OPTION_KEYS].join(', ')}`, { field: key });
   }
-  const { flushEvery, stepRecords, ghostPath, seed, runId, sinks, tokens, delivery, sinkErrors, totalsEvery, metrics, hvp, checkpoints } = options;
+  const { flushEvery, stepRecords, ghostPath, seed, runId, sinks, tokens, delivery, sinkErrors, totalsEvery, metrics, hvp, checkpoints, sketch } = options;
+  if (sketch !== undefined) {
+    if (sketch === null || typeof sketch !== 'object' || !(Number.isInteger(sketch.size) && sketch.size >= 1)) invalid('sketch.size', 'a positive integer', sketch?.size);
+    if (sketch.seed !== undefined && !Number.isInteger(sketch.seed)) invalid('sketch.seed', 'an integer', sketch.seed);
+  }
   if (checkpoints !== undefined) {
     if (checkpoints === null || typeof checkpoints !== 'object' || typeof checkpoints.dir !== 'string' || checkpoints.dir.length === 0) {
       invalid('checkpoints', '{ dir, everySteps?, everyEpochs? }', checkpoints);
@@ -234,6 +241,25 @@ export function attach(model: tf.LayersModel | FunctionalModel, options: AttachO
       covered = found.filter((l) => include(l.name, l.kind));
       weights = new Map([...weights].filter(([name]) => covered.some((l) => l.name === name)));
     }
+    if (options.sketch !== undefined && adapter.layersModel === null) {
+      throw new InrunError('sketches are saved with checkpoints, which need a tf.LayersModel', { field: 'sketch' });
+    }
+    const sketch =
+      options.sketch === undefined
+        ? null
+        : (() => {
+            const order = covered.map((l) => l.name);
+            const layers = order.map((name): SketchLayer => {
+              const [w, b] = weights.get(name)!;
+              const kind = covered.find((l) => l.name === name)!.kind;
+              return kind === 'dense' ? { kind, rows: w!.shape[0]! + (b ? 1 : 0), cols: w!.shape[1]! } : { kind, rows: w!.shape[0]!, cols: w!.shape[1]! };
+            });
+            const projections = makeProjections(layers, options.sketch.size, options.sketch.seed ?? 0);
+            release.push(() => disposeProjections(projections));
+            const store = new SketchStore(layers.length * options.sketch.size ** 2);
+            release.push(() => store.dispose());
+            return { order, layers, projections, store, size: options.sketch.size, seed: options.sketch.seed ?? 0 };
+          })();
     const hvp =
       methods.includes('shapley2') && targets !== null
         ? chooseHvp(options.hvp, { model: adapter, targets, include, weights }, covered)
@@ -284,6 +310,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, options: AttachO
       totals,
       tokens,
       hessian: hvp === null ? null : { method: hvp, weights },
+      sketch,
     });
     return new AttributionRun({
       info,
@@ -299,6 +326,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, options: AttachO
       }),
       totalsEvery: options.totalsEvery ?? 1000,
       checkpoints: options.checkpoints ?? null,
+      sketch,
       metrics: options.metrics === true ? {} : options.metrics === false ? null : (options.metrics ?? null),
       columns: columns.map((c) => c.name),
       targetNames,

@@ -8,7 +8,19 @@ import type { Capture, LayerKind } from './hooks/capture.js';
 import type { ModelAdapter } from './model.js';
 import { hessianVectorProducts, paramProducts, updateDirection, type HvpMethod } from './hessian.js';
 import { targetPass, type TargetGroup, type TargetSet } from './targets.js';
+import type { SketchStore } from './accumulators/sketches.js';
+import { sketchRows, type Projection, type SketchLayer } from './ghost/sketch.js';
 import type { CoveredLayer } from './types.js';
+
+/** In-run sketch logging: projections per covered layer (in `order`) and the store. */
+export interface RunSketch {
+  readonly order: readonly string[];
+  readonly layers: readonly SketchLayer[];
+  readonly projections: readonly Projection[];
+  readonly store: SketchStore;
+  readonly size: number;
+  readonly seed: number;
+}
 
 export interface AttributorConfig {
   readonly model: ModelAdapter;
@@ -21,6 +33,8 @@ export interface AttributorConfig {
   readonly tokenLayer: string | null;
   readonly totals: DeviceTotals;
   readonly tokens: TokenTotals | null;
+  /** Gradient sketches kept per example (in-run logging for later TracIn queries), or null. */
+  readonly sketch: RunSketch | null;
   /** Second-order values: how H_T u is computed, and the covered layers' weights. */
   readonly hessian: { readonly method: HvpMethod; readonly weights: ReadonlyMap<string, readonly tf.Variable[]> } | null;
 }
@@ -50,7 +64,7 @@ export class Attributor {
     this.wantsTargets = this.needs.target || this.needs.targetEmbedding || this.needs.tokens !== null;
   }
 
-  step(capture: Capture, slots: Int32Array, scale: StepScale, keep: boolean): StepOutput | null {
+  step(capture: Capture, slots: Int32Array, scale: StepScale, keep: boolean, step: number): StepOutput | null {
     const { model, targets, methods, include, ghostPath, totals, tokens } = this.config;
     const n = slots.length;
     return tf.tidy(() => {
@@ -80,6 +94,7 @@ export class Attributor {
               }
             : first;
         this.notePaths(products.paths);
+        if (this.config.sketch !== null) this.logSketches(this.config.sketch, train, slots, scale, step);
         const k = targets?.names.length ?? 0;
         const values = tf.concat(methods.map((m) => m.values(products, scale, n, k)), 1) as tf.Tensor2D;
         totals.add(slots, values);
@@ -98,6 +113,17 @@ export class Attributor {
         }
       }
     }) as unknown as StepOutput | null;
+  }
+
+  /** Stores each example's gradient sketch (of its own loss: the recorded share divided by the loss scale). */
+  private logSketches(sketch: RunSketch, train: ReadonlyMap<string, LayerRows>, slots: Int32Array, scale: StepScale, step: number): void {
+    const n = slots.length;
+    const blocks = sketch.order.map((name, i) => {
+      const rows = train.get(name);
+      return rows === undefined ? tf.zeros<tf.Rank.R2>([n, sketch.size ** 2]) : sketchRows([rows], [sketch.projections[i]!]);
+    });
+    const all = (blocks.length === 1 ? blocks[0]! : tf.concat(blocks, 1)) as tf.Tensor2D;
+    sketch.store.set(slots, tf.div(all, scale.lossScale), step);
   }
 
   /** Hand-written models reveal their layers as they run: add newcomers to the covered list. */

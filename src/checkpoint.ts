@@ -40,7 +40,13 @@ function scalarVariables(optimizer: tf.Optimizer | undefined): Map<string, tf.Va
  * tf.js' `setWeights` recomputes Adam's beta powers with `pow`, which differs from the running product
  * in the last bits; the exact values are stored too, so training resumes bit for bit.
  */
-export async function saveCheckpoint(model: tf.LayersModel, dir: string, info: Omit<CheckpointInfo, 'savedAt'>): Promise<void> {
+export async function saveCheckpoint(
+  model: tf.LayersModel,
+  dir: string,
+  info: Omit<CheckpointInfo, 'savedAt'>,
+  /** More files for the folder (written inside the same atomic rename), by name. */
+  extra: Readonly<Record<string, string | Uint8Array>> = {},
+): Promise<void> {
   if (existsSync(dir)) throw new InrunError(`checkpoint folder ${dir} exists already`, { field: 'dir' });
   const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
   mkdirSync(tmp, { recursive: true });
@@ -59,6 +65,7 @@ export async function saveCheckpoint(model: tf.LayersModel, dir: string, info: O
     for (const [key, v] of scalarVariables(model.optimizer)) optimizerScalars[key] = v.dataSync()[0]!;
     const stored: StoredInfo = { ...info, savedAt: new Date().toISOString(), optimizerScalars };
     writeFileSync(join(tmp, INFO), JSON.stringify(stored, null, 2));
+    for (const [name, content] of Object.entries(extra)) writeFileSync(join(tmp, name), content);
     renameSync(tmp, dir);
   } catch (error) {
     rmSync(tmp, { recursive: true, force: true });

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Subject, type Observable } from 'rxjs';
 import type { TokenTotals } from './accumulators/tokens.js';
 import type { DeviceTotals } from './accumulators/totals.js';
-import type { Attributor } from './attributor.js';
+import type { Attributor, RunSketch } from './attributor.js';
 import { InrunError, invalid } from './errors.js';
 import { Capture, withCapture } from './hooks/capture.js';
 import { arrayBatches, readBatchIds, withCallback, type DatasetLike } from './hooks/fit.js';
@@ -93,6 +93,8 @@ export interface RunParts {
   readonly totalsEvery: number;
   /** OpenTelemetry metrics, or null. */
   readonly metrics: MetricsOptions | null;
+  /** In-run gradient sketches, or null. */
+  readonly sketch: RunSketch | null;
   /** Automatic checkpoints, or null. */
   readonly checkpoints: { readonly dir: string; readonly everySteps?: number; readonly everyEpochs?: number } | null;
   readonly columns: readonly string[];
@@ -366,9 +368,29 @@ export class AttributionRun implements Run {
       learningRate: readLearningRate(this.parts.model.optimizer),
     };
     const name = checkpointName(info.step);
-    await saveCheckpoint(model, `${dir}/${name}`, info);
+    await saveCheckpoint(model, `${dir}/${name}`, info, await this.sketchFiles());
     markLatest(dir, name);
     return { ...info, savedAt: new Date().toISOString() };
+  }
+
+  /** The sketches of every example seen so far, as files for a checkpoint folder (see docs/methods.md). */
+  private async sketchFiles(): Promise<Record<string, string | Uint8Array>> {
+    const sketch = this.parts.sketch;
+    if (sketch === null) return {};
+    const { sketches, steps } = await sketch.store.read(this.index.size);
+    const seen = Array.from(steps.keys()).filter((i) => steps[i]! >= 0);
+    const dim = sketch.store.dim;
+    const rows = new Float32Array(seen.length * dim);
+    seen.forEach((slot, r) => rows.set(sketches.subarray(slot * dim, (slot + 1) * dim), r * dim));
+    const index = {
+      size: sketch.size,
+      seed: sketch.seed,
+      dim,
+      layers: sketch.order.map((name, i) => ({ name, ...sketch.layers[i]! })),
+      ids: seen.map((slot) => this.index.ids[slot]!),
+      steps: seen.map((slot) => steps[slot]!),
+    };
+    return { 'sketches.json': JSON.stringify(index), 'sketches.f32': new Uint8Array(rows.buffer) };
   }
 
   async resume(from: string | { readonly afterStep: number }): Promise<{ readonly step: number; readonly epoch: number | null }> {
@@ -454,7 +476,7 @@ export class AttributionRun implements Run {
     const learningRate = readLearningRate(this.parts.model.optimizer);
     const scale = { learningRate, lossScale: this.parts.model.lossReduction === 'mean' ? 1 / n : 1 };
     const keep = this.parts.stepRecords && (this.subject.observed || this.parts.delivery.wantsSteps);
-    const out = this.parts.attributor.step(capture, slots, scale, keep);
+    const out = this.parts.attributor.step(capture, slots, scale, keep, this.stepCount);
     if (out !== null) {
       this.buffer.push({
         step: this.stepCount,

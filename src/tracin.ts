@@ -1,11 +1,11 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { loadCheckpoint, readCheckpointInfo, resolveCheckpoint } from './checkpoint.js';
 import { InrunError, invalid } from './errors.js';
 import { stepProducts } from './ghost/products.js';
 import type { LayerRows } from './ghost/rows.js';
-import { disposeProjections, makeProjections, sketchLayer, sketchRows, type Projection } from './ghost/sketch.js';
+import { disposeProjections, makeProjections, sketchLayer, sketchRows, type Projection, type SketchLayer } from './ghost/sketch.js';
 import type { Capture } from './hooks/capture.js';
 import { checkIds } from './hooks/ids.js';
 import { planLayers, type Restore } from './hooks/layers.js';
@@ -24,8 +24,12 @@ export interface LabelledRows {
 export interface TracInOptions {
   /** Checkpoint folders (from `run.checkpoint` or `saveCheckpoint`), or one folder holding `step-*` checkpoints. */
   readonly checkpoints: string | readonly string[];
-  /** The training examples, streamed through the model in batches. */
-  readonly train: LabelledRows;
+  /**
+   * The training examples, streamed through each checkpoint's model in batches; or `'sketches'`: the
+   * gradient sketches saved with each checkpoint by a run with the `sketch` option (no pass over the
+   * training data; each example's gradient is the one from the step it was last seen before the checkpoint).
+   */
+  readonly train: LabelledRows | 'sketches';
   /** The examples to explain (test examples, known or not when training ran). */
   readonly queries: LabelledRows;
   /** Proponents and opponents kept per query. @defaultValue 10 */
@@ -64,6 +68,24 @@ export interface TracInResult {
   readonly selfInfluence: { readonly ids: readonly ExampleId[]; readonly values: Float64Array } | null;
 }
 
+/** Sketches a run saved with a checkpoint. */
+interface StoredSketches {
+  readonly size: number;
+  readonly seed: number;
+  readonly dim: number;
+  readonly layers: readonly (SketchLayer & { readonly name: string })[];
+  readonly ids: readonly ExampleId[];
+  readonly rows: Float32Array;
+}
+
+function readSketches(path: string): StoredSketches {
+  const file = join(path, 'sketches.json');
+  if (!existsSync(file)) throw new InrunError(`no sketches in ${path}: train the run with the sketch option`, { field: 'train' });
+  const index = JSON.parse(readFileSync(file, 'utf8')) as Omit<StoredSketches, 'rows'>;
+  const bytes = readFileSync(join(path, 'sketches.f32'));
+  return { ...index, rows: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) };
+}
+
 interface Checkpoint {
   readonly path: string;
   readonly step: number;
@@ -75,6 +97,7 @@ interface Checkpoint {
   readonly queries: Capture;
   readonly querySketch: tf.Tensor2D | null;
   readonly projections: Projection[];
+  readonly stored: StoredSketches | null;
 }
 
 /** Checkpoint folders: the list given, or the `step-*` folders of one folder, in step order. */
@@ -143,15 +166,19 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
   if (!Number.isInteger(k) || k < 1) invalid('k', 'a positive integer', k);
   const batchSize = options.batchSize ?? 256;
   if (!Number.isInteger(batchSize) || batchSize < 1) invalid('batchSize', 'a positive integer', batchSize);
+  const fromSketches = options.train === 'sketches';
+  if (fromSketches && (options.sketch !== undefined || options.layers !== undefined)) {
+    throw new InrunError("train: 'sketches' uses the run's own projections and layers; leave out sketch and layers", { field: 'train' });
+  }
   const sketch = options.sketch;
   if (sketch !== undefined && !(Number.isInteger(sketch.size) && sketch.size >= 1)) invalid('sketch.size', 'a positive integer', sketch.size);
-  const train = checkRows('train', options.train);
+  const train = options.train === 'sketches' ? null : checkRows('train', options.train);
   const queries = checkRows('queries', options.queries);
   const paths = checkpointFolders(options.checkpoints);
   if (options.learningRates !== undefined && options.learningRates.length !== paths.length) {
     invalid('learningRates', `${paths.length} numbers, one per checkpoint`, options.learningRates);
   }
-  const wantSelf = options.selfInfluence ?? true;
+  const wantSelf = !fromSketches && (options.selfInfluence ?? true);
   const q = queries.ids.length;
   const checkpoints: Checkpoint[] = [];
   try {
@@ -167,22 +194,34 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
       let capture: Capture | null = null;
       let querySketch: tf.Tensor2D | null = null;
       let projections: Projection[] = [];
+      const stored = fromSketches ? readSketches(path) : null;
       try {
         const pass = targetPass(group, adapter);
         pass.losses.dispose();
         capture = pass.capture;
-        if (sketch !== undefined) {
+        if (sketch !== undefined || stored !== null) {
           const rows = ordered(capture.rows(q), order);
-          projections = makeProjections(rows.map(sketchLayer), sketch.size, sketch.seed ?? 0);
+          const layouts = rows.map(sketchLayer);
+          if (stored !== null && JSON.stringify(layouts) !== JSON.stringify(stored.layers.map(({ kind, rows: r, cols }) => ({ kind, rows: r, cols })))) {
+            throw new InrunError(`the sketches in ${path} were taken over other layers than this checkpoint's model covers`, { field: 'train' });
+          }
+          projections = makeProjections(layouts, stored?.size ?? sketch!.size, stored?.seed ?? sketch!.seed ?? 0);
           querySketch = tf.tidy(() => tf.keep(sketchRows(ordered(capture!.rows(q), order), projections)));
         }
       } finally {
         group.layout.membership.dispose();
       }
-      checkpoints.push({ path, step: info.step, learningRate: options.learningRates?.[i] ?? info.learningRate, model, adapter, order, restore, queries: capture, querySketch, projections });
+      checkpoints.push({ path, step: info.step, learningRate: options.learningRates?.[i] ?? info.learningRate, model, adapter, order, restore, queries: capture, querySketch, projections, stored });
     }
 
     const top = new TopK(q, k);
+    if (train === null) {
+      return {
+        checkpoints: checkpoints.map((c) => ({ path: c.path, step: c.step, learningRate: c.learningRate })),
+        queries: await scoreStoredSketches(checkpoints, top, q, batchSize, queries.ids),
+        selfInfluence: null,
+      };
+    }
     const self = wantSelf ? new Float64Array(train.ids.length) : null;
     const queryLayout = { membership: tf.keep(tf.eye(q)) as tf.Tensor2D, ranges: Array.from({ length: q }, (_, i) => ({ start: i, rows: 1 })) };
     try {
@@ -241,6 +280,40 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
       c.model.dispose();
     }
   }
+}
+
+/**
+ * Scores from sketches saved during the run: per checkpoint, the stored rows times the queries'
+ * sketches (same projections), summed over checkpoints by example id (an example not yet seen at a
+ * checkpoint contributes nothing there), block by block into the top-k lists.
+ */
+async function scoreStoredSketches(checkpoints: readonly Checkpoint[], top: TopK, q: number, batchSize: number, queryIds: readonly ExampleId[]) {
+  const rowOf = checkpoints.map((c) => new Map(c.stored!.ids.map((id, r) => [id, r])));
+  const ids: ExampleId[] = [];
+  const known = new Set<ExampleId>();
+  for (const c of [...checkpoints].reverse()) for (const id of c.stored!.ids) if (!known.has(id)) (known.add(id), ids.push(id));
+  for (let start = 0; start < ids.length; start += batchSize) {
+    const block = ids.slice(start, start + batchSize);
+    const scores = tf.tidy(() =>
+      checkpoints
+        .map((c, i) => {
+          const { dim, rows } = c.stored!;
+          const gathered = new Float32Array(block.length * dim);
+          block.forEach((id, r) => {
+            const at = rowOf[i]!.get(id);
+            if (at !== undefined) gathered.set(rows.subarray(at * dim, (at + 1) * dim), r * dim);
+          });
+          return tf.mul(tf.matMul(tf.tensor2d(gathered, [block.length, dim]), c.querySketch!, false, true), c.learningRate);
+        })
+        .reduce((a, b) => tf.add(a, b)),
+    );
+    const values = await scores.data();
+    scores.dispose();
+    block.forEach((id, r) => {
+      for (let j = 0; j < q; j++) top.add(j, id, values[r * q + j]!);
+    });
+  }
+  return queryIds.map((id, j) => ({ id, proponents: top.best[j]!, opponents: top.worst[j]! }));
 }
 
 function ordered(rows: ReadonlyMap<string, LayerRows>, order: readonly string[]): LayerRows[] {

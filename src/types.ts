@@ -193,6 +193,13 @@ export interface AttachOptions {
    * @defaultValue none
    */
   readonly checkpoints?: { readonly dir: string; readonly everySteps?: number; readonly everyEpochs?: number };
+  /**
+   * Random-projection sketches of every example's gradient (`size` x `size` numbers per layer),
+   * taken when the example is seen and saved with each checkpoint, so that `tracin({ train: 'sketches' })`
+   * scores new queries without a pass over the training data. LayersModel runs only.
+   * @defaultValue none
+   */
+  readonly sketch?: { readonly size: number; readonly seed?: number };
   /** Run id used by sinks. @defaultValue `run-<time>-<random>` */
   readonly runId?: string;
   /** Free-form metadata stored with the run. */

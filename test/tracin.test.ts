@@ -116,3 +116,32 @@ describe('TracIn from checkpoints', () => {
     expect(rho[2]!).toBeGreaterThan(0.9);
   }, 120_000);
 });
+
+describe('sketches saved during the run', () => {
+  it("tracin({ train: 'sketches' }) scores queries from the checkpoint's stored sketches, with no pass over the training data", async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'inrun-sketch-')), 'ckpt');
+    const model = tf.sequential({
+      layers: [tf.layers.dense({ units: 6, activation: 'tanh', inputShape: [4], kernelInitializer: tf.initializers.glorotNormal({ seed: 3 }) }), tf.layers.dense({ units: 3, activation: 'softmax' })],
+    });
+    const optimizer = tf.train.sgd(0.3);
+    model.compile({ optimizer, loss: 'categoricalCrossentropy' });
+    const run = attach(model, { sketch: { size: 8, seed: 11 } });
+    await run.step(ids.slice(0, 10), () => model.trainOnBatch(tf.slice(x, 0, 10), tf.slice(y, 0, 10)));
+    // A full-batch step at learning rate 0: every stored sketch is then of a gradient at the checkpoint's weights.
+    optimizer.setLearningRate(0); // not `learningRate = 0`: tf.js SGD keeps its own copy of the rate
+    await run.step(ids, () => model.trainOnBatch(x, y));
+    await run.checkpoint(dir);
+    await run.close();
+
+    const stored = await tracin({ checkpoints: dir, train: 'sketches', queries: { xs: qx, ys: qy }, k: N, learningRates: [1] });
+    const recomputed = await tracin({ checkpoints: dir, train: { xs: x, ys: y, ids }, queries: { xs: qx, ys: qy }, k: N, learningRates: [1], sketch: { size: 8, seed: 11 } });
+    expect(stored.selfInfluence).toBeNull();
+    stored.queries.forEach((query, j) => {
+      const other = recomputed.queries[j]!;
+      expect(query.proponents.map((p) => p.id)).toEqual(other.proponents.map((p) => p.id));
+      query.proponents.forEach((p, i) => expect(p.score).toBeCloseTo(other.proponents[i]!.score, 5));
+      expect(query.opponents.map((p) => p.id)).toEqual(other.opponents.map((p) => p.id));
+    });
+    expect(stored.queries[0]!.proponents.length + stored.queries[0]!.opponents.length).toBe(N);
+  });
+});
