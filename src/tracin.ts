@@ -291,7 +291,13 @@ async function scoreStoredSketches(checkpoints: readonly Checkpoint[], top: TopK
   const rowOf = checkpoints.map((c) => new Map(c.stored!.ids.map((id, r) => [id, r])));
   const ids: ExampleId[] = [];
   const known = new Set<ExampleId>();
-  for (const c of [...checkpoints].reverse()) for (const id of c.stored!.ids) if (!known.has(id)) (known.add(id), ids.push(id));
+  for (const c of [...checkpoints].reverse()) {
+    for (const id of c.stored!.ids) {
+      if (known.has(id)) continue;
+      known.add(id);
+      ids.push(id);
+    }
+  }
   for (let start = 0; start < ids.length; start += batchSize) {
     const block = ids.slice(start, start + batchSize);
     const scores = tf.tidy(() =>
