@@ -3,11 +3,11 @@ import { cpus } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 
 /** Replaces (or appends) the section `id` of a markdown file, between `<!-- id -->` markers. */
-export function writeSection(file: string, id: string, markdown: string): void {
+export function writeSection(file: string, id: string, markdown: string, header = '# Benchmarks\n\nWritten by `npm run bench`. Each section says how it was measured.\n'): void {
   const start = `<!-- ${id} -->`;
   const end = `<!-- /${id} -->`;
   const block = `${start}\n${markdown.trim()}\n${end}`;
-  const doc = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n\nWritten by `npm run bench`. Each section says how it was measured.\n';
+  const doc = existsSync(file) ? readFileSync(file, 'utf8') : header;
   const at = doc.indexOf(start);
   const next = at >= 0 ? doc.slice(0, at) + block + doc.slice(doc.indexOf(end, at) + end.length) : `${doc.trimEnd()}\n\n${block}\n`;
   writeFileSync(file, next);

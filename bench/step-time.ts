@@ -1,169 +1,232 @@
 /**
- * Step time, side by side in one process: plain training vs training with inrun's first-order
- * attribution (shapley1 + tracin_self toward a target of B/16 rows) vs the naive way (one backward
- * pass per example). Prints a table and writes docs/benchmarks.md.
+ * Step time and memory, side by side in one process, for each reference model: plain training vs
+ * first-order attribution (shapley1 + tracin_self) vs second order (shapley1 + shapley2) vs the naive
+ * way (one backward pass per example). Batch sizes 16/64/256 with a target of B/16 rows, target sizes
+ * 1/8/64 at B = 64, sequence lengths for the text model. Prints tables, writes docs/benchmarks.md and
+ * docs/overhead.svg.
  *
- *   npm run bench              (or: npx tsx bench/step-time.ts [--steps 10] [--backends cpu,wasm])
+ *   npm run bench     (or: npx tsx bench/step-time.ts [--backends cpu,wasm] [--models tabular,text,transformer] [--budget 600] [--quick])
  */
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { attach, useFastEmbeddingGradient } from 'inrun';
+import { attach, useFastEmbeddingGradient, type Method } from 'inrun';
 import { machine, median, writeSection } from './report.js';
+import { lineChart } from './svg.js';
+import { naiveStep, tabular, text, transformer, type Instance, type Workload } from './workloads.js';
 
 const { values: args } = parseArgs({
   options: {
-    steps: { type: 'string', default: '8' },
-    rounds: { type: 'string', default: '5' },
     backends: { type: 'string', default: 'cpu,wasm' },
+    models: { type: 'string', default: 'tabular,text,transformer' },
+    rounds: { type: 'string', default: '5' },
+    /** Milliseconds of plain training per mode and round (the step count adapts to the model). */
+    budget: { type: 'string', default: '600' },
+    quick: { type: 'boolean', default: false },
     out: { type: 'string', default: 'docs/benchmarks.md' },
   },
 });
-const STEPS = Number(args.steps);
-const ROUNDS = Number(args.rounds);
+const ROUNDS = args.quick ? 1 : Number(args.rounds);
+const BUDGET = Number(args.budget);
 useFastEmbeddingGradient();
 
-interface Workload {
-  readonly name: string;
+interface Config {
   readonly batch: number;
-  build(): { model: tf.LayersModel; x: tf.Tensor; y: tf.Tensor; target: { xs: tf.Tensor; ys: tf.Tensor } };
-  /** Per-example loss, for the naive baseline. */
-  readonly loss: (y: tf.Tensor, p: tf.Tensor) => tf.Tensor;
+  readonly target: number;
+  readonly seqLen?: number;
+  /** Also time the naive way here. */
+  readonly naive?: boolean;
 }
 
-const workloads: Workload[] = [
-  {
-    name: 'MLP 32-64-64-10',
-    batch: 64,
-    loss: (y, p) => tf.metrics.categoricalCrossentropy(y, p),
-    build() {
-      const model = tf.sequential({
-        layers: [
-          tf.layers.dense({ units: 64, activation: 'relu', inputShape: [32] }),
-          tf.layers.dense({ units: 64, activation: 'relu' }),
-          tf.layers.dense({ units: 10, activation: 'softmax' }),
-        ],
-      });
-      model.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
-      const labels = (n: number) => tf.oneHot(tf.randomUniform([n], 0, 10, 'int32') as tf.Tensor1D, 10);
-      return { model, x: tf.randomNormal([this.batch, 32]), y: labels(this.batch), target: { xs: tf.randomNormal([this.batch / 16, 32]), ys: labels(this.batch / 16) } };
-    },
-  },
-  {
-    name: 'text: Embedding(5000,32)-pool-Dense, T=128',
-    batch: 64,
-    loss: (y, p) => tf.metrics.binaryCrossentropy(y, p),
-    build() {
-      const model = tf.sequential({
-        layers: [
-          tf.layers.embedding({ inputDim: 5000, outputDim: 32, inputLength: 128 }),
-          tf.layers.globalAveragePooling1d(),
-          tf.layers.dense({ units: 1, activation: 'sigmoid' }),
-        ],
-      });
-      model.compile({ optimizer: tf.train.adam(5e-3), loss: 'binaryCrossentropy' });
-      const ids = (n: number) => tf.randomUniform([n, 128], 0, 5000, 'int32');
-      const labels = (n: number) => tf.cast(tf.randomUniform([n, 1], 0, 2, 'int32'), 'float32');
-      return { model, x: ids(this.batch), y: labels(this.batch), target: { xs: ids(this.batch / 16), ys: labels(this.batch / 16) } };
-    },
-  },
-];
+/** The grid per model and backend; the transformer's steps take seconds on these backends, so it gets a smaller one. */
+function grid(w: Workload, backend: string): Config[] {
+  if (args.quick) return [{ batch: 16, target: 1, naive: true }];
+  if (w === transformer) return backend === 'wasm' ? [{ batch: 16, target: 1 }, { batch: 64, target: 4, naive: true }, { batch: 64, target: 1 }, { batch: 64, target: 8 }] : [{ batch: 16, target: 1, naive: true }];
+  const configs: Config[] = [
+    { batch: 16, target: 1 },
+    { batch: 64, target: 4, naive: true },
+    { batch: 256, target: 16 },
+    { batch: 64, target: 1 },
+    { batch: 64, target: 8 },
+    { batch: 64, target: 64 },
+  ];
+  if (w.seqLen !== null) configs.push({ batch: 64, target: 4, seqLen: 32 }, { batch: 64, target: 4, seqLen: 512 });
+  return configs;
+}
 
-async function timePerStep(steps: number, step: () => Promise<unknown>, warmup = 3): Promise<number> {
-  for (let i = 0; i < warmup; i++) await step();
+type Mode = 'plain' | 'first' | 'second';
+const METHODS: Record<Exclude<Mode, 'plain'>, Method[]> = { first: ['shapley1', 'tracin_self'], second: ['shapley1', 'shapley2'] };
+
+async function timeSteps(steps: number, step: () => Promise<unknown>): Promise<number> {
   const start = performance.now();
   for (let i = 0; i < steps; i++) await step();
   return (performance.now() - start) / steps;
 }
 
-
-/** The naive way: one backward pass per example, dot products with the target gradient, then the step. */
-function naiveStep(w: Workload, model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor, target: { xs: tf.Tensor; ys: tf.Tensor }): Promise<unknown> {
-  const vars = model.trainableWeights.map((v) => v.read() as tf.Variable);
-  tf.tidy(() => {
-    const gradOf = (xs: tf.Tensor, ys: tf.Tensor) => {
-      const { grads } = tf.variableGrads(() => tf.sum(w.loss(ys, model.apply(xs) as tf.Tensor)) as tf.Scalar, vars);
-      return tf.concat(vars.map((v) => tf.reshape(grads[v.name]!, [-1])));
-    };
-    const gT = gradOf(target.xs, target.ys);
-    const values: tf.Tensor[] = [];
-    for (let i = 0; i < w.batch; i++) values.push(tf.sum(tf.mul(gT, gradOf(tf.slice(x, i, 1), tf.slice(y, i, 1)))));
-    tf.stack(values).dataSync();
-  });
-  return model.trainOnBatch(x, y);
-}
-
-interface Row {
-  readonly workload: string;
-  readonly backend: string;
-  readonly batch: number;
-  readonly target: number;
-  readonly plain: number;
-  readonly first: number;
-  readonly overhead: number;
-  readonly naive: number;
-}
-
-const rows: Row[] = [];
-for (const backend of args.backends.split(',')) {
-  await tf.setBackend(backend);
-  for (const w of workloads) {
-    const { model, x, y, target } = w.build();
-    // Interleaved rounds (plain, then attributed) so that drift on a busy machine hits both alike.
-    const plains: number[] = [];
-    const firsts: number[] = [];
-    const ratios: number[] = [];
-    for (let r = 0; r < ROUNDS; r++) {
-      const p = await timePerStep(STEPS, () => model.trainOnBatch(x, y), r === 0 ? 3 : 1);
-      const run = attach(model, { targets: { target }, methods: ['shapley1', 'tracin_self'], stepRecords: false });
-      let step = 0;
-      const f = await timePerStep(STEPS, () => run.step(Array.from({ length: w.batch }, (_, i) => (step++ % 16) * w.batch + i), () => model.trainOnBatch(x, y)), r === 0 ? 3 : 1);
-      await run.close();
-      plains.push(p);
-      firsts.push(f);
-      ratios.push(f / p);
-    }
-    const plain = median(plains);
-    const first = median(firsts);
-    const overhead = median(ratios);
-    const naive = await timePerStep(Math.max(2, Math.floor(STEPS / 5)), () => naiveStep(w, model, x, y, target));
-    const row = { workload: w.name, backend, batch: w.batch, target: target.xs.shape[0]!, plain, first, overhead, naive };
-    rows.push(row);
-    console.log(
-      `${w.name.padEnd(44)} ${backend.padEnd(5)} B=${w.batch} K=${row.target}  plain ${plain.toFixed(1)} ms  first-order ${first.toFixed(1)} ms (${overhead.toFixed(2)}x)  naive ${naive.toFixed(0)} ms (${(naive / first).toFixed(0)}x slower)`,
-    );
-    tf.dispose([x, y, target.xs, target.ys]);
-    model.dispose();
+/** Runs `body` with a step function for `mode` (attached for attributed modes), closing the run after. */
+async function withMode<T>(inst: Instance, mode: Mode, body: (step: () => Promise<unknown>) => Promise<T>): Promise<T> {
+  if (mode === 'plain') return body(() => inst.step());
+  const run = attach(inst.model, { targets: { target: inst.target }, methods: METHODS[mode], stepRecords: false });
+  const batch = inst.x.shape[0]!;
+  let next = 0;
+  try {
+    return await body(() => run.step(Array.from({ length: batch }, () => next++ % (batch * 16)), () => inst.step()));
+  } finally {
+    await run.close();
   }
 }
 
-const table = [
-  '| workload | backend | B | target rows | plain ms/step | first order ms/step | overhead | naive ms/step | first order vs naive |',
-  '|---|---|---|---|---|---|---|---|---|',
-  ...rows.map(
-    (r) =>
-      `| ${r.workload} | ${r.backend} | ${r.batch} | ${r.target} | ${r.plain.toFixed(1)} | ${r.first.toFixed(1)} | ${r.overhead.toFixed(2)}x | ${r.naive.toFixed(0)} | ${(r.naive / r.first).toFixed(0)}x faster |`,
-  ),
-].join('\n');
+async function peakBytes(inst: Instance, mode: Mode): Promise<number> {
+  return withMode(inst, mode, async (step) => {
+    await step();
+    const info = await tf.profile(async () => {
+      await step();
+      return [];
+    });
+    return info.peakBytes;
+  });
+}
+
+interface Row {
+  readonly model: string;
+  readonly backend: string;
+  readonly config: Config;
+  readonly ms: Record<Mode, number>;
+  readonly ratio: { readonly first: number; readonly second: number };
+  readonly naive: number | null;
+  readonly peakMB: Record<Mode, number>;
+  readonly hvp: string;
+}
+
+const rows: Row[] = [];
+const workloads = args.models.split(',').map((m) => ({ tabular, text, transformer })[m as 'tabular']);
+for (const backend of args.backends.split(',')) {
+  await tf.setBackend(backend);
+  for (const w of workloads) {
+    for (const config of grid(w, backend)) {
+      const inst = w.build(config.batch, config.target, config.seqLen);
+      await inst.step();
+      const probe = await timeSteps(1, () => inst.step());
+      const steps = args.quick ? 1 : Math.max(1, Math.min(8, Math.round(BUDGET / probe)));
+      const times: Record<Mode, number[]> = { plain: [], first: [], second: [] };
+      const ratios = { first: [] as number[], second: [] as number[] };
+      let hvp = '';
+      const modes: Mode[] = ['plain', 'first', 'second'];
+      for (let r = 0; r < ROUNDS; r++) {
+        // Rotated order, each mode warmed up once per round: drift on a busy machine hits all alike.
+        const order = modes.map((_, i) => modes[(i + r) % modes.length]!);
+        const round: Partial<Record<Mode, number>> = {};
+        for (const mode of order) {
+          round[mode] = await withMode(inst, mode, async (step) => {
+            await step();
+            return timeSteps(steps, step);
+          });
+          times[mode].push(round[mode]);
+        }
+        ratios.first.push(round.first! / round.plain!);
+        ratios.second.push(round.second! / round.plain!);
+      }
+      if (hvp === '') {
+        const run = attach(inst.model, { targets: { target: inst.target }, methods: ['shapley2'], stepRecords: false });
+        hvp = run.info.hvp ?? '';
+        await run.close();
+      }
+      const naive = config.naive ? await timeSteps(1, () => naiveStep(inst)) : null;
+      const peakMB = { plain: 0, first: 0, second: 0 };
+      for (const mode of modes) peakMB[mode] = (await peakBytes(inst, mode)) / 2 ** 20;
+      const row: Row = {
+        model: w.name,
+        backend,
+        config,
+        ms: { plain: median(times.plain), first: median(times.first), second: median(times.second) },
+        ratio: { first: median(ratios.first), second: median(ratios.second) },
+        naive,
+        peakMB,
+        hvp,
+      };
+      rows.push(row);
+      console.log(
+        `${w.name.padEnd(42)} ${backend.padEnd(4)} B=${config.batch} K=${config.target}${config.seqLen ? ` T=${config.seqLen}` : ''}: plain ${row.ms.plain.toFixed(1)} ms, ` +
+          `first ${row.ratio.first.toFixed(2)}x, second ${row.ratio.second.toFixed(2)}x (${hvp})${naive === null ? '' : `, naive ${(naive / row.ms.first).toFixed(0)}x slower than first`}; ` +
+          `peak MB ${peakMB.plain.toFixed(1)}/${peakMB.first.toFixed(1)}/${peakMB.second.toFixed(1)}`,
+      );
+      inst.dispose();
+    }
+  }
+}
+
+const fmt = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms.toFixed(1));
+const tables = workloads
+  .map((w) => {
+    const mine = rows.filter((r) => r.model === w.name);
+    if (mine.length === 0) return '';
+    const lines = mine.map(
+      (r) =>
+        `| ${r.backend} | ${r.config.batch} | ${r.config.target} | ${r.config.seqLen ?? w.seqLen ?? '-'} | ${fmt(r.ms.plain)} | ${fmt(r.ms.first)} (${r.ratio.first.toFixed(2)}x) | ${fmt(r.ms.second)} (${r.ratio.second.toFixed(2)}x) | ${
+          r.naive === null ? '' : `${fmt(r.naive)} (${(r.naive / r.ms.first).toFixed(0)}x first order)`
+        } | ${r.peakMB.plain.toFixed(1)} / ${r.peakMB.first.toFixed(1)} / ${r.peakMB.second.toFixed(1)} |`,
+    );
+    return `### ${w.name}
+
+Second order's Hessian-vector product: ${[...new Set(mine.map((r) => r.hvp))].join(', ')}.
+
+| backend | B | target rows K | T | plain ms/step | first order ms/step | second order ms/step | naive ms/step | tf.js peak MB: plain / first / second |
+|---|---|---|---|---|---|---|---|---|
+${lines.join('\n')}`;
+  })
+  .filter((t) => t !== '')
+  .join('\n\n');
+
+// The plot: first-order overhead vs batch size, target B/16, per model and backend.
+const series = workloads.flatMap((w) =>
+  args.backends.split(',').map((backend) => ({
+    name: `${w.name.split(':')[0]!.split(' (')[0]} (${backend})`,
+    points: rows
+      .filter((r) => r.model === w.name && r.backend === backend && r.config.seqLen === undefined && r.config.target === Math.max(1, r.config.batch / 16))
+      .map((r) => [r.config.batch, r.ratio.first] as const),
+  })),
+).filter((s) => s.points.length > 0);
+const svgPath = join(dirname(args.out), 'overhead.svg');
+writeFileSync(svgPath, lineChart(series, { title: 'First-order attribution: step time / plain step time (target = B/16 rows)', xLabel: 'batch size B', yLabel: 'overhead (x)', reference: { y: 1.05, label: 'goal 1.05x' } }));
+
+const target = rows.filter((r) => r.config.target <= Math.max(1, r.config.batch / 16));
+const range = (xs: number[]) => (xs.length === 0 ? '-' : `${Math.min(...xs).toFixed(2)}x to ${Math.max(...xs).toFixed(2)}x`);
+const naiveRows = rows.filter((r) => r.naive !== null && r.config.batch === 64);
 writeSection(
   args.out,
   'step-time',
-  `## Step time: plain vs first-order attribution vs one backward per example
+  `## Step time and memory: plain vs first order vs second order vs one backward per example
 
-\`bench/step-time.ts\`. Each row runs plain training, training with inrun's first-order attribution
-(\`shapley1\` + \`tracin_self\` toward one target of B/16 rows, per-step records off), and the naive way
-(one backward pass per example, then dot products with the target gradient) on the same model in the
-same process. Plain and attributed steps alternate in ${ROUNDS} rounds of ${STEPS} timed steps (after
-warm-up); the table gives medians, and the overhead is the median of the per-round ratios, so that drift
-on a busy machine hits both alike. Ratios are the result; absolute times depend on the machine.
+\`bench/step-time.ts\`, measured ${machine()}; backends: ${args.backends}; the embedding gradient is
+inrun's opt-in \`useFastEmbeddingGradient()\`. Each row trains one reference model (\`examples/\`) on
+random data of its shape: plain steps, steps with first-order attribution (\`shapley1\` + \`tracin_self\`
+toward one target of K rows), steps with second order (\`shapley1\` + \`shapley2\`), per-step records off.
+The three alternate in ${ROUNDS} rounds in rotated order (each warmed up), with enough steps per round for about
+${BUDGET} ms of plain training; the table gives medians, and the ratios are medians of per-round
+ratios, so that drift on a busy machine hits all alike. The naive way (one backward pass per example,
+then dot products with the target gradient) runs once where shown. Peak MB is tf.js' peak tensor
+memory during one step (\`tf.profile\`). Ratios are the result; absolute times depend on the machine.
 
-Measured ${machine()}; backends: ${args.backends}; the embedding gradient is inrun's opt-in \`useFastEmbeddingGradient()\`.
+**Against the goals** (rows with K <= B/16): first order ${range(target.map((r) => r.ratio.first))} of a plain step (goal 1.05x;
+the paper's implementation 1.08x); second order ${range(target.map((r) => r.ratio.second))} (goal 1.5x; paper 2.2x); at B = 64 the naive
+way is ${range(naiveRows.map((r) => r.naive! / r.ms.first)).replace(/x/g, '')} times slower than first order (goal 30; paper 17).
 
-${table}
+![first-order overhead vs batch size](overhead.svg)
 
-The overhead is the target's forward and backward pass (B/16 rows through the model, every step, at the
-step's weights) plus the ghost products; on small models per-kernel dispatch in tf.js' cpu and wasm
-backends weighs as much as the arithmetic. The naive baseline materialises every example's gradient,
-which inrun never does.`,
+${tables}
+
+Where the time goes. Each attributed step adds the target's forward and backward pass (K rows through the
+whole model, at the step's weights), the probes that record layer inputs and output gradients, and the
+ghost products. On these small models tf.js' cpu and wasm backends spend much of a step dispatching
+kernels (a plain step of the MLP is about 200 kernels; an attributed one about 440), so the target
+pass costs nearly as much as the training step however few rows it has, and the ratio falls as B grows.
+For sequence models (the transformer, the text model at long T) the ghost products are the extra cost: with
+T positions per example, the materialised path is one more matMul per layer over the batch (n T dIn dOut),
+and self-influence with T (dIn + dOut) > dIn dOut materialises per-example gradients. Second order adds
+two target passes with materialised target gradients (finite differences) or one nested backward (double
+backward) per step. Memory grows with B and T (recorded inputs and output gradients: one copy of each
+covered layer's activations) and, for second order, by parameter-sized tensors per target.`,
 );
-console.log(`\nwrote ${args.out}`);
+console.log(`\nwrote ${args.out} and ${svgPath}`);

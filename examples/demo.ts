@@ -9,7 +9,8 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { attach, sqliteSink, useFastEmbeddingGradient, type Scores } from 'inrun';
-import { spamData, type SplitRows } from './spam-data.js';
+import { spamClassifier, splitTensors } from './spam-classifier.js';
+import { spamData } from './spam-data.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -28,25 +29,12 @@ useFastEmbeddingGradient();
 
 const data = spamData(args.limit === undefined ? {} : { limit: Number(args.limit), valSize: 100, testSize: 100 });
 const { seqLen, vocabulary } = data;
-const rowsOf = (split: SplitRows, pick?: readonly number[]) => {
-  const rows = pick ?? split.emails.map((_, i) => i);
-  const ids = new Int32Array(rows.length * seqLen);
-  rows.forEach((r, k) => ids.set(split.ids.subarray(r * seqLen, (r + 1) * seqLen), k * seqLen));
-  return { xs: tf.tensor2d(ids, [rows.length, seqLen], 'int32'), ys: tf.tensor2d(rows.map((r) => split.labels[r]!), [rows.length, 1]) };
-};
-const train = rowsOf(data.train);
+const train = splitTensors(data.train, seqLen);
 // The target: 128 clean validation emails, drawn like the data (docs/methods.md explains why not balanced).
-const val = rowsOf(data.val, data.val.emails.map((_, i) => i).slice(0, 128));
-const test = rowsOf(data.test);
+const val = splitTensors(data.val, seqLen, data.val.emails.map((_, i) => i).slice(0, 128));
+const test = splitTensors(data.test, seqLen);
 
-const model = tf.sequential({
-  layers: [
-    tf.layers.embedding({ inputDim: vocabulary.length, outputDim: 32, inputLength: seqLen, embeddingsInitializer: tf.initializers.randomUniform({ minval: -0.05, maxval: 0.05, seed: 1 }) }),
-    tf.layers.globalAveragePooling1d(),
-    tf.layers.dense({ units: 1, activation: 'sigmoid', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
-  ],
-});
-model.compile({ optimizer: tf.train.adam(0.005), loss: 'binaryCrossentropy', metrics: ['accuracy'] });
+const model = spamClassifier({ vocabSize: vocabulary.length, seqLen });
 
 const flippedShare = data.train.flipped.reduce((s, f) => s + f, 0) / data.train.flipped.length;
 console.log('inrun demo: which training emails help or hurt a spam filter?\n');

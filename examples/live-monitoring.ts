@@ -17,6 +17,7 @@ import { MeterProvider, PeriodicExportingMetricReader, type MetricReader } from 
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { attach, useFastEmbeddingGradient } from 'inrun';
+import { spamClassifier, splitTensors } from './spam-classifier.js';
 import { spamData } from './spam-data.js';
 
 const { values: args } = parseArgs({
@@ -35,23 +36,11 @@ console.log(`Prometheus metrics on http://127.0.0.1:${args.port}/metrics${reader
 await tf.setBackend('wasm');
 useFastEmbeddingGradient();
 const data = spamData();
-const T = data.seqLen;
-const tensors = (split: typeof data.train, n = split.emails.length) => ({
-  xs: tf.tensor2d(split.ids.subarray(0, n * T), [n, T], 'int32'),
-  ys: tf.tensor2d(split.labels.subarray(0, n), [n, 1]),
-});
-const train = tensors(data.train);
-const model = tf.sequential({
-  layers: [
-    tf.layers.embedding({ inputDim: data.vocabulary.length, outputDim: 32, inputLength: T }),
-    tf.layers.globalAveragePooling1d(),
-    tf.layers.dense({ units: 1, activation: 'sigmoid' }),
-  ],
-});
-model.compile({ optimizer: tf.train.adam(0.005), loss: 'binaryCrossentropy' });
+const train = splitTensors(data.train, data.seqLen);
+const model = spamClassifier({ vocabSize: data.vocabulary.length, seqLen: data.seqLen });
 
 const run = attach(model, {
-  targets: { val: tensors(data.val, 128) },
+  targets: { val: splitTensors(data.val, data.seqLen, [...Array(128).keys()]) },
   examples: data.train.emails.map((e) => ({ id: e.id, source: e.group })),
   // Not `job`: Prometheus names its scrape job with that label.
   metrics: { attributes: { experiment: 'spam-filter' } },

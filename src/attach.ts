@@ -8,6 +8,7 @@ import type { LayerKind } from './hooks/capture.js';
 import { planLayers, type Restore } from './hooks/layers.js';
 import { SketchStore } from './accumulators/sketches.js';
 import { disposeProjections, makeProjections, type SketchLayer } from './ghost/sketch.js';
+import { unsupportedOptimizer } from './preconditioner.js';
 import { tryDoubleBackward, type HessianContext, type HvpMethod } from './hessian.js';
 import { adaptModel, type ModelAdapter } from './model.js';
 import { AttributionRun, claim, type Run } from './run.js';
@@ -36,6 +37,7 @@ const OPTION_KEYS: ReadonlySet<string> = new Set([
   'totalsEvery',
   'metrics',
   'hvp',
+  'update',
   'checkpoints',
   'sketch',
 ]);
@@ -46,7 +48,7 @@ function checkOptions(options: AttachOptions): void {
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.has(key)) throw new InrunError(`unknown option; known options: ${[...OPTION_KEYS].join(', ')}`, { field: key });
   }
-  const { flushEvery, stepRecords, ghostPath, seed, runId, sinks, tokens, delivery, sinkErrors, totalsEvery, metrics, hvp, checkpoints, sketch } = options;
+  const { flushEvery, stepRecords, ghostPath, seed, runId, sinks, tokens, delivery, sinkErrors, totalsEvery, metrics, hvp, update, checkpoints, sketch } = options;
   if (sketch !== undefined) {
     if (sketch === null || typeof sketch !== 'object' || !(Number.isInteger(sketch.size) && sketch.size >= 1)) invalid('sketch.size', 'a positive integer', sketch?.size);
     if (sketch.seed !== undefined && !Number.isInteger(sketch.seed)) invalid('sketch.seed', 'an integer', sketch.seed);
@@ -66,6 +68,7 @@ function checkOptions(options: AttachOptions): void {
   if (hvp !== undefined && !['auto', 'double-backward', 'finite-difference'].includes(hvp)) {
     invalid('hvp', "'auto', 'double-backward' or 'finite-difference'", hvp);
   }
+  if (update !== undefined && update !== 'sgd' && update !== 'optimizer') invalid('update', "'sgd' or 'optimizer'", update);
   if (metrics !== undefined && typeof metrics !== 'boolean' && (metrics === null || typeof metrics !== 'object')) {
     invalid('metrics', 'true, false or { meterProvider?, sourceLimit?, attributes? }', metrics);
   }
@@ -282,6 +285,18 @@ export function attach(model: tf.LayersModel | FunctionalModel, options: AttachO
     tokens = tokenLayer !== null ? new TokenTotals(targetNames.length) : null;
     const seed = options.seed ?? Math.floor(Math.random() * 2 ** 32);
     const className = adapter.optimizer.getClassName();
+    const optimizerAware = options.update === 'optimizer';
+    if (optimizerAware) {
+      const why = unsupportedOptimizer(adapter.optimizer);
+      if (why !== null) throw new InrunError(`update: 'optimizer' needs an optimizer whose update inrun knows: ${why}`, { field: 'update' });
+      for (const layer of covered) {
+        if ((weights.get(layer.name)?.length ?? 0) === 0) {
+          throw new InrunError(`update: 'optimizer' needs the weights of layer "${layer.name}" as tf.Variables (pass variables to ops.dense / ops.embedding)`, {
+            field: 'update',
+          });
+        }
+      }
+    }
     const info: RunInfo = {
       runId: options.runId ?? `run-${new Date().toISOString().replace(/[:.]/g, '-')}-${Math.random().toString(16).slice(2, 8)}`,
       startedAt: new Date().toISOString(),
@@ -289,7 +304,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, options: AttachO
       tfjsVersion: tf.version_core,
       backend: tf.getBackend(),
       model: { name: adapter.name, className: adapter.className, params: adapter.params },
-      optimizer: { className, attribution: className === 'SGD' ? 'exact' : 'sgd-proxy' },
+      optimizer: { className, attribution: className === 'SGD' ? 'exact' : optimizerAware ? 'optimizer-aware' : 'sgd-proxy' },
       lossReduction: adapter.lossReduction,
       methods,
       columns,
@@ -310,6 +325,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, options: AttachO
       totals,
       tokens,
       hessian: hvp === null ? null : { method: hvp, weights },
+      update: optimizerAware && className !== 'SGD' ? { optimizer: adapter.optimizer, weights } : null,
       sketch,
     });
     return new AttributionRun({

@@ -6,11 +6,13 @@ import { stepProducts, type ProductNeeds } from './ghost/products.js';
 import type { GhostPath, LayerRows, ReportedPath } from './ghost/rows.js';
 import type { Capture, LayerKind } from './hooks/capture.js';
 import type { ModelAdapter } from './model.js';
-import { hessianVectorProducts, paramProducts, updateDirection, type HvpMethod } from './hessian.js';
+import { hessianVectorProducts, paramProducts, targetGradientsOf, updateDirection, type HvpMethod } from './hessian.js';
 import { targetPass, type TargetGroup, type TargetSet } from './targets.js';
 import type { SketchStore } from './accumulators/sketches.js';
 import { sketchRows, type Projection, type SketchLayer } from './ghost/sketch.js';
 import type { CoveredLayer } from './types.js';
+import { precondition, preconditionedProducts, stepFactors, type UpdateRule } from './preconditioner.js';
+import type { LayerParams } from './hessian.js';
 
 /** In-run sketch logging: projections per covered layer (in `order`) and the store. */
 export interface RunSketch {
@@ -37,12 +39,18 @@ export interface AttributorConfig {
   readonly sketch: RunSketch | null;
   /** Second-order values: how H_T u is computed, and the covered layers' weights. */
   readonly hessian: { readonly method: HvpMethod; readonly weights: ReadonlyMap<string, readonly tf.Variable[]> } | null;
+  /** Optimizer-aware values (`update: 'optimizer'`), or null for the SGD update. */
+  readonly update: UpdateRule | null;
 }
 
 /** What one step leaves for its per-step record (kept tensors; the record buffer frees them). */
 export interface StepOutput {
   readonly values: tf.Tensor2D;
   readonly targetLosses: tf.Tensor1D | null;
+}
+
+function rescale(params: Map<string, LayerParams>, scaleBy: ((key: string, p: LayerParams) => LayerParams) | undefined): Map<string, LayerParams> {
+  return scaleBy === undefined ? params : new Map([...params].map(([key, p]) => [key, scaleBy(key, p)]));
 }
 
 function needsOf(methods: readonly MethodDef[], tokenLayer: string | null): ProductNeeds {
@@ -64,7 +72,8 @@ export class Attributor {
     this.wantsTargets = this.needs.target || this.needs.targetEmbedding || this.needs.tokens !== null;
   }
 
-  step(capture: Capture, slots: Int32Array, scale: StepScale, keep: boolean, step: number): StepOutput | null {
+  /** `grads`: the optimizer's gradients of this step (from `computeGradients`), for optimizer-aware values. */
+  step(capture: Capture, slots: Int32Array, scale: StepScale, keep: boolean, step: number, grads: tf.NamedTensorMap | null = null): StepOutput | null {
     const { model, targets, methods, include, ghostPath, totals, tokens } = this.config;
     const n = slots.length;
     return tf.tidy(() => {
@@ -74,21 +83,42 @@ export class Attributor {
       try {
         for (const group of this.wantsTargets ? (targets?.groups ?? []) : []) passes.push({ group, pass: targetPass(group, model) });
         const losses = passes.map((p) => p.pass.losses);
-        const first = stepProducts(
-          n,
-          train,
-          passes.map(({ group, pass }) => ({ rows: pass.capture.rows(group.rows, include), layout: group.layout })),
-          this.needs,
-          ghostPath,
-        );
-        const { hessian } = this.config;
+        const groups = passes.map(({ group, pass }) => ({ rows: pass.capture.rows(group.rows, include), layout: group.layout }));
+        const { hessian, update } = this.config;
+        // Optimizer-aware: target products come from materialised, rescaled target gradients instead of the ghost kernel.
+        const factors = update === null ? null : stepFactors(update, train, grads, n);
+        const scaleBy =
+          factors === null
+            ? undefined
+            : (key: string, p: LayerParams) => {
+                const f = factors.get(key);
+                return f === undefined ? p : precondition(p, f);
+              };
+        const ghost = stepProducts(n, train, groups, factors === null ? this.needs : { ...this.needs, target: false, targetEmbedding: false, tokens: null }, ghostPath);
+        const first =
+          factors === null
+            ? ghost
+            : {
+                ...ghost,
+                ...preconditionedProducts(train, groups, factors, this.needs, n),
+                paths: new Map([...train.keys()].map((key) => [key, 'materialised' as const])),
+              };
         const products =
           this.needs.hessian && hessian !== null && targets !== null
             ? {
                 ...first,
                 hessian: paramProducts(
                   train,
-                  hessianVectorProducts(hessian.method, { model, targets, include, weights: hessian.weights }, updateDirection(train, scale.learningRate, n)),
+                  rescale(
+                    hessianVectorProducts(
+                      hessian.method,
+                      { model, targets, include, weights: hessian.weights },
+                      updateDirection(train, scale.learningRate, n, scaleBy),
+                      // Forward differences from the target gradients this step's passes recorded at w.
+                      hessian.method === 'finite-difference' ? targetGradientsOf(groups) : undefined,
+                    ),
+                    scaleBy,
+                  ),
                   n,
                 ),
               }

@@ -25,7 +25,8 @@ export interface HessianContext {
 
 const ALL = (n: number) => [{ start: 0, rows: n }];
 
-function gradientsOf(rows: LayerRows, ranges: readonly { readonly start: number; readonly rows: number }[]): LayerParams {
+/** Summed gradients of each range of rows, per layer (sets = ranges). Call inside `tf.tidy`. */
+export function gradientsOf(rows: LayerRows, ranges: readonly { readonly start: number; readonly rows: number }[]): LayerParams {
   return rows.kind === 'dense'
     ? { kind: 'dense', params: denseGradients(rows.rows, ranges, rows.hasBias) }
     : { kind: 'embedding', tables: embeddingGradients(rows.rows, ranges, rows.vocab) };
@@ -78,11 +79,22 @@ function concatSets(parts: readonly LayerParams[]): LayerParams {
 }
 
 /**
- * The data part of the step's SGD update per covered layer, `u = learningRate * sum_i G_i` (one set):
- * second-order values need H_T u (method notes, section 2). Call inside `tf.tidy`.
+ * The data part of the step's update per covered layer, `u = learningRate * sum_i G_i` (one set), or
+ * `learningRate * Q * sum_i G_i` with the optimizer's factors Q: second-order values need H_T u
+ * (method notes, section 2). Call inside `tf.tidy`.
  */
-export function updateDirection(train: ReadonlyMap<string, LayerRows>, learningRate: number, n: number): Map<string, LayerParams> {
-  return new Map([...train].map(([key, rows]) => [key, map(gradientsOf(rows, ALL(n)), (t) => tf.mul(t, learningRate))]));
+export function updateDirection(
+  train: ReadonlyMap<string, LayerRows>,
+  learningRate: number,
+  n: number,
+  scaleBy?: (key: string, params: LayerParams) => LayerParams,
+): Map<string, LayerParams> {
+  return new Map(
+    [...train].map(([key, rows]) => {
+      const u = map(gradientsOf(rows, ALL(n)), (t) => tf.mul(t, learningRate));
+      return [key, scaleBy ? scaleBy(key, u) : u];
+    }),
+  );
 }
 
 /** `sum over layers of <G_i, P_s>` for every example and set: `[n, sets]`, or null without layers. Call inside `tf.tidy`. */
@@ -99,21 +111,24 @@ export function paramProducts(train: ReadonlyMap<string, LayerRows>, params: Rea
   return sum;
 }
 
-/** Every target's gradient per covered layer, from target passes (sets = targets, in order). */
+/** Every target's gradient per covered layer (sets = targets, in order), from each group's recorded rows. */
+export function targetGradientsOf(groups: readonly { readonly rows: ReadonlyMap<string, LayerRows>; readonly layout: { readonly ranges: readonly { readonly start: number; readonly rows: number }[] } }[]): Map<string, LayerParams> {
+  const perGroup = groups.map(({ rows, layout }) => new Map([...rows].map(([key, r]) => [key, gradientsOf(r, layout.ranges)])));
+  const keys = new Set(perGroup.flatMap((m) => [...m.keys()]));
+  return new Map([...keys].map((key) => [key, concatSets(perGroup.map((m) => m.get(key)!))]));
+}
+
+/** Every target's gradient per covered layer, from fresh target passes (sets = targets, in order). */
 function targetGradients(ctx: HessianContext): Map<string, LayerParams> {
-  const perGroup: Map<string, LayerParams>[] = [];
-  for (const group of ctx.targets.groups) {
-    const pass = targetPass(group, ctx.model);
-    try {
-      const rows = pass.capture.rows(group.rows, ctx.include);
-      perGroup.push(new Map([...rows].map(([key, r]) => [key, gradientsOf(r, group.layout.ranges)])));
-    } finally {
+  const passes = ctx.targets.groups.map((group) => ({ group, pass: targetPass(group, ctx.model) }));
+  try {
+    return targetGradientsOf(passes.map(({ group, pass }) => ({ rows: pass.capture.rows(group.rows, ctx.include), layout: group.layout })));
+  } finally {
+    for (const { pass } of passes) {
       pass.capture.dispose();
       pass.losses.dispose();
     }
   }
-  const keys = new Set(perGroup.flatMap((m) => [...m.keys()]));
-  return new Map([...keys].map((key) => [key, concatSets(perGroup.map((m) => m.get(key)!))]));
 }
 
 /** Every target's loss, per target: the summed per-example loss of its rows. */
@@ -163,11 +178,19 @@ export function tryDoubleBackward(ctx: HessianContext, kinds: ReadonlyMap<string
  *
  * - `double-backward`: the gradient of <grad L_T, u> with respect to the weights (tf.js nested
  *   gradients): exact, but only where every op on the path has a differentiable gradient.
- * - `finite-difference`: (grad L_T(w + e u) - grad L_T(w - e u)) / 2e, each target gradient
- *   materialised from a target pass (no weight-gradient pass); the weights are restored exactly.
- *   e makes the perturbation 1e-3 of the weights' norm: central differences err by O(e^2).
+ * - `finite-difference`: differences of target gradients, each materialised from a target pass (no
+ *   weight-gradient pass); the weights are restored exactly. e makes the perturbation 1e-3 of the
+ *   weights' norm. Given `atWeights` (the target gradients at w, which a step's first-order pass
+ *   already recorded), forward differences (grad L_T(w + e u) - grad L_T(w)) / e: one extra target pass,
+ *   error O(e). Without it, central differences (grad L_T(w + e u) - grad L_T(w - e u)) / 2e: two
+ *   passes, error O(e^2).
  */
-export function hessianVectorProducts(method: HvpMethod, ctx: HessianContext, u: ReadonlyMap<string, LayerParams>): Map<string, LayerParams> {
+export function hessianVectorProducts(
+  method: HvpMethod,
+  ctx: HessianContext,
+  u: ReadonlyMap<string, LayerParams>,
+  atWeights?: ReadonlyMap<string, LayerParams>,
+): Map<string, LayerParams> {
   const keys = [...u.keys()].filter((k) => (ctx.weights.get(k)?.length ?? 0) > 0);
   const vars = keys.flatMap((k) => [...ctx.weights.get(k)!]);
   const dirs = keys.flatMap((k) => weightShaped(u.get(k)!, 0));
@@ -198,6 +221,9 @@ export function hessianVectorProducts(method: HvpMethod, ctx: HessianContext, u:
   };
   try {
     const plus = at(1);
+    if (atWeights !== undefined) {
+      return new Map(keys.map((k) => [k, combine(plus.get(k)!, atWeights.get(k)!, (p, b) => tf.div(tf.sub(p, b), e))]));
+    }
     const minus = at(-1);
     return new Map(keys.map((k) => [k, combine(plus.get(k)!, minus.get(k)!, (p, m) => tf.div(tf.sub(p, m), tf.mul(e, 2)))]));
   } finally {

@@ -455,7 +455,7 @@ export class AttributionRun implements Run {
     let result: Gradients | null = null;
     try {
       result = withCapture(capture, compute);
-      this.attribute(capture, batch, result.value, startedAt);
+      this.attribute(capture, batch, result, startedAt);
       return result;
     } catch (error) {
       if (result !== null) tf.dispose([result.value, ...Object.values(result.grads)]);
@@ -465,7 +465,8 @@ export class AttributionRun implements Run {
     }
   }
 
-  private attribute(capture: Capture, batch: PendingBatch, loss: tf.Scalar, startedAt: number): void {
+  private attribute(capture: Capture, batch: PendingBatch, result: Gradients, startedAt: number): void {
+    const loss = result.value;
     const attributionStart = performance.now();
     const slots = this.index.slotsOf(batch.ids, batch.field);
     const n = slots.length;
@@ -476,7 +477,7 @@ export class AttributionRun implements Run {
     const learningRate = readLearningRate(this.parts.model.optimizer);
     const scale = { learningRate, lossScale: this.parts.model.lossReduction === 'mean' ? 1 / n : 1 };
     const keep = this.parts.stepRecords && (this.subject.observed || this.parts.delivery.wantsSteps);
-    const out = this.parts.attributor.step(capture, slots, scale, keep, this.stepCount);
+    const out = this.parts.attributor.step(capture, slots, scale, keep, this.stepCount, result.grads);
     if (out !== null) {
       this.buffer.push({
         step: this.stepCount,

@@ -66,8 +66,11 @@ export interface RunInfo {
   readonly model: { readonly name: string; readonly className: string; readonly params: number };
   readonly optimizer: {
     readonly className: string;
-    /** `exact` for plain SGD; `sgd-proxy` otherwise (the paper's choice, method notes section 2). */
-    readonly attribution: 'exact' | 'sgd-proxy';
+    /**
+     * `exact` for plain SGD; otherwise `sgd-proxy` (the paper's choice, method notes section 2) or,
+     * with `update: 'optimizer'`, `optimizer-aware` (the optimizer's own per-parameter update).
+     */
+    readonly attribution: 'exact' | 'sgd-proxy' | 'optimizer-aware';
   };
   readonly lossReduction: 'mean' | 'sum';
   readonly methods: readonly Method[];
@@ -186,6 +189,17 @@ export interface AttachOptions {
    * @defaultValue 'auto'
    */
   readonly hvp?: 'auto' | 'double-backward' | 'finite-difference';
+  /**
+   * Which update the target-directed values (`shapley1`, `shapley2`, `tracin_we` and its token
+   * scores) measure. `'sgd'`: the SGD step `lr * g` whatever the optimizer (the paper's proxy; exact
+   * for plain SGD). `'optimizer'`: the optimizer's own step for each example, `lr * Q * g` with its
+   * per-parameter factors Q frozen at the step (Adam, RMSProp, Adagrad; Momentum and SGD give the
+   * same values as `'sgd'`). It materialises each target's gradient once per step (one
+   * parameter-sized tensor per target), so it costs more than the ghost kernel. `tracin_self`
+   * stays the TracIn definition. The choice is in `run.info.optimizer.attribution`.
+   * @defaultValue 'sgd'
+   */
+  readonly update?: 'sgd' | 'optimizer';
   /**
    * Checkpoints taken during training (`run.checkpoint(dir)`): every `everySteps` steps and/or after
    * every `everyEpochs` epochs of `run.fit`/`fitDataset`. They serve `tracin()` (TracIn from

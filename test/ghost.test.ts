@@ -37,6 +37,22 @@ describe('ghost products equal brute-force per-example gradient products', () =>
     expect(narrow[0]).toBe('compact');
   });
 
+  it('embedding pairs numbered on the device (backends whose memory is not the host\'s) give the same products', async () => {
+    // A backend under another name with the cpu kernels: inrun treats it like a GPU backend and
+    // numbers (example, id) pairs with tf.unique instead of reading the ids back.
+    if (!tf.findBackend('device-like')) {
+      tf.registerBackend('device-like', () => new (tf.findBackend('cpu')!.constructor as new () => tf.KernelBackend)());
+      for (const kernel of tf.getKernelsForBackend('cpu')) tf.registerKernel({ ...kernel, backendName: 'device-like' });
+    }
+    await tf.setBackend('device-like');
+    try {
+      await checkOneStep(embeddingModel(), { methods: ['shapley1', 'tracin_self', 'tracin_we'] });
+      await checkOneStep(wideTargetEmbeddingModel(), { methods: ['shapley1', 'tracin_self', 'tracin_we'] });
+    } finally {
+      await tf.setBackend('cpu');
+    }
+  });
+
   it('picks the path by cost and reports it per layer', async () => {
     // Embedding (n 8, T 6, K 7, T' 6, dim 4, vocab 9, 2 targets): pairwise 10,080 vs materialised 792,
     // over the target's few distinct ids (compact). Its Dense (dIn 24, dOut 1, K 7): pairwise 1,400 vs 552.

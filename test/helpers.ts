@@ -1,5 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'vitest';
+import { spearman, uniform as rng } from '../eval/metrics.js';
+
+export { rng, spearman };
 
 /** Per-example loss as the tests' models define it: one value per row. */
 export type PerExampleLoss = (ys: tf.Tensor, predictions: tf.Tensor) => tf.Tensor1D;
@@ -63,50 +66,11 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   expect(worst / scale).toBeLessThanOrEqual(rel);
 }
 
-function ranks(values: ArrayLike<number>): number[] {
-  const idx = Array.from({ length: values.length }, (_, i) => i).sort((a, b) => values[a]! - values[b]!);
-  const r = new Array<number>(values.length);
-  for (let i = 0; i < idx.length; ) {
-    let j = i;
-    while (j + 1 < idx.length && values[idx[j + 1]!] === values[idx[i]!]) j++;
-    for (let k = i; k <= j; k++) r[idx[k]!] = (i + j) / 2;
-    i = j + 1;
-  }
-  return r;
-}
-
-export function spearman(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  const ra = ranks(a);
-  const rb = ranks(b);
-  const n = ra.length;
-  const ma = ra.reduce((s, v) => s + v, 0) / n;
-  const mb = rb.reduce((s, v) => s + v, 0) / n;
-  let num = 0;
-  let da = 0;
-  let db = 0;
-  for (let i = 0; i < n; i++) {
-    num += (ra[i]! - ma) * (rb[i]! - mb);
-    da += (ra[i]! - ma) ** 2;
-    db += (rb[i]! - mb) ** 2;
-  }
-  return num / Math.sqrt(da * db);
-}
-
 /** Trainable tf.Variables of the named layers, kernel then bias, in layer order. */
 export function layerVariables(model: tf.LayersModel, names?: readonly string[]): tf.Variable[] {
   return model.layers
     .filter((l) => l.trainableWeights.length > 0 && (names === undefined || names.includes(l.name)))
     .flatMap((l) => l.trainableWeights.map((w) => w.read() as tf.Variable));
-}
-
-/** Deterministic pseudo-random numbers for test data. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0;
-    s ^= s >>> 13;
-    return (s >>> 0) / 4294967296;
-  };
 }
 
 /** Copies of a model's weights, to start another model from the same point. */

@@ -34,6 +34,16 @@ describe('no tensor leaks across steps', () => {
     expect(at1000).toBe(at10);
   });
 
+  it("optimizer-aware second order (Adam, update: 'optimizer', shapley2 by finite differences)", async () => {
+    const model = tf.sequential({ layers: [tf.layers.dense({ units: 6, activation: 'tanh', inputShape: [4] }), tf.layers.dense({ units: 2, activation: 'softmax' })] });
+    model.compile({ optimizer: tf.train.adam(0.01), loss: 'categoricalCrossentropy' });
+    const x = tf.randomNormal([8, 4]);
+    const y = tf.oneHot(tf.tensor1d([0, 1, 0, 1, 0, 1, 0, 1], 'int32'), 2);
+    const val = { xs: tf.randomNormal([3, 4]), ys: tf.oneHot(tf.tensor1d([0, 1, 1], 'int32'), 2) };
+    const [at10, at1000] = await tensorsAcross(model, x, y, { targets: { val }, methods: ['shapley1', 'shapley2'], update: 'optimizer' }, false);
+    expect(at1000).toBe(at10);
+  });
+
   it('embedding model with TracIn-WE token totals', async () => {
     const restore = useFastEmbeddingGradient();
     const model = tf.sequential({

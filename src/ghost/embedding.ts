@@ -23,11 +23,10 @@ export interface EmbeddingPairs {
 export function embeddingPairs(train: EmbeddingRows, vocab: number): EmbeddingPairs {
   const [n, t] = train.ids.shape;
   const dim = train.b.shape[2];
-  const v = tf.scalar(vocab, 'int32');
-  const keys = tf.reshape(tf.add(train.ids, tf.reshape(tf.mul(tf.range(0, n, 1, 'int32'), v), [n, 1])), [n * t]);
-  const { values, indices } = tf.unique(keys);
+  const { values, indices } = uniquePairs(train.ids, vocab);
   const count = values.shape[0]!;
   const position = tf.reshape(indices, [n * t, 1]) as tf.Tensor2D;
+  const v = tf.scalar(vocab, 'int32');
   const owner = tf.floorDiv(values, v);
   return {
     sums: tf.scatterND(position, tf.reshape(train.b, [n * t, dim]), [count, dim]) as tf.Tensor2D,
@@ -36,6 +35,68 @@ export function embeddingPairs(train: EmbeddingRows, vocab: number): EmbeddingPa
     position,
     count,
   };
+}
+
+/**
+ * Backends whose tensors live in the host's memory: reading int ids back is a copy, not a device
+ * transfer, and small integer work is faster in plain JavaScript than through tf.js' kernels there
+ * (measured on wasm: `unique` keys a JavaScript map by strings, 0.8 us per element; an int32 add of
+ * a [64, 128] and a [64, 1] tensor takes 1 ms). Other backends keep the work on the device.
+ */
+function onHost(): boolean {
+  return tf.getBackend() === 'cpu' || tf.getBackend() === 'wasm';
+}
+
+/**
+ * The distinct (row, id) pairs of `ids [rows, T]` as keys row * vocab + id, in order of first
+ * appearance, and each position's index among them (`tf.unique` semantics).
+ */
+function uniquePairs(ids: tf.Tensor2D, vocab: number): { values: tf.Tensor1D; indices: tf.Tensor1D } {
+  const [n, t] = ids.shape;
+  if (!onHost()) {
+    const keys = tf.reshape(tf.add(ids, tf.reshape(tf.mul(tf.range(0, n, 1, 'int32'), tf.scalar(vocab, 'int32')), [n, 1])), [n * t]);
+    return tf.unique(keys) as { values: tf.Tensor1D; indices: tf.Tensor1D };
+  }
+  const data = ids.dataSync();
+  const indices = new Int32Array(n * t);
+  const values: number[] = [];
+  const seen = new Map<number, number>();
+  for (let i = 0; i < n * t; i++) {
+    const key = Math.floor(i / t) * vocab + data[i]!;
+    let at = seen.get(key);
+    if (at === undefined) {
+      at = values.length;
+      seen.set(key, at);
+      values.push(key);
+    }
+    indices[i] = at;
+  }
+  return { values: tf.tensor1d(values, 'int32'), indices: tf.tensor1d(indices, 'int32') };
+}
+
+/**
+ * The compact path's cell of every training position: example * distinct + its id's slot among the
+ * target's distinct ids, or the spare cell n * distinct for ids the target lacks. `[n T]` int32.
+ */
+function compactCells(ids: tf.Tensor2D, targetIds: tf.Tensor1D, vocab: number): tf.Tensor1D {
+  const [n, t] = ids.shape;
+  const distinct = targetIds.shape[0]!;
+  const spare = n * distinct;
+  if (!onHost()) {
+    // A lookup table over the vocabulary holds the slot, or the spare for absent ids; min() keeps absent ids at the spare.
+    const lookup = tf.add(tf.scatterND(tf.reshape(targetIds, [distinct, 1]), tf.range(-spare, distinct - spare, 1, 'int32'), [vocab]), tf.scalar(spare, 'int32'));
+    const offsets = tf.reshape(tf.mul(tf.range(0, n, 1, 'int32'), tf.scalar(distinct, 'int32')), [n, 1]);
+    return tf.reshape(tf.minimum(tf.add(tf.reshape(tf.gather(lookup, tf.reshape(ids, [n * t])), [n, t]), offsets), tf.scalar(spare, 'int32')), [n * t]);
+  }
+  const slot = new Map<number, number>();
+  targetIds.dataSync().forEach((id, i) => slot.set(id, i));
+  const data = ids.dataSync();
+  const cells = new Int32Array(n * t);
+  for (let i = 0; i < n * t; i++) {
+    const s = slot.get(data[i]!);
+    cells[i] = s === undefined ? spare : Math.floor(i / t) * distinct + s;
+  }
+  return tf.tensor1d(cells, 'int32');
 }
 
 /** `||G_i||^2`: the squared pair sums, added up per example. `[n]`. Call inside `tf.tidy`. */
@@ -86,7 +147,7 @@ export function embeddingTargetProducts(
     return { path, perExample: tf.sum(terms, 1) as tf.Tensor2D, perPosition: () => terms };
   }
   // The target's distinct ids and each target position's index among them.
-  const { values: targetIds, indices: targetSlot } = tf.unique(tf.reshape(target.ids, [k * tk]));
+  const { values: targetIds, indices: targetSlot } = uniquePairs(tf.reshape(target.ids, [1, k * tk]) as tf.Tensor2D, vocab);
   const distinct = targetIds.shape[0]!;
   if (chooseEmbeddingVariant(n, t, dim, distinct, targets, train.ids.size) === 'gather') {
     const p = pairs();
@@ -102,22 +163,21 @@ export function embeddingTargetProducts(
       },
     };
   }
-  // Compact: slot of each training position among the target's ids (-1 = absent), by one scalar
-  // lookup table; absent positions go to a spare last row.
-  const lookup = tf.sub(tf.scatterND(tf.reshape(targetIds, [distinct, 1]), tf.range(1, distinct + 1, 1, 'int32'), [vocab]), tf.scalar(1, 'int32'));
-  const slot = tf.gather(lookup, tf.reshape(train.ids, [n * t]));
-  const example = tf.floorDiv(tf.range(0, n * t, 1, 'int32'), tf.scalar(t, 'int32'));
-  const row = tf.add(tf.mul(example, tf.scalar(distinct, 'int32')), slot);
-  const cell = tf.where(tf.greaterEqual(slot, 0), row, tf.fill([n * t], n * distinct, 'int32'));
+  // Compact: the training b rows scattered into [n, distinct, dim] cells, with a spare for absent ids.
+  const cell = compactCells(train.ids, targetIds, vocab);
   const cells = tf.reshape(cell, [n * t, 1]);
-  const perCell = tf.slice(tf.scatterND(cells, tf.reshape(train.b, [n * t, dim]), [n * distinct + 1, dim]), 0, n * distinct);
+  // One spare "example" of `distinct` rows past the end: absent positions land in its first row. Its
+  // product row is dropped after the matMul (slicing the [n * distinct, dim] table itself is a copy
+  // that costs more than the product on wasm).
+  const withSpare = tf.scatterND(cells, tf.reshape(train.b, [n * t, dim]), [(n + 1) * distinct, dim]);
   // The targets' gradients over their distinct ids only: [distinct * dim, targets].
   const compact = embeddingGradients({ ids: tf.reshape(targetSlot, [k, tk]) as tf.Tensor2D, b: target.b }, layout.ranges, distinct);
   const tables = tf.transpose(tf.reshape(compact, [targets, distinct * dim]));
   return {
     path: 'compact',
-    perExample: tf.matMul(tf.reshape(perCell, [n, distinct * dim]), tables) as tf.Tensor2D,
+    perExample: tf.slice(tf.matMul(tf.reshape(withSpare, [n + 1, distinct * dim]), tables), 0, n) as tf.Tensor2D,
     perPosition: () => {
+      const perCell = tf.slice(withSpare, 0, n * distinct);
       // Per (example, target id) terms, split evenly over the positions holding that id.
       const perTarget = tf.reshape(tf.transpose(tf.reshape(tables, [distinct, dim, targets]), [0, 2, 1]), [1, distinct, targets, dim]);
       const byCell = tf.sum(tf.mul(tf.reshape(perCell, [n, distinct, 1, dim]), perTarget), 3); // [n, distinct, targets]

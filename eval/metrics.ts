@@ -1,0 +1,71 @@
+/** Ranking metrics for detection tasks: higher score = more suspicious. */
+
+/** Area under the ROC curve (Mann-Whitney U with tied ranks averaged): 0.5 = chance, 1 = perfect. */
+export function auroc(scores: ArrayLike<number>, positive: ArrayLike<number>): number {
+  const n = scores.length;
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a]! - scores[b]!);
+  const rank = new Float64Array(n);
+  for (let i = 0; i < n; ) {
+    let j = i;
+    while (j + 1 < n && scores[order[j + 1]!] === scores[order[i]!]) j++;
+    for (let k = i; k <= j; k++) rank[order[k]!] = (i + j) / 2 + 1;
+    i = j + 1;
+  }
+  let pos = 0;
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    if (positive[i]) {
+      pos++;
+      sum += rank[i]!;
+    }
+  }
+  const neg = n - pos;
+  return pos === 0 || neg === 0 ? Number.NaN : (sum - (pos * (pos + 1)) / 2) / (pos * neg);
+}
+
+/** Share of positives among the `fraction` highest scores. */
+export function shareInTop(scores: ArrayLike<number>, positive: ArrayLike<number>, fraction: number): number {
+  const order = Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[b]! - scores[a]!);
+  const top = order.slice(0, Math.max(1, Math.ceil(scores.length * fraction)));
+  return top.reduce((s, i) => s + (positive[i] ? 1 : 0), 0) / top.length;
+}
+
+/** Spearman rank correlation (tied ranks averaged). */
+export function spearman(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const ranks = (v: ArrayLike<number>) => {
+    const n = v.length;
+    const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => v[x]! - v[y]!);
+    const r = new Float64Array(n);
+    for (let i = 0; i < n; ) {
+      let j = i;
+      while (j + 1 < n && v[order[j + 1]!] === v[order[i]!]) j++;
+      for (let k = i; k <= j; k++) r[order[k]!] = (i + j) / 2;
+      i = j + 1;
+    }
+    return r;
+  };
+  const ra = ranks(a);
+  const rb = ranks(b);
+  const n = ra.length;
+  const ma = ra.reduce((s, v) => s + v, 0) / n;
+  const mb = rb.reduce((s, v) => s + v, 0) / n;
+  let num = 0;
+  let da = 0;
+  let db = 0;
+  for (let i = 0; i < n; i++) {
+    num += (ra[i]! - ma) * (rb[i]! - mb);
+    da += (ra[i]! - ma) ** 2;
+    db += (rb[i]! - mb) ** 2;
+  }
+  return num / Math.sqrt(da * db);
+}
+
+/** Seeded uniform numbers in [0, 1). */
+export function uniform(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0;
+    s ^= s >>> 13;
+    return (s >>> 0) / 4294967296;
+  };
+}
