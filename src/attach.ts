@@ -7,7 +7,7 @@ import { InrunError, invalid, preview } from './errors.js';
 import type { LayerKind } from './hooks/capture.js';
 import { planLayers, type Restore } from './hooks/layers.js';
 import { SketchStore } from './accumulators/sketches.js';
-import { disposeProjections, makeProjections, type SketchLayer } from './ghost/sketch.js';
+import { disposeProjections, makeProjections, sketchWidth, type SketchLayer } from './ghost/sketch.js';
 import { unsupportedOptimizer } from './preconditioner.js';
 import { tryDoubleBackward, type HessianContext, type HvpMethod } from './hessian.js';
 import { adaptModel, type ModelAdapter } from './model.js';
@@ -259,7 +259,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, options: AttachO
             });
             const projections = makeProjections(layers, options.sketch.size, options.sketch.seed ?? 0);
             release.push(() => disposeProjections(projections));
-            const store = new SketchStore(layers.length * options.sketch.size ** 2);
+            const store = new SketchStore(layers.reduce((sum, layer) => sum + sketchWidth(layer, options.sketch!.size), 0));
             release.push(() => store.dispose());
             return { order, layers, projections, store, size: options.sketch.size, seed: options.sketch.seed ?? 0 };
           })();

@@ -9,7 +9,7 @@ import type { ModelAdapter } from './model.js';
 import { hessianVectorProducts, paramProducts, targetGradientsOf, updateDirection, type HvpMethod } from './hessian.js';
 import { targetPass, type TargetGroup, type TargetSet } from './targets.js';
 import type { SketchStore } from './accumulators/sketches.js';
-import { sketchRows, type Projection, type SketchLayer } from './ghost/sketch.js';
+import { sketchRows, sketchWidth, type Projection, type SketchLayer } from './ghost/sketch.js';
 import type { CoveredLayer } from './types.js';
 import { precondition, preconditionedProducts, stepFactors, type UpdateRule } from './preconditioner.js';
 import type { LayerParams } from './hessian.js';
@@ -150,7 +150,7 @@ export class Attributor {
     const n = slots.length;
     const blocks = sketch.order.map((name, i) => {
       const rows = train.get(name);
-      return rows === undefined ? tf.zeros<tf.Rank.R2>([n, sketch.size ** 2]) : sketchRows([rows], [sketch.projections[i]!]);
+      return rows === undefined ? tf.zeros<tf.Rank.R2>([n, sketchWidth(sketch.layers[i]!, sketch.size)]) : sketchRows([rows], [sketch.projections[i]!]);
     });
     const all = (blocks.length === 1 ? blocks[0]! : tf.concat(blocks, 1)) as tf.Tensor2D;
     sketch.store.set(slots, tf.div(all, scale.lossScale), step);

@@ -11,9 +11,9 @@ beforeAll(async () => {
 });
 
 const N = 20;
-const x = tf.randomNormal([N, 4], 0, 1, 'float32', 1);
+const x = tf.randomNormal([N, 12], 0, 1, 'float32', 1);
 const y = tf.oneHot(tf.tensor1d(Array.from({ length: N }, (_, i) => (i * 7) % 3), 'int32'), 3);
-const qx = tf.randomNormal([3, 4], 0, 1, 'float32', 2);
+const qx = tf.randomNormal([3, 12], 0, 1, 'float32', 2);
 const qy = tf.oneHot(tf.tensor1d([0, 1, 2], 'int32'), 3);
 const ids = Array.from({ length: N }, (_, i) => `t${i}`);
 
@@ -22,7 +22,7 @@ async function trainWithCheckpoints(): Promise<string> {
   const dir = join(mkdtempSync(join(tmpdir(), 'inrun-tracin-')), 'ckpt');
   const model = tf.sequential({
     layers: [
-      tf.layers.dense({ units: 6, activation: 'tanh', inputShape: [4], kernelInitializer: tf.initializers.glorotNormal({ seed: 3 }) }),
+      tf.layers.dense({ units: 24, activation: 'tanh', inputShape: [12], kernelInitializer: tf.initializers.glorotNormal({ seed: 3 }) }),
       tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: tf.initializers.glorotNormal({ seed: 4 }) }),
     ],
   });
@@ -95,13 +95,14 @@ describe('TracIn from checkpoints', () => {
     };
     const truth = exact.flat();
     const rho: number[] = [];
-    for (const size of [2, 8, 32]) {
+    // Layers: 13 x 24 (inputs + bias, outputs) and 25 x 3; a side no wider than the size is kept whole.
+    for (const size of [2, 6, 12]) {
       const estimates: number[][] = [];
-      for (let seed = 0; seed < (size === 32 ? 64 : 4); seed++) {
+      for (let seed = 0; seed < (size === 12 ? 64 : 4); seed++) {
         estimates.push(full(await tracin({ checkpoints: dir, train: { xs: x, ys: y, ids }, queries: { xs: qx, ys: qy }, k: N, selfInfluence: false, sketch: { size, seed } })));
       }
       rho.push(estimates.reduce((s, e) => s + spearman(e, truth), 0) / estimates.length);
-      if (size === 32) {
+      if (size === 12) {
         // Unbiased: the mean estimate over seeds sits on the exact scores (least-squares slope 1, no
         // offset); a mis-scaled projection would tilt the slope.
         const mean = truth.map((_, i) => estimates.reduce((s, e) => s + e[i]!, 0) / estimates.length);
@@ -113,7 +114,11 @@ describe('TracIn from checkpoints', () => {
     }
     expect(rho[1]!).toBeGreaterThan(rho[0]!);
     expect(rho[2]!).toBeGreaterThan(rho[1]!);
-    expect(rho[2]!).toBeGreaterThan(0.9);
+    expect(rho[2]!).toBeGreaterThan(0.7);
+    // At a size no smaller than any side, nothing is projected: the scores are exact.
+    const whole = full(await tracin({ checkpoints: dir, train: { xs: x, ys: y, ids }, queries: { xs: qx, ys: qy }, k: N, selfInfluence: false, sketch: { size: 25, seed: 1 } }));
+    const scale = Math.max(...truth.map(Math.abs));
+    whole.forEach((v, i) => expect(Math.abs(v - truth[i]!) / scale).toBeLessThan(1e-4));
   }, 120_000);
 });
 
@@ -121,7 +126,7 @@ describe('sketches saved during the run', () => {
   it("tracin({ train: 'sketches' }) scores queries from the checkpoint's stored sketches, with no pass over the training data", async () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'inrun-sketch-')), 'ckpt');
     const model = tf.sequential({
-      layers: [tf.layers.dense({ units: 6, activation: 'tanh', inputShape: [4], kernelInitializer: tf.initializers.glorotNormal({ seed: 3 }) }), tf.layers.dense({ units: 3, activation: 'softmax' })],
+      layers: [tf.layers.dense({ units: 24, activation: 'tanh', inputShape: [12], kernelInitializer: tf.initializers.glorotNormal({ seed: 3 }) }), tf.layers.dense({ units: 3, activation: 'softmax' })],
     });
     const optimizer = tf.train.sgd(0.3);
     model.compile({ optimizer, loss: 'categoricalCrossentropy' });
