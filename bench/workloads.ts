@@ -42,6 +42,8 @@ function layersInstance(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor, targe
     variables: model.trainableWeights.map((w) => w.read() as tf.Variable),
     dispose: () => {
       tf.dispose([x, y, target.xs, target.ys]);
+      // LayersModel.dispose() leaves the optimizer's slots.
+      model.optimizer.dispose();
       model.dispose();
     },
   };
@@ -85,6 +87,7 @@ export const transformer: Workload = {
       variables: m.variables,
       dispose: () => {
         tf.dispose([x, y, target.xs, target.ys]);
+        m.optimizer.dispose();
         m.dispose();
       },
     };

@@ -169,8 +169,21 @@ export function tryDoubleBackward(ctx: HessianContext, kinds: ReadonlyMap<string
     });
     return verdict;
   } catch (error) {
+    releaseTape();
     return error instanceof Error ? error.message : String(error);
   }
+}
+
+/**
+ * tf.js (4.22) keeps a clone of every tensor a recorded op saves for its gradient until the backward
+ * pass finishes; when the backward pass throws (an op without a gradient), they stay allocated, and
+ * with them a copy of every weight the forward pass read. Frees what the failed pass left on the tape.
+ */
+function releaseTape(): void {
+  const state = (tf.engine() as unknown as { state?: { gradientDepth?: number; activeTape?: { saved?: tf.Tensor[] }[] | null } }).state;
+  if (state === undefined || state.gradientDepth !== 0 || !Array.isArray(state.activeTape)) return;
+  for (const node of state.activeTape) for (const t of node.saved ?? []) t.dispose();
+  state.activeTape = null;
 }
 
 /**

@@ -57,4 +57,37 @@ describe('no tensor leaks across steps', () => {
     expect(at1000).toBe(at10);
     restore();
   });
+
+  it('attach and close leave no tensor behind, whatever the options (double backward refused included)', async () => {
+    const restore = useFastEmbeddingGradient();
+    const dense = tf.sequential({ layers: [tf.layers.dense({ units: 6, activation: 'tanh', inputShape: [4] }), tf.layers.dense({ units: 2, activation: 'softmax' })] });
+    dense.compile({ optimizer: tf.train.adam(0.01), loss: 'categoricalCrossentropy' });
+    const text = tf.sequential({
+      layers: [tf.layers.embedding({ inputDim: 20, outputDim: 4, inputLength: 5 }), tf.layers.globalAveragePooling1d(), tf.layers.dense({ units: 1, activation: 'sigmoid' })],
+    });
+    text.compile({ optimizer: tf.train.rmsprop(0.01), loss: 'binaryCrossentropy' });
+    const x = tf.randomNormal([8, 4]);
+    const y = tf.oneHot(tf.tensor1d([0, 1, 0, 1, 0, 1, 0, 1], 'int32'), 2);
+    const ids = tf.tensor2d(Array.from({ length: 30 }, (_, i) => (i * 7) % 20), [6, 5], 'int32');
+    const labels = tf.tensor2d([1, 0, 1, 0, 1, 0], [6, 1]);
+    const cases: [tf.LayersModel, tf.Tensor, tf.Tensor, AttachOptions][] = [
+      [dense, x, y, { targets: { val: { xs: tf.slice(x, 0, 3), ys: tf.slice(y, 0, 3) } }, methods: ['shapley1', 'shapley2', 'tracin_self'] }],
+      [dense, x, y, { targets: { val: { xs: tf.slice(x, 0, 3), ys: tf.slice(y, 0, 3) } }, methods: ['shapley1', 'shapley2'], update: 'optimizer', sketch: { size: 3 } }],
+      [text, ids, labels, { targets: { val: { xs: tf.slice(ids, 0, 2), ys: tf.slice(labels, 0, 2) } }, methods: ['shapley1', 'tracin_we', 'tracin_self'], update: 'optimizer' }],
+    ];
+    // Optimizer slots and the probes' shared seed scalar are created once, by the first steps: make them first.
+    await dense.trainOnBatch(x, y);
+    await text.trainOnBatch(ids, labels);
+    const warm = attach(dense, {});
+    await warm.step([0, 1, 2, 3, 4, 5, 6, 7], () => dense.trainOnBatch(x, y));
+    await warm.close();
+    for (const [model, xs, ys, options] of cases) {
+      const before = tf.memory().numTensors;
+      const run = attach(model, options);
+      for (let step = 0; step < 3; step++) await run.step(Array.from({ length: xs.shape[0]! }, (_, i) => step * 10 + i), () => model.trainOnBatch(xs, ys));
+      await run.close();
+      expect(tf.memory().numTensors).toBe(before);
+    }
+    restore();
+  });
 });
