@@ -44,6 +44,7 @@ function runInfo(runId: string): RunInfo {
     columns: COLUMNS.map((name) => ({ name, method: name.split(':')[0] as 'shapley1', target: name.split(':')[1] ?? null })),
     targets: [{ name: 'val', rows: 128 }],
     layers: { covered: [], skipped: [] },
+    targetEvery: 1,
     hvp: null,
     seeds: [],
     meta: {},

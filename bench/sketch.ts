@@ -2,7 +2,7 @@
  * Gradient sketches vs exact TracIn: how well random-projection estimates rank training examples for
  * new queries, for a few sketch sizes, and what they cost to keep (bytes per example).
  *
- *   npx tsx bench/sketch.ts [--backend wasm] [--train 1000] [--queries 20] [--seeds 3] [--out docs/benchmarks.md]
+ *   npx tsx bench/sketch.ts [--backend wasm] [--train 1000] [--queries 20] [--seeds 3] [--sizes 4,8,16,32,64] [--models tabular,text] [--out docs/benchmarks.md]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +24,7 @@ const { values: args } = parseArgs({
     queries: { type: 'string', default: '20' },
     seeds: { type: 'string', default: '3' },
     sizes: { type: 'string', default: '4,8,16,32,64' },
+    models: { type: 'string', default: 'tabular,text' },
     out: { type: 'string', default: 'docs/benchmarks.md' },
   },
 });
@@ -97,7 +98,7 @@ interface Row {
 }
 
 const rows: Row[] = [];
-for (const setup of [tabular(), text()]) {
+for (const setup of args.models.split(',').map((m) => (m === 'text' ? text() : tabular()))) {
   const ids = Array.from({ length: N }, (_, i) => `t${i}`);
   // One epoch on the training rows, then one checkpoint: the scores are TracIn at that checkpoint.
   await setup.model.fit(setup.train.xs, setup.train.ys, { epochs: 1, batchSize: 32, verbose: 0, shuffle: false });

@@ -56,8 +56,8 @@ function grid(w: Workload, backend: string): Config[] {
   return configs;
 }
 
-type Mode = 'plain' | 'first' | 'second';
-const METHODS: Record<Exclude<Mode, 'plain'>, Method[]> = { first: ['shapley1', 'tracin_self'], second: ['shapley1', 'shapley2'] };
+type Mode = 'plain' | 'first' | 'every16' | 'second';
+const METHODS: Record<Exclude<Mode, 'plain'>, Method[]> = { first: ['shapley1', 'tracin_self'], every16: ['shapley1', 'tracin_self'], second: ['shapley1', 'shapley2'] };
 
 async function timeSteps(steps: number, step: () => Promise<unknown>): Promise<number> {
   const start = performance.now();
@@ -68,7 +68,7 @@ async function timeSteps(steps: number, step: () => Promise<unknown>): Promise<n
 /** Runs `body` with a step function for `mode` (attached for attributed modes), closing the run after. */
 async function withMode<T>(inst: Instance, mode: Mode, body: (step: () => Promise<unknown>) => Promise<T>): Promise<T> {
   if (mode === 'plain') return body(() => inst.step());
-  const run = attach(inst.model, { targets: { target: inst.target }, methods: METHODS[mode], stepRecords: false });
+  const run = attach(inst.model, { targets: { target: inst.target }, methods: METHODS[mode], stepRecords: false, ...(mode === 'every16' ? { targetEvery: 16 } : {}) });
   const batch = inst.x.shape[0]!;
   let next = 0;
   try {
@@ -96,7 +96,7 @@ interface Row {
   readonly backend: string;
   readonly config: Config;
   readonly ms: Record<Mode, number>;
-  readonly ratio: { readonly first: number; readonly second: number };
+  readonly ratio: { readonly first: number; readonly every16: number; readonly second: number };
   readonly naive: number | null;
   readonly peakMB: Record<Mode, number>;
   readonly hvp: string;
@@ -112,10 +112,10 @@ for (const backend of args.backends.split(',')) {
       await inst.step();
       const probe = await timeSteps(1, () => inst.step());
       const steps = args.quick ? 1 : Math.max(1, Math.min(8, Math.round(BUDGET / probe)));
-      const times: Record<Mode, number[]> = { plain: [], first: [], second: [] };
-      const ratios = { first: [] as number[], second: [] as number[] };
+      const times: Record<Mode, number[]> = { plain: [], first: [], every16: [], second: [] };
+      const ratios = { first: [] as number[], every16: [] as number[], second: [] as number[] };
       let hvp = '';
-      const modes: Mode[] = ['plain', 'first', 'second'];
+      const modes: Mode[] = ['plain', 'first', 'every16', 'second'];
       for (let r = 0; r < ROUNDS; r++) {
         // Rotated order, each mode warmed up once per round: drift on a busy machine hits all alike.
         const order = modes.map((_, i) => modes[(i + r) % modes.length]!);
@@ -128,6 +128,7 @@ for (const backend of args.backends.split(',')) {
           times[mode].push(round[mode]);
         }
         ratios.first.push(round.first! / round.plain!);
+        ratios.every16.push(round.every16! / round.plain!);
         ratios.second.push(round.second! / round.plain!);
       }
       if (hvp === '') {
@@ -136,14 +137,14 @@ for (const backend of args.backends.split(',')) {
         await run.close();
       }
       const naive = config.naive ? await timeSteps(1, () => naiveStep(inst)) : null;
-      const peakMB = { plain: 0, first: 0, second: 0 };
-      for (const mode of modes) peakMB[mode] = (await peakBytes(inst, mode)) / 2 ** 20;
+      const peakMB = { plain: 0, first: 0, every16: 0, second: 0 };
+      for (const mode of modes) if (mode !== 'every16') peakMB[mode] = (await peakBytes(inst, mode)) / 2 ** 20;
       const row: Row = {
         model: w.name,
         backend,
         config,
-        ms: { plain: median(times.plain), first: median(times.first), second: median(times.second) },
-        ratio: { first: median(ratios.first), second: median(ratios.second) },
+        ms: { plain: median(times.plain), first: median(times.first), every16: median(times.every16), second: median(times.second) },
+        ratio: { first: median(ratios.first), every16: median(ratios.every16), second: median(ratios.second) },
         naive,
         peakMB,
         hvp,
@@ -151,7 +152,7 @@ for (const backend of args.backends.split(',')) {
       rows.push(row);
       console.log(
         `${w.name.padEnd(42)} ${backend.padEnd(4)} B=${config.batch} K=${config.target}${config.seqLen ? ` T=${config.seqLen}` : ''}: plain ${row.ms.plain.toFixed(1)} ms, ` +
-          `first ${row.ratio.first.toFixed(2)}x, second ${row.ratio.second.toFixed(2)}x (${hvp})${naive === null ? '' : `, naive ${(naive / row.ms.first).toFixed(0)}x slower than first`}; ` +
+          `first ${row.ratio.first.toFixed(2)}x, targetEvery 16 ${row.ratio.every16.toFixed(2)}x, second ${row.ratio.second.toFixed(2)}x (${hvp})${naive === null ? '' : `, naive ${(naive / row.ms.first).toFixed(0)}x slower than first`}; ` +
           `peak MB ${peakMB.plain.toFixed(1)}/${peakMB.first.toFixed(1)}/${peakMB.second.toFixed(1)}`,
       );
       inst.dispose();
@@ -166,7 +167,7 @@ const tables = workloads
     if (mine.length === 0) return '';
     const lines = mine.map(
       (r) =>
-        `| ${r.backend} | ${r.config.batch} | ${r.config.target} | ${r.config.seqLen ?? w.seqLen ?? '-'} | ${fmt(r.ms.plain)} | ${fmt(r.ms.first)} (${r.ratio.first.toFixed(2)}x) | ${fmt(r.ms.second)} (${r.ratio.second.toFixed(2)}x) | ${
+        `| ${r.backend} | ${r.config.batch} | ${r.config.target} | ${r.config.seqLen ?? w.seqLen ?? '-'} | ${fmt(r.ms.plain)} | ${fmt(r.ms.first)} (${r.ratio.first.toFixed(2)}x) | ${fmt(r.ms.every16)} (${r.ratio.every16.toFixed(2)}x) | ${fmt(r.ms.second)} (${r.ratio.second.toFixed(2)}x) | ${
           r.naive === null ? '' : `${fmt(r.naive)} (${(r.naive / r.ms.first).toFixed(0)}x first order)`
         } | ${r.peakMB.plain.toFixed(1)} / ${r.peakMB.first.toFixed(1)} / ${r.peakMB.second.toFixed(1)} |`,
     );
@@ -174,8 +175,8 @@ const tables = workloads
 
 Second order's Hessian-vector product: ${[...new Set(mine.map((r) => r.hvp))].join(', ')}.
 
-| backend | B | target rows K | T | plain ms/step | first order ms/step | second order ms/step | naive ms/step | tf.js peak MB: plain / first / second |
-|---|---|---|---|---|---|---|---|---|
+| backend | B | target rows K | T | plain ms/step | first order ms/step | first order, \`targetEvery: 16\` | second order ms/step | naive ms/step | tf.js peak MB: plain / first / second |
+|---|---|---|---|---|---|---|---|---|---|
 ${lines.join('\n')}`;
   })
   .filter((t) => t !== '')
@@ -204,15 +205,15 @@ writeSection(
 \`bench/step-time.ts\`, measured ${machine()}; backends: ${args.backends}; the embedding gradient is
 inrun's opt-in \`useFastEmbeddingGradient()\`. Each row trains one reference model (\`examples/\`) on
 random data of its shape: plain steps, steps with first-order attribution (\`shapley1\` + \`tracin_self\`
-toward one target of K rows), steps with second order (\`shapley1\` + \`shapley2\`), per-step records off.
-The three alternate in ${ROUNDS} rounds in rotated order (each warmed up), with enough steps per round for about
+toward one target of K rows), the same with the target pass every 16 steps (\`targetEvery: 16\`), and steps
+with second order (\`shapley1\` + \`shapley2\`), per-step records off. The four alternate in ${ROUNDS} rounds in rotated order (each warmed up), with enough steps per round for about
 ${BUDGET} ms of plain training; the table gives medians, and the ratios are medians of per-round
 ratios, so that drift on a busy machine hits all alike. The naive way (one backward pass per example,
 then dot products with the target gradient) runs once where shown. Peak MB is tf.js' peak tensor
 memory during one step (\`tf.profile\`), above what was allocated before the step (weights, data, optimizer and run state). Ratios are the result; absolute times depend on the machine.
 
 **Against the goals** (rows with K <= B/16): first order ${range(target.map((r) => r.ratio.first))} of a plain step (goal 1.05x;
-the paper's implementation 1.08x); second order ${range(target.map((r) => r.ratio.second))} (goal 1.5x; paper 2.2x); at B = 64 the naive
+the paper's implementation 1.08x), ${range(target.map((r) => r.ratio.every16))} with the target pass every 16 steps; second order ${range(target.map((r) => r.ratio.second))} (goal 1.5x; paper 2.2x); at B = 64 the naive
 way is ${range(naiveRows.map((r) => r.naive! / r.ms.first)).replace(/x/g, '')} times slower than first order (goal 30; paper 17).
 
 ![first-order overhead vs batch size](overhead.svg)
@@ -224,6 +225,8 @@ whole model, at the step's weights), the probes that record layer inputs and out
 ghost products. On these small models tf.js' cpu and wasm backends spend much of a step dispatching
 kernels (a plain step of the MLP is about 200 kernels; an attributed one about 440), so the target
 pass costs nearly as much as the training step however few rows it has, and the ratio falls as B grows.
+\`targetEvery: 16\` runs that pass once every 16 steps (the values between use target rows up to 15 steps
+old; docs/methods.md), which leaves the probes and the ghost products.
 For sequence models (the transformer, the text model at long T) the ghost products are the extra cost: with
 T positions per example, the materialised path is one more matMul per layer over the batch (n T dIn dOut),
 and self-influence with T (dIn + dOut) > dIn dOut materialises per-example gradients. Second order adds

@@ -125,6 +125,19 @@ ${lines.join('\n')}
 ![test loss per step](${svg})`;
 }
 
+/** Writes the test-loss curves as `removal.svg` in `folder`; returns the file name. */
+export function writeRemovalPlot(r: RemovalResult, folder: string): string {
+  const name = 'removal.svg';
+  writeFileSync(
+    join(folder, name),
+    lineChart(
+      r.curves.map((c) => ({ name: c.name.replace(' emails', ''), points: c.points.filter(([s]) => s > 0) })),
+      { title: 'Test loss while training, with and without negative-value data', xLabel: 'step (log scale)', yLabel: 'test loss', reference: { y: r.level, label: 'all data, final' } },
+    ),
+  );
+  return name;
+}
+
 if (isMain(import.meta.url)) {
   const { values: args } = parseArgs({
     options: {
@@ -135,14 +148,7 @@ if (isMain(import.meta.url)) {
   });
   const options: RemovalOptions = { backend: args.backend, epochs: Number(args.epochs) };
   const result = await removal(options);
-  const svg = 'removal.svg';
-  writeFileSync(
-    join(dirname(args.out), svg),
-    lineChart(
-      result.curves.map((c) => ({ name: c.name.replace(/ emails.*seed/, ' (seed'), points: c.points.filter(([s]) => s > 0) })),
-      { title: 'Test loss while training, with and without negative-value data', xLabel: 'step (log scale)', yLabel: 'test loss', reference: { y: result.level, label: 'all data, final' } },
-    ),
-  );
+  const svg = writeRemovalPlot(result, dirname(args.out));
   const markdown = removalMarkdown(result, options, svg);
   console.log(markdown);
   writeEvaluation(args.out, 'removal', markdown);

@@ -38,6 +38,7 @@ const OPTION_KEYS: ReadonlySet<string> = new Set([
   'metrics',
   'hvp',
   'update',
+  'targetEvery',
   'checkpoints',
   'sketch',
 ]);
@@ -48,7 +49,7 @@ function checkOptions(options: AttachOptions): void {
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.has(key)) throw new InrunError(`unknown option; known options: ${[...OPTION_KEYS].join(', ')}`, { field: key });
   }
-  const { flushEvery, stepRecords, ghostPath, seed, runId, sinks, tokens, delivery, sinkErrors, totalsEvery, metrics, hvp, update, checkpoints, sketch } = options;
+  const { flushEvery, stepRecords, ghostPath, seed, runId, sinks, tokens, delivery, sinkErrors, totalsEvery, metrics, hvp, update, targetEvery, checkpoints, sketch } = options;
   if (sketch !== undefined) {
     if (sketch === null || typeof sketch !== 'object' || !(Number.isInteger(sketch.size) && sketch.size >= 1)) invalid('sketch.size', 'a positive integer', sketch?.size);
     if (sketch.seed !== undefined && !Number.isInteger(sketch.seed)) invalid('sketch.seed', 'an integer', sketch.seed);
@@ -69,6 +70,7 @@ function checkOptions(options: AttachOptions): void {
     invalid('hvp', "'auto', 'double-backward' or 'finite-difference'", hvp);
   }
   if (update !== undefined && update !== 'sgd' && update !== 'optimizer') invalid('update', "'sgd' or 'optimizer'", update);
+  if (targetEvery !== undefined && !(Number.isInteger(targetEvery) && targetEvery >= 1)) invalid('targetEvery', 'a positive integer', targetEvery);
   if (metrics !== undefined && typeof metrics !== 'boolean' && (metrics === null || typeof metrics !== 'object')) {
     invalid('metrics', 'true, false or { meterProvider?, sourceLimit?, attributes? }', metrics);
   }
@@ -263,6 +265,9 @@ export function attach(model: tf.LayersModel | FunctionalModel, options: AttachO
             release.push(() => store.dispose());
             return { order, layers, projections, store, size: options.sketch.size, seed: options.sketch.seed ?? 0 };
           })();
+    if ((options.targetEvery ?? 1) > 1 && methods.includes('shapley2')) {
+      throw new InrunError("shapley2 needs a target pass at every step's weights; leave targetEvery at 1", { field: 'targetEvery' });
+    }
     const hvp =
       methods.includes('shapley2') && targets !== null
         ? chooseHvp(options.hvp, { model: adapter, targets, include, weights }, covered)
@@ -310,6 +315,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, options: AttachO
       columns,
       targets: targetNames.map((name, i) => ({ name, rows: targets!.rows[i]! })),
       layers: { covered, skipped },
+      targetEvery: options.targetEvery ?? 1,
       hvp,
       seeds: [],
       meta: { ...(options.meta ?? {}) },
@@ -326,6 +332,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, options: AttachO
       tokens,
       hessian: hvp === null ? null : { method: hvp, weights },
       update: optimizerAware && className !== 'SGD' ? { optimizer: adapter.optimizer, weights } : null,
+      targetEvery: options.targetEvery ?? 1,
       sketch,
     });
     return new AttributionRun({

@@ -41,7 +41,11 @@ export interface AttributorConfig {
   readonly hessian: { readonly method: HvpMethod; readonly weights: ReadonlyMap<string, readonly tf.Variable[]> } | null;
   /** Optimizer-aware values (`update: 'optimizer'`), or null for the SGD update. */
   readonly update: UpdateRule | null;
+  /** Steps between two target passes (1 = every step, exact); between them the last rows are reused. */
+  readonly targetEvery: number;
 }
+
+type Pass = { readonly group: TargetGroup; readonly pass: ReturnType<typeof targetPass> };
 
 /** What one step leaves for its per-step record (kept tensors; the record buffer frees them). */
 export interface StepOutput {
@@ -79,10 +83,9 @@ export class Attributor {
     return tf.tidy(() => {
       const train = capture.rows(n, include);
       this.noteLayers(train);
-      const passes: { group: TargetGroup; pass: ReturnType<typeof targetPass> }[] = [];
+      const { passes, fresh } = this.wantsTargets ? this.targetPasses() : { passes: [] as Pass[], fresh: false };
       try {
-        for (const group of this.wantsTargets ? (targets?.groups ?? []) : []) passes.push({ group, pass: targetPass(group, model) });
-        const losses = passes.map((p) => p.pass.losses);
+        const losses = fresh ? passes.map((p) => p.pass.losses) : [];
         const groups = passes.map(({ group, pass }) => ({ rows: pass.capture.rows(group.rows, include), layout: group.layout }));
         const { hessian, update } = this.config;
         // Optimizer-aware: target products come from materialised, rescaled target gradients instead of the ghost kernel.
@@ -137,12 +140,48 @@ export class Attributor {
           : null;
         return out as unknown as tf.TensorContainer;
       } finally {
-        for (const { pass } of passes) {
-          pass.capture.dispose();
-          pass.losses.dispose();
-        }
+        if (this.config.targetEvery === 1) this.releaseTargets();
       }
     }) as unknown as StepOutput | null;
+  }
+
+  /**
+   * The target passes for this step: fresh ones every `targetEvery` steps, else the last ones (their
+   * rows were recorded at older weights; `fresh` says which). They stay allocated between steps.
+   */
+  private targetPasses(): { passes: Pass[]; fresh: boolean } {
+    if (this.cached !== null && this.cached.age < this.config.targetEvery) {
+      this.cached.age++;
+      return { passes: this.cached.passes, fresh: false };
+    }
+    this.releaseTargets();
+    const passes: Pass[] = [];
+    try {
+      for (const group of this.config.targets?.groups ?? []) passes.push({ group, pass: targetPass(group, this.config.model) });
+    } catch (error) {
+      for (const { pass } of passes) {
+        pass.capture.dispose();
+        pass.losses.dispose();
+      }
+      throw error;
+    }
+    this.cached = { passes, age: 1 };
+    return { passes, fresh: true };
+  }
+
+  private cached: { passes: Pass[]; age: number } | null = null;
+
+  private releaseTargets(): void {
+    for (const { pass } of this.cached?.passes ?? []) {
+      pass.capture.dispose();
+      pass.losses.dispose();
+    }
+    this.cached = null;
+  }
+
+  /** Frees the target passes kept between steps. */
+  dispose(): void {
+    this.releaseTargets();
   }
 
   /** Stores each example's gradient sketch (of its own loss: the recorded share divided by the loss scale). */

@@ -616,6 +616,7 @@ export class AttributionRun implements Run {
     for (const restore of this.restores.reverse()) restore();
     this.restores.length = 0;
     this.parts.release();
+    this.parts.attributor.dispose();
     this.buffer.dispose();
     this.parts.totals.dispose();
     this.parts.tokens?.dispose();

@@ -77,6 +77,8 @@ export interface RunInfo {
   readonly columns: readonly ColumnInfo[];
   readonly targets: readonly { readonly name: string; readonly rows: number }[];
   readonly layers: { readonly covered: readonly CoveredLayer[]; readonly skipped: readonly SkippedLayer[] };
+  /** Steps between two target passes (`targetEvery`). */
+  readonly targetEvery: number;
   /** How second-order values compute H_T u, or null without `shapley2`. */
   readonly hvp: 'double-backward' | 'finite-difference' | null;
   /** Seeds used by `run.fit` shuffling, in call order. */
@@ -200,6 +202,16 @@ export interface AttachOptions {
    * @defaultValue 'sgd'
    */
   readonly update?: 'sgd' | 'optimizer';
+  /**
+   * Steps between two target passes. 1: every step's values use the target's gradient at that step's
+   * weights (exact). n > 1: the target pass runs every n steps and the steps between reuse its rows,
+   * recorded at weights up to n - 1 steps old: an approximation (measured in docs/benchmarks.md) that
+   * takes most of the cost away on small models, where the target pass is most of it. Target losses
+   * appear in the step records of refresh steps only. Not with `shapley2`, whose Hessian-vector
+   * product needs the current weights.
+   * @defaultValue 1
+   */
+  readonly targetEvery?: number;
   /**
    * Checkpoints taken during training (`run.checkpoint(dir)`): every `everySteps` steps and/or after
    * every `everyEpochs` epochs of `run.fit`/`fitDataset`. They serve `tracin()` (TracIn from

@@ -74,6 +74,7 @@ describe('no tensor leaks across steps', () => {
       [dense, x, y, { targets: { val: { xs: tf.slice(x, 0, 3), ys: tf.slice(y, 0, 3) } }, methods: ['shapley1', 'shapley2', 'tracin_self'] }],
       [dense, x, y, { targets: { val: { xs: tf.slice(x, 0, 3), ys: tf.slice(y, 0, 3) } }, methods: ['shapley1', 'shapley2'], update: 'optimizer', sketch: { size: 3 } }],
       [text, ids, labels, { targets: { val: { xs: tf.slice(ids, 0, 2), ys: tf.slice(labels, 0, 2) } }, methods: ['shapley1', 'tracin_we', 'tracin_self'], update: 'optimizer' }],
+      [text, ids, labels, { targets: { val: { xs: tf.slice(ids, 0, 2), ys: tf.slice(labels, 0, 2) } }, methods: ['shapley1', 'tracin_we'], targetEvery: 2 }],
     ];
     // Optimizer slots and the probes' shared seed scalar are created once, by the first steps: make them first.
     await dense.trainOnBatch(x, y);

@@ -1,0 +1,55 @@
+/**
+ * Every evaluation, one after another, each writing its section of docs/evaluation.md.
+ *
+ *   npm run eval     (or: npx tsx eval/index.ts [--only mislabel,mislabel-long,fidelity,removal,case-deletion] [--backend wasm])
+ */
+import { dirname } from 'node:path';
+import { parseArgs } from 'node:util';
+import { caseDeletion, caseDeletionMarkdown } from './case-deletion.js';
+import { fidelity, fidelityMarkdown } from './fidelity.js';
+import { mislabel, mislabelMarkdown } from './mislabel.js';
+import { removal, removalMarkdown, writeRemovalPlot } from './removal.js';
+import { writeEvaluation } from './report.js';
+
+const { values: args } = parseArgs({
+  options: {
+    only: { type: 'string', default: 'mislabel,mislabel-long,fidelity,removal,case-deletion' },
+    backend: { type: 'string', default: 'wasm' },
+    out: { type: 'string', default: 'docs/evaluation.md' },
+  },
+});
+const backend = args.backend;
+const only = new Set(args.only.split(','));
+const timed = async (name: string, body: () => Promise<string>) => {
+  if (!only.has(name)) return;
+  const started = Date.now();
+  console.log(`${name}...`);
+  const markdown = await body();
+  writeEvaluation(args.out, name, markdown);
+  console.log(`${name}: ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+};
+
+await timed('mislabel', async () => {
+  const options = { epochs: 3, backend };
+  return mislabelMarkdown(await mislabel(options), options);
+});
+await timed('mislabel-long', async () => {
+  const options = { epochs: 10, backend, long: true };
+  return mislabelMarkdown(await mislabel(options), options);
+});
+await timed('fidelity', async () => {
+  const options = { backend, batch: 64 };
+  const started = performance.now();
+  const rows = await fidelity(options);
+  return fidelityMarkdown(rows, options, (performance.now() - started) / 1000);
+});
+await timed('removal', async () => {
+  const options = { backend, epochs: 3 };
+  const result = await removal(options);
+  const svg = writeRemovalPlot(result, dirname(args.out));
+  return removalMarkdown(result, options, svg);
+});
+await timed('case-deletion', async () => {
+  const options = { backend, train: 2000, queries: 20, epochs: 2, ks: [10, 20, 50] };
+  return caseDeletionMarkdown(await caseDeletion(options), options);
+});

@@ -1,0 +1,74 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { caseDeletion, caseDeletionMarkdown } from '../eval/case-deletion.js';
+import { fidelity } from '../eval/fidelity.js';
+import { mislabel, mislabelMarkdown } from '../eval/mislabel.js';
+import { removal } from '../eval/removal.js';
+
+// The benchmark and evaluation harness on tiny configurations: it runs, and what it reports is sane.
+// The real numbers come from `npm run bench` and `npm run eval` (docs/benchmarks.md, docs/evaluation.md).
+
+describe('evaluation harness (tiny configurations)', () => {
+  it('mislabel: both update choices train identically; every ranking gives an AUROC', async () => {
+    const options = { epochs: 1, backend: 'cpu', limit: 300 };
+    const r = await mislabel(options);
+    // Attribution must not change training: the SGD-proxy and optimizer-aware runs end with the same model.
+    expect(r.sameTraining).toBe(true);
+    expect(r.rankers.length).toBe(15);
+    for (const k of r.rankers) {
+      expect(k.auroc).toBeGreaterThanOrEqual(0);
+      expect(k.auroc).toBeLessThanOrEqual(1);
+    }
+    expect(mislabelMarkdown(r, options)).toContain('| highest tracin_self |');
+    const long = await mislabel({ ...options, long: true });
+    expect(long.rankers.map((k) => k.name)).toContain('lowest shapley1:val (optimizer-aware)');
+  });
+
+  it('fidelity: at the smallest learning rate a step\'s first-order values add up to the real change', async () => {
+    const rows = await fidelity({ backend: 'cpu', batch: 8, limit: 200 });
+    expect(rows.map((r) => r.model)).toEqual(['tabular MLP', 'tabular MLP', 'tabular MLP', 'text classifier', 'text classifier', 'text classifier']);
+    const small = rows[0]!;
+    expect(Math.abs(small.predicted.first - small.predicted.real)).toBeLessThan(0.05 * Math.abs(small.predicted.real));
+    for (const r of rows) expect(Math.abs(r.first)).toBeLessThanOrEqual(1);
+  });
+
+  it('removal: retrains on all data, without negative values and without random emails', async () => {
+    const r = await removal({ backend: 'cpu', epochs: 1, limit: 300, every: 2, randomSeeds: 1 });
+    expect(r.curves).toHaveLength(3);
+    expect(r.curves[1]!.kept).toBe(r.curves[2]!.kept);
+    expect(r.curves[0]!.points.at(-1)![0]).toBe(r.steps);
+    expect(Number.isFinite(r.level)).toBe(true);
+  });
+
+  it('case deletion: one retrain per query, method, direction and k, plus random deletions', async () => {
+    const options = { backend: 'cpu', train: 64, queries: 2, epochs: 1, ks: [2] };
+    const r = await caseDeletion(options);
+    expect(r.retrains).toBe(1 + 2 * 2 * 2 + 2);
+    expect(r.rows.map((x) => `${x.method}/${x.deleted}`)).toEqual([
+      'TracIn-WE (embedding layer)/proponents',
+      'TracIn-WE (embedding layer)/opponents',
+      'TracIn, last layer/proponents',
+      'TracIn, last layer/opponents',
+      'random emails/random',
+    ]);
+    expect(caseDeletionMarkdown(r, options)).toContain('TracIn-WE / last layer');
+  });
+});
+
+describe('benchmark scripts (quick mode)', () => {
+  const run = (script: string, args: string[]) => execFileSync(process.execPath, ['--import', 'tsx', script, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+  it('step time and sketches write their sections', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'inrun-bench-')), 'benchmarks.md');
+    run('bench/step-time.ts', ['--quick', '--models', 'tabular', '--backends', 'cpu', '--out', out]);
+    run('bench/sketch.ts', ['--backend', 'cpu', '--train', '40', '--queries', '3', '--seeds', '1', '--sizes', '4', '--models', 'tabular', '--out', out]);
+    const doc = readFileSync(out, 'utf8');
+    expect(doc).toContain('<!-- step-time -->');
+    expect(doc).toMatch(/\| cpu \| 16 \| 1 \|/);
+    expect(doc).toContain('<!-- sketch -->');
+    expect(readFileSync(join(out, '..', 'overhead.svg'), 'utf8')).toContain('<svg');
+  });
+});
