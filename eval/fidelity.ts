@@ -64,7 +64,7 @@ function setups(options: FidelityOptions): Setup[] {
       train: splitTensors(data.train, data.seqLen),
       target: splitTensors(data.val, data.seqLen, [...Array(64).keys()]),
       loss: (y, p) => tf.metrics.binaryCrossentropy(y, p),
-      learningRates: [1, 10, 100],
+      learningRates: [0.1, 1, 10],
     },
   ];
 }
