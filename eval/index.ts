@@ -1,7 +1,7 @@
 /**
  * Every evaluation, one after another, each writing its section of docs/evaluation.md.
  *
- *   npm run eval     (or: npx tsx eval/index.ts [--only mislabel,mislabel-long,fidelity,removal,case-deletion] [--backend wasm])
+ *   npm run eval     (or: npx tsx eval/index.ts [--only mislabel,mislabel-long,fidelity,removal,target-every,case-deletion] [--backend wasm])
  */
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -9,11 +9,12 @@ import { caseDeletion, caseDeletionMarkdown } from './case-deletion.js';
 import { fidelity, fidelityMarkdown } from './fidelity.js';
 import { mislabel, mislabelMarkdown } from './mislabel.js';
 import { removal, removalMarkdown, writeRemovalPlot } from './removal.js';
+import { targetEvery, targetEveryMarkdown } from './target-every.js';
 import { writeEvaluation } from './report.js';
 
 const { values: args } = parseArgs({
   options: {
-    only: { type: 'string', default: 'mislabel,mislabel-long,fidelity,removal,case-deletion' },
+    only: { type: 'string', default: 'mislabel,mislabel-long,fidelity,removal,target-every,case-deletion' },
     backend: { type: 'string', default: 'wasm' },
     out: { type: 'string', default: 'docs/evaluation.md' },
   },
@@ -48,6 +49,10 @@ await timed('removal', async () => {
   const result = await removal(options);
   const svg = writeRemovalPlot(result, dirname(args.out));
   return removalMarkdown(result, options, svg);
+});
+await timed('target-every', async () => {
+  const options = { backend, epochs: 3, every: [4, 16, 64] };
+  return targetEveryMarkdown(await targetEvery(options), options);
 });
 await timed('case-deletion', async () => {
   const options = { backend, train: 2000, queries: 20, epochs: 2, ks: [10, 20, 50] };

@@ -2,25 +2,31 @@
 
 /** Area under the ROC curve (Mann-Whitney U with tied ranks averaged): 0.5 = chance, 1 = perfect. */
 export function auroc(scores: ArrayLike<number>, positive: ArrayLike<number>): number {
-  const n = scores.length;
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a]! - scores[b]!);
-  const rank = new Float64Array(n);
-  for (let i = 0; i < n; ) {
-    let j = i;
-    while (j + 1 < n && scores[order[j + 1]!] === scores[order[i]!]) j++;
-    for (let k = i; k <= j; k++) rank[order[k]!] = (i + j) / 2 + 1;
-    i = j + 1;
-  }
+  const rank = ranks(scores);
   let pos = 0;
   let sum = 0;
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < scores.length; i++) {
     if (positive[i]) {
       pos++;
-      sum += rank[i]!;
+      sum += rank[i]! + 1;
     }
   }
-  const neg = n - pos;
+  const neg = scores.length - pos;
   return pos === 0 || neg === 0 ? Number.NaN : (sum - (pos * (pos + 1)) / 2) / (pos * neg);
+}
+
+/** 0-based ranks in ascending order, ties given their average rank. */
+function ranks(v: ArrayLike<number>): Float64Array {
+  const n = v.length;
+  const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => v[x]! - v[y]!);
+  const r = new Float64Array(n);
+  for (let i = 0; i < n; ) {
+    let j = i;
+    while (j + 1 < n && v[order[j + 1]!] === v[order[i]!]) j++;
+    for (let k = i; k <= j; k++) r[order[k]!] = (i + j) / 2;
+    i = j + 1;
+  }
+  return r;
 }
 
 /** Share of positives among the `fraction` highest scores. */
@@ -32,18 +38,6 @@ export function shareInTop(scores: ArrayLike<number>, positive: ArrayLike<number
 
 /** Spearman rank correlation (tied ranks averaged). */
 export function spearman(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  const ranks = (v: ArrayLike<number>) => {
-    const n = v.length;
-    const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => v[x]! - v[y]!);
-    const r = new Float64Array(n);
-    for (let i = 0; i < n; ) {
-      let j = i;
-      while (j + 1 < n && v[order[j + 1]!] === v[order[i]!]) j++;
-      for (let k = i; k <= j; k++) r[order[k]!] = (i + j) / 2;
-      i = j + 1;
-    }
-    return r;
-  };
   const ra = ranks(a);
   const rb = ranks(b);
   const n = ra.length;

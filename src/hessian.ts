@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { denseGradients, denseParamProducts, type DenseParams } from './ghost/dense.js';
 import { embeddingGradients, embeddingPairs, embeddingParamProducts } from './ghost/embedding.js';
+import type { TargetGroupRows } from './ghost/products.js';
 import type { LayerRows } from './ghost/rows.js';
 import type { LayerKind } from './hooks/capture.js';
 import type { ModelAdapter } from './model.js';
@@ -48,7 +49,7 @@ function combine(a: LayerParams, b: LayerParams, f: (x: tf.Tensor, y: tf.Tensor)
 }
 
 /** The set `s` of a layer's params, as tensors shaped like its weights. */
-function weightShaped(p: LayerParams, s: number): tf.Tensor[] {
+export function weightShaped(p: LayerParams, s: number): tf.Tensor[] {
   const pick = (t: tf.Tensor) => tf.squeeze(tf.slice(t, s, 1), [0]);
   return p.kind === 'dense' ? [pick(p.params.kernels), ...(p.params.biases ? [pick(p.params.biases)] : [])] : [pick(p.tables)];
 }
@@ -112,7 +113,7 @@ export function paramProducts(train: ReadonlyMap<string, LayerRows>, params: Rea
 }
 
 /** Every target's gradient per covered layer (sets = targets, in order), from each group's recorded rows. */
-export function targetGradientsOf(groups: readonly { readonly rows: ReadonlyMap<string, LayerRows>; readonly layout: { readonly ranges: readonly { readonly start: number; readonly rows: number }[] } }[]): Map<string, LayerParams> {
+export function targetGradientsOf(groups: readonly TargetGroupRows[]): Map<string, LayerParams> {
   const perGroup = groups.map(({ rows, layout }) => new Map([...rows].map(([key, r]) => [key, gradientsOf(r, layout.ranges)])));
   const keys = new Set(perGroup.flatMap((m) => [...m.keys()]));
   return new Map([...keys].map((key) => [key, concatSets(perGroup.map((m) => m.get(key)!))]));

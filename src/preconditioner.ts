@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import type { EmbeddingRows, LayerRows, TargetLayout } from './ghost/rows.js';
-import { gradientsOf, paramProducts, type LayerParams } from './hessian.js';
+import type { StepProducts, TargetGroupRows } from './ghost/products.js';
+import type { EmbeddingRows, LayerRows } from './ghost/rows.js';
+import { gradientsOf, paramProducts, weightShaped, type LayerParams } from './hessian.js';
 
 /** Optimizers whose update rule inrun knows (moments frozen at the step). */
 const SUPPORTED = ['SGD', 'Momentum', 'Adam', 'RMSProp', 'Adagrad'] as const;
@@ -93,7 +94,7 @@ export function stepFactors(rule: UpdateRule, train: ReadonlyMap<string, LayerRo
     const vars = rule.weights.get(key);
     if (vars === undefined || vars.length === 0) continue;
     let summed: tf.Tensor[] | null = null;
-    const fromRows = () => (summed ??= weightTensors(gradientsOf(rows, [{ start: 0, rows: n }])));
+    const fromRows = () => (summed ??= weightShaped(gradientsOf(rows, [{ start: 0, rows: n }]), 0));
     out.set(
       key,
       vars.map((v, i) => updateFactor(rule.optimizer, v, grads?.[v.name] ?? fromRows()[i]!)),
@@ -102,23 +103,8 @@ export function stepFactors(rule: UpdateRule, train: ReadonlyMap<string, LayerRo
   return out;
 }
 
-function weightTensors(p: LayerParams): tf.Tensor[] {
-  const first = (t: tf.Tensor) => tf.squeeze(tf.slice(t, 0, 1), [0]);
-  return p.kind === 'dense' ? [first(p.params.kernels), ...(p.params.biases ? [first(p.params.biases)] : [])] : [first(p.tables)];
-}
-
-/** One target group's rows and layout (as in the target pass). */
-export interface PreconditionedGroup {
-  readonly rows: ReadonlyMap<string, LayerRows>;
-  readonly layout: TargetLayout;
-}
-
 /** Optimizer-aware target products `<G_i, Q g_T>`: every layer, embedding layers only, and per-position terms of one embedding layer. */
-export interface PreconditionedProducts {
-  readonly target: tf.Tensor2D | null;
-  readonly targetEmbedding: tf.Tensor2D | null;
-  readonly tokens: { readonly ids: tf.Tensor2D; readonly terms: tf.Tensor3D } | null;
-}
+export type PreconditionedProducts = Pick<StepProducts, 'target' | 'targetEmbedding' | 'tokens'>;
 
 /**
  * `<G_i, Q g_T>` for every example and target. Unlike the ghost kernel, each target's gradient is
@@ -127,7 +113,7 @@ export interface PreconditionedProducts {
  */
 export function preconditionedProducts(
   train: ReadonlyMap<string, LayerRows>,
-  groups: readonly PreconditionedGroup[],
+  groups: readonly TargetGroupRows[],
   factors: ReadonlyMap<string, readonly tf.Tensor[]>,
   wants: { readonly target: boolean; readonly targetEmbedding: boolean; readonly tokens: string | null },
   n: number,

@@ -205,7 +205,7 @@ export interface AttachOptions {
   /**
    * Steps between two target passes. 1: every step's values use the target's gradient at that step's
    * weights (exact). n > 1: the target pass runs every n steps and the steps between reuse its rows,
-   * recorded at weights up to n - 1 steps old: an approximation (measured in docs/benchmarks.md) that
+   * recorded at weights up to n - 1 steps old: an approximation (measured in docs/evaluation.md) that
    * takes most of the cost away on small models, where the target pass is most of it. Target losses
    * appear in the step records of refresh steps only. Not with `shapley2`, whose Hessian-vector
    * product needs the current weights.

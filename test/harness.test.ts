@@ -7,6 +7,7 @@ import { caseDeletion, caseDeletionMarkdown } from '../eval/case-deletion.js';
 import { fidelity } from '../eval/fidelity.js';
 import { mislabel, mislabelMarkdown } from '../eval/mislabel.js';
 import { removal } from '../eval/removal.js';
+import { targetEvery } from '../eval/target-every.js';
 
 // The benchmark and evaluation harness on tiny configurations: it runs, and what it reports is sane.
 // The real numbers come from `npm run bench` and `npm run eval` (docs/benchmarks.md, docs/evaluation.md).
@@ -42,6 +43,13 @@ describe('evaluation harness (tiny configurations)', () => {
     expect(r.curves[1]!.kept).toBe(r.curves[2]!.kept);
     expect(r.curves[0]!.points.at(-1)![0]).toBe(r.steps);
     expect(Number.isFinite(r.level)).toBe(true);
+  });
+
+  it('targetEvery: the exact run correlates perfectly with itself, and a refresh every 4 steps still ranks alike', async () => {
+    const rows = await targetEvery({ backend: 'cpu', epochs: 1, every: [4], limit: 300 });
+    expect(rows.map((r) => r.every)).toEqual([1, 4]);
+    expect(rows[0]!.spearman).toBe(1);
+    expect(rows[1]!.spearman).toBeGreaterThan(0.5);
   });
 
   it('case deletion: one retrain per query, method, direction and k, plus random deletions', async () => {
