@@ -229,9 +229,11 @@ pass costs nearly as much as the training step however few rows it has, and the 
 old; docs/methods.md), which leaves the probes and the ghost products.
 For sequence models (the transformer, the text model at long T) the ghost products are the extra cost: with
 T positions per example, the materialised path is one more matMul per layer over the batch (n T dIn dOut),
-and self-influence with T (dIn + dOut) > dIn dOut materialises per-example gradients. Second order adds
-two target passes with materialised target gradients (finite differences) or one nested backward (double
-backward) per step. Memory grows with B and T (recorded inputs and output gradients: one copy of each
+and self-influence with T (dIn + dOut) > dIn dOut materialises per-example gradients.
+For the transformer (T = 64, layer widths 64 to 256) that materialising is per-example-gradient work for
+every covered layer, which is why the naive way is only 1 to 2 times slower there. Second order adds
+one more target pass, at the weights moved back along the step (the secant, docs/methods.md), with
+materialised target gradients, or one nested backward where double backward works. Memory grows with B and T (recorded inputs and output gradients: one copy of each
 covered layer's activations) and, for second order, by parameter-sized tensors per target.`,
 );
 console.log(`\nwrote ${args.out} and ${svgPath}`);

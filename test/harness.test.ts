@@ -70,14 +70,17 @@ describe('evaluation harness (tiny configurations)', () => {
 describe('benchmark scripts (quick mode)', () => {
   const run = (script: string, args: string[]) => execFileSync(process.execPath, ['--import', 'tsx', script, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
-  it('step time and sketches write their sections', () => {
+  it('step time, memory and sketches write their sections', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'inrun-bench-')), 'benchmarks.md');
     run('bench/step-time.ts', ['--quick', '--models', 'tabular', '--backends', 'cpu', '--out', out]);
+    run('bench/memory.ts', ['--quick', '--steps', '2', '--out', out]);
     run('bench/sketch.ts', ['--backend', 'cpu', '--train', '40', '--queries', '3', '--seeds', '1', '--sizes', '4', '--models', 'tabular', '--out', out]);
     const doc = readFileSync(out, 'utf8');
     expect(doc).toContain('<!-- step-time -->');
     expect(doc).toMatch(/\| cpu \| 16 \| 1 \|/);
     expect(doc).toContain('<!-- sketch -->');
+    // Peak RSS per mode: a positive number of megabytes in each of the three columns.
+    expect(doc).toMatch(/\| tabular MLP 20-64-64-2 \| 16 \| 1 \| - \| [1-9]\d* \| [1-9]\d* \([+-]\d+\) \| [1-9]\d* \([+-]\d+\) \|/);
     expect(readFileSync(join(out, '..', 'overhead.svg'), 'utf8')).toContain('<svg');
   });
 });

@@ -1,0 +1,113 @@
+/**
+ * Memory: peak RSS of a process that trains one reference model for a few steps, plain, with first-order
+ * attribution and with second order, each in its own process (RSS is per process, so modes cannot share
+ * one), and how it grows with B, K and T. Writes a section of docs/benchmarks.md.
+ *
+ *   npx tsx bench/memory.ts [--backend cpu] [--steps 10] [--quick]
+ */
+import { execFileSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import { attach, useFastEmbeddingGradient, type Method } from 'inrun';
+import { machine, writeSection } from './report.js';
+import { tabular, text, type Workload } from './workloads.js';
+
+const { values: args } = parseArgs({
+  options: {
+    child: { type: 'string' },
+    backend: { type: 'string', default: 'cpu' },
+    steps: { type: 'string', default: '10' },
+    quick: { type: 'boolean', default: false },
+    out: { type: 'string', default: 'docs/benchmarks.md' },
+  },
+});
+
+type Mode = 'plain' | 'first' | 'second';
+const MODES: Mode[] = ['plain', 'first', 'second'];
+const METHODS: Record<Exclude<Mode, 'plain'>, Method[]> = { first: ['shapley1', 'tracin_self'], second: ['shapley1', 'shapley2'] };
+const WORKLOADS: Record<string, Workload> = { tabular, text };
+
+interface Config {
+  readonly model: string;
+  readonly batch: number;
+  readonly target: number;
+  readonly seqLen?: number;
+}
+
+interface Measured {
+  readonly rssMB: number;
+  /** tf.js' peak tensor bytes over the steps (`tf.profile`), including the model and data. */
+  readonly tfPeakMB: number;
+}
+
+/** The child: build, train `steps` steps in `mode`, report the process's peak RSS. */
+async function child(spec: string): Promise<void> {
+  const [mode, config] = JSON.parse(spec) as [Mode, Config];
+  await tf.setBackend(args.backend);
+  useFastEmbeddingGradient();
+  const inst = WORKLOADS[config.model]!.build(config.batch, config.target, config.seqLen);
+  const run = mode === 'plain' ? null : attach(inst.model, { targets: { target: inst.target }, methods: METHODS[mode], stepRecords: false });
+  let next = 0;
+  const step = () => (run === null ? inst.step() : run.step(Array.from({ length: config.batch }, () => next++), () => inst.step()));
+  const info = await tf.profile(async () => {
+    for (let i = 0; i < Number(args.steps); i++) await step();
+    return [];
+  });
+  await run?.close();
+  const measured: Measured = { rssMB: (process.resourceUsage().maxRSS * 1024) / 2 ** 20, tfPeakMB: info.peakBytes / 2 ** 20 };
+  console.log(JSON.stringify(measured));
+}
+
+if (args.child !== undefined) {
+  await child(args.child);
+  process.exit(0);
+}
+
+function measure(mode: Mode, config: Config): Measured {
+  const out = execFileSync(process.execPath, ['--import', 'tsx', 'bench/memory.ts', '--child', JSON.stringify([mode, config]), '--backend', args.backend, '--steps', args.steps], { encoding: 'utf8' });
+  return JSON.parse(out.trim().split('\n').at(-1)!) as Measured;
+}
+
+const configs: Config[] = args.quick
+  ? [{ model: 'tabular', batch: 16, target: 1 }]
+  : [
+      ...[16, 64, 256].map((batch) => ({ model: 'tabular', batch, target: batch / 16 })),
+      { model: 'tabular', batch: 64, target: 64 },
+      ...[16, 64, 256].map((batch) => ({ model: 'text', batch, target: batch / 16 })),
+      { model: 'text', batch: 64, target: 64 },
+      { model: 'text', batch: 64, target: 4, seqLen: 32 },
+      { model: 'text', batch: 64, target: 4, seqLen: 512 },
+    ];
+
+const lines: string[] = [];
+for (const config of configs) {
+  const m = Object.fromEntries(MODES.map((mode) => [mode, measure(mode, config)])) as Record<Mode, Measured>;
+  const w = WORKLOADS[config.model]!;
+  const cell = (mode: Mode) => `${m[mode].rssMB.toFixed(0)} (${m[mode].rssMB >= m.plain.rssMB ? '+' : ''}${(m[mode].rssMB - m.plain.rssMB).toFixed(0)})`;
+  const line = `| ${w.name} | ${config.batch} | ${config.target} | ${w.seqLen === null ? '-' : (config.seqLen ?? w.seqLen)} | ${m.plain.rssMB.toFixed(0)} | ${cell('first')} | ${cell('second')} | ${MODES.map((mode) => m[mode].tfPeakMB.toFixed(1)).join(' / ')} |`;
+  console.log(line);
+  lines.push(line);
+}
+
+writeSection(
+  args.out,
+  'memory',
+  `## Memory: peak RSS, plain vs first order vs second order
+
+\`bench/memory.ts\`, measured ${machine()}; backend ${args.backend}. Each cell is its own process: build
+the reference model on random data of its shape, train ${args.steps} steps plain, with first-order
+attribution (\`shapley1\` + \`tracin_self\`, one target of K rows) or with second order (\`shapley1\` +
+\`shapley2\`), per-step records off, then read the process's peak resident set size. RSS includes Node, tf.js
+and the backend, so the differences to plain are what attribution adds; differences of a few MB either way are
+the allocator's noise.
+tf.js peak MB is \`tf.profile\`'s peak of tensor bytes over the steps, model and data included.
+
+| model | B | target rows K | T | plain peak RSS MB | first order (+ vs plain) | second order (+ vs plain) | tf.js peak MB: plain / first / second |
+|---|---|---|---|---|---|---|---|
+${lines.join('\n')}
+
+What grows: first order keeps one copy of each covered layer's input and output gradient for the batch
+(and the target's), so its extra memory follows B x T x layer width; second order adds parameter-sized
+tensors per target (the target gradients it differences). Neither keeps per-example gradients.`,
+);
+console.log(`\nwrote ${args.out}`);
