@@ -108,6 +108,9 @@ ${lines.join('\n')}
 
 What grows: first order keeps one copy of each covered layer's input and output gradient for the batch
 (and the target's), so its extra memory follows B x T x layer width; second order adds parameter-sized
-tensors per target (the target gradients it differences). Neither keeps per-example gradients.`,
+tensors per target (the target gradients it differences). Transient on top: a sequence layer's ghost
+products form per-position Gram matrices (B x T x T for self-influence), and where materialising is the
+cheaper way (T (dIn + dOut) > dIn dOut) one layer's per-example gradients at a time; none of it is kept
+across steps (the text model's jump at B = 256 is these temporaries).`,
 );
 console.log(`\nwrote ${args.out}`);

@@ -134,7 +134,9 @@ export function caseDeletionMarkdown(r: CaseDeletionResult, options: CaseDeletio
   const find = (method: string, deleted: string, k: number) => r.rows.find((x) => x.method === method && x.deleted === deleted && x.k === k);
   const lines = r.rows.map((x) => {
     const other = x.method === 'TracIn-WE (embedding layer)' ? find('TracIn, last layer', x.deleted, x.k) : undefined;
-    const ratio = other && other.meanDrop !== 0 ? `${(x.meanDrop / other.meanDrop).toFixed(1)}x` : '';
+    // A ratio means something only where both moved the expected way on average.
+    const expected = (d: number) => (x.deleted === 'opponents' ? d < 0 : d > 0);
+    const ratio = other === undefined ? '' : expected(x.meanDrop) && expected(other.meanDrop) ? `${(x.meanDrop / other.meanDrop).toFixed(1)}x` : '-';
     return `| ${x.method} | ${x.deleted} | ${x.k} | ${x.meanDrop >= 0 ? '+' : ''}${x.meanDrop.toFixed(4)} | ${(x.expectedShare * 100).toFixed(0)}% | ${ratio} |`;
   });
   return `## Case deletion: TracIn-WE vs last-layer TracIn
@@ -144,11 +146,12 @@ export function caseDeletionMarkdown(r: CaseDeletionResult, options: CaseDeletio
 ${options.epochs} epochs with a seeded batch order, checkpointed after each epoch. \`tracin()\` over those checkpoints
 ranks training emails for ${options.queries} test emails, once over the embedding layer (TracIn-WE) and once over the
 last Dense layer (\`layers: 'last'\`, Captum's TracInCPFast). For each test email, method and k, the k top
-proponents (or opponents) are deleted and the model retrained from the same initial weights on the same
-schedule; the table gives the mean drop of the test email's true-class probability (deleting proponents
+proponents (or opponents) are deleted and the model retrained from the same initial weights in the same
+order (the full run's seeded batch order with the deleted emails left out); the table gives the mean drop of the test email's true-class probability (deleting proponents
 should lower it: a positive drop; deleting opponents should raise it: a negative drop), and the share of
 test emails that moved the expected way. Random deletions of k emails give the noise of retraining itself.
-The paper reports a 4-10x larger change for TracIn-WE. ${r.retrains} retrains; ${options.backend} backend; ${r.seconds.toFixed(0)} s. ${machine()}.
+The paper reports a 4-10x larger change for TracIn-WE; the ratio column is shown where both methods moved
+the expected way on average (\`-\` where one did not). ${r.retrains} retrains; ${options.backend} backend; ${r.seconds.toFixed(0)} s. ${machine()}.
 
 | method | deleted | k | mean drop of true-class probability | moved the expected way | TracIn-WE / last layer |
 |---|---|---|---|---|---|

@@ -13,8 +13,10 @@ export function shuffle<T>(items: readonly T[], random: () => number): T[] {
 
 /**
  * Trains `model` for `steps` steps of `batchSize` rows drawn from `keep` (row indices of xs/ys) in a
- * seeded order: each pass over `keep` is a fresh shuffle, so two subsets of the same data train on the
- * same schedule (same step count, same seed). `after(step)` runs after every step (step counts from 1).
+ * seeded order. Each pass is the seeded permutation of all rows of xs with the rows not in `keep` left
+ * out, so two subsets train in the same order except for the rows one of them lacks: a reshuffle of each
+ * subset would change every batch and drown a deletion's effect in the noise of retraining. Same step
+ * count, same seed. `after(step)` runs after every step (step counts from 1).
  */
 export async function trainSeeded(
   model: tf.LayersModel,
@@ -24,9 +26,11 @@ export async function trainSeeded(
 ): Promise<void> {
   const batchSize = options.batchSize ?? 32;
   const random = uniform(options.seed);
+  const all = [...Array(data.xs.shape[0]).keys()];
+  const kept = new Set(keep);
   let order: number[] = [];
   for (let step = 1; step <= options.steps; step++) {
-    if (order.length < batchSize) order = order.concat(shuffle(keep, random));
+    if (order.length < batchSize) order = order.concat(shuffle(all, random).filter((i) => kept.has(i)));
     const idx = tf.tensor1d(order.splice(0, batchSize), 'int32');
     const xs = tf.gather(data.xs, idx);
     const ys = tf.gather(data.ys, idx);

@@ -204,8 +204,10 @@ async function main(): Promise<void> {
   const show = (i: number) => `  ${value[i]!.toExponential(2).padStart(10)}  ${String(scores.ids[i]).padEnd(22)} ${group.get(scores.ids[i] as string)}`;
   console.log(`\nChunks that lowered the loss on ${probe.xs.shape[0]} held-out spam chunks most:`);
   order.slice(0, 5).forEach((i) => console.log(show(i)));
-  console.log('\n... and raised it most:');
-  order.slice(-5).reverse().forEach((i) => console.log(show(i)));
+  // Only negative values raised the loss; a short run may have fewer than five.
+  const raised = order.filter((i) => value[i]! < 0).slice(-5).reverse();
+  console.log(raised.length === 0 ? '\nNo chunk raised it.' : '\n... and raised it most:');
+  raised.forEach((i) => console.log(show(i)));
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === resolve(process.argv[1])) await main();

@@ -37,10 +37,25 @@ describe('evaluation harness (tiny configurations)', () => {
     expect(small.second).toBeGreaterThan(0.8);
   });
 
-  it('removal: retrains on all data, without negative values and without random emails', async () => {
+  it('removal: retrains on all data, without negative or lowest values (both updates) and without random emails of each size', async () => {
     const r = await removal({ backend: 'cpu', epochs: 1, limit: 300, every: 2, randomSeeds: 1 });
-    expect(r.curves).toHaveLength(3);
-    expect(r.curves[1]!.kept).toBe(r.curves[2]!.kept);
+    const [all, ...dropped] = r.curves;
+    const byValue = dropped.filter((c) => !c.name.includes('random'));
+    const random = dropped.filter((c) => c.name.includes('random'));
+    expect(byValue.map((c) => c.name.replace(/\d+ /, ''))).toEqual([
+      'without the negative-value emails (SGD proxy)',
+      'without the lowest-value emails (SGD proxy)',
+      'without the negative-value emails (optimizer-aware)',
+      'without the lowest-value emails (optimizer-aware)',
+    ]);
+    // Every value drop has a random drop of the same size to compare with, and the 10% drops are 10%.
+    for (const c of byValue) expect(random.map((x) => x.kept)).toContain(c.kept);
+    expect(all!.kept - byValue[1]!.kept).toBe(Math.round(all!.kept * 0.1));
+    for (const c of dropped) {
+      expect(c.flippedDropped).toBeLessThanOrEqual(all!.kept - c.kept);
+      expect(c.spamDropped).toBeGreaterThanOrEqual(0);
+      expect(c.spamDropped).toBeLessThanOrEqual(1);
+    }
     expect(r.curves[0]!.points.at(-1)![0]).toBe(r.steps);
     expect(Number.isFinite(r.level)).toBe(true);
   });
