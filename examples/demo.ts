@@ -48,6 +48,8 @@ const ids = data.train.emails.map((e) => e.id);
 const run = attach(model, {
   targets: { val },
   methods: ['shapley1', 'tracin_self', 'tracin_we'],
+  // Adam scales each parameter's step: score the step it really took, not the SGD proxy (docs/methods.md).
+  update: 'optimizer',
   sinks: [sqliteSink(args.db)],
   examples: data.train.emails.map((e, i) => ({
     id: e.id,
@@ -114,12 +116,23 @@ function report(s: Scores): void {
   };
   const lowestValue = s.ids.map((_, i) => i).sort((a, b) => value[a]! - value[b]!);
   const highestSelf = s.ids.map((_, i) => i).sort((a, b) => self[b]! - self[a]!);
+  // AUROC of a ranking (most suspicious first): the chance that a flipped label ranks above a clean one.
+  const auroc = (ranked: number[]) => {
+    let clean = 0;
+    let cleanAbove = 0;
+    for (const i of ranked) {
+      if (flipped[i]) cleanAbove += clean;
+      else clean++;
+    }
+    return 1 - cleanAbove / (clean * (ranked.length - clean));
+  };
   const base = flipped.reduce((n, f) => n + f, 0) / flipped.length;
-  const line = (name: string, share: number) => `  ${name.padEnd(52)} ${pct(share).padStart(6)}  (${(share / base).toFixed(1)}x the base rate)`;
+  const line = (name: string, ranked: number[]) =>
+    `  ${name.padEnd(52)} ${pct(shareIn(ranked)).padStart(6)}  (${(shareIn(ranked) / base).toFixed(1)}x the base rate); AUROC over all ${auroc(ranked).toFixed(2)}`;
   console.log(`\nFlipped labels: ${pct(base)} of the training set. Share among`);
-  console.log(line('the 5% lowest first-order values (shapley1:val)', shareIn(lowestValue)));
-  console.log(line('the 5% highest self-influence (tracin_self)', shareIn(highestSelf)));
-  console.log('  To find mislabelled data use self-influence; the value says what the target gains (docs/methods.md).');
+  console.log(line('the 5% lowest first-order values (shapley1:val)', lowestValue));
+  console.log(line('the 5% highest self-influence (tracin_self)', highestSelf));
+  console.log('  The lowest values are the surest harm to the target; self-influence ranks all flipped labels best (docs/methods.md).');
 }
 
 function progress(label: string, done: number, total: number, tail: string): void {

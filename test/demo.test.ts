@@ -15,6 +15,6 @@ it('the demo runs end to end on a slice of the corpus and writes its SQLite file
   expect(stdout).toMatch(/Test accuracy: \d+\.\d%/);
   expect(stdout).toMatch(/10 most helpful training emails/);
   expect(stdout).toMatch(/10 most harmful training emails/);
-  expect(stdout).toMatch(/the 5% highest self-influence \(tracin_self\) +\d+\.\d%/);
+  expect(stdout).toMatch(/the 5% highest self-influence \(tracin_self\) +\d+\.\d%.*AUROC over all (0\.\d\d|1\.00)\n/);
   expect(existsSync(db)).toBe(true);
 });

@@ -99,3 +99,44 @@ it('refuses to overwrite a stored run id, and does not touch what is stored', as
   expect(db.prepare("SELECT status FROM runs WHERE run_id = 'same'").get()).toEqual({ status: 'completed' });
   db.close();
 });
+
+it('appends to a file written by schema version 1 (adds the newer columns, keeps the old run) and refuses a newer version', async () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'inrun-')), 'old.sqlite');
+  const train = async (runId: string) => {
+    const { model, x, y, val } = textModel();
+    const run = attach(model, { targets: { val }, sinks: [sqliteSink(file)], runId });
+    try {
+      await run.fit(x, y, { epochs: 1, batchSize: 5, verbose: 0 });
+    } finally {
+      await run.close().catch(() => undefined);
+    }
+  };
+  await train('old');
+  // Make it what version 1 wrote: without the columns added since.
+  let db = new Database(file);
+  for (const [table, column] of [['runs', 'totals_step'], ['steps', 'attribution_ms'], ['steps', 'step_ms']]) db.exec(`ALTER TABLE ${table} DROP COLUMN ${column}`);
+  db.prepare("UPDATE inrun_meta SET value = '1' WHERE key = 'schema_version'").run();
+  const oldScores = db.prepare("SELECT COUNT(*) AS n FROM scores WHERE run_id = 'old'").get();
+  db.close();
+
+  await train('new');
+  db = new Database(file, { readonly: true });
+  expect(db.prepare("SELECT value FROM inrun_meta WHERE key = 'schema_version'").get()).toEqual({ value: String(SQLITE_SCHEMA_VERSION) });
+  expect(db.prepare("SELECT COUNT(*) AS n FROM scores WHERE run_id = 'old'").get()).toEqual(oldScores);
+  expect(db.prepare("SELECT COUNT(*) AS n FROM steps WHERE run_id = 'new' AND attribution_ms IS NOT NULL").get()).toEqual({ n: 2 });
+  expect(db.prepare("SELECT COUNT(*) AS n FROM steps WHERE run_id = 'old' AND attribution_ms IS NULL").get()).toEqual({ n: 2 });
+  db.close();
+
+  // A file from a newer inrun: refused, and left as it was.
+  db = new Database(file);
+  db.prepare("UPDATE inrun_meta SET value = '99' WHERE key = 'schema_version'").run();
+  db.close();
+  const error = await train('newer').catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(InrunError);
+  expect(((error as Error).cause as InrunError).field).toBe('sqliteSink.path');
+  expect((error as Error).message).toMatch(/schema version 99, newer than this inrun's/);
+  db = new Database(file, { readonly: true });
+  expect(db.prepare('SELECT COUNT(*) AS n FROM runs').get()).toEqual({ n: 2 });
+  expect(db.prepare("SELECT value FROM inrun_meta WHERE key = 'schema_version'").get()).toEqual({ value: '99' });
+  db.close();
+});

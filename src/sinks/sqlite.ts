@@ -12,7 +12,33 @@ export interface SqliteSinkOptions {
 }
 
 /** Schema version stored in `inrun_meta`; see docs/schema.md. */
-export const SQLITE_SCHEMA_VERSION = 1;
+export const SQLITE_SCHEMA_VERSION = 2;
+
+/**
+ * Columns added since version 1, all nullable. A file written by an older inrun gets them on open, so
+ * new runs append to it and its old runs stay as they were (their new columns read null).
+ */
+const ADDED_COLUMNS: readonly { readonly table: string; readonly column: string; readonly type: string }[] = [
+  { table: 'runs', column: 'totals_step', type: 'INTEGER' },
+  { table: 'steps', column: 'attribution_ms', type: 'REAL' },
+  { table: 'steps', column: 'step_ms', type: 'REAL' },
+];
+
+/** Brings a file written by an older inrun up to this schema; refuses one written by a newer inrun. */
+function migrate(d: Database.Database, path: string): void {
+  const row = d.prepare("SELECT value FROM inrun_meta WHERE key = 'schema_version'").get() as { value: string } | undefined;
+  const version = row === undefined ? SQLITE_SCHEMA_VERSION : Number(row.value);
+  if (version > SQLITE_SCHEMA_VERSION) {
+    throw new InrunError(`${path} has SQLite schema version ${version}, newer than this inrun's (${SQLITE_SCHEMA_VERSION}): upgrade inrun, or write to another file`, { field: 'sqliteSink.path' });
+  }
+  d.transaction(() => {
+    for (const { table, column, type } of ADDED_COLUMNS) {
+      const present = (d.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).some((c) => c.name === column);
+      if (!present) d.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+    }
+    d.prepare('INSERT OR REPLACE INTO inrun_meta (key, value) VALUES (?, ?)').run('schema_version', String(SQLITE_SCHEMA_VERSION));
+  })();
+}
 
 // Column types are left out where values keep the type the user gave (example ids: numbers or text).
 const SCHEMA = `
@@ -154,7 +180,7 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
     d.pragma('journal_mode = WAL');
     d.pragma('synchronous = NORMAL');
     d.exec(SCHEMA);
-    d.prepare('INSERT OR IGNORE INTO inrun_meta (key, value) VALUES (?, ?)').run('schema_version', String(SQLITE_SCHEMA_VERSION));
+    migrate(d, path);
     return d;
   };
 
