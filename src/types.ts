@@ -186,7 +186,8 @@ export interface AttachOptions {
   readonly tokens?: TokenOptions;
   /**
    * How `shapley2` computes the Hessian-vector product of the target loss: exact double backward
-   * (tf.js nested gradients), central finite differences of target gradients, or the first of the
+   * (tf.js nested gradients), the finite difference of target gradients along the step (the secant
+   * `grad L_T(w) - grad L_T(w - u)`, stable across ReLU kinks; docs/methods.md), or the first of the
    * two that works for this model (tried at attach). The choice is in `run.info.hvp`.
    * @defaultValue 'auto'
    */
