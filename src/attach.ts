@@ -179,15 +179,18 @@ function discoverLayers(model: ModelAdapter, targets: TargetSet | null): { layer
   }
 }
 
-/** How shapley2 gets H_T u: the option, or for 'auto' double backward when one trial works. */
-function chooseHvp(option: AttachOptions['hvp'], ctx: HessianContext, covered: readonly CoveredLayer[]): HvpMethod {
+/** Paths that read or move the weights themselves need every covered layer's weights as tf.Variables. */
+function requireVariables(covered: readonly CoveredLayer[], weights: ReadonlyMap<string, readonly tf.Variable[]>, who: string, field: string): void {
   for (const layer of covered) {
-    if ((ctx.weights.get(layer.name)?.length ?? 0) === 0) {
-      throw new InrunError(`shapley2 needs the weights of layer "${layer.name}" as tf.Variables (pass variables to ops.dense / ops.embedding)`, {
-        field: 'methods',
-      });
+    if ((weights.get(layer.name)?.length ?? 0) === 0) {
+      throw new InrunError(`${who} needs the weights of layer "${layer.name}" as tf.Variables (pass variables to ops.dense / ops.embedding)`, { field });
     }
   }
+}
+
+/** How shapley2 gets H_T u: the option, or for 'auto' double backward when one trial works. */
+function chooseHvp(option: AttachOptions['hvp'], ctx: HessianContext, covered: readonly CoveredLayer[]): HvpMethod {
+  requireVariables(covered, ctx.weights, 'shapley2', 'methods');
   if (option === 'finite-difference') return option;
   const why = tryDoubleBackward(ctx, new Map(covered.map((l) => [l.name, l.kind])));
   if (why === null) return 'double-backward';
@@ -294,13 +297,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, options: AttachO
     if (optimizerAware) {
       const why = unsupportedOptimizer(adapter.optimizer);
       if (why !== null) throw new InrunError(`update: 'optimizer' needs an optimizer whose update inrun knows: ${why}`, { field: 'update' });
-      for (const layer of covered) {
-        if ((weights.get(layer.name)?.length ?? 0) === 0) {
-          throw new InrunError(`update: 'optimizer' needs the weights of layer "${layer.name}" as tf.Variables (pass variables to ops.dense / ops.embedding)`, {
-            field: 'update',
-          });
-        }
-      }
+      requireVariables(covered, weights, "update: 'optimizer'", 'update');
     }
     const info: RunInfo = {
       runId: options.runId ?? `run-${new Date().toISOString().replace(/[:.]/g, '-')}-${Math.random().toString(16).slice(2, 8)}`,

@@ -6,13 +6,12 @@ import { stepProducts, type ProductNeeds } from './ghost/products.js';
 import type { GhostPath, LayerRows, ReportedPath } from './ghost/rows.js';
 import type { Capture, LayerKind } from './hooks/capture.js';
 import type { ModelAdapter } from './model.js';
-import { hessianVectorProducts, paramProducts, targetGradientsOf, updateDirection, type HvpMethod } from './hessian.js';
-import { targetPass, type TargetGroup, type TargetSet } from './targets.js';
+import { hessianVectorProducts, paramProducts, targetGradientsOf, updateDirection, type HvpMethod, type LayerParams } from './hessian.js';
+import { disposePasses, targetPasses, type GroupPass, type TargetSet } from './targets.js';
 import type { SketchStore } from './accumulators/sketches.js';
 import { sketchRows, sketchWidth, type Projection, type SketchLayer } from './ghost/sketch.js';
 import type { CoveredLayer } from './types.js';
 import { precondition, preconditionedProducts, stepFactors, type UpdateRule } from './preconditioner.js';
-import type { LayerParams } from './hessian.js';
 
 /** In-run sketch logging: projections per covered layer (in `order`) and the store. */
 export interface RunSketch {
@@ -44,8 +43,6 @@ export interface AttributorConfig {
   /** Steps between two target passes (1 = every step, exact); between them the last rows are reused. */
   readonly targetEvery: number;
 }
-
-type Pass = { readonly group: TargetGroup; readonly pass: ReturnType<typeof targetPass> };
 
 /** What one step leaves for its per-step record (kept tensors; the record buffer frees them). */
 export interface StepOutput {
@@ -83,7 +80,7 @@ export class Attributor {
     return tf.tidy(() => {
       const train = capture.rows(n, include);
       this.noteLayers(train);
-      const { passes, fresh } = this.wantsTargets ? this.targetPasses() : { passes: [] as Pass[], fresh: false };
+      const { passes, fresh } = this.wantsTargets ? this.targetPasses() : { passes: [] as GroupPass[], fresh: false };
       try {
         const losses = fresh ? passes.map((p) => p.pass.losses) : [];
         const groups = passes.map(({ group, pass }) => ({ rows: pass.capture.rows(group.rows, include), layout: group.layout }));
@@ -117,7 +114,7 @@ export class Attributor {
                       hessian.method,
                       { model, targets, include, weights: hessian.weights },
                       updateDirection(train, scale.learningRate, n, scaleBy),
-                      // Forward differences from the target gradients this step's passes recorded at w.
+                      // The secant along the step starts from the target gradients this step's passes recorded at w.
                       hessian.method === 'finite-difference' ? targetGradientsOf(groups) : undefined,
                     ),
                     scaleBy,
@@ -149,33 +146,21 @@ export class Attributor {
    * The target passes for this step: fresh ones every `targetEvery` steps, else the last ones (their
    * rows were recorded at older weights; `fresh` says which). They stay allocated between steps.
    */
-  private targetPasses(): { passes: Pass[]; fresh: boolean } {
+  private targetPasses(): { passes: GroupPass[]; fresh: boolean } {
     if (this.cached !== null && this.cached.age < this.config.targetEvery) {
       this.cached.age++;
       return { passes: this.cached.passes, fresh: false };
     }
     this.releaseTargets();
-    const passes: Pass[] = [];
-    try {
-      for (const group of this.config.targets?.groups ?? []) passes.push({ group, pass: targetPass(group, this.config.model) });
-    } catch (error) {
-      for (const { pass } of passes) {
-        pass.capture.dispose();
-        pass.losses.dispose();
-      }
-      throw error;
-    }
+    const passes = targetPasses(this.config.targets?.groups ?? [], this.config.model);
     this.cached = { passes, age: 1 };
     return { passes, fresh: true };
   }
 
-  private cached: { passes: Pass[]; age: number } | null = null;
+  private cached: { passes: GroupPass[]; age: number } | null = null;
 
   private releaseTargets(): void {
-    for (const { pass } of this.cached?.passes ?? []) {
-      pass.capture.dispose();
-      pass.losses.dispose();
-    }
+    disposePasses(this.cached?.passes ?? []);
     this.cached = null;
   }
 

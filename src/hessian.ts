@@ -5,7 +5,7 @@ import type { TargetGroupRows } from './ghost/products.js';
 import type { LayerRows } from './ghost/rows.js';
 import type { LayerKind } from './hooks/capture.js';
 import type { ModelAdapter } from './model.js';
-import { targetPass, type TargetSet } from './targets.js';
+import { disposePasses, targetPasses, type TargetSet } from './targets.js';
 
 /**
  * Parameter-shaped tensors of one covered layer, with a leading "set" axis (one set per target, or a
@@ -24,7 +24,8 @@ export interface HessianContext {
   readonly weights: ReadonlyMap<string, readonly tf.Variable[]>;
 }
 
-const ALL = (n: number) => [{ start: 0, rows: n }];
+/** The whole batch of `n` rows as one range. */
+export const wholeBatch = (n: number) => [{ start: 0, rows: n }];
 
 /** Summed gradients of each range of rows, per layer (sets = ranges). Call inside `tf.tidy`. */
 export function gradientsOf(rows: LayerRows, ranges: readonly { readonly start: number; readonly rows: number }[]): LayerParams {
@@ -39,7 +40,8 @@ function map(p: LayerParams, f: (t: tf.Tensor) => tf.Tensor): LayerParams {
     : { kind: 'embedding', tables: f(p.tables) as tf.Tensor3D };
 }
 
-function combine(a: LayerParams, b: LayerParams, f: (x: tf.Tensor, y: tf.Tensor) => tf.Tensor): LayerParams {
+/** `f` of two layers' params, tensor by tensor (broadcasting over sets). */
+export function combine(a: LayerParams, b: LayerParams, f: (x: tf.Tensor, y: tf.Tensor) => tf.Tensor): LayerParams {
   if (a.kind === 'dense' && b.kind === 'dense') {
     const biases = a.params.biases && b.params.biases && (f(a.params.biases, b.params.biases) as tf.Tensor2D);
     return { kind: 'dense', params: { kernels: f(a.params.kernels, b.params.kernels) as tf.Tensor3D, biases } };
@@ -55,7 +57,7 @@ export function weightShaped(p: LayerParams, s: number): tf.Tensor[] {
 }
 
 /** A layer's params from tensors shaped like its weights, as one set. */
-function fromWeights(kind: 'dense' | 'embedding', tensors: readonly tf.Tensor[]): LayerParams {
+export function fromWeights(kind: 'dense' | 'embedding', tensors: readonly tf.Tensor[]): LayerParams {
   const one = (t: tf.Tensor) => tf.expandDims(t, 0);
   return kind === 'dense'
     ? { kind, params: { kernels: one(tensors[0]!) as tf.Tensor3D, biases: tensors[1] ? (one(tensors[1]) as tf.Tensor2D) : null } }
@@ -92,7 +94,7 @@ export function updateDirection(
 ): Map<string, LayerParams> {
   return new Map(
     [...train].map(([key, rows]) => {
-      const u = map(gradientsOf(rows, ALL(n)), (t) => tf.mul(t, learningRate));
+      const u = map(gradientsOf(rows, wholeBatch(n)), (t) => tf.mul(t, learningRate));
       return [key, scaleBy ? scaleBy(key, u) : u];
     }),
   );
@@ -121,14 +123,11 @@ export function targetGradientsOf(groups: readonly TargetGroupRows[]): Map<strin
 
 /** Every target's gradient per covered layer, from fresh target passes (sets = targets, in order). */
 function targetGradients(ctx: HessianContext): Map<string, LayerParams> {
-  const passes = ctx.targets.groups.map((group) => ({ group, pass: targetPass(group, ctx.model) }));
+  const passes = targetPasses(ctx.targets.groups, ctx.model);
   try {
     return targetGradientsOf(passes.map(({ group, pass }) => ({ rows: pass.capture.rows(group.rows, ctx.include), layout: group.layout })));
   } finally {
-    for (const { pass } of passes) {
-      pass.capture.dispose();
-      pass.losses.dispose();
-    }
+    disposePasses(passes);
   }
 }
 

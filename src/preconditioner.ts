@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { StepProducts, TargetGroupRows } from './ghost/products.js';
+import { tableTerms } from './ghost/embedding.js';
 import type { EmbeddingRows, LayerRows } from './ghost/rows.js';
-import { gradientsOf, paramProducts, weightShaped, type LayerParams } from './hessian.js';
+import { combine, fromWeights, gradientsOf, paramProducts, weightShaped, wholeBatch, type LayerParams } from './hessian.js';
 
 /** Optimizers whose update rule inrun knows (moments frozen at the step). */
 const SUPPORTED = ['SGD', 'Momentum', 'Adam', 'RMSProp', 'Adagrad'] as const;
@@ -65,16 +66,7 @@ export function updateFactor(optimizer: tf.Optimizer, variable: tf.Variable, gra
 
 /** Scales a layer's parameter sets by its factors (`[kernel, bias?]` or `[table]`, shaped like the weights). */
 export function precondition(params: LayerParams, factors: readonly tf.Tensor[]): LayerParams {
-  const one = (f: tf.Tensor) => tf.expandDims(f, 0);
-  return params.kind === 'dense'
-    ? {
-        kind: 'dense',
-        params: {
-          kernels: tf.mul(params.params.kernels, one(factors[0]!)) as tf.Tensor3D,
-          biases: params.params.biases && (tf.mul(params.params.biases, one(factors[1]!)) as tf.Tensor2D),
-        },
-      }
-    : { kind: 'embedding', tables: tf.mul(params.tables, one(factors[0]!)) as tf.Tensor3D };
+  return combine(params, fromWeights(params.kind, factors), (p, f) => tf.mul(p, f));
 }
 
 /** What the optimizer-aware path needs at a step: the optimizer and the covered layers' weights. */
@@ -94,7 +86,7 @@ export function stepFactors(rule: UpdateRule, train: ReadonlyMap<string, LayerRo
     const vars = rule.weights.get(key);
     if (vars === undefined || vars.length === 0) continue;
     let summed: tf.Tensor[] | null = null;
-    const fromRows = () => (summed ??= weightShaped(gradientsOf(rows, [{ start: 0, rows: n }]), 0));
+    const fromRows = () => (summed ??= weightShaped(gradientsOf(rows, wholeBatch(n)), 0));
     out.set(
       key,
       vars.map((v, i) => updateFactor(rule.optimizer, v, grads?.[v.name] ?? fromRows()[i]!)),
@@ -153,9 +145,7 @@ export function preconditionedProducts(
 /** `<b_p, P_j[id_p]>` per position p and parameter set j: `[n, T, sets]`. Summed over an example's positions of one id, that id's share. */
 function positionTerms(rows: EmbeddingRows, tables: tf.Tensor3D): tf.Tensor3D {
   const [n, t] = rows.ids.shape;
-  const [sets, vocab, dim] = tables.shape;
-  const side = tf.reshape(tf.transpose(tables, [1, 0, 2]), [vocab, sets * dim]);
-  const looked = tf.reshape(tf.gather(side, tf.reshape(rows.ids, [n * t])), [n * t, sets, dim]);
-  return tf.reshape(tf.sum(tf.mul(looked, tf.reshape(rows.b, [n * t, 1, dim])), 2), [n, t, sets]) as tf.Tensor3D;
+  const terms = tableTerms(tables, tf.reshape(rows.ids, [n * t]), tf.reshape(rows.b, [n * t, rows.b.shape[2]]));
+  return tf.reshape(terms, [n, t, tables.shape[0]]);
 }
 

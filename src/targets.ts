@@ -175,12 +175,41 @@ export function targetPass(group: TargetGroup, model: ModelAdapter): { capture: 
   return { capture, losses: losses! };
 }
 
+/** One group's target pass, with the group it ran on. */
+export interface GroupPass {
+  readonly group: TargetGroup;
+  readonly pass: ReturnType<typeof targetPass>;
+}
+
+/** Target passes over `groups`, in order; if one throws, those already made are freed. */
+export function targetPasses(groups: readonly TargetGroup[], model: ModelAdapter): GroupPass[] {
+  const passes: GroupPass[] = [];
+  try {
+    for (const group of groups) passes.push({ group, pass: targetPass(group, model) });
+  } catch (error) {
+    disposePasses(passes);
+    throw error;
+  }
+  return passes;
+}
+
+export function disposePasses(passes: readonly GroupPass[]): void {
+  for (const { pass } of passes) {
+    pass.capture.dispose();
+    pass.losses.dispose();
+  }
+}
+
 export function disposeTargets(set: TargetSet | null): void {
   for (const g of set?.groups ?? []) {
     tf.dispose([...g.xs, ...g.ys, g.layout.membership]);
   }
 }
 
+/** One target per row: the identity membership, kept (free it with `membership.dispose()`). */
+export function perRowLayout(rows: number): TargetLayout {
+  return { membership: tf.keep(tf.eye(rows)) as tf.Tensor2D, ranges: Array.from({ length: rows }, (_, i) => ({ start: i, rows: 1 })) };
+}
 
 /**
  * A group over rows the caller owns (not cloned, not disposed here): one target per row, or all rows
@@ -194,9 +223,6 @@ export function rowGroup(xs: readonly tf.Tensor[], ys: readonly tf.Tensor[], per
     xs,
     ys,
     rows,
-    layout: {
-      membership: tf.keep(perRow ? tf.eye(rows) : tf.ones([rows, 1])) as tf.Tensor2D,
-      ranges: perRow ? Array.from({ length: rows }, (_, i) => ({ start: i, rows: 1 })) : [{ start: 0, rows }],
-    },
+    layout: perRow ? perRowLayout(rows) : { membership: tf.keep(tf.ones([rows, 1])) as tf.Tensor2D, ranges: [{ start: 0, rows }] },
   };
 }

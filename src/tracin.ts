@@ -10,7 +10,7 @@ import type { Capture } from './hooks/capture.js';
 import { checkIds } from './hooks/ids.js';
 import { planLayers, type Restore } from './hooks/layers.js';
 import { adaptModel, tensorList, type ModelAdapter } from './model.js';
-import { rowGroup, targetPass } from './targets.js';
+import { perRowLayout, rowGroup, targetPass } from './targets.js';
 import type { ExampleId } from './types.js';
 
 /** Rows with labels: tensors (first axis = example) and optional ids (default: row indices). */
@@ -223,7 +223,7 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
       };
     }
     const self = wantSelf ? new Float64Array(train.ids.length) : null;
-    const queryLayout = { membership: tf.keep(tf.eye(q)) as tf.Tensor2D, ranges: Array.from({ length: q }, (_, i) => ({ start: i, rows: 1 })) };
+    const queryLayout = perRowLayout(q);
     try {
       for (let start = 0; start < train.ids.length; start += batchSize) {
         const n = Math.min(batchSize, train.ids.length - start);

@@ -204,12 +204,21 @@ export function embeddingGradients(rows: EmbeddingRows, ranges: readonly { reado
   ) as tf.Tensor3D;
 }
 
+/**
+ * `<v_r, P_j[id_r]>` for rows `vectors [m, dim]` at `ids [m]` and every parameter set j (tables
+ * `[sets, vocab, dim]`): `[m, sets]`, one gather for all sets. Call inside `tf.tidy`.
+ */
+export function tableTerms(tables: tf.Tensor3D, ids: tf.Tensor1D, vectors: tf.Tensor2D): tf.Tensor2D {
+  const [sets, vocab, dim] = tables.shape;
+  const m = ids.shape[0];
+  const side = tf.reshape(tf.transpose(tables, [1, 0, 2]), [vocab, sets * dim]);
+  const looked = tf.reshape(tf.gather(side, ids), [m, sets, dim]);
+  return tf.sum(tf.mul(looked, tf.reshape(vectors, [m, 1, dim])), 2) as tf.Tensor2D;
+}
+
 /** `<G_i, P_j>` per (example, id) pair and parameter set j (tables `[sets, vocab, dim]`): `[U, sets]`. Call inside `tf.tidy`. */
 export function embeddingPairTerms(pairs: EmbeddingPairs, tables: tf.Tensor3D): tf.Tensor2D {
-  const [sets, vocab, dim] = tables.shape;
-  const side = tf.reshape(tf.transpose(tables, [1, 0, 2]), [vocab, sets * dim]);
-  const looked = tf.reshape(tf.gather(side, pairs.words), [pairs.count, sets, dim]);
-  return tf.sum(tf.mul(looked, tf.reshape(pairs.sums, [pairs.count, 1, dim])), 2) as tf.Tensor2D;
+  return tableTerms(tables, pairs.words, pairs.sums);
 }
 
 /** `<G_i, P_j>` for every example i and parameter set j of one embedding layer: `[n, sets]`. Call inside `tf.tidy`. */
