@@ -8,9 +8,9 @@
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { attach, useFastEmbeddingGradient, type Method } from 'inrun';
+import { useFastEmbeddingGradient } from 'inrun';
 import { machine, writeSection } from './report.js';
-import { tabular, text, type Workload } from './workloads.js';
+import { tabular, text, withMode, type Mode, type Workload } from './workloads.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -22,9 +22,8 @@ const { values: args } = parseArgs({
   },
 });
 
-type Mode = 'plain' | 'first' | 'second';
-const MODES: Mode[] = ['plain', 'first', 'second'];
-const METHODS: Record<Exclude<Mode, 'plain'>, Method[]> = { first: ['shapley1', 'tracin_self'], second: ['shapley1', 'shapley2'] };
+const MODES = ['plain', 'first', 'second'] as const satisfies readonly Mode[];
+type MemoryMode = (typeof MODES)[number];
 const WORKLOADS: Record<string, Workload> = { tabular, text };
 
 interface Config {
@@ -42,18 +41,16 @@ interface Measured {
 
 /** The child: build, train `steps` steps in `mode`, report the process's peak RSS. */
 async function child(spec: string): Promise<void> {
-  const [mode, config] = JSON.parse(spec) as [Mode, Config];
+  const [mode, config] = JSON.parse(spec) as [MemoryMode, Config];
   await tf.setBackend(args.backend);
   useFastEmbeddingGradient();
   const inst = WORKLOADS[config.model]!.build(config.batch, config.target, config.seqLen);
-  const run = mode === 'plain' ? null : attach(inst.model, { targets: { target: inst.target }, methods: METHODS[mode], stepRecords: false });
-  let next = 0;
-  const step = () => (run === null ? inst.step() : run.step(Array.from({ length: config.batch }, () => next++), () => inst.step()));
-  const info = await tf.profile(async () => {
-    for (let i = 0; i < Number(args.steps); i++) await step();
-    return [];
-  });
-  await run?.close();
+  const info = await withMode(inst, mode, (step) =>
+    tf.profile(async () => {
+      for (let i = 0; i < Number(args.steps); i++) await step();
+      return [];
+    }),
+  );
   const measured: Measured = { rssMB: (process.resourceUsage().maxRSS * 1024) / 2 ** 20, tfPeakMB: info.peakBytes / 2 ** 20 };
   console.log(JSON.stringify(measured));
 }
@@ -63,7 +60,7 @@ if (args.child !== undefined) {
   process.exit(0);
 }
 
-function measure(mode: Mode, config: Config): Measured {
+function measure(mode: MemoryMode, config: Config): Measured {
   const out = execFileSync(process.execPath, ['--import', 'tsx', 'bench/memory.ts', '--child', JSON.stringify([mode, config]), '--backend', args.backend, '--steps', args.steps], { encoding: 'utf8' });
   return JSON.parse(out.trim().split('\n').at(-1)!) as Measured;
 }
@@ -81,9 +78,9 @@ const configs: Config[] = args.quick
 
 const lines: string[] = [];
 for (const config of configs) {
-  const m = Object.fromEntries(MODES.map((mode) => [mode, measure(mode, config)])) as Record<Mode, Measured>;
+  const m = Object.fromEntries(MODES.map((mode) => [mode, measure(mode, config)])) as Record<MemoryMode, Measured>;
   const w = WORKLOADS[config.model]!;
-  const cell = (mode: Mode) => `${m[mode].rssMB.toFixed(0)} (${m[mode].rssMB >= m.plain.rssMB ? '+' : ''}${(m[mode].rssMB - m.plain.rssMB).toFixed(0)})`;
+  const cell = (mode: MemoryMode) => `${m[mode].rssMB.toFixed(0)} (${m[mode].rssMB >= m.plain.rssMB ? '+' : ''}${(m[mode].rssMB - m.plain.rssMB).toFixed(0)})`;
   const line = `| ${w.name} | ${config.batch} | ${config.target} | ${w.seqLen === null ? '-' : (config.seqLen ?? w.seqLen)} | ${m.plain.rssMB.toFixed(0)} | ${cell('first')} | ${cell('second')} | ${MODES.map((mode) => m[mode].tfPeakMB.toFixed(1)).join(' / ')} |`;
   console.log(line);
   lines.push(line);

@@ -12,10 +12,10 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { attach, useFastEmbeddingGradient, type Method } from 'inrun';
+import { attach, useFastEmbeddingGradient } from 'inrun';
 import { machine, median, writeSection } from './report.js';
 import { lineChart } from './svg.js';
-import { naiveStep, tabular, text, transformer, type Instance, type Workload } from './workloads.js';
+import { naiveStep, tabular, text, transformer, withMode, type Instance, type Mode, type Workload } from './workloads.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -56,26 +56,10 @@ function grid(w: Workload, backend: string): Config[] {
   return configs;
 }
 
-type Mode = 'plain' | 'first' | 'every16' | 'second';
-const METHODS: Record<Exclude<Mode, 'plain'>, Method[]> = { first: ['shapley1', 'tracin_self'], every16: ['shapley1', 'tracin_self'], second: ['shapley1', 'shapley2'] };
-
 async function timeSteps(steps: number, step: () => Promise<unknown>): Promise<number> {
   const start = performance.now();
   for (let i = 0; i < steps; i++) await step();
   return (performance.now() - start) / steps;
-}
-
-/** Runs `body` with a step function for `mode` (attached for attributed modes), closing the run after. */
-async function withMode<T>(inst: Instance, mode: Mode, body: (step: () => Promise<unknown>) => Promise<T>): Promise<T> {
-  if (mode === 'plain') return body(() => inst.step());
-  const run = attach(inst.model, { targets: { target: inst.target }, methods: METHODS[mode], stepRecords: false, ...(mode === 'every16' ? { targetEvery: 16 } : {}) });
-  const batch = inst.x.shape[0]!;
-  let next = 0;
-  try {
-    return await body(() => run.step(Array.from({ length: batch }, () => next++ % (batch * 16)), () => inst.step()));
-  } finally {
-    await run.close();
-  }
 }
 
 /** Peak tf.js tensor bytes during one step, above what was allocated before it (model, data, run state). */

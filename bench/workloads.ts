@@ -3,7 +3,7 @@
  * shape, a target of K rows, and the naive per-example baseline.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { FunctionalModel } from 'inrun';
+import { attach, type FunctionalModel, type Method } from 'inrun';
 import { spamClassifier } from '../examples/spam-classifier.js';
 import { tabularMlp } from '../examples/tabular.js';
 import { tinyTransformer } from '../examples/tiny-transformer.js';
@@ -93,6 +93,26 @@ export const transformer: Workload = {
     };
   },
 };
+
+/**
+ * How a benchmark trains: plain steps, first-order attribution (`shapley1` + `tracin_self`), the same
+ * with the target pass every 16 steps, or second order (`shapley1` + `shapley2`); per-step records off.
+ */
+export type Mode = 'plain' | 'first' | 'every16' | 'second';
+const METHODS: Record<Exclude<Mode, 'plain'>, Method[]> = { first: ['shapley1', 'tracin_self'], every16: ['shapley1', 'tracin_self'], second: ['shapley1', 'shapley2'] };
+
+/** Runs `body` with a step function for `mode` (attached for attributed modes), closing the run after. */
+export async function withMode<T>(inst: Instance, mode: Mode, body: (step: () => Promise<unknown>) => Promise<T>): Promise<T> {
+  if (mode === 'plain') return body(() => inst.step());
+  const run = attach(inst.model, { targets: { target: inst.target }, methods: METHODS[mode], stepRecords: false, ...(mode === 'every16' ? { targetEvery: 16 } : {}) });
+  const batch = inst.x.shape[0]!;
+  let next = 0;
+  try {
+    return await body(() => run.step(Array.from({ length: batch }, () => next++ % (batch * 16)), () => inst.step()));
+  } finally {
+    await run.close();
+  }
+}
 
 /**
  * The naive way: one backward pass per example, then a dot product with the target gradient (and the

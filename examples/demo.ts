@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { attach, sqliteSink, useFastEmbeddingGradient, type Scores } from 'inrun';
+import { auroc, shareInTop } from '../eval/metrics.js';
 import { spamClassifier, splitTensors } from './spam-classifier.js';
 import { spamData } from './spam-data.js';
 
@@ -110,28 +111,16 @@ function report(s: Scores): void {
   for (const i of order.slice(-10).reverse()) console.log(row(i));
 
   const flipped = s.ids.map((id) => data.train.flipped[byId.get(id as string)!]!);
-  const shareIn = (ranked: number[]) => {
-    const top = ranked.slice(0, Math.ceil(ranked.length * 0.05));
-    return top.reduce((n, i) => n + flipped[i]!, 0) / top.length;
-  };
-  const lowestValue = s.ids.map((_, i) => i).sort((a, b) => value[a]! - value[b]!);
-  const highestSelf = s.ids.map((_, i) => i).sort((a, b) => self[b]! - self[a]!);
-  // AUROC of a ranking (most suspicious first): the chance that a flipped label ranks above a clean one.
-  const auroc = (ranked: number[]) => {
-    let clean = 0;
-    let cleanAbove = 0;
-    for (const i of ranked) {
-      if (flipped[i]) cleanAbove += clean;
-      else clean++;
-    }
-    return 1 - cleanAbove / (clean * (ranked.length - clean));
-  };
+  // Suspicion, higher = more likely flipped: the lowest values, the highest self-influence.
+  const lowestValue = Array.from(value, (v) => -v);
   const base = flipped.reduce((n, f) => n + f, 0) / flipped.length;
-  const line = (name: string, ranked: number[]) =>
-    `  ${name.padEnd(52)} ${pct(shareIn(ranked)).padStart(6)}  (${(shareIn(ranked) / base).toFixed(1)}x the base rate); AUROC over all ${auroc(ranked).toFixed(2)}`;
+  const line = (name: string, suspicion: ArrayLike<number>) => {
+    const share = shareInTop(suspicion, flipped, 0.05);
+    return `  ${name.padEnd(52)} ${pct(share).padStart(6)}  (${(share / base).toFixed(1)}x the base rate); AUROC over all ${auroc(suspicion, flipped).toFixed(2)}`;
+  };
   console.log(`\nFlipped labels: ${pct(base)} of the training set. Share among`);
   console.log(line('the 5% lowest first-order values (shapley1:val)', lowestValue));
-  console.log(line('the 5% highest self-influence (tracin_self)', highestSelf));
+  console.log(line('the 5% highest self-influence (tracin_self)', self));
   console.log('  The lowest values are the surest harm to the target; self-influence ranks all flipped labels best (docs/methods.md).');
 }
 

@@ -251,7 +251,8 @@ export function parquetSink(folder: string, options: ParquetSinkOptions = {}): S
         }
       }
       for (const f of snapshots) if (stepOfSnapshot(f) > afterStep) rmSync(join(dir, 'totals', f));
-      nextStepPart = parquetFiles(join(dir, 'steps')).length === 0 ? 0 : Math.max(...parquetFiles(join(dir, 'steps')).map((f) => Number(f.slice(5, 11)))) + 1;
+      const parts = parquetFiles(join(dir, 'steps'));
+      nextStepPart = parts.length === 0 ? 0 : Math.max(...parts.map((f) => Number(f.slice(5, 11)))) + 1;
       nextExamplePart = parquetFiles(join(dir, 'examples')).length;
       writeRunFile('running', atStep === undefined ? null : afterStep);
       const byKey = [...keys.entries()].sort((a, b) => a[1] - b[1]);
