@@ -23,23 +23,25 @@ async function tensorsAcross(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor, 
   return [counts[0]!, counts[1]!];
 }
 
+/** A 4-hidden-2 classifier under Adam, a batch of 8 rows and a 3-row target. */
+function classifier(hidden: number, activation: 'relu' | 'tanh') {
+  const model = tf.sequential({ layers: [tf.layers.dense({ units: hidden, activation, inputShape: [4] }), tf.layers.dense({ units: 2, activation: 'softmax' })] });
+  model.compile({ optimizer: tf.train.adam(0.01), loss: 'categoricalCrossentropy' });
+  const x = tf.randomNormal([8, 4]);
+  const y = tf.oneHot(tf.tensor1d([0, 1, 0, 1, 0, 1, 0, 1], 'int32'), 2);
+  const val = { xs: tf.randomNormal([3, 4]), ys: tf.oneHot(tf.tensor1d([0, 1, 1], 'int32'), 2) };
+  return { model, x, y, val };
+}
+
 describe('no tensor leaks across steps', () => {
   it('dense model, records on, new ids every step (device totals grow)', async () => {
-    const model = tf.sequential({ layers: [tf.layers.dense({ units: 8, activation: 'relu', inputShape: [4] }), tf.layers.dense({ units: 2, activation: 'softmax' })] });
-    model.compile({ optimizer: tf.train.adam(0.01), loss: 'categoricalCrossentropy' });
-    const x = tf.randomNormal([8, 4]);
-    const y = tf.oneHot(tf.tensor1d([0, 1, 0, 1, 0, 1, 0, 1], 'int32'), 2);
-    const val = { xs: tf.randomNormal([3, 4]), ys: tf.oneHot(tf.tensor1d([0, 1, 1], 'int32'), 2) };
+    const { model, x, y, val } = classifier(8, 'relu');
     const [at10, at1000] = await tensorsAcross(model, x, y, { targets: { val } }, true);
     expect(at1000).toBe(at10);
   });
 
   it("optimizer-aware second order (Adam, update: 'optimizer', shapley2 by finite differences)", async () => {
-    const model = tf.sequential({ layers: [tf.layers.dense({ units: 6, activation: 'tanh', inputShape: [4] }), tf.layers.dense({ units: 2, activation: 'softmax' })] });
-    model.compile({ optimizer: tf.train.adam(0.01), loss: 'categoricalCrossentropy' });
-    const x = tf.randomNormal([8, 4]);
-    const y = tf.oneHot(tf.tensor1d([0, 1, 0, 1, 0, 1, 0, 1], 'int32'), 2);
-    const val = { xs: tf.randomNormal([3, 4]), ys: tf.oneHot(tf.tensor1d([0, 1, 1], 'int32'), 2) };
+    const { model, x, y, val } = classifier(6, 'tanh');
     const [at10, at1000] = await tensorsAcross(model, x, y, { targets: { val }, methods: ['shapley1', 'shapley2'], update: 'optimizer' }, false);
     expect(at1000).toBe(at10);
   });
