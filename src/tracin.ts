@@ -10,7 +10,7 @@ import type { Capture } from './hooks/capture.js';
 import { checkIds } from './hooks/ids.js';
 import { planLayers, type Restore } from './hooks/layers.js';
 import { adaptModel, tensorList, type ModelAdapter } from './model.js';
-import { perRowLayout, rowGroup, targetPass } from './targets.js';
+import { disposePasses, perRowLayout, rowGroup, targetPass } from './targets.js';
 import type { ExampleId } from './types.js';
 
 /** Rows with labels: tensors (first axis = example) and optional ids (default: row indices). */
@@ -248,8 +248,7 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
               scores = add(scores, tf.mul(pair, c.learningRate));
               if (products.self !== null) selfSum = add(selfSum, tf.mul(products.self, c.learningRate));
             } finally {
-              pass.capture.dispose();
-              pass.losses.dispose();
+              disposePasses([{ group, pass }]);
               group.layout.membership.dispose();
             }
           }
