@@ -80,11 +80,16 @@ export function markLatest(parent: string, name: string): void {
   renameSync(tmp, join(parent, LATEST));
 }
 
+/** Whether `path` is one checkpoint folder (it holds inrun's `inrun.json`). */
+export function isCheckpointFolder(path: string): boolean {
+  return existsSync(join(path, INFO));
+}
+
 /** The checkpoint folder `path` names: itself, or the one its `latest` file points at. */
 export function resolveCheckpoint(path: string): string {
   const latest = join(path, LATEST);
   if (existsSync(latest)) return join(path, readFileSync(latest, 'utf8').trim());
-  if (existsSync(join(path, INFO))) return path;
+  if (isCheckpointFolder(path)) return path;
   throw new InrunError(`no checkpoint at ${path} (expected ${INFO}, or a ${LATEST} file naming one)`, { field: 'checkpoint' });
 }
 

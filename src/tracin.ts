@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { loadCheckpoint, readCheckpointInfo, resolveCheckpoint } from './checkpoint.js';
+import { isCheckpointFolder, loadCheckpoint, readCheckpointInfo, resolveCheckpoint } from './checkpoint.js';
 import { InrunError, invalid } from './errors.js';
 import { stepProducts } from './ghost/products.js';
 import type { LayerRows } from './ghost/rows.js';
@@ -103,7 +103,7 @@ interface Checkpoint {
 /** Checkpoint folders: the list given, or the `step-*` folders of one folder, in step order. */
 export function checkpointFolders(spec: string | readonly string[]): string[] {
   if (typeof spec !== 'string') return spec.map((p) => resolveCheckpoint(p));
-  if (existsSync(join(spec, 'inrun.json'))) return [spec];
+  if (isCheckpointFolder(spec)) return [spec];
   const steps = existsSync(spec) ? readdirSync(spec).filter((f) => /^step-\d+$/.test(f)).sort() : [];
   if (steps.length === 0) throw new InrunError(`no checkpoints in ${spec} (expected step-* folders)`, { field: 'checkpoints' });
   return steps.map((f) => join(spec, f));
