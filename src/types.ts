@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
-import type { Sink } from './sinks/sink.js';
+import type { Sink } from './store/sink.js';
 import type { MetricsOptions } from './telemetry/metrics.js';
 
 /** A training example's stable identity. Numbers and strings are distinct ids (`1` is not `'1'`). */

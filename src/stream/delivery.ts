@@ -1,4 +1,4 @@
-import type { ResumeState, Sink, TotalsPoint } from '../sinks/sink.js';
+import type { ResumeState, Sink, TotalsPoint } from '../store/sink.js';
 import type { ExampleInfo, RunInfo, Scores, StepRecord } from '../types.js';
 
 /**

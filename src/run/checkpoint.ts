@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { InrunError } from './errors.js';
+import { InrunError } from '../errors.js';
 
 /** What inrun stores beside a checkpoint's model: where in the run it was taken. */
 export interface CheckpointInfo {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
 import type { CoveredLayer, SkippedLayer } from '../types.js';
-import { activeCapture, probe } from './capture.js';
+import { activeCapture, probe } from '../hooks/capture.js';
 
 type Kwargs = Record<string, unknown>;
 type CallFn = (inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs) => tf.Tensor | tf.Tensor[];

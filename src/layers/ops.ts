@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { activeCapture, probe } from './capture.js';
-import { tableGradient } from './gather.js';
+import { activeCapture, probe } from '../hooks/capture.js';
+import { tableGradient } from '../hooks/gather.js';
 
 /** Options of {@link ops}' layer functions. */
 export interface OpOptions {

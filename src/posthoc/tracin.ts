@@ -1,17 +1,17 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { isCheckpointFolder, loadCheckpoint, readCheckpointInfo, resolveCheckpoint } from './checkpoint.js';
-import { InrunError, invalid } from './errors.js';
-import { stepProducts } from './ghost/products.js';
-import type { LayerRows } from './ghost/rows.js';
-import { disposeProjections, makeProjections, sketchLayer, sketchRows, type Projection, type SketchLayer } from './ghost/sketch.js';
-import type { Capture } from './hooks/capture.js';
-import { checkIds } from './hooks/ids.js';
-import { planLayers, type Restore } from './hooks/layers.js';
-import { adaptModel, tensorList, type ModelAdapter } from './model.js';
-import { disposePasses, perRowLayout, rowGroup, targetPass } from './targets.js';
-import type { ExampleId } from './types.js';
+import { isCheckpointFolder, loadCheckpoint, readCheckpointInfo, resolveCheckpoint } from '../run/checkpoint.js';
+import { InrunError, invalid } from '../errors.js';
+import { stepProducts } from '../ghost/products.js';
+import type { LayerRows } from '../ghost/rows.js';
+import { disposeProjections, makeProjections, sketchLayer, sketchRows, type Projection, type SketchLayer } from '../ghost/sketch.js';
+import type { Capture } from '../hooks/capture.js';
+import { checkIds } from '../hooks/ids.js';
+import { planLayers, type Restore } from '../layers/plan.js';
+import { adaptModel, tensorList, type ModelAdapter } from '../attach/model.js';
+import { disposePasses, perRowLayout, rowGroup, targetPass } from '../scoring/targets.js';
+import type { ExampleId } from '../types.js';
 
 /** Rows with labels: tensors (first axis = example) and optional ids (default: row indices). */
 export interface LabelledRows {

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
-import { denseGradients, denseParamProducts, type DenseParams } from './ghost/dense.js';
-import { embeddingGradients, embeddingPairs, embeddingParamProducts } from './ghost/embedding.js';
-import type { TargetGroupRows } from './ghost/products.js';
-import type { LayerRows } from './ghost/rows.js';
-import type { LayerKind } from './hooks/capture.js';
-import type { ModelAdapter } from './model.js';
+import { denseGradients, denseParamProducts, type DenseParams } from '../ghost/dense.js';
+import { embeddingGradients, embeddingPairs, embeddingParamProducts } from '../ghost/embedding.js';
+import type { TargetGroupRows } from '../ghost/products.js';
+import type { LayerRows } from '../ghost/rows.js';
+import type { LayerKind } from '../hooks/capture.js';
+import type { ModelAdapter } from '../attach/model.js';
 import { disposePasses, targetPasses, type TargetSet } from './targets.js';
 
 /**

@@ -1,16 +1,16 @@
 import * as tf from '@tensorflow/tfjs';
-import type { MethodDef, StepScale } from './accumulators/methods.js';
-import type { TokenTotals } from './accumulators/tokens.js';
-import type { DeviceTotals } from './accumulators/totals.js';
-import { stepProducts, type ProductNeeds } from './ghost/products.js';
-import type { GhostPath, LayerRows, ReportedPath } from './ghost/rows.js';
-import type { Capture, LayerKind } from './hooks/capture.js';
-import type { ModelAdapter } from './model.js';
+import type { MethodDef, StepScale } from './methods.js';
+import type { TokenTotals } from '../accumulators/tokens.js';
+import type { DeviceTotals } from '../accumulators/totals.js';
+import { stepProducts, type ProductNeeds } from '../ghost/products.js';
+import type { GhostPath, LayerRows, ReportedPath } from '../ghost/rows.js';
+import type { Capture, LayerKind } from '../hooks/capture.js';
+import type { ModelAdapter } from '../attach/model.js';
 import { hessianVectorProducts, paramProducts, targetGradientsOf, updateDirection, type HvpMethod, type LayerParams } from './hessian.js';
 import { disposePasses, targetPasses, type GroupPass, type TargetSet } from './targets.js';
-import type { SketchStore } from './accumulators/sketches.js';
-import { sketchRows, sketchWidth, type Projection, type SketchLayer } from './ghost/sketch.js';
-import type { CoveredLayer } from './types.js';
+import type { SketchStore } from '../accumulators/sketches.js';
+import { sketchRows, sketchWidth, type Projection, type SketchLayer } from '../ghost/sketch.js';
+import type { CoveredLayer } from '../types.js';
 import { precondition, preconditionedProducts, stepFactors, type UpdateRule } from './preconditioner.js';
 
 /** In-run sketch logging: projections per covered layer (in `order`) and the store. */

@@ -1,22 +1,22 @@
 import * as tf from '@tensorflow/tfjs';
-import { METHODS, TARGET_METHODS, type MethodDef } from './accumulators/methods.js';
-import { TokenTotals } from './accumulators/tokens.js';
-import { DeviceTotals } from './accumulators/totals.js';
-import { Attributor } from './attributor.js';
-import { InrunError, invalid, preview } from './errors.js';
-import type { LayerKind } from './hooks/capture.js';
-import { planLayers, type Restore } from './hooks/layers.js';
-import { SketchStore } from './accumulators/sketches.js';
-import { disposeProjections, makeProjections, sketchWidth, type SketchLayer } from './ghost/sketch.js';
-import { unsupportedOptimizer } from './preconditioner.js';
-import { tryDoubleBackward, type HessianContext, type HvpMethod } from './hessian.js';
+import { METHODS, TARGET_METHODS, type MethodDef } from '../scoring/methods.js';
+import { TokenTotals } from '../accumulators/tokens.js';
+import { DeviceTotals } from '../accumulators/totals.js';
+import { Attributor } from '../scoring/attributor.js';
+import { InrunError, invalid, preview } from '../errors.js';
+import type { LayerKind } from '../hooks/capture.js';
+import { planLayers, type Restore } from '../layers/plan.js';
+import { SketchStore } from '../accumulators/sketches.js';
+import { disposeProjections, makeProjections, sketchWidth, type SketchLayer } from '../ghost/sketch.js';
+import { unsupportedOptimizer } from '../scoring/preconditioner.js';
+import { tryDoubleBackward, type HessianContext, type HvpMethod } from '../scoring/hessian.js';
 import { adaptModel, type ModelAdapter } from './model.js';
-import { AttributionRun, claim, type Run } from './run.js';
-import { Delivery } from './stream/delivery.js';
-import type { Sink } from './sinks/sink.js';
-import { disposeTargets, prepareTargets, targetPass, type TargetSet } from './targets.js';
-import type { AttachOptions, CoveredLayer, FunctionalModel, Method, RunInfo, SkippedLayer } from './types.js';
-import { VERSION } from './version.js';
+import { AttributionRun, claim, type Run } from '../run/run.js';
+import { Delivery } from '../stream/delivery.js';
+import type { Sink } from '../store/sink.js';
+import { disposeTargets, prepareTargets, targetPass, type TargetSet } from '../scoring/targets.js';
+import type { AttachOptions, CoveredLayer, FunctionalModel, Method, RunInfo, SkippedLayer } from '../types.js';
+import { VERSION } from '../version.js';
 
 const OPTION_KEYS: ReadonlySet<string> = new Set([
   'targets',

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { InrunError } from './errors.js';
-import type { FunctionalModel } from './types.js';
+import { InrunError } from '../errors.js';
+import type { FunctionalModel } from '../types.js';
 
 /** What inrun needs from a model, whether tf.layers or hand-written. */
 export interface ModelAdapter {

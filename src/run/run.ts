@@ -1,20 +1,20 @@
 import * as tf from '@tensorflow/tfjs';
 import { Subject, type Observable } from 'rxjs';
-import type { TokenTotals } from './accumulators/tokens.js';
-import type { DeviceTotals } from './accumulators/totals.js';
-import type { Attributor, RunSketch } from './attributor.js';
-import { InrunError, invalid } from './errors.js';
-import { Capture, withCapture } from './hooks/capture.js';
-import { arrayBatches, readBatchIds, withCallback, type DatasetLike } from './hooks/fit.js';
-import { checkIds, IdIndex } from './hooks/ids.js';
-import type { Restore } from './hooks/layers.js';
-import { hookOptimizer, readLearningRate, type Gradients } from './hooks/optimizer.js';
-import { tensorList, type ModelAdapter } from './model.js';
+import type { TokenTotals } from '../accumulators/tokens.js';
+import type { DeviceTotals } from '../accumulators/totals.js';
+import type { Attributor, RunSketch } from '../scoring/attributor.js';
+import { InrunError, invalid } from '../errors.js';
+import { Capture, withCapture } from '../hooks/capture.js';
+import { arrayBatches, readBatchIds, withCallback, type DatasetLike } from '../hooks/fit.js';
+import { checkIds, IdIndex } from '../hooks/ids.js';
+import type { Restore } from '../layers/plan.js';
+import { hookOptimizer, readLearningRate, type Gradients } from '../hooks/optimizer.js';
+import { tensorList, type ModelAdapter } from '../attach/model.js';
 import { checkpointName, markLatest, readCheckpointInfo, saveCheckpoint, type CheckpointInfo } from './checkpoint.js';
-import type { Delivery, DeliveryStats } from './stream/delivery.js';
-import { RunMetrics, type MetricsOptions } from './telemetry/metrics.js';
-import { RecordBuffer } from './stream/records.js';
-import type { ExampleId, ExampleInfo, RunInfo, Scores, StepRecord, TokenOptions, TokenScore } from './types.js';
+import type { Delivery, DeliveryStats } from '../stream/delivery.js';
+import { RunMetrics, type MetricsOptions } from '../telemetry/metrics.js';
+import { RecordBuffer } from '../stream/records.js';
+import type { ExampleId, ExampleInfo, RunInfo, Scores, StepRecord, TokenOptions, TokenScore } from '../types.js';
 
 /** Arguments of {@link Run.fit}: `model.fit`'s, plus example ids and the shuffle seed. */
 export interface FitArgs extends tf.ModelFitArgs {

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import { InrunError, preview } from './errors.js';
-import type { TargetLayout } from './ghost/rows.js';
-import { Capture, probeSeed, withCapture } from './hooks/capture.js';
-import type { ModelAdapter } from './model.js';
-import type { TargetData } from './types.js';
+import { InrunError, preview } from '../errors.js';
+import type { TargetLayout } from '../ghost/rows.js';
+import { Capture, probeSeed, withCapture } from '../hooks/capture.js';
+import type { ModelAdapter } from '../attach/model.js';
+import type { TargetData } from '../types.js';
 
 /**
  * Consecutive targets with the same input and label shapes, concatenated so that one forward and
