@@ -43,7 +43,7 @@ function runInfo(runId: string): RunInfo {
     methods: ['shapley1', 'tracin_self', 'tracin_we'],
     columns: COLUMNS.map((name) => ({ name, method: name.split(':')[0] as 'shapley1', target: name.split(':')[1] ?? null })),
     targets: [{ name: 'val', rows: 128 }],
-    layers: { covered: [], skipped: [] },
+    layers: { covered: [], skipped: [], coveredParams: 0, trainableParams: 0 },
     targetEvery: 1,
     hvp: null,
     seeds: [],

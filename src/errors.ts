@@ -1,22 +1,51 @@
+// InrunError: the one error type inrun throws, with a stable code and the field at fault.
+
 /**
- * The one error type inrun throws for bad input or misuse. `field` names the option, argument or
- * record field at fault (for example `targets.val.xs` or `args.ids`), so tools can point at it.
+ * Stable codes of {@link InrunError}; tools may branch on them (messages may change).
+ * - `invalid_option`: an option of `attach`, `tracin` or a sink has the wrong type or value.
+ * - `invalid_input`: data handed to a call is wrong (ids, rows, tensors, labels).
+ * - `shape_mismatch`: tensors whose shapes do not fit the model or each other.
+ * - `unsupported_layer`: a layer inrun cannot attribute through was asked for.
+ * - `unsupported_model`: the model, loss or optimizer lacks something a requested feature needs.
+ * - `invalid_state`: a call out of order (after close, a second attach, resume after a step).
+ * - `sink_failed`: a sink threw or refused what it was given.
+ * - `bad_checkpoint`: a checkpoint folder or file is missing, foreign or corrupt.
+ * - `internal`: an inrun bug; please report it.
+ */
+export type InrunErrorCode =
+  | 'invalid_option'
+  | 'invalid_input'
+  | 'shape_mismatch'
+  | 'unsupported_layer'
+  | 'unsupported_model'
+  | 'invalid_state'
+  | 'sink_failed'
+  | 'bad_checkpoint'
+  | 'internal';
+
+/**
+ * The one error type inrun throws for bad input or misuse. `code` is stable ({@link InrunErrorCode});
+ * `field` names the option, argument or record field at fault (for example `targets.val.xs` or
+ * `args.ids`), so tools can point at it.
  */
 export class InrunError extends Error {
   override readonly name = 'InrunError';
+  readonly code: InrunErrorCode;
   readonly field: string | undefined;
 
-  constructor(message: string, options: { field?: string; cause?: unknown } = {}) {
+  /** @param options.code - defaults to `invalid_option` when a field is named, else `invalid_input`. */
+  constructor(message: string, options: { code?: InrunErrorCode; field?: string; cause?: unknown } = {}) {
     super(options.field === undefined ? `inrun: ${message}` : `inrun: ${options.field}: ${message}`, {
       cause: options.cause,
     });
     this.field = options.field;
+    this.code = options.code ?? (options.field === undefined ? 'invalid_input' : 'invalid_option');
   }
 }
 
 /** Throws an {@link InrunError} saying what `field` should have been and what it was. */
-export function invalid(field: string, expected: string, got: unknown): never {
-  throw new InrunError(`expected ${expected}, got ${preview(got)}`, { field });
+export function invalid(field: string, expected: string, got: unknown, code: InrunErrorCode = 'invalid_option'): never {
+  throw new InrunError(`expected ${expected}, got ${preview(got)}`, { field, code });
 }
 
 /** A short, safe rendering of a value for error messages. */

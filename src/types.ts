@@ -39,8 +39,9 @@ export interface ColumnInfo {
 /** A layer whose parameters the scores cover. */
 export interface CoveredLayer {
   readonly name: string;
-  readonly kind: 'dense' | 'embedding';
-  /** Number of parameters the layer's per-example gradients span (kernel and bias, or the table). */
+  /** The layer kind that records it: `dense`, `embedding`, `conv`, `layer-norm`, `recurrent` (docs/layers.md). */
+  readonly kind: string;
+  /** Number of parameters the layer's per-example gradients span (all of the layer's trainable weights). */
   readonly params: number;
   /**
    * Ghost path of target products at the first step (`null` until then): `pairwise`, `materialised`,
@@ -76,7 +77,17 @@ export interface RunInfo {
   readonly methods: readonly Method[];
   readonly columns: readonly ColumnInfo[];
   readonly targets: readonly { readonly name: string; readonly rows: number }[];
-  readonly layers: { readonly covered: readonly CoveredLayer[]; readonly skipped: readonly SkippedLayer[] };
+  readonly layers: {
+    readonly covered: readonly CoveredLayer[];
+    readonly skipped: readonly SkippedLayer[];
+    /** Parameters the scores cover (sum of `covered[].params`). */
+    readonly coveredParams: number;
+    /**
+     * Trainable parameters of the model; `coveredParams / trainableParams` is the share the scores
+     * cover. Hand-written models: the parameters of the ops inrun saw (their other weights are unknown).
+     */
+    readonly trainableParams: number;
+  };
   /** Steps between two target passes (`targetEvery`). */
   readonly targetEvery: number;
   /** How second-order values compute H_T u, or null without `shapley2`. */

@@ -4,12 +4,14 @@ import { TokenTotals } from '../accumulators/tokens.js';
 import { DeviceTotals } from '../accumulators/totals.js';
 import { Attributor } from '../scoring/attributor.js';
 import { InrunError, invalid, preview } from '../errors.js';
-import type { LayerKind } from '../hooks/capture.js';
-import { planLayers, type Restore } from '../layers/plan.js';
+import type { Restore } from '../hooks/restore.js';
+import { planLayers } from '../layers/plan.js';
+import { supportedClasses } from '../layers/registry.js';
+import type { WeightLayout } from '../ghost/rows.js';
 import { SketchStore } from '../accumulators/sketches.js';
-import { disposeProjections, makeProjections, sketchWidth, type SketchLayer } from '../ghost/sketch.js';
+import { disposeProjections, makeProjections, sketchWidth } from '../ghost/sketch.js';
 import { unsupportedOptimizer } from '../scoring/preconditioner.js';
-import { tryDoubleBackward, type HessianContext, type HvpMethod } from '../scoring/hessian.js';
+import { tryDoubleBackward, type HessianContext, type HvpMethod, type Include } from '../scoring/hessian.js';
 import { adaptModel, type ModelAdapter } from './model.js';
 import { AttributionRun, claim, type Run } from '../run/run.js';
 import { Delivery } from '../stream/delivery.js';
@@ -159,21 +161,18 @@ function checkLayers(layers: AttachOptions['layers']): 'all' | 'embedding' | rea
 }
 
 /** Hand-written models reveal their layers when they run: one target pass at attach time finds them. */
-function discoverLayers(model: ModelAdapter, targets: TargetSet | null): { layers: CoveredLayer[]; weights: Map<string, tf.Variable[]> } {
+function discoverLayers(model: ModelAdapter, targets: TargetSet | null): { layers: (CoveredLayer & { embedding: boolean })[]; weights: Map<string, tf.Variable[]>; layouts: Map<string, WeightLayout> } {
   const group = targets?.groups[0];
-  if (group === undefined) return { layers: [], weights: new Map() };
+  if (group === undefined) return { layers: [], weights: new Map(), layouts: new Map() };
   const pass = targetPass(group, model);
   try {
     pass.losses.dispose();
-    const found = [...pass.capture.layers];
-    const layers = found.map(([name, rec]): CoveredLayer => {
-      const a = rec.a[0]!;
-      const b = rec.b.find((t) => t !== undefined);
-      const dOut = b?.shape[b.rank - 1] ?? 0;
-      const params = rec.kind === 'dense' ? ((a.shape[a.rank - 1] ?? 0) + (rec.hasBias ? 1 : 0)) * dOut : rec.vocab * dOut;
-      return { name, kind: rec.kind, params, path: null };
-    });
-    return { layers, weights: new Map(found.map(([name, rec]) => [name, [...rec.weights]])) };
+    const found = [...pass.capture.layers].map(([name, rec]) => [name, rec.recorder] as const);
+    return {
+      layers: found.map(([name, r]) => ({ name, kind: r.kind, params: r.layout.params, path: null, embedding: r.embedding })),
+      weights: new Map(found.map(([name, r]) => [name, [...r.weights]])),
+      layouts: new Map(found.map(([name, r]) => [name, r.layout])),
+    };
   } finally {
     pass.capture.dispose();
   }
@@ -192,7 +191,7 @@ function requireVariables(covered: readonly CoveredLayer[], weights: ReadonlyMap
 function chooseHvp(option: AttachOptions['hvp'], ctx: HessianContext, covered: readonly CoveredLayer[]): HvpMethod {
   requireVariables(covered, ctx.weights, 'shapley2', 'methods');
   if (option === 'finite-difference') return option;
-  const why = tryDoubleBackward(ctx, new Map(covered.map((l) => [l.name, l.kind])));
+  const why = tryDoubleBackward(ctx);
   if (why === null) return 'double-backward';
   if (option === 'double-backward') throw new InrunError(`double backward does not work for this model: ${why}`, { field: 'hvp' });
   return 'finite-difference';
@@ -224,29 +223,41 @@ export function attach(model: tf.LayersModel | FunctionalModel, options: AttachO
     let covered: CoveredLayer[];
     let weights: Map<string, tf.Variable[]>;
     let skipped: SkippedLayer[] = [];
-    let include: (key: string, kind: LayerKind) => boolean = () => true;
+    let layouts: Map<string, WeightLayout>;
+    let trainableParams: number | null = null;
+    let include: Include = () => true;
+    let embeddings: CoveredLayer[];
     if (adapter.layersModel !== null) {
       const plan = planLayers(adapter.layersModel, selection);
       covered = plan.covered;
       weights = plan.weights;
+      layouts = plan.layouts;
       skipped = plan.skipped;
+      trainableParams = plan.trainableParams;
       if (covered.length === 0) {
         const why = skipped.map((s) => `${s.name} (${s.reason})`).join(', ') || 'the model has no layers with weights';
-        throw new InrunError(`no layer to attribute through: inrun supports Dense and Embedding layers; skipped: ${why}`, { field: 'layers' });
+        throw new InrunError(`no layer to attribute through: inrun supports ${supportedClasses().join(', ')} layers; skipped: ${why}`, {
+          field: 'layers',
+          code: 'unsupported_layer',
+        });
       }
+      embeddings = covered.filter((l) => plan.embedding.has(l.name));
       release.push(plan.instrument());
     } else {
       const discovered = discoverLayers(adapter, targets);
       const found = discovered.layers;
       weights = discovered.weights;
+      layouts = discovered.layouts;
       const names = Array.isArray(selection) ? new Set(selection as readonly string[]) : null;
       for (const name of names ?? []) {
         if (found.length > 0 && !found.some((l) => l.name === name)) {
           throw new InrunError(`unknown layer "${name}"; the model's ops layers: ${found.map((l) => l.name).join(', ')}`, { field: 'layers' });
         }
       }
-      include = (key, kind) => (selection === 'all' ? true : selection === 'embedding' ? kind === 'embedding' : names!.has(key));
-      covered = found.filter((l) => include(l.name, l.kind));
+      include = (key, embedding) => (selection === 'all' ? true : selection === 'embedding' ? embedding : names!.has(key));
+      const kept = found.filter((l) => include(l.name, l.embedding));
+      covered = kept.map(({ embedding: _, ...layer }) => layer);
+      embeddings = kept.filter((l) => l.embedding).map(({ embedding: _, ...layer }) => layer);
       weights = new Map([...weights].filter(([name]) => covered.some((l) => l.name === name)));
     }
     if (options.sketch !== undefined && adapter.layersModel === null) {
@@ -257,14 +268,11 @@ export function attach(model: tf.LayersModel | FunctionalModel, options: AttachO
         ? null
         : (() => {
             const order = covered.map((l) => l.name);
-            const layers = order.map((name): SketchLayer => {
-              const [w, b] = weights.get(name)!;
-              const kind = covered.find((l) => l.name === name)!.kind;
-              return kind === 'dense' ? { kind, rows: w!.shape[0]! + (b ? 1 : 0), cols: w!.shape[1]! } : { kind, rows: w!.shape[0]!, cols: w!.shape[1]! };
-            });
-            const projections = makeProjections(layers, options.sketch.size, options.sketch.seed ?? 0);
+            const layers = order.map((name) => layouts.get(name)!.pieces);
+            const pieces = layers.flat();
+            const projections = makeProjections(pieces, options.sketch.size, options.sketch.seed ?? 0);
             release.push(() => disposeProjections(projections));
-            const store = new SketchStore(layers.reduce((sum, layer) => sum + sketchWidth(layer, options.sketch!.size), 0));
+            const store = new SketchStore(pieces.reduce((sum, piece) => sum + sketchWidth(piece, options.sketch!.size), 0));
             release.push(() => store.dispose());
             return { order, layers, projections, store, size: options.sketch.size, seed: options.sketch.seed ?? 0 };
           })();
@@ -273,9 +281,8 @@ export function attach(model: tf.LayersModel | FunctionalModel, options: AttachO
     }
     const hvp =
       methods.includes('shapley2') && targets !== null
-        ? chooseHvp(options.hvp, { model: adapter, targets, include, weights }, covered)
+        ? chooseHvp(options.hvp, { model: adapter, targets, include, weights, layouts }, covered)
         : null;
-    const embeddings = covered.filter((l) => l.kind === 'embedding');
     const wantsTokens = methods.includes('tracin_we');
     if (wantsTokens && embeddings.length === 0 && (adapter.layersModel !== null || targets !== null)) {
       throw new InrunError('tracin_we needs an embedding layer; none is covered', { field: 'methods' });
@@ -311,7 +318,10 @@ export function attach(model: tf.LayersModel | FunctionalModel, options: AttachO
       methods,
       columns,
       targets: targetNames.map((name, i) => ({ name, rows: targets!.rows[i]! })),
-      layers: { covered, skipped },
+      layers: (() => {
+        const coveredParams = covered.reduce((n, l) => n + l.params, 0);
+        return { covered, skipped, coveredParams, trainableParams: trainableParams ?? coveredParams };
+      })(),
       targetEvery: options.targetEvery ?? 1,
       hvp,
       seeds: [],
@@ -327,7 +337,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, options: AttachO
       tokenLayer,
       totals,
       tokens,
-      hessian: hvp === null ? null : { method: hvp, weights },
+      hessian: hvp === null ? null : { method: hvp, weights, layouts },
       update: optimizerAware && className !== 'SGD' ? { optimizer: adapter.optimizer, weights } : null,
       targetEvery: options.targetEvery ?? 1,
       sketch,

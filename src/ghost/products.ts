@@ -1,14 +1,13 @@
+// One ghost kernel for every method: a step's per-example products summed over layers and pieces.
 import * as tf from '@tensorflow/tfjs';
-import { cheaper, denseCosts, embeddingCosts } from './cost.js';
-import { denseSelfProducts, denseTargetProducts } from './dense.js';
-import { embeddingPairs, embeddingSelfProducts, embeddingTargetProducts, type EmbeddingPairs } from './embedding.js';
-import type { EmbeddingRows, GhostPath, LayerRows, ReportedPath, TargetLayout } from './rows.js';
+import { choosePath, pieceSelfProducts, pieceTargetProducts } from './pieces.js';
+import type { GhostPath, LayerRows, ReportedPath, TargetLayout } from './rows.js';
 
 /** Which products a step needs (the union over the run's methods). */
 export interface ProductNeeds {
   /** `<G_i, G_T>` over every covered layer. */
   readonly target: boolean;
-  /** `<G_i, G_T>` over embedding layers only (TracIn-WE). */
+  /** `<G_i, G_T>` over word-embedding layers only (TracIn-WE). */
   readonly targetEmbedding: boolean;
   /** `||G_i||^2` over every covered layer. */
   readonly self: boolean;
@@ -36,20 +35,6 @@ export interface StepProducts {
   readonly paths: ReadonlyMap<string, ReportedPath>;
   /** `[n, targets]`: `<G_i, H_T u>` summed over layers, when second-order values are wanted. */
   readonly hessian?: tf.Tensor2D | null;
-}
-
-function choosePath(train: LayerRows, target: LayerRows, targets: number): GhostPath {
-  if (train.kind === 'dense' && target.kind === 'dense') {
-    const [n, t, dIn] = train.rows.a.shape;
-    const [k, tk] = target.rows.a.shape;
-    return cheaper(denseCosts(n, t, k, tk, dIn, train.rows.b.shape[2], targets));
-  }
-  if (train.kind === 'embedding' && target.kind === 'embedding') {
-    const [n, t] = train.rows.ids.shape;
-    const [k, tk] = target.rows.ids.shape;
-    return cheaper(embeddingCosts(n, t, k, tk, train.rows.b.shape[2], train.vocab, targets));
-  }
-  throw new Error(`inrun: a layer recorded as ${train.kind} in training and ${target.kind} in the target pass`);
 }
 
 function addInto<T extends tf.Tensor>(sum: T | null, term: T): T {
@@ -81,33 +66,27 @@ export function stepProducts(
   let tokenIds: tf.Tensor2D | null = null;
   const paths = new Map<string, ReportedPath>();
   for (const [key, layer] of train) {
-    // An embedding layer's pairs serve its self products and its materialised target products.
-    let pairs: EmbeddingPairs | null = null;
-    const pairsOf = (rows: EmbeddingRows, vocab: number) => (pairs ??= embeddingPairs(rows, vocab));
     if (needs.self) {
-      self = addInto(
-        self,
-        layer.kind === 'dense' ? denseSelfProducts(layer.rows, layer.hasBias) : embeddingSelfProducts(pairsOf(layer.rows, layer.vocab), n),
-      );
+      for (const piece of layer.pieces) self = addInto(self, pieceSelfProducts(piece, n));
     }
-    if (!wantTarget || (layer.kind === 'dense' && !needs.target)) continue;
+    if (!wantTarget || (!layer.embedding && !needs.target)) continue;
     groups.forEach((group, g) => {
       const tgt = group.rows.get(key);
       if (tgt === undefined) return;
-      const path = force === 'auto' ? choosePath(layer, tgt, group.layout.ranges.length) : force;
-      if (!paths.has(key)) paths.set(key, path);
-      if (layer.kind === 'dense' && tgt.kind === 'dense') {
-        target[g] = addInto(target[g]!, denseTargetProducts(layer.rows, tgt.rows, group.layout, layer.hasBias, path));
-      } else if (layer.kind === 'embedding' && tgt.kind === 'embedding') {
-        const products = embeddingTargetProducts(layer.rows, () => pairsOf(layer.rows, layer.vocab), tgt.rows, group.layout, layer.vocab, path);
-        paths.set(key, products.path);
-        if (needs.target) target[g] = addInto(target[g]!, products.perExample);
-        if (needs.targetEmbedding) embedding[g] = addInto(embedding[g]!, products.perExample);
-        if (needs.tokens === key) {
+      let sum: tf.Tensor2D | null = null;
+      layer.pieces.forEach((piece, p) => {
+        const other = tgt.pieces[p]!;
+        const products = pieceTargetProducts(piece, other, group.layout, force === 'auto' ? choosePath(piece, other, group.layout.ranges.length) : force);
+        if (p === 0 && !paths.has(key)) paths.set(key, products.path);
+        sum = addInto(sum, products.perExample);
+        if (needs.tokens === key && products.perPosition !== undefined && piece.form === 'table') {
           tokenTerms[g] = products.perPosition();
-          tokenIds = layer.rows.ids;
+          tokenIds = piece.ids;
         }
-      }
+      });
+      if (sum === null) return;
+      if (needs.target) target[g] = addInto(target[g]!, sum);
+      if (needs.targetEmbedding && layer.embedding) embedding[g] = addInto(embedding[g]!, sum);
     });
   }
   const width = (g: number) => groups[g]!.layout.ranges.length;

@@ -1,30 +1,38 @@
+// The capture of one forward/backward pass: what instrumented layers record, and the backward-hook probe.
 import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
-import type { LayerRows } from '../ghost/rows.js';
+import type { LayerRows, Piece, WeightLayout } from '../ghost/rows.js';
 
-/** How an instrumented layer turns inputs into parameters' gradients. */
-export type LayerKind = 'dense' | 'embedding';
-
-/** Static facts about an instrumented layer. */
-export interface LayerFacts {
-  readonly kind: LayerKind;
-  /** Dense: whether the layer adds a bias. */
-  readonly hasBias: boolean;
-  /** Embedding: rows of the table. */
-  readonly vocab: number;
-  /**
-   * The layer's weights: `[kernel, bias?]` for dense, `[table]` for embedding (empty when an op was
-   * given plain tensors). Second-order values perturb and differentiate them.
-   */
-  readonly weights: readonly tf.Variable[];
+/** One call of an instrumented layer: its recorded inputs and the gradients its probes received. */
+export interface RecordedCall {
+  /** What the layer recorded in its forward (inputs, ids, states); first axis = example. */
+  readonly inputs: readonly tf.Tensor[];
+  /** Gradients by probe slot (a layer may probe several tensors per call); missing when off the gradient path. */
+  readonly grads: readonly (tf.Tensor | undefined)[];
 }
 
-/** What one instrumented layer recorded during one pass: one entry per call of the layer. */
-export interface LayerRecording extends LayerFacts {
-  /** Inputs `a` per call: float rows for dense, int32 ids for embedding. First axis = example. */
-  readonly a: tf.Tensor[];
-  /** Output gradients `b` per call (pre-activation for dense); missing when off the gradient path. */
-  readonly b: (tf.Tensor | undefined)[];
+/**
+ * What a layer kind hands the capture for one layer (src/layers/kind.ts): how its recorded calls
+ * become ghost pieces, and how those map onto its weights.
+ */
+export interface Recorder {
+  /** The layer kind's name, reported in `run.info.layers.covered[].kind`. */
+  readonly kind: string;
+  /** Whether the layer is a word embedding (TracIn-WE and `layers: 'embedding'` use only those). */
+  readonly embedding: boolean;
+  /**
+   * The layer's weights in the layout's order (empty when a hand-written op was given plain tensors).
+   * Second-order and optimizer-aware values read and perturb them.
+   */
+  readonly weights: readonly tf.Variable[];
+  readonly layout: WeightLayout;
+  /** The layer's pieces from its calls of one pass (each call received at least one gradient). Call inside `tf.tidy`. */
+  pieces(calls: readonly RecordedCall[], n: number): Piece[];
+}
+
+interface Recording {
+  readonly recorder: Recorder;
+  readonly calls: { readonly inputs: tf.Tensor[]; readonly grads: (tf.Tensor | undefined)[] }[];
 }
 
 /**
@@ -35,71 +43,55 @@ export interface LayerRecording extends LayerFacts {
  * the user's tensors.
  */
 export class Capture {
-  readonly layers = new Map<string, LayerRecording>();
+  readonly layers = new Map<string, Recording>();
 
-  /** Records a layer call's input; returns the call's index for the matching backward record. */
-  forward(key: string, facts: LayerFacts, a: tf.Tensor): number {
+  /** Records a layer call's inputs; returns the call's index for the matching backward records. */
+  forward(key: string, recorder: Recorder, inputs: readonly tf.Tensor[]): number {
     let rec = this.layers.get(key);
     if (rec === undefined) {
-      rec = { ...facts, a: [], b: [] };
+      rec = { recorder, calls: [] };
       this.layers.set(key, rec);
     }
-    rec.a.push(tf.keep(a.clone()));
-    rec.b.push(undefined);
-    return rec.a.length - 1;
+    rec.calls.push({ inputs: inputs.map((t) => tf.keep(t.clone())), grads: [] });
+    return rec.calls.length - 1;
   }
 
-  backward(key: string, call: number, b: tf.Tensor): void {
-    const rec = this.layers.get(key);
-    if (rec === undefined) return;
-    rec.b[call]?.dispose();
-    rec.b[call] = tf.keep(b.clone());
+  /** Records the gradient a probe of call `call` received, in its `slot`. */
+  backward(key: string, call: number, b: tf.Tensor, slot = 0): void {
+    const c = this.layers.get(key)?.calls[call];
+    if (c === undefined) return;
+    c.grads[slot]?.dispose();
+    c.grads[slot] = tf.keep(b.clone());
   }
 
   /**
-   * The recorded layers as ghost rows (axis 0 = example, axis 1 = position), keeping the calls that
-   * received a gradient. Every call must have seen exactly `n` rows: per-example attribution needs
-   * row i of every call to be example i. Call inside `tf.tidy`.
+   * The recorded layers as ghost rows (axis 0 = example), keeping the calls that received a
+   * gradient. Every call must have seen exactly `n` rows: per-example attribution needs row i of
+   * every call to be example i. Call inside `tf.tidy`.
    */
-  rows(n: number, include: (key: string, kind: LayerKind) => boolean = () => true): Map<string, LayerRows> {
+  rows(n: number, include: (key: string, embedding: boolean) => boolean = () => true): Map<string, LayerRows> {
     const out = new Map<string, LayerRows>();
-    for (const [key, rec] of this.layers) {
-      if (!include(key, rec.kind)) continue;
-      const as: tf.Tensor[] = [];
-      const bs: tf.Tensor[] = [];
-      rec.a.forEach((a, i) => {
-        const b = rec.b[i];
-        if (b === undefined) return;
-        if (a.shape[0] !== n || b.shape[0] !== n) {
+    for (const [key, { recorder, calls }] of this.layers) {
+      if (!include(key, recorder.embedding)) continue;
+      const live = calls.filter((c) => c.grads.some((g) => g !== undefined));
+      for (const c of live) {
+        const rows = [...c.inputs, ...c.grads].map((t) => t?.shape[0]);
+        if (rows.some((r) => r !== undefined && r !== n)) {
           throw new InrunError(
-            `layer "${key}" was called on ${a.shape[0]} rows in a step of ${n} examples; per-example attribution needs every call of a layer to take the batch's rows in order`,
+            `layer "${key}" was called on ${rows.find((r) => r !== n)} rows in a step of ${n} examples; per-example attribution needs every call of a layer to take the batch's rows in order`,
+            { code: 'shape_mismatch' },
           );
         }
-        if (rec.kind === 'dense') {
-          as.push(tf.reshape(a, [n, -1, a.shape[a.rank - 1] ?? 1]));
-          bs.push(tf.reshape(b, [n, -1, b.shape[b.rank - 1] ?? 1]));
-        } else {
-          as.push(tf.reshape(a, [n, -1]));
-          bs.push(tf.reshape(b, [n, -1, b.shape[b.rank - 1] ?? 1]));
-        }
-      });
-      if (as.length === 0) continue;
-      const a = as.length === 1 ? as[0]! : tf.concat(as, 1);
-      const b = (bs.length === 1 ? bs[0]! : tf.concat(bs, 1)) as tf.Tensor3D;
-      out.set(
-        key,
-        rec.kind === 'dense'
-          ? { kind: 'dense', hasBias: rec.hasBias, rows: { a: a as tf.Tensor3D, b } }
-          : { kind: 'embedding', vocab: rec.vocab, rows: { ids: a as tf.Tensor2D, b } },
-      );
+      }
+      if (live.length === 0) continue;
+      out.set(key, { kind: recorder.kind, embedding: recorder.embedding, pieces: recorder.pieces(live, n), layout: recorder.layout });
     }
     return out;
   }
 
   dispose(): void {
-    for (const rec of this.layers.values()) {
-      for (const t of rec.a) t.dispose();
-      for (const t of rec.b) t?.dispose();
+    for (const { calls } of this.layers.values()) {
+      for (const c of calls) tf.dispose([...c.inputs, ...c.grads.filter((g): g is tf.Tensor => g !== undefined)]);
     }
     this.layers.clear();
   }

@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
-import type { Restore } from '../layers/plan.js';
+import type { Restore } from './restore.js';
 
 export type Gradients = { value: tf.Scalar; grads: tf.NamedTensorMap };
 type Compute = (f: () => tf.Scalar, varList?: tf.Variable[]) => Gradients;

@@ -1,6 +1,9 @@
+// Layer operations for hand-written models (no tf.layers) that record like the Dense and Embedding kinds.
 import * as tf from '@tensorflow/tfjs';
 import { activeCapture, probe } from '../hooks/capture.js';
 import { tableGradient } from '../hooks/gather.js';
+import { denseRecorder } from './dense.js';
+import { embeddingRecorder } from './embedding.js';
 
 /** Options of {@link ops}' layer functions. */
 export interface OpOptions {
@@ -16,7 +19,8 @@ function dense(x: tf.Tensor, kernel: tf.Tensor, bias?: tf.Tensor | null, options
   const capture = activeCapture();
   const key = options.name ?? nameOf(kernel);
   const weights = [kernel, ...(bias != null ? [bias] : [])].filter((w): w is tf.Variable => w instanceof tf.Variable);
-  const call = capture?.forward(key, { kind: 'dense', hasBias: bias != null, vocab: 0, weights: weights.length === (bias != null ? 2 : 1) ? weights : [] }, x);
+  const owned = weights.length === (bias != null ? 2 : 1) ? weights : [];
+  const call = capture?.forward(key, denseRecorder(x.shape[x.rank - 1] ?? 0, kernel.shape[1] ?? 0, bias != null, owned), [x]);
   const z = tf.tidy(() => {
     const dIn = x.shape[x.rank - 1] ?? 0;
     const flat = tf.matMul(tf.reshape(x, [-1, dIn]), kernel);
@@ -35,7 +39,7 @@ function embedding(ids: tf.Tensor, table: tf.Tensor, options: OpOptions = {}): t
   const capture = activeCapture();
   const key = options.name ?? nameOf(table);
   const intIds = ids.dtype === 'int32' ? ids : tf.cast(ids, 'int32');
-  const call = capture?.forward(key, { kind: 'embedding', hasBias: false, vocab: table.shape[0] ?? 0, weights: table instanceof tf.Variable ? [table] : [] }, intIds);
+  const call = capture?.forward(key, embeddingRecorder(table.shape[0] ?? 0, table.shape[1] ?? 0, table instanceof tf.Variable ? [table] : []), [intIds]);
   const lookup = tf.customGrad((t, i, save) => {
     const tbl = t as tf.Tensor;
     const idx = i as tf.Tensor;

@@ -4,11 +4,12 @@ import * as tf from '@tensorflow/tfjs';
 import { isCheckpointFolder, loadCheckpoint, readCheckpointInfo, resolveCheckpoint } from '../run/checkpoint.js';
 import { InrunError, invalid } from '../errors.js';
 import { stepProducts } from '../ghost/products.js';
-import type { LayerRows } from '../ghost/rows.js';
-import { disposeProjections, makeProjections, sketchLayer, sketchRows, type Projection, type SketchLayer } from '../ghost/sketch.js';
+import type { LayerRows, PieceShape } from '../ghost/rows.js';
+import { disposeProjections, makeProjections, sketchRows, type Projection } from '../ghost/sketch.js';
 import type { Capture } from '../hooks/capture.js';
 import { checkIds } from '../hooks/ids.js';
-import { planLayers, type Restore } from '../layers/plan.js';
+import type { Restore } from '../hooks/restore.js';
+import { lastLayer, planLayers } from '../layers/plan.js';
 import { adaptModel, tensorList, type ModelAdapter } from '../attach/model.js';
 import { disposePasses, perRowLayout, rowGroup, targetPass } from '../scoring/targets.js';
 import type { ExampleId } from '../types.js';
@@ -73,7 +74,8 @@ interface StoredSketches {
   readonly size: number;
   readonly seed: number;
   readonly dim: number;
-  readonly layers: readonly (SketchLayer & { readonly name: string })[];
+  /** Covered layers in model order, each with its pieces' shapes. */
+  readonly layers: readonly { readonly name: string; readonly pieces: readonly PieceShape[] }[];
   readonly ids: readonly ExampleId[];
   readonly rows: Float32Array;
 }
@@ -107,13 +109,6 @@ export function checkpointFolders(spec: string | readonly string[]): string[] {
   const steps = existsSync(spec) ? readdirSync(spec).filter((f) => /^step-\d+$/.test(f)).sort() : [];
   if (steps.length === 0) throw new InrunError(`no checkpoints in ${spec} (expected step-* folders)`, { field: 'checkpoints' });
   return steps.map((f) => join(spec, f));
-}
-
-function lastDense(model: tf.LayersModel): string {
-  const leaves = (m: tf.LayersModel): tf.layers.Layer[] => m.layers.flatMap((l) => (l instanceof tf.LayersModel ? leaves(l) : [l]));
-  const dense = leaves(model).filter((l) => l.getClassName() === 'Dense' && l.trainable);
-  if (dense.length === 0) throw new InrunError("the model has no Dense layer for layers: 'last'", { field: 'layers' });
-  return dense.at(-1)!.name;
 }
 
 /** Top-k lists per query, updated block by block (memory: 2k per query, never the train x query matrix). */
@@ -186,7 +181,7 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
       const info = readCheckpointInfo(path);
       const model = await loadCheckpoint(path);
       const adapter = adaptModel(model, undefined);
-      const layers = options.layers === 'last' ? [lastDense(model)] : (options.layers ?? 'all');
+      const layers = options.layers === 'last' ? [lastLayer(model)] : (options.layers ?? 'all');
       const plan = planLayers(model, layers);
       const restore = plan.instrument();
       const order = plan.covered.map((l) => l.name);
@@ -201,8 +196,8 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
         capture = pass.capture;
         if (sketch !== undefined || stored !== null) {
           const rows = ordered(capture.rows(q), order);
-          const layouts = rows.map(sketchLayer);
-          if (stored !== null && JSON.stringify(layouts) !== JSON.stringify(stored.layers.map(({ kind, rows: r, cols }) => ({ kind, rows: r, cols })))) {
+          const layouts = rows.flatMap((r) => r.layout.pieces);
+          if (stored !== null && JSON.stringify(layouts) !== JSON.stringify(stored.layers.flatMap((l) => l.pieces))) {
             throw new InrunError(`the sketches in ${path} were taken over other layers than this checkpoint's model covers`, { field: 'train' });
           }
           projections = makeProjections(layouts, stored?.size ?? sketch!.size, stored?.seed ?? sketch!.seed ?? 0);

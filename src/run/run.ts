@@ -7,7 +7,7 @@ import { InrunError, invalid } from '../errors.js';
 import { Capture, withCapture } from '../hooks/capture.js';
 import { arrayBatches, readBatchIds, withCallback, type DatasetLike } from '../hooks/fit.js';
 import { checkIds, IdIndex } from '../hooks/ids.js';
-import type { Restore } from '../layers/plan.js';
+import type { Restore } from '../hooks/restore.js';
 import { hookOptimizer, readLearningRate, type Gradients } from '../hooks/optimizer.js';
 import { tensorList, type ModelAdapter } from '../attach/model.js';
 import { checkpointName, markLatest, readCheckpointInfo, saveCheckpoint, type CheckpointInfo } from './checkpoint.js';
@@ -386,7 +386,7 @@ export class AttributionRun implements Run {
       size: sketch.size,
       seed: sketch.seed,
       dim,
-      layers: sketch.order.map((name, i) => ({ name, ...sketch.layers[i]! })),
+      layers: sketch.order.map((name, i) => ({ name, pieces: sketch.layers[i]! })),
       ids: seen.map((slot) => this.index.ids[slot]!),
       steps: seen.map((slot) => steps[slot]!),
     };
@@ -470,7 +470,7 @@ export class AttributionRun implements Run {
     const attributionStart = performance.now();
     const slots = this.index.slotsOf(batch.ids, batch.field);
     const n = slots.length;
-    const rows = [...capture.layers.values()][0]?.a[0]?.shape[0];
+    const rows = [...capture.layers.values()][0]?.calls[0]?.inputs[0]?.shape[0];
     if (rows !== undefined && rows !== n) {
       throw new InrunError(`got ${n} ids for a batch of ${rows} rows; give one id per row, in row order`, { field: batch.field });
     }

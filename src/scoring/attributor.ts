@@ -3,20 +3,21 @@ import type { MethodDef, StepScale } from './methods.js';
 import type { TokenTotals } from '../accumulators/tokens.js';
 import type { DeviceTotals } from '../accumulators/totals.js';
 import { stepProducts, type ProductNeeds } from '../ghost/products.js';
-import type { GhostPath, LayerRows, ReportedPath } from '../ghost/rows.js';
-import type { Capture, LayerKind } from '../hooks/capture.js';
+import type { GhostPath, LayerRows, PieceShape, ReportedPath, WeightLayout } from '../ghost/rows.js';
+import type { Capture } from '../hooks/capture.js';
 import type { ModelAdapter } from '../attach/model.js';
-import { hessianVectorProducts, paramProducts, targetGradientsOf, updateDirection, type HvpMethod, type LayerParams } from './hessian.js';
+import { hessianVectorProducts, paramProducts, targetGradientsOf, updateDirection, type HvpMethod, type Include, type LayerParams } from './hessian.js';
 import { disposePasses, targetPasses, type GroupPass, type TargetSet } from './targets.js';
 import type { SketchStore } from '../accumulators/sketches.js';
-import { sketchRows, sketchWidth, type Projection, type SketchLayer } from '../ghost/sketch.js';
+import { sketchRows, sketchWidth, type Projection } from '../ghost/sketch.js';
 import type { CoveredLayer } from '../types.js';
 import { precondition, preconditionedProducts, stepFactors, type UpdateRule } from './preconditioner.js';
 
 /** In-run sketch logging: projections per covered layer (in `order`) and the store. */
 export interface RunSketch {
   readonly order: readonly string[];
-  readonly layers: readonly SketchLayer[];
+  /** Per layer in `order`, its pieces' shapes; `projections` has one entry per piece, in the same order. */
+  readonly layers: readonly (readonly PieceShape[])[];
   readonly projections: readonly Projection[];
   readonly store: SketchStore;
   readonly size: number;
@@ -29,7 +30,7 @@ export interface AttributorConfig {
   readonly methods: readonly MethodDef[];
   readonly covered: CoveredLayer[];
   /** Which recorded layers count (a `layers` selection on hand-written models). */
-  readonly include: (key: string, kind: LayerKind) => boolean;
+  readonly include: Include;
   readonly ghostPath: 'auto' | GhostPath;
   readonly tokenLayer: string | null;
   readonly totals: DeviceTotals;
@@ -37,7 +38,11 @@ export interface AttributorConfig {
   /** Gradient sketches kept per example (in-run logging for later TracIn queries), or null. */
   readonly sketch: RunSketch | null;
   /** Second-order values: how H_T u is computed, and the covered layers' weights. */
-  readonly hessian: { readonly method: HvpMethod; readonly weights: ReadonlyMap<string, readonly tf.Variable[]> } | null;
+  readonly hessian: {
+    readonly method: HvpMethod;
+    readonly weights: ReadonlyMap<string, readonly tf.Variable[]>;
+    readonly layouts: ReadonlyMap<string, WeightLayout>;
+  } | null;
   /** Optimizer-aware values (`update: 'optimizer'`), or null for the SGD update. */
   readonly update: UpdateRule | null;
   /** Steps between two target passes (1 = every step, exact); between them the last rows are reused. */
@@ -112,7 +117,7 @@ export class Attributor {
                   rescale(
                     hessianVectorProducts(
                       hessian.method,
-                      { model, targets, include, weights: hessian.weights },
+                      { model, targets, include, weights: hessian.weights, layouts: hessian.layouts },
                       updateDirection(train, scale.learningRate, n, scaleBy),
                       // The secant along the step starts from the target gradients this step's passes recorded at w.
                       hessian.method === 'finite-difference' ? targetGradientsOf(groups) : undefined,
@@ -172,9 +177,13 @@ export class Attributor {
   /** Stores each example's gradient sketch (of its own loss: the recorded share divided by the loss scale). */
   private logSketches(sketch: RunSketch, train: ReadonlyMap<string, LayerRows>, slots: Int32Array, scale: StepScale, step: number): void {
     const n = slots.length;
+    let at = 0;
     const blocks = sketch.order.map((name, i) => {
+      const shapes = sketch.layers[i]!;
+      const projections = sketch.projections.slice(at, (at += shapes.length));
       const rows = train.get(name);
-      return rows === undefined ? tf.zeros<tf.Rank.R2>([n, sketchWidth(sketch.layers[i]!, sketch.size)]) : sketchRows([rows], [sketch.projections[i]!]);
+      if (rows !== undefined) return sketchRows([rows], projections);
+      return tf.zeros<tf.Rank.R2>([n, shapes.reduce((w, s) => w + sketchWidth(s, sketch.size), 0)]);
     });
     const all = (blocks.length === 1 ? blocks[0]! : tf.concat(blocks, 1)) as tf.Tensor2D;
     sketch.store.set(slots, tf.div(all, scale.lossScale), step);
@@ -184,11 +193,7 @@ export class Attributor {
   private noteLayers(train: ReadonlyMap<string, LayerRows>): void {
     for (const [name, layer] of train) {
       if (this.config.covered.some((c) => c.name === name)) continue;
-      const params =
-        layer.kind === 'dense'
-          ? (layer.rows.a.shape[2] + (layer.hasBias ? 1 : 0)) * layer.rows.b.shape[2]
-          : layer.vocab * layer.rows.b.shape[2];
-      this.config.covered.push({ name, kind: layer.kind, params, path: null });
+      this.config.covered.push({ name, kind: layer.kind, params: layer.layout.params, path: null });
     }
   }
 

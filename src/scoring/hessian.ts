@@ -1,27 +1,35 @@
+// Parameter algebra over covered layers (gradients, directions, products) and Hessian-vector products of target losses.
 import * as tf from '@tensorflow/tfjs';
-import { denseGradients, denseParamProducts, type DenseParams } from '../ghost/dense.js';
-import { embeddingGradients, embeddingPairs, embeddingParamProducts } from '../ghost/embedding.js';
+import { pieceGradients, pieceParamProducts } from '../ghost/pieces.js';
 import type { TargetGroupRows } from '../ghost/products.js';
-import type { LayerRows } from '../ghost/rows.js';
-import type { LayerKind } from '../hooks/capture.js';
+import type { LayerRows, PieceParams, WeightLayout } from '../ghost/rows.js';
 import type { ModelAdapter } from '../attach/model.js';
 import { disposePasses, targetPasses, type TargetSet } from './targets.js';
 
 /**
- * Parameter-shaped tensors of one covered layer, with a leading "set" axis (one set per target, or a
- * single set): gradients, update directions, Hessian-vector products.
+ * Parameter-shaped tensors of one covered layer, per piece, with a leading "set" axis (one set per
+ * target, or a single set): gradients, update directions, Hessian-vector products. `layout` maps
+ * them onto the layer's weights.
  */
-export type LayerParams = { readonly kind: 'dense'; readonly params: DenseParams } | { readonly kind: 'embedding'; readonly tables: tf.Tensor3D };
+export interface LayerParams {
+  readonly layout: WeightLayout;
+  readonly pieces: readonly PieceParams[];
+}
 
 /** How the Hessian-vector product of the target loss is computed. */
 export type HvpMethod = 'double-backward' | 'finite-difference';
 
+/** Which recorded layers count: a `layers` selection (by name, or word embeddings only). */
+export type Include = (key: string, embedding: boolean) => boolean;
+
 export interface HessianContext {
   readonly model: ModelAdapter;
   readonly targets: TargetSet;
-  readonly include: (key: string, kind: LayerKind) => boolean;
-  /** Covered layers' weights in the order their gradients are laid out: `[kernel, bias?]` or `[table]`. */
+  readonly include: Include;
+  /** Covered layers' weights in the order their layout lays them out. */
   readonly weights: ReadonlyMap<string, readonly tf.Variable[]>;
+  /** Covered layers' weight layouts. */
+  readonly layouts: ReadonlyMap<string, WeightLayout>;
 }
 
 /** The whole batch of `n` rows as one range. */
@@ -29,62 +37,38 @@ export const wholeBatch = (n: number) => [{ start: 0, rows: n }];
 
 /** Summed gradients of each range of rows, per layer (sets = ranges). Call inside `tf.tidy`. */
 export function gradientsOf(rows: LayerRows, ranges: readonly { readonly start: number; readonly rows: number }[]): LayerParams {
-  return rows.kind === 'dense'
-    ? { kind: 'dense', params: denseGradients(rows.rows, ranges, rows.hasBias) }
-    : { kind: 'embedding', tables: embeddingGradients(rows.rows, ranges, rows.vocab) };
+  return { layout: rows.layout, pieces: rows.pieces.map((piece) => pieceGradients(piece, ranges)) };
 }
 
 function map(p: LayerParams, f: (t: tf.Tensor) => tf.Tensor): LayerParams {
-  return p.kind === 'dense'
-    ? { kind: 'dense', params: { kernels: f(p.params.kernels) as tf.Tensor3D, biases: p.params.biases && (f(p.params.biases) as tf.Tensor2D) } }
-    : { kind: 'embedding', tables: f(p.tables) as tf.Tensor3D };
+  return { layout: p.layout, pieces: p.pieces.map((ts) => ts.map(f)) };
 }
 
 /** `f` of two layers' params, tensor by tensor (broadcasting over sets). */
 export function combine(a: LayerParams, b: LayerParams, f: (x: tf.Tensor, y: tf.Tensor) => tf.Tensor): LayerParams {
-  if (a.kind === 'dense' && b.kind === 'dense') {
-    const biases = a.params.biases && b.params.biases && (f(a.params.biases, b.params.biases) as tf.Tensor2D);
-    return { kind: 'dense', params: { kernels: f(a.params.kernels, b.params.kernels) as tf.Tensor3D, biases } };
-  }
-  if (a.kind === 'embedding' && b.kind === 'embedding') return { kind: 'embedding', tables: f(a.tables, b.tables) as tf.Tensor3D };
-  throw new Error('inrun: one layer with two kinds of parameters');
+  return { layout: a.layout, pieces: a.pieces.map((ts, i) => ts.map((t, j) => f(t, b.pieces[i]![j]!))) };
 }
 
 /** The set `s` of a layer's params, as tensors shaped like its weights. */
 export function weightShaped(p: LayerParams, s: number): tf.Tensor[] {
-  const pick = (t: tf.Tensor) => tf.squeeze(tf.slice(t, s, 1), [0]);
-  return p.kind === 'dense' ? [pick(p.params.kernels), ...(p.params.biases ? [pick(p.params.biases)] : [])] : [pick(p.tables)];
+  return p.layout.toWeights(p.pieces.map((ts) => ts.map((t) => tf.squeeze(tf.slice(t, s, 1), [0]))));
 }
 
 /** A layer's params from tensors shaped like its weights, as one set. */
-export function fromWeights(kind: 'dense' | 'embedding', tensors: readonly tf.Tensor[]): LayerParams {
-  const one = (t: tf.Tensor) => tf.expandDims(t, 0);
-  return kind === 'dense'
-    ? { kind, params: { kernels: one(tensors[0]!) as tf.Tensor3D, biases: tensors[1] ? (one(tensors[1]) as tf.Tensor2D) : null } }
-    : { kind, tables: one(tensors[0]!) as tf.Tensor3D };
+export function fromWeights(layout: WeightLayout, tensors: readonly tf.Tensor[]): LayerParams {
+  return { layout, pieces: layout.fromWeights(tensors).map((ts) => ts.map((t) => tf.expandDims(t, 0))) };
 }
 
 function concatSets(parts: readonly LayerParams[]): LayerParams {
   if (parts.length === 1) return parts[0]!;
   const first = parts[0]!;
-  const dense = parts.flatMap((p) => (p.kind === 'dense' ? [p.params] : []));
-  const tables = parts.flatMap((p) => (p.kind === 'embedding' ? [p.tables] : []));
-  if (first.kind === 'dense') {
-    return {
-      kind: 'dense',
-      params: {
-        kernels: tf.concat(dense.map((p) => p.kernels)) as tf.Tensor3D,
-        biases: first.params.biases && (tf.concat(dense.map((p) => p.biases!)) as tf.Tensor2D),
-      },
-    };
-  }
-  return { kind: 'embedding', tables: tf.concat(tables) as tf.Tensor3D };
+  return { layout: first.layout, pieces: first.pieces.map((ts, i) => ts.map((_, j) => tf.concat(parts.map((p) => p.pieces[i]![j]!)))) };
 }
 
 /**
  * The data part of the step's update per covered layer, `u = learningRate * sum_i G_i` (one set), or
  * `learningRate * Q * sum_i G_i` with the optimizer's factors Q: second-order values need H_T u
- * (method notes, section 2). Call inside `tf.tidy`.
+ * (docs/methods.md, "Second order"). Call inside `tf.tidy`.
  */
 export function updateDirection(
   train: ReadonlyMap<string, LayerRows>,
@@ -105,11 +89,11 @@ export function paramProducts(train: ReadonlyMap<string, LayerRows>, params: Rea
   let sum: tf.Tensor2D | null = null;
   for (const [key, rows] of train) {
     const p = params.get(key);
-    let term: tf.Tensor2D;
-    if (rows.kind === 'dense' && p?.kind === 'dense') term = denseParamProducts(rows.rows, p.params);
-    else if (rows.kind === 'embedding' && p?.kind === 'embedding') term = embeddingParamProducts(embeddingPairs(rows.rows, rows.vocab), p.tables, n);
-    else continue;
-    sum = sum === null ? term : (tf.add(sum, term) as tf.Tensor2D);
+    if (p === undefined) continue;
+    rows.pieces.forEach((piece, i) => {
+      const term = pieceParamProducts(piece, p.pieces[i]!, n);
+      sum = sum === null ? term : (tf.add(sum, term) as tf.Tensor2D);
+    });
   }
   return sum;
 }
@@ -150,12 +134,12 @@ function targetLosses(ctx: HessianContext): (() => tf.Scalar)[] {
  * sigmoid, softmax, exp) silently lose their second derivative (measured; matMul, relu, square, log,
  * div and mul are exact). Returns null when double backward is right, else why not. Run once, at attach.
  */
-export function tryDoubleBackward(ctx: HessianContext, kinds: ReadonlyMap<string, 'dense' | 'embedding'>): string | null {
+export function tryDoubleBackward(ctx: HessianContext): string | null {
   try {
     let verdict: string | null = null;
     tf.tidy(() => {
       let seed = 7;
-      const u = new Map([...ctx.weights].map(([k, ws]) => [k, fromWeights(kinds.get(k)!, ws.map((w) => tf.randomNormal(w.shape, 0, 1, 'float32', seed++)))]));
+      const u = new Map([...ctx.weights].map(([k, ws]) => [k, fromWeights(ctx.layouts.get(k)!, ws.map((w) => tf.randomNormal(w.shape, 0, 1, 'float32', seed++)))]));
       const exact = hessianVectorProducts('double-backward', ctx, u);
       const approx = hessianVectorProducts('finite-difference', ctx, u);
       const flat = (m: ReadonlyMap<string, LayerParams>) =>
@@ -223,7 +207,7 @@ export function hessianVectorProducts(
           const count = ctx.weights.get(k)!.length;
           const tensors = vars.slice(at, at + count).map((v) => grads[v.name] ?? tf.zerosLike(v));
           at += count;
-          return [k, fromWeights(u.get(k)!.kind, tensors)] as const;
+          return [k, fromWeights(u.get(k)!.layout, tensors)] as const;
         }),
       );
     });

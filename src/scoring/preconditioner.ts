@@ -1,3 +1,4 @@
+// Optimizer-aware values: the optimizer's per-parameter update factors and the target products they scale.
 import * as tf from '@tensorflow/tfjs';
 import type { StepProducts, TargetGroupRows } from '../ghost/products.js';
 import { tableTerms } from '../ghost/embedding.js';
@@ -64,9 +65,9 @@ export function updateFactor(optimizer: tf.Optimizer, variable: tf.Variable, gra
   }
 }
 
-/** Scales a layer's parameter sets by its factors (`[kernel, bias?]` or `[table]`, shaped like the weights). */
+/** Scales a layer's parameter sets by its factors (shaped like the layer's weights). */
 export function precondition(params: LayerParams, factors: readonly tf.Tensor[]): LayerParams {
-  return combine(params, fromWeights(params.kind, factors), (p, f) => tf.mul(p, f));
+  return combine(params, fromWeights(params.layout, factors), (p, f) => tf.mul(p, f));
 }
 
 /** What the optimizer-aware path needs at a step: the optimizer and the covered layers' weights. */
@@ -121,19 +122,20 @@ export function preconditionedProducts(
   const join = (parts: tf.Tensor2D[]) => (parts.length === 1 ? parts[0]! : (tf.concat(parts, 1) as tf.Tensor2D));
   const over = (only: ReadonlyMap<string, LayerRows>) =>
     join(perGroup.map(({ params, width }) => paramProducts(only, params, n) ?? (tf.zeros([n, width]) as tf.Tensor2D)));
-  const embeddings = new Map([...train].filter(([, r]) => r.kind === 'embedding'));
-  const tokenRows = wants.tokens === null ? undefined : train.get(wants.tokens);
+  const embeddings = new Map([...train].filter(([, r]) => r.embedding));
+  const tokenPiece = wants.tokens === null ? undefined : train.get(wants.tokens)?.pieces[0];
+  const tokenRows = tokenPiece?.form === 'table' ? tokenPiece : undefined;
   return {
     target: wants.target ? over(train) : null,
     targetEmbedding: wants.targetEmbedding ? over(embeddings) : null,
     tokens:
-      tokenRows?.kind === 'embedding'
+      tokenRows !== undefined
         ? {
-            ids: tokenRows.rows.ids,
+            ids: tokenRows.ids,
             terms: tf.concat(
               perGroup.map(({ params, width }) => {
-                const p = params.get(wants.tokens!);
-                return p?.kind === 'embedding' ? positionTerms(tokenRows.rows, p.tables) : tf.zeros([n, tokenRows.rows.ids.shape[1], width]);
+                const table = params.get(wants.tokens!)?.pieces[0]?.[0];
+                return table !== undefined ? positionTerms(tokenRows, table as tf.Tensor3D) : tf.zeros([n, tokenRows.ids.shape[1], width]);
               }),
               2,
             ) as tf.Tensor3D,

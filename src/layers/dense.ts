@@ -1,0 +1,51 @@
+// Dense layers: input rows times pre-activation output gradients, one outer piece.
+import type * as tf from '@tensorflow/tfjs';
+import type { Recorder } from '../hooks/capture.js';
+import { activeCapture } from '../hooks/capture.js';
+import type { WeightLayout } from '../ghost/rows.js';
+import type { LayerKind } from './kind.js';
+import { callProbingPreActivation, one, outerPiece, overrideCall, variablesOf } from './seams.js';
+
+/** Kernel `[dIn, dOut]` and optional bias `[dOut]`: one outer piece, laid out as the weights are. */
+export function denseLayout(dIn: number, dOut: number, hasBias: boolean): WeightLayout {
+  return {
+    params: (dIn + (hasBias ? 1 : 0)) * dOut,
+    pieces: [{ form: 'outer', rows: dIn + (hasBias ? 1 : 0), cols: dOut }],
+    toWeights: ([piece]) => [...piece!],
+    fromWeights: (weights) => [[...weights]],
+  };
+}
+
+/** The recorder of a dense map (tf.layers Dense or `ops.dense`): input rows and pre-activation gradients. */
+export function denseRecorder(dIn: number, dOut: number, hasBias: boolean, weights: readonly tf.Variable[]): Recorder {
+  return {
+    kind: dense.name,
+    embedding: false,
+    weights,
+    layout: denseLayout(dIn, dOut, hasBias),
+    pieces: (calls, n) => [outerPiece(calls, n, hasBias)],
+  };
+}
+
+interface DenseInternals {
+  kernel: { shape: number[] };
+  bias: { shape: number[] } | null;
+}
+
+export const dense: LayerKind = {
+  name: 'dense',
+  classNames: ['Dense'],
+  lastLayer: true,
+  recorder(layer) {
+    const { kernel, bias } = layer as unknown as DenseInternals;
+    return denseRecorder(kernel.shape[0]!, kernel.shape[1]!, bias !== null, variablesOf(layer));
+  },
+  instrument(layer, key, recorder) {
+    return overrideCall(layer, (original) => (inputs, kwargs) => {
+      const capture = activeCapture();
+      if (capture === null) return original(inputs, kwargs);
+      const call = capture.forward(key, recorder, [one(inputs)]);
+      return callProbingPreActivation(layer, () => original(inputs, kwargs), (dz) => capture.backward(key, call, dz));
+    });
+  },
+};

@@ -1,0 +1,29 @@
+// The registry of layer kinds, and the layers inrun knows it cannot attribute through (with why).
+import type * as tf from '@tensorflow/tfjs';
+import { dense } from './dense.js';
+import { embedding } from './embedding.js';
+import type { LayerKind } from './kind.js';
+
+/** Every layer kind inrun attributes through. A new kind is one file and one line here. */
+export const KINDS: readonly LayerKind[] = [dense, embedding];
+
+/**
+ * Layers with trainable weights that no kind covers, and why (docs/layers.md). They keep training;
+ * the scores leave their parameters out, and `run.info.layers.coveredParams` says how much that is.
+ */
+export const SKIPPED_CLASSES: Readonly<Record<string, string>> = {
+  BatchNormalization:
+    'per-example gradients are not defined in training mode: the batch statistics couple the examples of a batch',
+};
+
+const byClass = new Map(KINDS.flatMap((k) => k.classNames.map((c) => [c, k] as const)));
+
+/** The kind that instruments this layer, or null. */
+export function kindOf(layer: tf.layers.Layer): LayerKind | null {
+  return byClass.get(layer.getClassName()) ?? null;
+}
+
+/** Class names of the layers inrun attributes through, for messages. */
+export function supportedClasses(): string[] {
+  return [...byClass.keys()];
+}
