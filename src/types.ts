@@ -68,7 +68,7 @@ export interface RunInfo {
   readonly optimizer: {
     readonly className: string;
     /**
-     * `exact` for plain SGD; otherwise `sgd-proxy` (the paper's choice, method notes section 2) or,
+     * `exact` for plain SGD; otherwise `sgd-proxy` (the paper's choice, docs/methods.md) or,
      * with `update: 'optimizer'`, `optimizer-aware` (the optimizer's own per-parameter update).
      */
     readonly attribution: 'exact' | 'sgd-proxy' | 'optimizer-aware';

@@ -182,7 +182,7 @@ function discoverLayers(model: ModelAdapter, targets: TargetSet | null): { layer
 function requireVariables(covered: readonly CoveredLayer[], weights: ReadonlyMap<string, readonly tf.Variable[]>, who: string, field: string): void {
   for (const layer of covered) {
     if ((weights.get(layer.name)?.length ?? 0) === 0) {
-      throw new InrunError(`${who} needs the weights of layer "${layer.name}" as tf.Variables (pass variables to ops.dense / ops.embedding)`, { field });
+      throw new InrunError(`${who} needs the weights of layer "${layer.name}" as tf.Variables (pass variables to ops.dense / ops.embedding)`, { field, code: 'unsupported_model' });
     }
   }
 }
@@ -193,7 +193,7 @@ function chooseHvp(option: AttachOptions['hvp'], ctx: HessianContext, covered: r
   if (option === 'finite-difference') return option;
   const why = tryDoubleBackward(ctx);
   if (why === null) return 'double-backward';
-  if (option === 'double-backward') throw new InrunError(`double backward does not work for this model: ${why}`, { field: 'hvp' });
+  if (option === 'double-backward') throw new InrunError(`double backward does not work for this model: ${why}`, { field: 'hvp', code: 'unsupported_model' });
   return 'finite-difference';
 }
 
@@ -261,7 +261,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, options: AttachO
       weights = new Map([...weights].filter(([name]) => covered.some((l) => l.name === name)));
     }
     if (options.sketch !== undefined && adapter.layersModel === null) {
-      throw new InrunError('sketches are saved with checkpoints, which need a tf.LayersModel', { field: 'sketch' });
+      throw new InrunError('sketches are saved with checkpoints, which need a tf.LayersModel', { field: 'sketch', code: 'unsupported_model' });
     }
     const sketch =
       options.sketch === undefined
@@ -285,7 +285,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, options: AttachO
         : null;
     const wantsTokens = methods.includes('tracin_we');
     if (wantsTokens && embeddings.length === 0 && (adapter.layersModel !== null || targets !== null)) {
-      throw new InrunError('tracin_we needs an embedding layer; none is covered', { field: 'methods' });
+      throw new InrunError('tracin_we needs an embedding layer; none is covered', { field: 'methods', code: 'unsupported_layer' });
     }
     const tokenOptions = options.tokens ?? {};
     const tokenLayer = wantsTokens ? (tokenOptions.layer ?? embeddings[0]?.name ?? null) : null;
@@ -303,7 +303,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, options: AttachO
     const optimizerAware = options.update === 'optimizer';
     if (optimizerAware) {
       const why = unsupportedOptimizer(adapter.optimizer);
-      if (why !== null) throw new InrunError(`update: 'optimizer' needs an optimizer whose update inrun knows: ${why}`, { field: 'update' });
+      if (why !== null) throw new InrunError(`update: 'optimizer' needs an optimizer whose update inrun knows: ${why}`, { field: 'update', code: 'unsupported_model' });
       requireVariables(covered, weights, "update: 'optimizer'", 'update');
     }
     const info: RunInfo = {

@@ -28,7 +28,7 @@ function list<T>(x: T | readonly T[]): T[] {
 
 function perExample(loss: tf.Tensor): tf.Tensor1D {
   if (loss.rank === 0) {
-    throw new InrunError('the loss returned a scalar; inrun needs one loss per example (a tensor whose first axis is the example)');
+    throw new InrunError('the loss returned a scalar; inrun needs one loss per example (a tensor whose first axis is the example)', { code: 'unsupported_model' });
   }
   return (loss.rank === 1 ? loss : tf.mean(loss, Array.from({ length: loss.rank - 1 }, (_, i) => i + 1))) as tf.Tensor1D;
 }
@@ -38,7 +38,7 @@ function adaptLayersModel(model: tf.LayersModel, optimizer: tf.Optimizer | undef
   const lossFunctions = inner.lossFunctions ?? inner.model?.lossFunctions;
   const opt = optimizer ?? (model.optimizer);
   if (lossFunctions === undefined || lossFunctions.length === 0 || opt == null) {
-    throw new InrunError('compile the model before attach: inrun reads its loss and optimizer', { field: 'model' });
+    throw new InrunError('compile the model before attach: inrun reads its loss and optimizer', { field: 'model', code: 'unsupported_model' });
   }
   return {
     name: model.name,

@@ -1,8 +1,8 @@
 import type { GhostPath } from './rows.js';
 
 /**
- * Multiply-adds of the two ways to get `<G_i, G_T>` for every training example i (method notes,
- * section 3). Pairwise: Gram matrices of inputs and of output gradients against every target row.
+ * Multiply-adds of the two ways to get `<G_i, G_T>` for every training example i (docs/methods.md,
+ * "Ghost products"). Pairwise: Gram matrices of inputs and of output gradients against every target row.
  * Materialised: build the target gradient once, then one extra forward matMul per training row.
  */
 export function denseCosts(n: number, t: number, k: number, tk: number, dIn: number, dOut: number, targets: number) {

@@ -112,7 +112,7 @@ export interface EmbeddingTargetProducts {
   readonly perExample: tf.Tensor2D;
   /**
    * `[n, T, targets]`: TracIn-WE's per-token terms. Summed over the positions of one id they give the
-   * word-level score s(w) = <sum_{p: x_p = w} b_p, sum_{q: x'_q = w} b'_q> (method notes, section 4).
+   * word-level score s(w) = <sum_{p: x_p = w} b_p, sum_{q: x'_q = w} b'_q> (docs/methods.md, "TracIn-WE and per-token scores").
    */
   perPosition(): tf.Tensor3D;
 }

@@ -1,5 +1,6 @@
 // Per-form ghost maths: self, target and parameter products and gradients of one piece (outer, table, flat).
 import * as tf from '@tensorflow/tfjs';
+import { InrunError } from '../errors.js';
 import { cheaper, denseCosts, embeddingCosts } from './cost.js';
 import { denseGradients, denseParamProducts, denseSelfProducts, denseTargetProducts } from './dense.js';
 import { embeddingGradients, embeddingPairs, embeddingParamProducts, embeddingSelfProducts, embeddingTargetProducts, type EmbeddingPairs } from './embedding.js';
@@ -25,7 +26,7 @@ function pairsOf(piece: TablePiece): EmbeddingPairs {
 }
 
 function mismatch(train: Piece, target: Piece): never {
-  throw new Error(`inrun: a piece recorded as ${train.form} in training and ${target.form} in the target pass`);
+  throw new InrunError(`a piece recorded as ${train.form} in training and ${target.form} in the target pass`, { code: 'internal' });
 }
 
 /** `||G_i||^2` of one piece for every example: `[n]`. Call inside `tf.tidy`. */

@@ -111,7 +111,7 @@ export function activeCapture(): Capture | null {
  */
 export function withCapture<T>(capture: Capture, fn: () => T): T {
   if (active !== null) {
-    throw new InrunError('an attributed training step started inside another one; nested minimize() calls are not supported');
+    throw new InrunError('an attributed training step started inside another one; nested minimize() calls are not supported', { code: 'invalid_state' });
   }
   active = capture;
   try {

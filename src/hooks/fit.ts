@@ -84,7 +84,7 @@ export function arrayBatches(
 export async function readBatchIds(ids: unknown, field: string): Promise<ExampleId[]> {
   if (ids instanceof tf.Tensor) {
     try {
-      if (ids.rank !== 1) throw new InrunError(`expected a 1-D tensor of ids, got ${preview(ids)}`, { field });
+      if (ids.rank !== 1) throw new InrunError(`expected a 1-D tensor of ids, got ${preview(ids)}`, { field, code: 'invalid_input' });
       const values = await ids.data();
       return Array.from(values as ArrayLike<number | string>);
     } finally {
@@ -95,7 +95,7 @@ export async function readBatchIds(ids: unknown, field: string): Promise<Example
   if (ArrayBuffer.isView(ids) && !(ids instanceof DataView)) return Array.from(ids as unknown as ArrayLike<number>);
   throw new InrunError(
     `each dataset element needs an ids field ({ xs, ys, ids }) with one id per row, got ${preview(ids)}`,
-    { field },
+    { field, code: 'invalid_input' },
   );
 }
 

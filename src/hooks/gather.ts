@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { InrunError } from '../errors.js';
 
 /**
  * Gradient of `gather(table, ids, axis 0)` with respect to the table, by `scatterND`.
@@ -27,7 +28,7 @@ let restoreStock: (() => void) | null = null;
 export function useFastEmbeddingGradient(): () => void {
   if (restoreStock !== null) return restoreStock;
   const stock = tf.getGradient('GatherV2');
-  if (stock === undefined) throw new Error('inrun: tf.js has no GatherV2 gradient to replace');
+  if (stock === undefined) throw new InrunError('tf.js has no GatherV2 gradient to replace', { code: 'unsupported_model' });
   tf.registerGradient({
     kernelName: 'GatherV2',
     inputsToSave: ['x', 'indices'],

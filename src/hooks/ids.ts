@@ -3,7 +3,7 @@ import type { ExampleId } from '../types.js';
 
 function checkId(id: unknown, field: string): ExampleId {
   if (typeof id === 'number' ? Number.isFinite(id) : typeof id === 'string' && id.length > 0) return id as ExampleId;
-  throw new InrunError(`expected example ids to be finite numbers or non-empty strings, got ${preview(id)}`, { field });
+  throw new InrunError(`expected example ids to be finite numbers or non-empty strings, got ${preview(id)}`, { field, code: 'invalid_input' });
 }
 
 /**
@@ -16,14 +16,14 @@ export function checkIds(ids: unknown, field: string, length?: number): ExampleI
     : ArrayBuffer.isView(ids) && !(ids instanceof DataView)
       ? Array.from(ids as unknown as ArrayLike<number>)
       : null;
-  if (list === null) throw new InrunError(`expected an array of example ids, got ${preview(ids)}`, { field });
+  if (list === null) throw new InrunError(`expected an array of example ids, got ${preview(ids)}`, { field, code: 'invalid_input' });
   if (length !== undefined && list.length !== length) {
-    throw new InrunError(`expected ${length} ids (one per example row), got ${list.length}`, { field });
+    throw new InrunError(`expected ${length} ids (one per example row), got ${list.length}`, { field, code: 'invalid_input' });
   }
   const seen = new Set<ExampleId>();
   for (const [i, raw] of list.entries()) {
     const id = checkId(raw, `${field}[${i}]`);
-    if (seen.has(id)) throw new InrunError(`duplicate example id ${JSON.stringify(id)} at index ${i}; ids must be unique`, { field });
+    if (seen.has(id)) throw new InrunError(`duplicate example id ${JSON.stringify(id)} at index ${i}; ids must be unique`, { field, code: 'invalid_input' });
     seen.add(id);
   }
   return list as ExampleId[];

@@ -26,7 +26,7 @@ export function hookOptimizer(optimizer: tf.Optimizer, handler: (compute: () => 
 export function readLearningRate(optimizer: tf.Optimizer): number {
   const lr = (optimizer as unknown as { learningRate?: unknown }).learningRate;
   if (typeof lr !== 'number' || !Number.isFinite(lr)) {
-    throw new InrunError(`expected a finite number, got ${String(lr)}`, { field: 'optimizer.learningRate' });
+    throw new InrunError(`expected a finite number, got ${String(lr)}`, { field: 'optimizer.learningRate', code: 'unsupported_model' });
   }
   return lr;
 }

@@ -82,7 +82,7 @@ interface StoredSketches {
 
 function readSketches(path: string): StoredSketches {
   const file = join(path, 'sketches.json');
-  if (!existsSync(file)) throw new InrunError(`no sketches in ${path}: train the run with the sketch option`, { field: 'train' });
+  if (!existsSync(file)) throw new InrunError(`no sketches in ${path}: train the run with the sketch option`, { field: 'train', code: 'bad_checkpoint' });
   const index = JSON.parse(readFileSync(file, 'utf8')) as Omit<StoredSketches, 'rows'>;
   const bytes = readFileSync(join(path, 'sketches.f32'));
   return { ...index, rows: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) };
@@ -107,7 +107,7 @@ export function checkpointFolders(spec: string | readonly string[]): string[] {
   if (typeof spec !== 'string') return spec.map((p) => resolveCheckpoint(p));
   if (isCheckpointFolder(spec)) return [spec];
   const steps = existsSync(spec) ? readdirSync(spec).filter((f) => /^step-\d+$/.test(f)).sort() : [];
-  if (steps.length === 0) throw new InrunError(`no checkpoints in ${spec} (expected step-* folders)`, { field: 'checkpoints' });
+  if (steps.length === 0) throw new InrunError(`no checkpoints in ${spec} (expected step-* folders)`, { field: 'checkpoints', code: 'bad_checkpoint' });
   return steps.map((f) => join(spec, f));
 }
 
@@ -198,7 +198,7 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
           const rows = ordered(capture.rows(q), order);
           const layouts = rows.flatMap((r) => r.layout.pieces);
           if (stored !== null && JSON.stringify(layouts) !== JSON.stringify(stored.layers.flatMap((l) => l.pieces))) {
-            throw new InrunError(`the sketches in ${path} were taken over other layers than this checkpoint's model covers`, { field: 'train' });
+            throw new InrunError(`the sketches in ${path} were taken over other layers than this checkpoint's model covers`, { field: 'train', code: 'bad_checkpoint' });
           }
           projections = makeProjections(layouts, stored?.size ?? sketch!.size, stored?.seed ?? sketch!.seed ?? 0);
           querySketch = tf.tidy(() => tf.keep(sketchRows(ordered(capture!.rows(q), order), projections)));

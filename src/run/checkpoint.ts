@@ -47,7 +47,7 @@ export async function saveCheckpoint(
   /** More files for the folder (written inside the same atomic rename), by name. */
   extra: Readonly<Record<string, string | Uint8Array>> = {},
 ): Promise<void> {
-  if (existsSync(dir)) throw new InrunError(`checkpoint folder ${dir} exists already`, { field: 'dir' });
+  if (existsSync(dir)) throw new InrunError(`checkpoint folder ${dir} exists already`, { field: 'dir', code: 'invalid_state' });
   const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
   mkdirSync(tmp, { recursive: true });
   try {
@@ -90,7 +90,7 @@ export function resolveCheckpoint(path: string): string {
   const latest = join(path, LATEST);
   if (existsSync(latest)) return join(path, readFileSync(latest, 'utf8').trim());
   if (isCheckpointFolder(path)) return path;
-  throw new InrunError(`no checkpoint at ${path} (expected ${INFO}, or a ${LATEST} file naming one)`, { field: 'checkpoint' });
+  throw new InrunError(`no checkpoint at ${path} (expected ${INFO}, or a ${LATEST} file naming one)`, { field: 'checkpoint', code: 'bad_checkpoint' });
 }
 
 /** Reads a checkpoint's `inrun.json`. */

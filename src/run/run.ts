@@ -130,7 +130,7 @@ const ATTACHED = Symbol.for('inrun.attached');
 /** Marks `owner` (a model or optimizer) as attached; throws if a live run holds it already. */
 export function claim(owner: object, what: string): Restore {
   const o = owner as { [ATTACHED]?: boolean };
-  if (o[ATTACHED]) throw new InrunError(`this ${what} is already attached to a run; close() that run first`, { field: 'model' });
+  if (o[ATTACHED]) throw new InrunError(`this ${what} is already attached to a run; close() that run first`, { field: 'model', code: 'invalid_state' });
   o[ATTACHED] = true;
   return () => {
     delete o[ATTACHED];
@@ -199,7 +199,7 @@ export class AttributionRun implements Run {
     [...xs, ...ys].forEach((t, i) => {
       if (!(t instanceof tf.Tensor)) invalid(i < xs.length ? 'x' : 'y', 'tensors', t);
       if (t.shape[0] !== n) {
-        throw new InrunError(`expected ${n} rows like x, got ${t.shape[0]}`, { field: i < xs.length ? `x[${i}]` : `y[${i - xs.length}]` });
+        throw new InrunError(`expected ${n} rows like x, got ${t.shape[0]}`, { field: i < xs.length ? `x[${i}]` : `y[${i - xs.length}]`, code: 'shape_mismatch' });
       }
     });
     const idList = ids === undefined ? Array.from({ length: n }, (_, i) => i) : checkIds(ids, 'args.ids', n);
@@ -275,7 +275,7 @@ export class AttributionRun implements Run {
       this.queue = [];
     }
     if (unused) {
-      throw new InrunError('fn ran no optimizer step; call optimizer.minimize (or model.trainOnBatch) inside it', { field: 'fn' });
+      throw new InrunError('fn ran no optimizer step; call optimizer.minimize (or model.trainOnBatch) inside it', { field: 'fn', code: 'invalid_state' });
     }
     await this.flushIfDue();
     await this.checkpointIfDue();
@@ -395,16 +395,17 @@ export class AttributionRun implements Run {
 
   async resume(from: string | { readonly afterStep: number }): Promise<{ readonly step: number; readonly epoch: number | null }> {
     this.assertOpen();
-    if (this.stepCount > 0) throw new InrunError('resume() must come before the first training step', { field: 'resume' });
+    if (this.stepCount > 0) throw new InrunError('resume() must come before the first training step', { field: 'resume', code: 'invalid_state' });
     const point = typeof from === 'string' ? readCheckpointInfo(from) : { runId: this.id, step: from.afterStep, epoch: null };
     if (!Number.isInteger(point.step) || point.step < -1) invalid('afterStep', 'an integer >= -1', point.step);
     if (point.runId !== this.id) {
       throw new InrunError(`the checkpoint belongs to run "${point.runId}", this run is "${this.id}"; attach with runId: "${point.runId}"`, {
         field: 'runId',
+        code: 'invalid_state',
       });
     }
     const state = await this.parts.delivery.resume(point.step);
-    if (state === null) throw new InrunError('resume needs a sink that can resume (sqliteSink or parquetSink)', { field: 'sinks' });
+    if (state === null) throw new InrunError('resume needs a sink that can resume (sqliteSink or parquetSink)', { field: 'sinks', code: 'invalid_option' });
     const slots = Int32Array.from(state.ids, (id) => this.index.slotOf(id));
     this.parts.totals.load(slots, this.parts.columns.map((name) => state.columns[name] ?? new Float64Array(slots.length)), state.steps);
     this.stepCount = point.step + 1;
@@ -419,7 +420,7 @@ export class AttributionRun implements Run {
 
   async close(): Promise<Scores> {
     if (this.final !== null) return this.final;
-    if (this.closed) throw new InrunError('close() is already in progress');
+    if (this.closed) throw new InrunError('close() is already in progress', { code: 'invalid_state' });
     this.closed = true;
     try {
       await this.flush();
@@ -447,7 +448,7 @@ export class AttributionRun implements Run {
       throw new InrunError(
         'a training step ran without example ids. Train with run.fit(x, y, { ids }), run.fitDataset(dataset) ' +
           'whose elements are { xs, ys, ids }, or wrap a custom step in run.step(ids, () => optimizer.minimize(...)); ' +
-          'call run.close() to train without attribution',
+          'call run.close() to train without attribution', { code: 'invalid_input' },
       );
     }
     const startedAt = performance.now();
@@ -472,7 +473,7 @@ export class AttributionRun implements Run {
     const n = slots.length;
     const rows = [...capture.layers.values()][0]?.calls[0]?.inputs[0]?.shape[0];
     if (rows !== undefined && rows !== n) {
-      throw new InrunError(`got ${n} ids for a batch of ${rows} rows; give one id per row, in row order`, { field: batch.field });
+      throw new InrunError(`got ${n} ids for a batch of ${rows} rows; give one id per row, in row order`, { field: batch.field, code: 'invalid_input' });
     }
     const learningRate = readLearningRate(this.parts.model.optimizer);
     const scale = { learningRate, lossScale: this.parts.model.lossReduction === 'mean' ? 1 / n : 1 };
@@ -563,7 +564,7 @@ export class AttributionRun implements Run {
           new InrunError(
             'model.fit shuffles with Math.random and never says which rows formed a batch, so inrun cannot map rows to ids. ' +
               'Use run.fit(x, y, { ids }) (seeded, exact shuffling) or pass shuffle: false (row indices become ids)',
-            { field: 'args.shuffle' },
+            { field: 'args.shuffle', code: 'invalid_option' }
           ),
         );
       }
@@ -582,7 +583,7 @@ export class AttributionRun implements Run {
     this.assertOpen();
     const model = this.parts.model.layersModel;
     if (model === null) {
-      throw new InrunError(`run.${method} needs a tf.LayersModel; hand-written models train with run.step(ids, fn)`, { field: 'model' });
+      throw new InrunError(`run.${method} needs a tf.LayersModel; hand-written models train with run.step(ids, fn)`, { field: 'model', code: 'unsupported_model' });
     }
     return model;
   }
@@ -591,7 +592,7 @@ export class AttributionRun implements Run {
     if (model.optimizer !== this.parts.model.optimizer) {
       throw new InrunError(
         'model.optimizer is not the optimizer this run watches (the model was compiled again, or attach got another optimizer); fit would train unattributed',
-        { field: 'model.optimizer' },
+        { field: 'model.optimizer', code: 'invalid_state' },
       );
     }
   }
@@ -603,12 +604,12 @@ export class AttributionRun implements Run {
     const message = failure.error instanceof Error ? failure.error.message : String(failure.error);
     throw new InrunError(
       `sink ${failure.sink} failed: ${message}. Training stopped; what the sinks wrote stays readable (sinkErrors: 'continue' trains on without a failing sink)`,
-      { field: 'sinks', cause: failure.error },
+      { field: 'sinks', cause: failure.error, code: 'sink_failed' },
     );
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new InrunError('this run is closed');
+    if (this.closed) throw new InrunError('this run is closed', { code: 'invalid_state' });
   }
 
   private release(): void {

@@ -3,7 +3,7 @@ import type { ProductNeeds, StepProducts } from '../ghost/products.js';
 import type { ColumnInfo, Method } from '../types.js';
 
 /**
- * Scale of one step. `c = learningRate * lossScale` is the method notes' c_t: the training loss is
+ * Scale of one step. `c = learningRate * lossScale` is docs/methods.md's c_t: the training loss is
  * `lossScale * sum_i l_i` (1/B for mean-loss training), so the recorded gradient of example i is
  * G_i = lossScale * g_i and c_t <g_T, g_i> = learningRate <g_T, G_i>.
  */
@@ -30,7 +30,7 @@ function orZeros(t: tf.Tensor2D | null, n: number, targets: number): tf.Tensor2D
   return t ?? tf.zeros([n, targets]);
 }
 
-/** First-order In-Run Data Shapley = TracIn-Ideal: c_t <g_T, g_z> (method notes, section 2). */
+/** First-order In-Run Data Shapley = TracIn-Ideal: c_t <g_T, g_z> (docs/methods.md, "Sign and units"). */
 const shapley1: MethodDef = {
   method: 'shapley1',
   needs: { target: true },
@@ -38,7 +38,7 @@ const shapley1: MethodDef = {
   values: (p, s, n, k) => tf.mul(orZeros(p.target, n, k), s.learningRate),
 };
 
-/** TracIn self-influence c_t ||g_z||^2 (method notes, section 4). */
+/** TracIn self-influence c_t ||g_z||^2 (docs/methods.md, "Columns"). */
 const tracinSelf: MethodDef = {
   method: 'tracin_self',
   needs: { self: true },
@@ -47,7 +47,7 @@ const tracinSelf: MethodDef = {
     tf.reshape(tf.mul(p.self ?? tf.zeros([n]), s.learningRate / s.lossScale), [n, 1]) as tf.Tensor2D,
 };
 
-/** TracIn-WE: the first-order value over word-embedding parameters only (method notes, section 4). */
+/** TracIn-WE: the first-order value over word-embedding parameters only (docs/methods.md, "TracIn-WE and per-token scores"). */
 const tracinWe: MethodDef = {
   method: 'tracin_we',
   needs: { targetEmbedding: true },
@@ -57,7 +57,7 @@ const tracinWe: MethodDef = {
 };
 
 /**
- * Second-order In-Run Data Shapley (method notes, section 2): c<g_T, g_z> - (c^2/2) g_z^T H_T v with
+ * Second-order In-Run Data Shapley (docs/methods.md, "Second order"): c<g_T, g_z> - (c^2/2) g_z^T H_T v with
  * v the batch gradient. In recorded shares (G_z = s g_z, c = lr s, u = lr sum_j G_j) the second term
  * is -(lr/2) <G_z, H_T u>: one Hessian-vector product per target and step, shared by the batch.
  */

@@ -38,10 +38,11 @@ function checkTensors(field: string, value: unknown, count: number | null): tf.T
     throw new InrunError(`expected a tensor or an array of tensors, got ${preview(value)}`, { field });
   }
   const tensors = items as tf.Tensor[];
-  if (tensors.some((t) => t.isDisposed)) throw new InrunError('the tensor is disposed', { field });
+  if (tensors.some((t) => t.isDisposed)) throw new InrunError('the tensor is disposed', { field, code: 'invalid_input' });
   if (count !== null && tensors.length !== count) {
     throw new InrunError(`expected ${count} tensor(s), one per model ${field.endsWith('xs') ? 'input' : 'output'}, got ${tensors.length}`, {
       field,
+      code: 'shape_mismatch',
     });
   }
   return tensors;
@@ -56,11 +57,11 @@ function checkTarget(name: string, data: TargetData, model: ModelAdapter): Check
   const xs = checkTensors(`${field}.xs`, data.xs, model.inputShapes?.length ?? null);
   const ys = checkTensors(`${field}.ys`, data.ys, model.outputs);
   const rows = xs[0]!.shape[0] ?? 0;
-  if (xs[0]!.rank === 0 || rows === 0) throw new InrunError('expected at least one row', { field: `${field}.xs` });
+  if (xs[0]!.rank === 0 || rows === 0) throw new InrunError('expected at least one row', { field: `${field}.xs`, code: 'invalid_input' });
   [...xs, ...ys].forEach((t, i) => {
     if (t.shape[0] !== rows) {
       const which = i < xs.length ? `xs[${i}]` : `ys[${i - xs.length}]`;
-      throw new InrunError(`expected ${rows} rows like xs[0], got ${t.shape[0]} rows`, { field: `${field}.${which}` });
+      throw new InrunError(`expected ${rows} rows like xs[0], got ${t.shape[0]} rows`, { field: `${field}.${which}`, code: 'shape_mismatch' });
     }
   });
   model.inputShapes?.forEach((expected, i) => {
@@ -69,7 +70,7 @@ function checkTarget(name: string, data: TargetData, model: ModelAdapter): Check
     if (!ok) {
       throw new InrunError(
         `expected rows of shape [${expected.map((d) => d ?? '*').join(', ')}] (the model's input), got [${got.join(', ')}]`,
-        { field: `${field}.xs${xs.length > 1 ? `[${i}]` : ''}` },
+        { field: `${field}.xs${xs.length > 1 ? `[${i}]` : ''}`, code: 'shape_mismatch' },
       );
     }
   });
@@ -83,11 +84,13 @@ function checkTarget(name: string, data: TargetData, model: ModelAdapter): Check
       throw new InrunError(`the model's forward pass and loss failed on this target: ${(cause as Error).message}`, {
         field,
         cause,
+        code: 'shape_mismatch',
       });
     }
     if (losses.shape[0] !== rows) {
       throw new InrunError(`the loss gave ${losses.shape[0]} values for ${rows} rows; labels must have one row per example`, {
         field: `${field}.ys`,
+        code: 'shape_mismatch',
       });
     }
   });

@@ -1,6 +1,7 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
 import { ByteWriter, parquetWrite } from 'hyparquet-writer';
+import { InrunError } from '../errors.js';
 
 /** One column of a Parquet file: typed values, nulls allowed where `nullable`. */
 export interface ParquetColumn {
@@ -38,12 +39,12 @@ export function writeParquetFile(path: string, columns: readonly ParquetColumn[]
     createdBy: 'inrun',
   });
   // In memory with the built-in Snappy codec the write is synchronous; never leave it half done.
-  if (pending instanceof Promise) throw new Error('inrun: hyparquet-writer returned a promise for an in-memory write');
+  if (pending instanceof Promise) throw new InrunError('hyparquet-writer returned a promise for an in-memory write', { code: 'internal' });
   const bytes = new Uint8Array(writer.getBuffer());
   const footer = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(bytes.length - 8, true);
   const at = bytes.length - 8 - footer;
   // FileMetaData starts with field 1 (version, i32): header 0x15, then zig-zag varint 2 = 0x04.
-  if (bytes[at] !== 0x15 || bytes[at + 1] !== 0x04) throw new Error('inrun: unexpected Parquet footer layout from hyparquet-writer');
+  if (bytes[at] !== 0x15 || bytes[at + 1] !== 0x04) throw new InrunError('unexpected Parquet footer layout from hyparquet-writer', { code: 'internal' });
   bytes[at + 1] = 0x02;
   const tmp = `${path}.tmp-${process.pid}`;
   writeFileSync(tmp, bytes);

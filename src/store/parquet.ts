@@ -173,17 +173,17 @@ export function parquetSink(folder: string, options: ParquetSinkOptions = {}): S
     open(run: RunInfo) {
       start(run);
       if (existsSync(join(dir, 'run.json'))) {
-        throw new InrunError(`run "${run.runId}" is already stored in ${folder}; choose another runId, or resume it`, { field: 'runId' });
+        throw new InrunError(`run "${run.runId}" is already stored in ${folder}; choose another runId, or resume it`, { field: 'runId', code: 'invalid_state' });
       }
       writeRunFile('running', null);
     },
     async resume(run: RunInfo, afterStep: number): Promise<ResumeState> {
       start(run);
-      if (!existsSync(join(dir, 'run.json'))) throw new InrunError(`run "${run.runId}" is not stored in ${folder}; nothing to resume`, { field: 'runId' });
+      if (!existsSync(join(dir, 'run.json'))) throw new InrunError(`run "${run.runId}" is not stored in ${folder}; nothing to resume`, { field: 'runId', code: 'invalid_state' });
       const stored = readRunFile();
       const names = run.columns.map((c) => c.name);
       if (stored.info.columns.map((c) => c.name).join() !== names.join()) {
-        throw new InrunError(`the stored run has other columns than this run; resume with the same methods and targets`, { field: 'methods' });
+        throw new InrunError(`the stored run has other columns than this run; resume with the same methods and targets`, { field: 'methods', code: 'invalid_state' });
       }
       // Every (key, id) pair ever written keeps its key: an id seen again after resuming maps back to it.
       const remember = (key: number, id: string, type: unknown) => keys.set(type === 'number' ? Number(id) : id, key);
@@ -240,7 +240,7 @@ export function parquetSink(folder: string, options: ParquetSinkOptions = {}): S
         }
       }
       if (afterStep > last && atStep === undefined) {
-        throw new InrunError(`step ${afterStep} is not stored in ${dir} (the last stored step is ${last})`, { field: 'afterStep' });
+        throw new InrunError(`step ${afterStep} is not stored in ${dir} (the last stored step is ${last})`, { field: 'afterStep', code: 'invalid_state' });
       }
       if (atStep !== undefined) {
         for (const r of await readParquetFile(join(dir, 'totals', atStep))) {

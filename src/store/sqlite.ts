@@ -29,7 +29,7 @@ function migrate(d: Database.Database, path: string): void {
   const row = d.prepare("SELECT value FROM inrun_meta WHERE key = 'schema_version'").get() as { value: string } | undefined;
   const version = row === undefined ? SQLITE_SCHEMA_VERSION : Number(row.value);
   if (version > SQLITE_SCHEMA_VERSION) {
-    throw new InrunError(`${path} has SQLite schema version ${version}, newer than this inrun's (${SQLITE_SCHEMA_VERSION}): upgrade inrun, or write to another file`, { field: 'sqliteSink.path' });
+    throw new InrunError(`${path} has SQLite schema version ${version}, newer than this inrun's (${SQLITE_SCHEMA_VERSION}): upgrade inrun, or write to another file`, { field: 'sqliteSink.path', code: 'invalid_input' });
   }
   d.transaction(() => {
     for (const { table, column, type } of ADDED_COLUMNS) {
@@ -159,7 +159,7 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
   let scoreInsert: ReturnType<typeof batchedInsert> | null = null;
 
   const open = (): Database.Database => {
-    if (db === null) throw new InrunError('the SQLite sink is not open', { field: 'sqliteSink' });
+    if (db === null) throw new InrunError('the SQLite sink is not open', { field: 'sqliteSink', code: 'invalid_state' });
     return db;
   };
   // Example keys are dense per run, assigned on first sight; example_id keeps the user's id.
@@ -190,7 +190,7 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
       const d = connect();
       runId = info.runId;
       if (d.prepare('SELECT 1 FROM runs WHERE run_id = ?').get(runId) !== undefined) {
-        throw new InrunError(`run "${runId}" is already stored in ${path}; choose another runId, or resume it`, { field: 'runId' });
+        throw new InrunError(`run "${runId}" is already stored in ${path}; choose another runId, or resume it`, { field: 'runId', code: 'invalid_state' });
       }
       d.transaction(() => {
         d.prepare(
@@ -205,16 +205,16 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
       const d = connect();
       runId = info.runId;
       const run = d.prepare('SELECT totals_step FROM runs WHERE run_id = ?').get(runId) as { totals_step: number | null } | undefined;
-      if (run === undefined) throw new InrunError(`run "${runId}" is not stored in ${path}; nothing to resume`, { field: 'runId' });
+      if (run === undefined) throw new InrunError(`run "${runId}" is not stored in ${path}; nothing to resume`, { field: 'runId', code: 'invalid_state' });
       const stored = (d.prepare('SELECT name FROM columns WHERE run_id = ? ORDER BY column_id').all(runId) as { name: string }[]).map((r) => r.name);
       const wanted = info.columns.map((c) => c.name);
       if (stored.join() !== wanted.join()) {
-        throw new InrunError(`the stored run has columns [${stored.join(', ')}], this run [${wanted.join(', ')}]; resume with the same methods and targets`, { field: 'methods' });
+        throw new InrunError(`the stored run has columns [${stored.join(', ')}], this run [${wanted.join(', ')}]; resume with the same methods and targets`, { field: 'methods', code: 'invalid_state' });
       }
       columnIds = new Map(wanted.map((name, i) => [name, i]));
       const last = (d.prepare('SELECT MAX(step) AS s FROM steps WHERE run_id = ?').get(runId) as { s: number | null }).s ?? -1;
       if (afterStep > last) {
-        throw new InrunError(`step ${afterStep} is not stored in ${path} (the last stored step is ${last})`, { field: 'afterStep' });
+        throw new InrunError(`step ${afterStep} is not stored in ${path} (the last stored step is ${last})`, { field: 'afterStep', code: 'invalid_state' });
       }
       const examples = d.prepare('SELECT example_key, example_id FROM examples WHERE run_id = ? ORDER BY example_key').all(runId) as {
         example_key: number;
@@ -242,7 +242,7 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
         if ((stepRows.n ?? 0) * wanted.length !== perStep.n) {
           throw new InrunError(
             `no totals after step ${afterStep} in ${path}: no snapshot at that step and per-step scores are off; resume from a run.checkpoint() step`,
-            { field: 'afterStep' },
+            { field: 'afterStep', code: 'invalid_state' },
           );
         }
         for (const r of d

@@ -1,3 +1,4 @@
+import { InrunError } from '../errors.js';
 import type { ResumeState, Sink, TotalsPoint } from '../store/sink.js';
 import type { ExampleInfo, RunInfo, Scores, StepRecord } from '../types.js';
 
@@ -93,7 +94,7 @@ export class Delivery {
    * and report their totals; the others are opened afresh. Returns the first sink's state.
    */
   resume(afterStep: number): Promise<ResumeState | null> {
-    if (this.opening !== null) throw new Error('inrun: sinks are already open');
+    if (this.opening !== null) throw new InrunError('sinks are already open', { code: 'invalid_state' });
     this.opening = (async () => {
       let state: ResumeState | null = null;
       for (const sink of this.sinks) {
