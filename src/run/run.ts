@@ -14,7 +14,8 @@ import { checkpointName, markLatest, readCheckpointInfo, saveCheckpoint, type Ch
 import type { Delivery, DeliveryStats } from '../stream/delivery.js';
 import { RunMetrics, type MetricsOptions } from '../telemetry/metrics.js';
 import { RecordBuffer } from '../stream/records.js';
-import type { ExampleId, ExampleInfo, RunInfo, Scores, StepRecord, TokenOptions, TokenScore } from '../types.js';
+import type { ExampleId, ExampleInfo, RunInfo, Scores, StepRecord, TokenScore } from '../types.js';
+import type { TokenOptions } from '../attach/options.js';
 
 /** Arguments of {@link Run.fit}: `model.fit`'s, plus example ids and the shuffle seed. */
 export interface FitArgs extends tf.ModelFitArgs {
