@@ -6,7 +6,7 @@
 // Attach to a training loop, and the run it returns.
 export { attach } from './attach/attach.js';
 export type { AttachOptions, TokenOptions } from './attach/options.js';
-export type { FitArgs, Run, RunStats } from './run/run.js';
+export type { FitArgs, Run, RunStats } from './run/api.js';
 export type {
   ColumnInfo,
   CoveredLayer,

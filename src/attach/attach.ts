@@ -9,7 +9,9 @@ import { disposeProjections, makeProjections, sketchWidth } from '../ghost/sketc
 import type { Restore } from '../hooks/restore.js';
 import { planLayers } from '../layers/plan.js';
 import { supportedClasses } from '../layers/registry.js';
-import { AttributionRun, claim, type Run } from '../run/run.js';
+import type { Run } from '../run/api.js';
+import { claim } from '../run/claim.js';
+import { AttributionRun } from '../run/run.js';
 import { Attributor } from '../scoring/attributor.js';
 import { tryDoubleBackward, type HessianContext, type HvpMethod, type Include } from '../scoring/hessian.js';
 import { METHODS, type MethodDef } from '../scoring/methods.js';

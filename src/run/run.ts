@@ -1,3 +1,4 @@
+// AttributionRun: the run's lifecycle and training paths (fit, fitDataset, step), results, checkpoints and resume.
 import * as tf from '@tensorflow/tfjs';
 import { Subject, type Observable } from 'rxjs';
 import type { TokenTotals } from '../accumulators/tokens.js';
@@ -9,73 +10,18 @@ import { arrayBatches, readBatchIds, withCallback, type DatasetLike } from '../h
 import { checkIds, IdIndex } from '../hooks/ids.js';
 import type { Restore } from '../hooks/restore.js';
 import { hookOptimizer, readLearningRate, type Gradients } from '../hooks/optimizer.js';
-import { tensorList, type ModelAdapter } from '../attach/model.js';
+import type { ModelAdapter } from '../attach/model.js';
 import { checkpointName, markLatest, readCheckpointInfo, saveCheckpoint, type CheckpointInfo } from './checkpoint.js';
-import type { Delivery, DeliveryStats } from '../stream/delivery.js';
+import type { Delivery } from '../stream/delivery.js';
 import { RunMetrics, type MetricsOptions } from '../telemetry/metrics.js';
 import { RecordBuffer } from '../stream/records.js';
 import type { ExampleId, ExampleInfo, RunInfo, Scores, StepRecord, TokenScore } from '../types.js';
 import type { TokenOptions } from '../attach/options.js';
+import type { FitArgs, Run, RunStats } from './api.js';
+import { EpochTracker } from './claim.js';
+import { prepareFit } from './fit-args.js';
+import { sketchFiles } from './sketch-files.js';
 
-/** Arguments of {@link Run.fit}: `model.fit`'s, plus example ids and the shuffle seed. */
-export interface FitArgs extends tf.ModelFitArgs {
-  /**
-   * One id per row of `x`, in row order.
-   * @defaultValue the row indices `0..n-1`
-   */
-  readonly ids?: readonly ExampleId[] | ArrayLike<number>;
-  /** Seed of this call's shuffling. @defaultValue the run's seed */
-  readonly seed?: number;
-}
-
-/** A training run with attribution attached. Created by {@link attach}. */
-export interface Run {
-  readonly id: string;
-  /** Run metadata (covered and skipped layers, columns, optimizer, seeds). */
-  readonly info: RunInfo;
-  /** Per-step records, emitted in step order after each asynchronous read. Completes on `close()`. */
-  readonly records$: Observable<StepRecord>;
-  /** `model.fit` with example ids: same arguments and callbacks; shuffling is seeded and exact. */
-  fit(x: tf.Tensor | tf.Tensor[], y: tf.Tensor | tf.Tensor[], args?: FitArgs): Promise<tf.History>;
-  /** `model.fitDataset` whose elements carry ids: `{ xs, ys, ids }`. */
-  fitDataset<T extends tf.TensorContainer>(dataset: tf.data.Dataset<T> | DatasetLike<T>, args: tf.ModelFitDatasetArgs<T>): Promise<tf.History>;
-  /**
-   * One step of a custom loop: `fn` must run exactly one optimizer step (e.g. `optimizer.minimize`
-   * or `model.trainOnBatch`) on the rows whose ids are given, in row order.
-   */
-  step<T>(ids: readonly ExampleId[] | ArrayLike<number>, fn: () => T | Promise<T>): Promise<T>;
-  /** Adds example metadata (source, label, text); described examples appear in scores even if never seen. */
-  describe(examples: Iterable<ExampleInfo>): void;
-  /** Run totals so far (one asynchronous read). */
-  scores(): Promise<Scores>;
-  /** Reads buffered per-step records and hands them to `records$` and sinks. */
-  flush(): Promise<void>;
-  /**
-   * Saves a checkpoint of the model (weights, optimizer state) to `<dir>/step-<n>` and points
-   * `<dir>/latest` at it, after the sinks hold every step up to it and a totals snapshot at it.
-   * Call it between steps, e.g. in an `onEpochEnd` callback. LayersModel runs only.
-   */
-  checkpoint(dir: string): Promise<CheckpointInfo>;
-  /**
-   * Continues a stored run: before any training step, reopen the sinks at the step of a checkpoint
-   * (a folder written by `checkpoint()`) or at `afterStep`; sinks forget the later steps, and the
-   * device totals start from the stored ones. Returns where training resumes.
-   */
-  resume(from: string | { readonly afterStep: number }): Promise<{ readonly step: number; readonly epoch: number | null }>;
-  /** Progress and delivery counters. */
-  stats(): RunStats;
-  /** Flushes, writes totals to sinks, closes them, removes every hook and frees device memory. */
-  close(): Promise<Scores>;
-}
-
-/** Counters of a run. */
-export interface RunStats {
-  /** Attributed optimizer steps so far (including resumed ones). */
-  readonly steps: number;
-  readonly delivery: DeliveryStats;
-  /** Milliseconds spent turning records into OpenTelemetry measurements (0 without `metrics`). */
-  readonly metricsMs: number;
-}
 
 interface PendingBatch {
   readonly ids: readonly ExampleId[];
@@ -106,36 +52,6 @@ export interface RunParts {
   readonly examples: readonly ExampleInfo[];
   /** Removes layer hooks and frees targets. */
   readonly release: () => void;
-}
-
-class EpochTracker extends tf.Callback {
-  constructor(private readonly run: { epoch: number | null; finishedEpoch: number | null; onEpochDone(epoch: number): Promise<void> }) {
-    super();
-  }
-  override onEpochBegin(epoch: number): Promise<void> {
-    this.run.epoch = epoch;
-    return Promise.resolve();
-  }
-  override onEpochEnd(epoch: number): Promise<void> {
-    this.run.finishedEpoch = epoch;
-    return this.run.onEpochDone(epoch);
-  }
-  override onTrainEnd(): Promise<void> {
-    this.run.epoch = null;
-    return Promise.resolve();
-  }
-}
-
-const ATTACHED = Symbol.for('inrun.attached');
-
-/** Marks `owner` (a model or optimizer) as attached; throws if a live run holds it already. */
-export function claim(owner: object, what: string): Restore {
-  const o = owner as { [ATTACHED]?: boolean };
-  if (o[ATTACHED]) throw new InrunError(`this ${what} is already attached to a run; close() that run first`, { field: 'model', code: 'invalid_state' });
-  o[ATTACHED] = true;
-  return () => {
-    delete o[ATTACHED];
-  };
 }
 
 export class AttributionRun implements Run {
@@ -184,43 +100,7 @@ export class AttributionRun implements Run {
 
   async fit(x: tf.Tensor | tf.Tensor[], y: tf.Tensor | tf.Tensor[], args: FitArgs = {}): Promise<tf.History> {
     this.requireLayersModel('fit');
-    const { ids, seed, batchSize = 32, shuffle = true, epochs = 1, validationSplit, validationData, ...rest } = args;
-    for (const key of ['sampleWeight', 'stepsPerEpoch', 'validationSteps'] as const) {
-      if (rest[key] !== undefined) throw new InrunError('is not supported by run.fit', { field: `args.${key}` });
-    }
-    if (shuffle !== true && shuffle !== false) {
-      invalid('args.shuffle', 'true or false', shuffle);
-    }
-    if (!Number.isInteger(batchSize) || batchSize < 1) {
-      invalid('args.batchSize', 'a positive integer', batchSize);
-    }
-    const xs = tensorList(x);
-    const ys = tensorList(y);
-    const n = xs[0]?.shape[0] ?? 0;
-    [...xs, ...ys].forEach((t, i) => {
-      if (!(t instanceof tf.Tensor)) invalid(i < xs.length ? 'x' : 'y', 'tensors', t);
-      if (t.shape[0] !== n) {
-        throw new InrunError(`expected ${n} rows like x, got ${t.shape[0]}`, { field: i < xs.length ? `x[${i}]` : `y[${i - xs.length}]`, code: 'shape_mismatch' });
-      }
-    });
-    const idList = ids === undefined ? Array.from({ length: n }, (_, i) => i) : checkIds(ids, 'args.ids', n);
-    let train = n;
-    let validation = validationData;
-    const sliced: tf.Tensor[] = [];
-    if (validationSplit !== undefined && validationSplit > 0 && validation === undefined) {
-      if (!(validationSplit < 1)) throw new InrunError(`expected a number in [0, 1), got ${validationSplit}`, { field: 'args.validationSplit' });
-      // As model.fit: the last rows, taken before shuffling.
-      train = Math.floor(n * (1 - validationSplit));
-      const tail = (list: tf.Tensor[]) => list.map((t) => tf.slice(t, train, n - train));
-      const vx = tail(xs);
-      const vy = tail(ys);
-      sliced.push(...vx, ...vy);
-      validation = [vx.length === 1 ? vx[0]! : vx, vy.length === 1 ? vy[0]! : vy];
-    }
-    const head = (list: tf.Tensor[]) => (train === n ? list : list.map((t) => tf.slice(t, 0, train)));
-    const tx = head(xs);
-    const ty = head(ys);
-    if (train !== n) sliced.push(...tx, ...ty);
+    const { seed, batchSize, shuffle, epochs, rest, tx, ty, idList, train, validation, sliced } = prepareFit(x, y, args);
     const trainIds = idList.slice(0, train);
     for (const id of trainIds) this.index.slotOf(id);
     const callSeed = seed ?? (this.seedCalls++ === 0 ? this.parts.seed : (this.parts.seed + this.seedCalls * 0x9e3779b1) >>> 0);
@@ -369,29 +249,9 @@ export class AttributionRun implements Run {
       learningRate: readLearningRate(this.parts.model.optimizer),
     };
     const name = checkpointName(info.step);
-    await saveCheckpoint(model, `${dir}/${name}`, info, await this.sketchFiles());
+    await saveCheckpoint(model, `${dir}/${name}`, info, this.parts.sketch === null ? {} : await sketchFiles(this.parts.sketch, this.index));
     markLatest(dir, name);
     return { ...info, savedAt: new Date().toISOString() };
-  }
-
-  /** The sketches of every example seen so far, as files for a checkpoint folder (see docs/methods.md). */
-  private async sketchFiles(): Promise<Record<string, string | Uint8Array>> {
-    const sketch = this.parts.sketch;
-    if (sketch === null) return {};
-    const { sketches, steps } = await sketch.store.read(this.index.size);
-    const seen = Array.from(steps.keys()).filter((i) => steps[i]! >= 0);
-    const dim = sketch.store.dim;
-    const rows = new Float32Array(seen.length * dim);
-    seen.forEach((slot, r) => rows.set(sketches.subarray(slot * dim, (slot + 1) * dim), r * dim));
-    const index = {
-      size: sketch.size,
-      seed: sketch.seed,
-      dim,
-      layers: sketch.order.map((name, i) => ({ name, pieces: sketch.layers[i]! })),
-      ids: seen.map((slot) => this.index.ids[slot]!),
-      steps: seen.map((slot) => steps[slot]!),
-    };
-    return { 'sketches.json': JSON.stringify(index), 'sketches.f32': new Uint8Array(rows.buffer) };
   }
 
   async resume(from: string | { readonly afterStep: number }): Promise<{ readonly step: number; readonly epoch: number | null }> {
