@@ -1,3 +1,4 @@
+// Plain record types of runs, scores and examples (imports nothing of the project).
 import type * as tf from '@tensorflow/tfjs';
 
 /** A training example's stable identity. Numbers and strings are distinct ids (`1` is not `'1'`). */

@@ -1,3 +1,4 @@
+// Row writes into device-resident tables (rows replaced or added by slot), shared by the accumulators.
 import * as tf from '@tensorflow/tfjs';
 
 function hasTensorScatterUpdate(): boolean {

@@ -1,3 +1,4 @@
+// Each example's latest gradient sketch, kept on the device between checkpoints.
 import * as tf from '@tensorflow/tfjs';
 import { setRows } from './rows.js';
 import { maxOf, variableOf } from './totals.js';

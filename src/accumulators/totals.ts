@@ -1,3 +1,4 @@
+// Device-resident run totals: one value per example and column, and step counts.
 import * as tf from '@tensorflow/tfjs';
 import { addRows, setRows } from './rows.js';
 

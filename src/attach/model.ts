@@ -1,3 +1,4 @@
+// ModelAdapter: what inrun needs from a tf.layers model or a hand-written one (forward, per-example loss, optimizer).
 import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
 import type { FunctionalModel } from '../types.js';

@@ -1,3 +1,4 @@
+// Cost rules that pick the cheaper ghost path (pairwise or materialised) per piece.
 import type { GhostPath } from './rows.js';
 
 /**

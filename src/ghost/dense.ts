@@ -1,3 +1,4 @@
+// Ghost maths of outer pieces (a x b per position): target, parameter and self products, gradients.
 import * as tf from '@tensorflow/tfjs';
 import type { DenseRows, GhostPath, TargetLayout } from './rows.js';
 

@@ -1,3 +1,4 @@
+// Ghost maths of table pieces (embedding ids and output gradients): pairs, target and self products.
 import * as tf from '@tensorflow/tfjs';
 import type { EmbeddingRows, GhostPath, ReportedPath, TargetLayout } from './rows.js';
 

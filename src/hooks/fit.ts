@@ -1,3 +1,4 @@
+// The seams of model.fit/fitDataset: seeded id-carrying batches and the callbacks inrun adds.
 import * as tf from '@tensorflow/tfjs';
 import { InrunError, preview } from '../errors.js';
 import type { ExampleId } from '../types.js';

@@ -1,3 +1,4 @@
+// The opt-in fast GatherV2 gradient (scatterND) for Embedding layers on tf.js' cpu and wasm backends.
 import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
 

@@ -1,3 +1,4 @@
+// Example ids: validation and the id -> device slot index.
 import { InrunError, preview } from '../errors.js';
 import type { ExampleId } from '../types.js';
 

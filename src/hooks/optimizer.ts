@@ -1,3 +1,4 @@
+// The optimizer seam: every training path ends in computeGradients, which inrun wraps.
 import type * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
 import type { Restore } from './restore.js';

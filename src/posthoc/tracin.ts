@@ -1,3 +1,4 @@
+// tracin(): TracIn from checkpoints (TracInCP), exact or from sketches, with top-k proponents and opponents.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';

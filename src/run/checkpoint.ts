@@ -1,3 +1,4 @@
+// Checkpoint folders: model weights, optimizer state and inrun.json, written atomically, read back.
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';

@@ -1,3 +1,4 @@
+// The step scorer: one step's captured rows -> per-example values of every method, added to the device totals.
 import * as tf from '@tensorflow/tfjs';
 import type { MethodDef, StepScale } from './methods.js';
 import type { TokenTotals } from '../accumulators/tokens.js';

@@ -1,3 +1,4 @@
+// The methods (shapley1, shapley2, tracin_self, tracin_we): columns and values from the step products.
 import * as tf from '@tensorflow/tfjs';
 import type { ProductNeeds, StepProducts } from '../ghost/products.js';
 import type { ColumnInfo, Method } from '../types.js';

@@ -1,3 +1,4 @@
+// Named targets: validation, grouping into passes, and the target pass that records their rows.
 import * as tf from '@tensorflow/tfjs';
 import { InrunError, preview } from '../errors.js';
 import type { TargetLayout } from '../ghost/rows.js';

@@ -1,3 +1,4 @@
+// Parquet files of one segment: written atomically over hyparquet-writer, read back with hyparquet.
 import { renameSync, writeFileSync } from 'node:fs';
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
 import { ByteWriter, parquetWrite } from 'hyparquet-writer';

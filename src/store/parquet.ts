@@ -1,3 +1,4 @@
+// parquetSink: a run as Parquet segments in a folder, with snapshots and resume.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InrunError } from '../errors.js';

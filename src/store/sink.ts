@@ -1,3 +1,4 @@
+// The Sink interface: what a store receives from a run (tf-free, so anyone can write one).
 import type { ExampleId, ExampleInfo, RunInfo, Scores, StepRecord } from '../types.js';
 
 /** Where a totals snapshot stands: after which step, and whether it is the run's last. */

@@ -1,3 +1,4 @@
+// sqliteSink: a run in an embedded SQLite file (the default store), with schema versions and resume.
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';

@@ -1,3 +1,4 @@
+// Delivery: the bounded queue from training to sinks, back-pressure (block/drop) and sink failures.
 import { InrunError } from '../errors.js';
 import type { ResumeState, Sink, TotalsPoint } from '../store/sink.js';
 import type { ExampleInfo, RunInfo, Scores, StepRecord } from '../types.js';

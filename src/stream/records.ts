@@ -1,3 +1,4 @@
+// The record buffer: per-step device outputs read back in one batched asynchronous read.
 import * as tf from '@tensorflow/tfjs';
 import type { ExampleId, StepRecord } from '../types.js';
 

@@ -1,3 +1,4 @@
+// OpenTelemetry metrics of a run, fed from step records.
 import {
   metrics,
   type Attributes,
