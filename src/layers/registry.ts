@@ -3,9 +3,10 @@ import type * as tf from '@tensorflow/tfjs';
 import { dense } from './dense.js';
 import { embedding } from './embedding.js';
 import type { LayerKind } from './kind.js';
+import { layerNorm } from './layer-norm.js';
 
 /** Every layer kind inrun attributes through. A new kind is one file and one line here. */
-export const KINDS: readonly LayerKind[] = [dense, embedding];
+export const KINDS: readonly LayerKind[] = [dense, embedding, layerNorm];
 
 /**
  * Layers with trainable weights that no kind covers, and why (docs/layers.md). They keep training;

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
 import type { RecordedCall } from '../hooks/capture.js';
 import { probe } from '../hooks/capture.js';
-import type { Piece } from '../ghost/rows.js';
+import type { Piece, WeightLayout } from '../ghost/rows.js';
 import type { Restore } from './kind.js';
 
 type Kwargs = Record<string, unknown>;
@@ -111,4 +111,20 @@ export function outerPiece(
   b: (call: RecordedCall) => tf.Tensor = (c) => c.grads[0]!,
 ): Piece {
   return { form: 'outer', hasBias, a: alongPositions(calls.map((c) => positions(a(c), n))), b: alongPositions(calls.map((c) => positions(b(c), n))) };
+}
+
+/**
+ * The layout of one flat piece spanning whole weights of these shapes, in this order: a `[P]` row is
+ * the weights flattened and concatenated (for kinds whose per-example gradients are cheap to
+ * materialise, such as LayerNormalization's gamma and beta).
+ */
+export function flatLayout(shapes: readonly (readonly number[])[]): WeightLayout {
+  const sizes = shapes.map((s) => s.reduce((a, b) => a * b, 1));
+  const params = sizes.reduce((a, b) => a + b, 0);
+  return {
+    params,
+    pieces: [{ form: 'flat', rows: params, cols: 1 }],
+    toWeights: ([piece]) => tf.split(piece![0]!, sizes).map((t, i) => tf.reshape(t, [...shapes[i]!])),
+    fromWeights: (weights) => [[tf.concat(weights.map((w) => tf.reshape(w, [-1])))]],
+  };
 }
