@@ -12,10 +12,10 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { attach, useFastEmbeddingGradient } from 'inrun';
-import { machine, median, writeSection } from './report.js';
+import { useFastEmbeddingGradient } from 'inrun';
+import { machine, writeSection } from './report.js';
 import { lineChart } from './svg.js';
-import { naiveStep, tabular, text, transformer, withMode, type Instance, type Mode, type Workload } from './workloads.js';
+import { measureModes, naiveStep, peakMegabytes, tabular, text, timeSteps, transformer, type Mode, type Workload } from './workloads.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -56,25 +56,6 @@ function grid(w: Workload, backend: string): Config[] {
   return configs;
 }
 
-async function timeSteps(steps: number, step: () => Promise<unknown>): Promise<number> {
-  const start = performance.now();
-  for (let i = 0; i < steps; i++) await step();
-  return (performance.now() - start) / steps;
-}
-
-/** Peak tf.js tensor bytes during one step, above what was allocated before it (model, data, run state). */
-async function peakBytes(inst: Instance, mode: Mode): Promise<number> {
-  return withMode(inst, mode, async (step) => {
-    await step();
-    const before = tf.memory().numBytes;
-    const info = await tf.profile(async () => {
-      await step();
-      return [];
-    });
-    return info.peakBytes - before;
-  });
-}
-
 interface Row {
   readonly model: string;
   readonly backend: string;
@@ -93,46 +74,10 @@ for (const backend of args.backends.split(',')) {
   for (const w of workloads) {
     for (const config of grid(w, backend)) {
       const inst = w.build(config.batch, config.target, config.seqLen);
-      await inst.step();
-      const probe = await timeSteps(1, () => inst.step());
-      const steps = args.quick ? 1 : Math.max(1, Math.min(8, Math.round(BUDGET / probe)));
-      const times: Record<Mode, number[]> = { plain: [], first: [], every16: [], second: [] };
-      const ratios = { first: [] as number[], every16: [] as number[], second: [] as number[] };
-      let hvp = '';
-      const modes: Mode[] = ['plain', 'first', 'every16', 'second'];
-      for (let r = 0; r < ROUNDS; r++) {
-        // Rotated order, each mode warmed up once per round: drift on a busy machine hits all alike.
-        const order = modes.map((_, i) => modes[(i + r) % modes.length]!);
-        const round: Partial<Record<Mode, number>> = {};
-        for (const mode of order) {
-          round[mode] = await withMode(inst, mode, async (step) => {
-            await step();
-            return timeSteps(steps, step);
-          });
-          times[mode].push(round[mode]);
-        }
-        ratios.first.push(round.first! / round.plain!);
-        ratios.every16.push(round.every16! / round.plain!);
-        ratios.second.push(round.second! / round.plain!);
-      }
-      if (hvp === '') {
-        const run = attach(inst.model, { targets: { target: inst.target }, methods: ['shapley2'], stepRecords: false });
-        hvp = run.info.hvp ?? '';
-        await run.close();
-      }
+      const { ms, ratio, hvp } = await measureModes(inst, ROUNDS, args.quick ? 1 : null, BUDGET);
       const naive = config.naive ? await timeSteps(1, () => naiveStep(inst)) : null;
-      const peakMB = { plain: 0, first: 0, every16: 0, second: 0 };
-      for (const mode of modes) if (mode !== 'every16') peakMB[mode] = (await peakBytes(inst, mode)) / 2 ** 20;
-      const row: Row = {
-        model: w.name,
-        backend,
-        config,
-        ms: { plain: median(times.plain), first: median(times.first), every16: median(times.every16), second: median(times.second) },
-        ratio: { first: median(ratios.first), every16: median(ratios.every16), second: median(ratios.second) },
-        naive,
-        peakMB,
-        hvp,
-      };
+      const peakMB = await peakMegabytes(inst);
+      const row: Row = { model: w.name, backend, config, ms, ratio, naive, peakMB, hvp };
       rows.push(row);
       console.log(
         `${w.name.padEnd(42)} ${backend.padEnd(4)} B=${config.batch} K=${config.target}${config.seqLen ? ` T=${config.seqLen}` : ''}: plain ${row.ms.plain.toFixed(1)} ms, ` +

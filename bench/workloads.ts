@@ -4,6 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { attach, type FunctionalModel, type Method } from 'inrun';
+import { median } from './report.js';
+import { digitsCnn, digitsData } from '../examples/digits-cnn.js';
 import { spamClassifier } from '../examples/spam-classifier.js';
 import { tabularMlp } from '../examples/tabular.js';
 import { tinyTransformer } from '../examples/tiny-transformer.js';
@@ -94,6 +96,57 @@ export const transformer: Workload = {
   },
 };
 
+export const cnn: Workload = {
+  name: 'CNN on digits: Conv 3x3x8 - Conv 3x3x16 s2 - Dense 10',
+  seqLen: null,
+  build(batch, k) {
+    const train = digitsData({ rows: batch });
+    const target = digitsData({ rows: k, offset: 500 });
+    return layersInstance(digitsCnn(), train.xs, train.ys, { xs: target.xs, ys: target.ys }, (y, p) => tf.metrics.categoricalCrossentropy(y, p));
+  },
+};
+
+/** A seeded sequence classifier: LSTM(32) over `seqLen` steps of 16 features, then Dense 2. */
+export const recurrent: Workload = {
+  name: 'LSTM(32) on 16 features - Dense 2',
+  seqLen: 32,
+  build(batch, k, seqLen = 32) {
+    const init = (seed: number) => tf.initializers.glorotUniform({ seed });
+    const model = tf.sequential({
+      layers: [
+        tf.layers.lstm({ units: 32, inputShape: [seqLen, 16], kernelInitializer: init(1), recurrentInitializer: init(2) }),
+        tf.layers.dense({ units: 2, activation: 'softmax', kernelInitializer: init(3) }),
+      ],
+    });
+    model.compile({ optimizer: tf.train.adam(0.003), loss: 'categoricalCrossentropy' });
+    const rows = (n: number) => ({ xs: tf.randomNormal([n, seqLen, 16]), ys: tf.oneHot(tf.randomUniform([n], 0, 2, 'int32') as tf.Tensor1D, 2) });
+    const train = rows(batch);
+    return layersInstance(model, train.xs, train.ys, rows(k), (y, p) => tf.metrics.categoricalCrossentropy(y, p));
+  },
+};
+
+/** The tabular MLP with a LayerNormalization after each hidden layer. */
+export const layerNormMlp: Workload = {
+  name: 'MLP with LayerNorm 20-64-LN-64-LN-2',
+  seqLen: null,
+  build(batch, k) {
+    const init = (seed: number) => tf.initializers.glorotUniform({ seed });
+    const model = tf.sequential({
+      layers: [
+        tf.layers.dense({ units: 64, activation: 'relu', inputShape: [20], kernelInitializer: init(1) }),
+        tf.layers.layerNormalization(),
+        tf.layers.dense({ units: 64, activation: 'relu', kernelInitializer: init(2) }),
+        tf.layers.layerNormalization(),
+        tf.layers.dense({ units: 2, activation: 'softmax', kernelInitializer: init(3) }),
+      ],
+    });
+    model.compile({ optimizer: tf.train.adam(0.003), loss: 'categoricalCrossentropy' });
+    const rows = (n: number) => ({ xs: tf.randomNormal([n, 20]), ys: tf.oneHot(tf.randomUniform([n], 0, 2, 'int32') as tf.Tensor1D, 2) });
+    const train = rows(batch);
+    return layersInstance(model, train.xs, train.ys, rows(k), (y, p) => tf.metrics.categoricalCrossentropy(y, p));
+  },
+};
+
 /**
  * How a benchmark trains: plain steps, first-order attribution (`shapley1` + `tracin_self`), the same
  * with the target pass every 16 steps, or second order (`shapley1` + `shapley2`); per-step records off.
@@ -133,4 +186,74 @@ export async function naiveStep(w: Instance): Promise<unknown> {
     tf.stack(values).dataSync();
   });
   return w.step();
+}
+
+/** Mean ms per step over `steps` steps. */
+export async function timeSteps(steps: number, step: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  for (let i = 0; i < steps; i++) await step();
+  return (performance.now() - start) / steps;
+}
+
+/** Peak tf.js tensor bytes during one step, above what was allocated before it (model, data, run state). */
+export async function peakBytes(inst: Instance, mode: Mode): Promise<number> {
+  return withMode(inst, mode, async (step) => {
+    await step();
+    const before = tf.memory().numBytes;
+    const info = await tf.profile(async () => {
+      await step();
+      return [];
+    });
+    return info.peakBytes - before;
+  });
+}
+
+/** Peak tf.js MB of one step per mode (targetEvery 16 left out: its peak is a refresh step's, the first mode's). */
+export async function peakMegabytes(inst: Instance): Promise<Record<Mode, number>> {
+  const peak = { plain: 0, first: 0, every16: 0, second: 0 };
+  for (const mode of ['plain', 'first', 'second'] as const) peak[mode] = (await peakBytes(inst, mode)) / 2 ** 20;
+  return peak;
+}
+
+/** Medians of one workload's step time per mode, and of the per-round ratios to plain. */
+export interface ModeTimes {
+  readonly ms: Record<Mode, number>;
+  readonly ratio: { readonly first: number; readonly every16: number; readonly second: number };
+  /** How second order got its Hessian-vector product on this model. */
+  readonly hvp: string;
+}
+
+/**
+ * Times every mode side by side: `rounds` rounds in rotated order, each mode warmed up once per round,
+ * with `steps` steps per mode (or as many as fit `budgetMs` of plain training, 1 to 8), so that drift
+ * on a busy machine hits all alike.
+ */
+export async function measureModes(inst: Instance, rounds: number, steps: number | null, budgetMs: number): Promise<ModeTimes> {
+  await inst.step();
+  const probe = await timeSteps(1, () => inst.step());
+  const count = steps ?? Math.max(1, Math.min(8, Math.round(budgetMs / probe)));
+  const modes: Mode[] = ['plain', 'first', 'every16', 'second'];
+  const times: Record<Mode, number[]> = { plain: [], first: [], every16: [], second: [] };
+  const ratios = { first: [] as number[], every16: [] as number[], second: [] as number[] };
+  for (let r = 0; r < rounds; r++) {
+    const round: Partial<Record<Mode, number>> = {};
+    for (const mode of modes.map((_, i) => modes[(i + r) % modes.length]!)) {
+      round[mode] = await withMode(inst, mode, async (step) => {
+        await step();
+        return timeSteps(count, step);
+      });
+      times[mode].push(round[mode]);
+    }
+    ratios.first.push(round.first! / round.plain!);
+    ratios.every16.push(round.every16! / round.plain!);
+    ratios.second.push(round.second! / round.plain!);
+  }
+  const run = attach(inst.model, { targets: { target: inst.target }, methods: ['shapley2'], stepRecords: false });
+  const hvp = run.info.hvp ?? '';
+  await run.close();
+  return {
+    ms: { plain: median(times.plain), first: median(times.first), every16: median(times.every16), second: median(times.second) },
+    ratio: { first: median(ratios.first), every16: median(ratios.every16), second: median(ratios.second) },
+    hvp,
+  };
 }
