@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { attach, useFastEmbeddingGradient, type StepRecord } from 'inrun';
+import { digitsCnn, digitsData } from '../examples/digits-cnn.js';
 import { spamClassifier, splitTensors } from '../examples/spam-classifier.js';
 import { spamData } from '../examples/spam-data.js';
 import { tabularData, tabularMlp } from '../examples/tabular.js';
@@ -49,6 +50,8 @@ function setups(options: FidelityOptions): Setup[] {
   const rows = options.limit ?? 4096;
   const tab = tabularData({ rows: rows + 256, seed: 5 });
   const data = spamData(options.limit === undefined ? {} : { limit: options.limit + 300, valSize: 100, testSize: 100 });
+  const digits = digitsData({ rows: Math.min(rows, 2000) });
+  const digitsTarget = digitsData({ rows: 64, offset: 600 });
   return [
     {
       name: 'tabular MLP',
@@ -65,6 +68,14 @@ function setups(options: FidelityOptions): Setup[] {
       target: splitTensors(data.val, data.seqLen, [...Array(64).keys()]),
       loss: (y, p) => tf.metrics.binaryCrossentropy(y, p),
       learningRates: [0.1, 1, 10],
+    },
+    {
+      name: 'digits CNN',
+      model: digitsCnn(),
+      train: { xs: digits.xs, ys: digits.ys },
+      target: { xs: digitsTarget.xs, ys: digitsTarget.ys },
+      loss: (y, p) => tf.metrics.categoricalCrossentropy(y, p),
+      learningRates: [0.01, 0.1, 1],
     },
   ];
 }
