@@ -161,6 +161,15 @@ describe('recurrent configurations inrun declines', () => {
   it('stateful: target passes would advance the carried state', () => {
     expect(skipped(tf.layers.simpleRNN({ units: UNITS, stateful: true }), 5)).toMatch(/stateful/);
   });
+  it('a Bidirectional layer with one direction frozen on its own', () => {
+    const input = tf.input({ shape: [4, D] });
+    const bi = tf.layers.bidirectional({ layer: tf.layers.gru({ units: UNITS }) as tf.RNN });
+    const model = compiled(input, head(bi.apply(input) as tf.SymbolicTensor, 1));
+    (bi as unknown as { backwardLayer: tf.layers.Layer }).backwardLayer.trainable = false;
+    const run = attach(model, {});
+    expect(run.info.layers.skipped.find((l) => l.name === bi.name)?.reason).toMatch(/one direction alone is frozen/);
+    void run.close();
+  });
   it('a generic RNN over any cell is skipped with a reason', () => {
     const cell = tf.layers.stackedRNNCells({ cells: [tf.layers.simpleRNNCell({ units: UNITS }), tf.layers.simpleRNNCell({ units: UNITS })] });
     expect(skipped(tf.layers.rnn({ cell }))).toMatch(/generic RNN/);

@@ -88,10 +88,10 @@ function rnnUnsupported(rnn: tf.layers.Layer): string | null {
   const { cell, stateful } = rnn as unknown as { cell: CellInternals; stateful: boolean };
   if (cell.getClassName() !== `${type}Cell`) return `its cell is a ${cell.getClassName()}, not the ${type}Cell whose computation inrun probes`;
   if (stateful) {
-    return 'stateful: the state carried between batches would be advanced by inrun’s target passes, changing training';
+    return "stateful: inrun's target and replay passes would advance the state carried between batches, changing training";
   }
   if (cell.dropout > 0 || cell.recurrentDropout > 0) {
-    return 'dropout or recurrentDropout > 0: the cell’s dropout masks are not recorded, so its inputs are not known exactly';
+    return "dropout or recurrentDropout > 0: the cell's dropout masks are not recorded, so its inputs are not known exactly";
   }
   // tf.js' GRUCell rejects resetAfter today; a version that accepts it would change where r applies.
   if (cell.resetAfter === true) return 'resetAfter: the reset gate then multiplies h R, not h, and inrun records the latter';
@@ -108,6 +108,7 @@ function gates(call: RecordedCall, cell: Cell, from: number, to: number, n: numb
   return parts.length === 1 ? parts[0]! : tf.concat(parts, 1);
 }
 
+/** Whether a call is one of `cell`'s steps: its gradients sit in the cell's slots. */
 function ownedBy(call: RecordedCall, cell: Cell): boolean {
   const slot = call.grads.findIndex((g) => g !== undefined);
   return slot >= cell.offset && slot < cell.offset + SPECS[cell.type].gates;
@@ -242,6 +243,8 @@ export const recurrent: LayerKind = {
     for (const rnn of rnnLayersOf(layer)) {
       const why = rnnUnsupported(rnn);
       if (why !== null) return why;
+      // The layout spans both directions' weights; the wrapper's trainable weights must too.
+      if (rnn !== layer && layer.trainable && !rnn.trainable) return 'one direction alone is frozen; freeze the Bidirectional layer or neither';
     }
     return null;
   },
