@@ -4,9 +4,10 @@ import { dense } from './dense.js';
 import { embedding } from './embedding.js';
 import type { LayerKind } from './kind.js';
 import { layerNorm } from './layer-norm.js';
+import { recurrent } from './recurrent.js';
 
 /** Every layer kind inrun attributes through. A new kind is one file and one line here. */
-export const KINDS: readonly LayerKind[] = [dense, embedding, layerNorm];
+export const KINDS: readonly LayerKind[] = [dense, embedding, layerNorm, recurrent];
 
 /**
  * Layers with trainable weights that no kind covers, and why (docs/layers.md). They keep training;
@@ -15,6 +16,8 @@ export const KINDS: readonly LayerKind[] = [dense, embedding, layerNorm];
 export const SKIPPED_CLASSES: Readonly<Record<string, string>> = {
   BatchNormalization:
     'per-example gradients are not defined in training mode: the batch statistics couple the examples of a batch',
+  RNN: 'a generic RNN runs any cell (StackedRNNCells, user cells) whose computation inrun cannot probe; use SimpleRNN, GRU or LSTM layers',
+  ConvLSTM2D: 'convolutional gates: the recurrent kind covers cells whose gates are dense maps of the step input and state',
 };
 
 const byClass = new Map(KINDS.flatMap((k) => k.classNames.map((c) => [c, k] as const)));

@@ -62,12 +62,24 @@ export function paramCount(layer: tf.layers.Layer): number {
 /**
  * Runs `body` with `holder[field]` (an activation) replaced by one whose `apply` sends its input
  * through `wrap` first: how a probe sits on a pre-activation without changing the computation.
+ * `seen` receives each activation output (a gate value a layer needs to record, e.g. GRU's reset
+ * gate); it lives in the layer's `tidy`, so keep a clone of it.
  */
-export function withActivation<T>(holder: object, field: string, wrap: (z: tf.Tensor) => tf.Tensor, body: () => T): T {
+export function withActivation<T>(
+  holder: object,
+  field: string,
+  wrap: (z: tf.Tensor) => tf.Tensor,
+  body: () => T,
+  seen?: (y: tf.Tensor) => void,
+): T {
   const h = holder as Record<string, Activation>;
   const activation = h[field]!;
   const probing = Object.create(activation) as Activation;
-  probing.apply = (z, axis) => activation.apply(wrap(z), axis);
+  probing.apply = (z, axis) => {
+    const y = activation.apply(wrap(z), axis);
+    seen?.(y);
+    return y;
+  };
   h[field] = probing;
   try {
     return body();
