@@ -1,11 +1,12 @@
 // The registry of layer kinds, and the layers inrun knows it cannot attribute through (with why).
 import type * as tf from '@tensorflow/tfjs';
+import { conv } from './conv.js';
 import { dense } from './dense.js';
 import { embedding } from './embedding.js';
 import type { LayerKind } from './kind.js';
 
 /** Every layer kind inrun attributes through. A new kind is one file and one line here. */
-export const KINDS: readonly LayerKind[] = [dense, embedding];
+export const KINDS: readonly LayerKind[] = [dense, embedding, conv];
 
 /**
  * Layers with trainable weights that no kind covers, and why (docs/layers.md). They keep training;
@@ -14,6 +15,11 @@ export const KINDS: readonly LayerKind[] = [dense, embedding];
 export const SKIPPED_CLASSES: Readonly<Record<string, string>> = {
   BatchNormalization:
     'per-example gradients are not defined in training mode: the batch statistics couple the examples of a batch',
+  DepthwiseConv2D: "not covered yet: its kernel acts on each input channel separately (one outer piece per channel, not the conv kind's one)",
+  SeparableConv2D: 'not covered yet: a depthwise kernel (acting per input channel) followed by a pointwise one',
+  Conv2DTranspose: 'not covered yet: its gradient pairs output-gradient patches with input pixels, the transpose of what the conv kind records',
+  Conv3D: 'not covered yet: the conv kind builds patches for 1D and 2D convolutions only',
+  Conv3DTranspose: 'not covered yet: the conv kind builds patches for 1D and 2D convolutions only',
 };
 
 const byClass = new Map(KINDS.flatMap((k) => k.classNames.map((c) => [c, k] as const)));
