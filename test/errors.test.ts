@@ -103,9 +103,9 @@ describe('bad input fails before training with an error naming the field', () =>
   it('an uncompiled model, a model without supported layers, a model attached twice', () => {
     const raw = tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [2] })] });
     expect(attachError({}, raw).message).toMatch(/compile the model before attach/);
-    const conv = tf.sequential({ layers: [tf.layers.conv1d({ filters: 2, kernelSize: 2, inputShape: [4, 1] })] });
-    conv.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
-    expect(attachError({}, conv).message).toMatch(/no layer to attribute through.*Conv1D layers are not supported/);
+    const prelu = tf.sequential({ layers: [tf.layers.prelu({ inputShape: [4] })] });
+    prelu.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
+    expect(attachError({}, prelu).message).toMatch(/no layer to attribute through.*PReLU layers are not supported/);
     const m = model();
     const run = attach(m);
     expect(attachError({}, m).message).toMatch(/already attached/);
@@ -115,7 +115,7 @@ describe('bad input fails before training with an error naming the field', () =>
   it('unsupported layers are skipped and reported; the rest is covered', async () => {
     const m = tf.sequential({
       layers: [
-        tf.layers.conv1d({ filters: 2, kernelSize: 2, inputShape: [4, 1] }),
+        tf.layers.prelu({ inputShape: [4, 1] }),
         tf.layers.flatten(),
         tf.layers.dense({ units: 1, name: 'head' }),
       ],
@@ -123,7 +123,7 @@ describe('bad input fails before training with an error naming the field', () =>
     m.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
     const run = attach(m);
     expect(run.info.layers.covered.map((l) => l.name)).toEqual(['head']);
-    expect(run.info.layers.skipped[0]).toMatchObject({ className: 'Conv1D', reason: 'Conv1D layers are not supported' });
+    expect(run.info.layers.skipped[0]).toMatchObject({ className: 'PReLU', reason: 'PReLU layers are not supported' });
     await run.fit(tf.randomNormal([4, 4, 1]), tf.randomNormal([4, 1]), { verbose: 0 });
     const scores = await run.close();
     expect(scores.columns['tracin_self']!.every((v) => v > 0)).toBe(true);
