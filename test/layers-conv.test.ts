@@ -1,4 +1,4 @@
-// The conv kind (Conv2D, Conv1D) against brute force in several geometries, and the conv layers it leaves out.
+// The conv kind (Conv2D, Conv1D, DepthwiseConv2D) against brute force in several geometries, and the conv layers it leaves out.
 import * as tf from '@tensorflow/tfjs';
 import { attach } from 'inrun';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -137,6 +137,43 @@ describeEveryMethod(
   'conv',
 );
 
+describeEveryMethod(
+  "DepthwiseConv2D 3x3 'same' stride 2, depth multiplier 2, bias, relu, then a Conv2D",
+  () => {
+    const depthwise = tf.layers.depthwiseConv2d({
+      kernelSize: 3,
+      depthMultiplier: 2,
+      strides: 2,
+      padding: 'same',
+      activation: 'relu',
+      inputShape: [6, 6, 2],
+      depthwiseInitializer: tf.initializers.glorotNormal({ seed: 8 }),
+      biasInitializer: tf.initializers.randomNormal({ stddev: 0.1, seed: 9 }),
+    });
+    const pointwise = tf.layers.conv2d({ filters: 3, kernelSize: 1, ...seeded(10) });
+    return classifier(tf.sequential({ layers: [depthwise, pointwise, ...head(11)] }), [6, 6, 2]);
+  },
+  'conv',
+);
+
+describeEveryMethod(
+  'DepthwiseConv2D 2x3 valid, no bias, tanh, called twice per pass (dilationRate set: tf.js ignores it)',
+  () => {
+    const depthwise = tf.layers.depthwiseConv2d({
+      kernelSize: [2, 3],
+      useBias: false,
+      dilationRate: 2,
+      activation: 'tanh',
+      depthwiseInitializer: tf.initializers.glorotNormal({ seed: 12 }),
+    });
+    const input = tf.input({ shape: [6, 6, 2] });
+    let h = depthwise.apply(depthwise.apply(input)) as tf.SymbolicTensor;
+    for (const layer of head(13)) h = layer.apply(h) as tf.SymbolicTensor;
+    return classifier(tf.model({ inputs: input, outputs: h }), [6, 6, 2]);
+  },
+  'conv',
+);
+
 describe('conv layers the conv kind leaves out', () => {
   async function expectSkipped(model: tf.LayersModel, shape: number[], className: string, reason: RegExp): Promise<void> {
     model.compile({ optimizer: tf.train.sgd(0.05), loss: 'categoricalCrossentropy' });
@@ -158,9 +195,9 @@ describe('conv layers the conv kind leaves out', () => {
     await expectSkipped(tf.sequential({ layers: [conv, ...head(2)] }), [2, 6, 6], 'Conv2D', /channelsFirst/);
   });
 
-  it('DepthwiseConv2D: skipped with its reason', async () => {
-    const depthwise = tf.layers.depthwiseConv2d({ kernelSize: 3, inputShape: [6, 6, 2] });
-    await expectSkipped(tf.sequential({ layers: [depthwise, ...head(2)] }), [6, 6, 2], 'DepthwiseConv2D', /each input channel/);
+  it('SeparableConv2D: skipped with its reason', async () => {
+    const separable = tf.layers.separableConv2d({ filters: 2, kernelSize: 3, inputShape: [6, 6, 2] });
+    await expectSkipped(tf.sequential({ layers: [separable, ...head(2)] }), [6, 6, 2], 'SeparableConv2D', /depthwise then a pointwise/);
   });
 
   it('dilation above 1: skipped, since tf.js has no gradient for dilated convolutions', () => {

@@ -1,4 +1,4 @@
-// Conv2D and Conv1D layers: input patches times pre-activation output gradients, one outer piece.
+// Convolutions (Conv2D, Conv1D, DepthwiseConv2D): input patches times pre-activation output gradients.
 import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
 import type { Recorder } from '../hooks/capture.js';
@@ -7,10 +7,13 @@ import type { WeightLayout } from '../ghost/rows.js';
 import type { LayerKind } from './kind.js';
 import { callProbingPreActivation, one, outerPiece, overrideCall, variablesOf } from './seams.js';
 
-/** The fields of tf.js' `Conv` base class inrun reads (private in its typings). */
+/** The fields of tf.js' `BaseConv`/`Conv` classes inrun reads (private in its typings). */
 interface ConvInternals {
   readonly rank: number;
+  /** Conv1D and Conv2D: `[...kernelSize, cin, filters]`. */
   readonly kernel: { readonly shape: number[] };
+  /** DepthwiseConv2D: `[kh, kw, cin, depthMultiplier]`. */
+  readonly depthwiseKernel: { readonly shape: number[] };
   readonly bias: { readonly shape: number[] } | null;
   readonly kernelSize: number[];
   readonly strides: number[];
@@ -144,19 +147,71 @@ export function convRecorder(geometry: ConvGeometry, kernelShape: readonly numbe
   };
 }
 
+/**
+ * Depthwise kernel `[kh, kw, cin, mult]` and optional bias `[cin * mult]` as one flat piece, in that
+ * order: a depthwise kernel acts on each input channel alone, so its gradient is not one outer product
+ * (the off-diagonal channel blocks are not parameters), and its few parameters are cheap to materialise.
+ */
+export function depthwiseLayout(kernelShape: readonly number[], hasBias: boolean): WeightLayout {
+  const kernelSize = kernelShape.reduce((a, b) => a * b, 1);
+  const biasSize = kernelShape[2]! * kernelShape[3]!;
+  const params = kernelSize + (hasBias ? biasSize : 0);
+  return {
+    params,
+    pieces: [{ form: 'flat', rows: params, cols: 1 }],
+    toWeights: ([piece]) => {
+      const values = piece![0]!;
+      const kernel = tf.reshape(tf.slice(values, 0, kernelSize), [...kernelShape]);
+      return hasBias ? [kernel, tf.slice(values, kernelSize, biasSize)] : [kernel];
+    },
+    fromWeights: ([kernel, ...bias]) => [[tf.concat([tf.reshape(kernel!, [-1]), ...bias], 0)]],
+  };
+}
+
+/**
+ * The recorder of a DepthwiseConv2D: per-example gradients materialised from patches and output
+ * gradients, channel by channel in one batched matMul (`[n * cin]` batches of `[P, kh*kw]^T [P, mult]`).
+ */
+export function depthwiseRecorder(geometry: ConvGeometry, kernelShape: readonly number[], hasBias: boolean, weights: readonly tf.Variable[]): Recorder {
+  const [kh, kw, cin, mult] = kernelShape as [number, number, number, number];
+  const k = kh * kw;
+  return {
+    kind: conv.name,
+    embedding: false,
+    weights,
+    layout: depthwiseLayout(kernelShape, hasBias),
+    pieces: (calls, n) => {
+      // A layer called several times per pass: an example's gradient is the sum over its calls.
+      const perCall = calls.map((c) => {
+        const patches = convPatches(c.inputs[0] as tf.Tensor4D, geometry);
+        const p = patches.shape[1];
+        const dy = c.grads[0]!;
+        const a = tf.reshape(tf.transpose(tf.reshape(patches, [n, p, k, cin]), [0, 3, 1, 2]), [n * cin, p, k]);
+        const b = tf.reshape(tf.transpose(tf.reshape(dy, [n, p, cin, mult]), [0, 2, 1, 3]), [n * cin, p, mult]);
+        // [n, cin, k, mult] -> [n, (kh, kw), cin, mult]: the kernel's own order.
+        const kernel = tf.reshape(tf.transpose(tf.reshape(tf.matMul(a, b, true, false), [n, cin, k, mult]), [0, 2, 1, 3]), [n, -1]);
+        // Output channel c * mult + m, as tf.js' depthwiseConv2d orders them (and the bias).
+        return hasBias ? tf.concat([kernel, tf.reshape(tf.sum(dy, [1, 2]), [n, cin * mult])], 1) : kernel;
+      });
+      return [{ form: 'flat', g: (perCall.length === 1 ? perCall[0]! : tf.addN(perCall)) as tf.Tensor2D }];
+    },
+  };
+}
+
 export const conv: LayerKind = {
   name: 'conv',
-  classNames: ['Conv2D', 'Conv1D'],
+  classNames: ['Conv2D', 'Conv1D', 'DepthwiseConv2D'],
   unsupported(layer) {
     const internals = layer as unknown as ConvInternals;
     if (internals.dataFormat === 'channelsFirst') {
       return "dataFormat 'channelsFirst' is not implemented by the conv kind (channelsLast only)";
     }
     if (internals.padding !== 'valid' && internals.padding !== 'same') {
-      // tf.js 4.22's conv1dWithBias and conv2dWithBiasActivation throw NotImplementedError for 'causal'.
+      // tf.js 4.22's conv1dWithBias and conv2dWithBiasActivation throw NotImplementedError for 'causal';
+      // its DepthwiseConv2D would silently pad 'causal' as 'valid'.
       return `padding '${internals.padding}' is not implemented by tf.js' convolutions`;
     }
-    if (geometryOf(internals).dilation.some((d) => d !== 1)) {
+    if (layer.getClassName() !== 'DepthwiseConv2D' && geometryOf(internals).dilation.some((d) => d !== 1)) {
       // The patches handle dilation (test/layers-conv.test.ts checks them against tf.conv2d), but tf.js'
       // Conv2D gradients assert dilations of 1: such a layer cannot train, nor be checked end to end.
       return 'dilation rates above 1: tf.js 4.22 has no gradient for dilated convolutions, so the layer cannot train';
@@ -165,7 +220,13 @@ export const conv: LayerKind = {
   },
   recorder(layer) {
     const internals = layer as unknown as ConvInternals;
-    return convRecorder(geometryOf(internals), internals.kernel.shape, internals.bias !== null, variablesOf(layer));
+    const hasBias = internals.bias !== null;
+    if (layer.getClassName() === 'DepthwiseConv2D') {
+      // tf.js' DepthwiseConv2D.call passes no dilation to its op (nor does its output shape use it).
+      const geometry: ConvGeometry = { ...geometryOf(internals), dilation: [1, 1] };
+      return depthwiseRecorder(geometry, internals.depthwiseKernel.shape, hasBias, variablesOf(layer));
+    }
+    return convRecorder(geometryOf(internals), internals.kernel.shape, hasBias, variablesOf(layer));
   },
   instrument(layer, key, recorder) {
     return overrideCall(layer, (original) => (inputs, kwargs) => {

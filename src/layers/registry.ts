@@ -15,8 +15,7 @@ export const KINDS: readonly LayerKind[] = [dense, embedding, conv];
 export const SKIPPED_CLASSES: Readonly<Record<string, string>> = {
   BatchNormalization:
     'per-example gradients are not defined in training mode: the batch statistics couple the examples of a batch',
-  DepthwiseConv2D: "not covered yet: its kernel acts on each input channel separately (one outer piece per channel, not the conv kind's one)",
-  SeparableConv2D: 'not covered yet: a depthwise kernel (acting per input channel) followed by a pointwise one',
+  SeparableConv2D: 'not covered yet: one op runs a depthwise then a pointwise convolution, and the intermediate output gradient is not observable',
   Conv2DTranspose: 'not covered yet: its gradient pairs output-gradient patches with input pixels, the transpose of what the conv kind records',
   Conv3D: 'not covered yet: the conv kind builds patches for 1D and 2D convolutions only',
   Conv3DTranspose: 'not covered yet: the conv kind builds patches for 1D and 2D convolutions only',
