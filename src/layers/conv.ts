@@ -98,7 +98,7 @@ export function convLayout(kernelShape: readonly number[], hasBias: boolean): We
   };
 }
 
-/** The geometry of a tf.layers Conv1D or Conv2D (channelsLast, 'valid' or 'same'). */
+/** The geometry of a tf.layers Conv1D, Conv2D or DepthwiseConv2D as it declares it (channelsLast, 'valid' or 'same'). */
 function geometryOf(layer: ConvInternals): ConvGeometry {
   const dilation = typeof layer.dilationRate === 'number' ? [layer.dilationRate] : layer.dilationRate;
   const pair = (v: readonly number[]): [number, number] => (layer.rank === 1 ? [1, v[0]!] : [v[0]!, v[1] ?? v[0]!]);
