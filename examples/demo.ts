@@ -62,7 +62,11 @@ const run = attach(model, {
   seed: 1, // run.fit's shuffling: with the seeded initializers above, every run gives the same numbers
   meta: { example: 'demo', flippedShare },
 });
-console.log(`Attribution toward "val" (${val.xs.shape[0]} clean emails): ${run.info.columns.map((c) => c.name).join(', ')}.\n`);
+console.log(`Attribution toward "val" (${val.xs.shape[0]} clean emails): ${run.info.columns.map((c) => c.name).join(', ')}.`);
+const { covered, coveredParams, trainableParams } = run.info.layers;
+console.log(
+  `Covered: ${covered.map((l) => `${l.name} (${l.kind})`).join(', ')}: ${coveredParams} of ${trainableParams} trainable parameters (${pct(coveredParams / trainableParams)}).\n`,
+);
 
 const epochs = Number(args.epochs);
 let currentEpoch = 0;
