@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { attach, InrunError, type StepRecord } from 'inrun';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { embeddingModel } from './cases.js';
-import { dot, expectClose, layerVariables, losses, perExampleGradients, spearman, targetGradient, type PerExampleLoss } from './helpers.js';
+import { expectClose, layerVariables, losses, perExampleGradients, spearman, type PerExampleLoss } from './helpers.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -141,39 +140,5 @@ describe('second-order In-Run Data Shapley', () => {
     expect(v.hvp).toBe('finite-difference');
     expect(Math.abs(sum(v.second) - realChange)).toBeLessThan(0.25 * Math.abs(sum(v.first) - realChange));
   });
-
-  it('embedding layers: the second-order term equals -(lr/2) <G_i, H_T u> against a brute-force Hessian-vector product', async () => {
-    const c = embeddingModel();
-    const lr = 0.05;
-    const n = c.x.shape[0]!;
-    const forward = (t: tf.Tensor) => c.model.apply(t) as tf.Tensor;
-    const vars = layerVariables(c.model);
-    const g = perExampleGradients(forward, c.loss, c.x, c.y, vars);
-    // u = lr * sum_i G_i = (lr / n) sum_i g_i; H_T u by central differences of the brute-force target gradient.
-    const u = new Float64Array(g[0]!.length);
-    for (const gi of g) gi.forEach((v, j) => (u[j]! += (lr / n) * v));
-    const w0 = vars.map((v) => v.clone());
-    const gradAt = (eps: number) => {
-      let at = 0;
-      vars.forEach((v, k) => {
-        v.assign(tf.tidy(() => tf.add(w0[k]!, tf.tensor(Float32Array.from(u.subarray(at, at + v.size), (q) => q * eps), v.shape))));
-        at += v.size;
-      });
-      return targetGradient(forward, c.loss, c.targets['val']!.xs, c.targets['val']!.ys, vars);
-    };
-    const plus = gradAt(0.5);
-    const minus = gradAt(-0.5);
-    vars.forEach((v, k) => v.assign(w0[k]!));
-    const hu = plus.map((p, j) => p - minus[j]!); // (eps = 0.5, so 2 eps = 1)
-    const values = await (async () => {
-      const run = attach(c.model, { targets: { val: c.targets['val']! }, methods: ['shapley1', 'shapley2'] });
-      const records: StepRecord[] = [];
-      run.records$.subscribe((r) => records.push(r));
-      await run.step(Array.from({ length: n }, (_, i) => i), () => c.model.trainOnBatch(c.x, c.y));
-      await run.close();
-      return records[0]!;
-    })();
-    const term = Array.from(values.columns['shapley2:val']!, (v, i) => v - values.columns['shapley1:val']![i]!);
-    expectClose(term, g.map((gi) => -(lr / 2) * dot(gi.map((v) => v / n), hu)), 2e-2);
-  });
+  // Every layer kind's second-order term against a brute-force Hessian-vector product: test/kind-checks.ts.
 });

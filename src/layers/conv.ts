@@ -2,10 +2,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
 import type { Recorder } from '../hooks/capture.js';
-import { activeCapture } from '../hooks/capture.js';
 import type { WeightLayout } from '../ghost/rows.js';
 import type { LayerKind } from './kind.js';
-import { callProbingPreActivation, one, outerPiece, overrideCall, variablesOf } from './seams.js';
+import { outerPiece, recordInputProbePreActivation, variablesOf } from './seams.js';
 
 /** The fields of tf.js' `BaseConv`/`Conv` classes inrun reads (private in its typings). */
 interface ConvInternals {
@@ -228,12 +227,5 @@ export const conv: LayerKind = {
     }
     return convRecorder(geometryOf(internals), internals.kernel.shape, hasBias, variablesOf(layer));
   },
-  instrument(layer, key, recorder) {
-    return overrideCall(layer, (original) => (inputs, kwargs) => {
-      const capture = activeCapture();
-      if (capture === null) return original(inputs, kwargs);
-      const call = capture.forward(key, recorder, [one(inputs)]);
-      return callProbingPreActivation(layer, () => original(inputs, kwargs), (dz) => capture.backward(key, call, dz));
-    });
-  },
+  instrument: recordInputProbePreActivation,
 };

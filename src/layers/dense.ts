@@ -1,10 +1,9 @@
 // Dense layers: input rows times pre-activation output gradients, one outer piece.
 import type * as tf from '@tensorflow/tfjs';
 import type { Recorder } from '../hooks/capture.js';
-import { activeCapture } from '../hooks/capture.js';
 import type { WeightLayout } from '../ghost/rows.js';
 import type { LayerKind } from './kind.js';
-import { callProbingPreActivation, one, outerPiece, overrideCall, variablesOf } from './seams.js';
+import { outerPiece, recordInputProbePreActivation, variablesOf } from './seams.js';
 
 /** Kernel `[dIn, dOut]` and optional bias `[dOut]`: one outer piece, laid out as the weights are. */
 export function denseLayout(dIn: number, dOut: number, hasBias: boolean): WeightLayout {
@@ -40,12 +39,5 @@ export const dense: LayerKind = {
     const { kernel, bias } = layer as unknown as DenseInternals;
     return denseRecorder(kernel.shape[0]!, kernel.shape[1]!, bias !== null, variablesOf(layer));
   },
-  instrument(layer, key, recorder) {
-    return overrideCall(layer, (original) => (inputs, kwargs) => {
-      const capture = activeCapture();
-      if (capture === null) return original(inputs, kwargs);
-      const call = capture.forward(key, recorder, [one(inputs)]);
-      return callProbingPreActivation(layer, () => original(inputs, kwargs), (dz) => capture.backward(key, call, dz));
-    });
-  },
+  instrument: recordInputProbePreActivation,
 };

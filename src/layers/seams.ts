@@ -1,8 +1,8 @@
 // Helpers every layer kind uses: overriding a layer's call, probing activations, reading weights, pieces from calls.
 import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
-import type { RecordedCall } from '../hooks/capture.js';
-import { probe } from '../hooks/capture.js';
+import type { RecordedCall, Recorder } from '../hooks/capture.js';
+import { activeCapture, probe } from '../hooks/capture.js';
 import type { Piece, WeightLayout } from '../ghost/rows.js';
 import type { Restore } from './kind.js';
 
@@ -139,4 +139,17 @@ export function flatLayout(shapes: readonly (readonly number[])[]): WeightLayout
     toWeights: ([piece]) => tf.split(piece![0]!, sizes).map((t, i) => tf.reshape(t, [...shapes[i]!])),
     fromWeights: (weights) => [[tf.concat(weights.map((w) => tf.reshape(w, [-1])))]],
   };
+}
+
+/**
+ * The hooks of a layer computing `activation(linear(x))` (Dense, Conv): each call records its input
+ * and the pre-activation output gradient (slot 0) into the active capture under `key`.
+ */
+export function recordInputProbePreActivation(layer: tf.layers.Layer, key: string, recorder: Recorder): Restore {
+  return overrideCall(layer, (original) => (inputs, kwargs) => {
+    const capture = activeCapture();
+    if (capture === null) return original(inputs, kwargs);
+    const call = capture.forward(key, recorder, [one(inputs)]);
+    return callProbingPreActivation(layer, () => original(inputs, kwargs), (dz) => capture.backward(key, call, dz));
+  });
 }
