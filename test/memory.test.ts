@@ -7,18 +7,18 @@ beforeAll(async () => {
 });
 
 /** Runs `steps` custom-loop steps; returns tf.memory().numTensors after step 10 and after the last. */
-async function tensorsAcross(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor, options: AttachOptions, freshIds: boolean): Promise<[number, number]> {
+async function tensorsAcross(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor, options: AttachOptions, freshIds: boolean, steps = 1000): Promise<[number, number]> {
   const run = attach(model, { flushEvery: 10, ...options });
   let seen = 0;
   run.records$.subscribe(() => seen++);
   const counts: number[] = [];
   const n = x.shape[0]!;
-  for (let step = 1; step <= 1000; step++) {
+  for (let step = 1; step <= steps; step++) {
     const ids = Array.from({ length: n }, (_, i) => (freshIds ? step * n + i : i));
     await run.step(ids, () => model.trainOnBatch(x, y));
-    if (step === 10 || step === 1000) counts.push(tf.memory().numTensors);
+    if (step === 10 || step === steps) counts.push(tf.memory().numTensors);
   }
-  expect(seen).toBe(1000);
+  expect(seen).toBe(steps);
   await run.close();
   return [counts[0]!, counts[1]!];
 }
@@ -58,6 +58,36 @@ describe('no tensor leaks across steps', () => {
     const [at10, at1000] = await tensorsAcross(model, x, y, { targets: { val }, methods: ['shapley1', 'tracin_self', 'tracin_we'] }, false);
     expect(at1000).toBe(at10);
     restore();
+  });
+
+  it('conv, depthwise conv and LayerNorm; bidirectional GRU and LSTM: second order, Adam-aware, sketches', async () => {
+    const image = tf.sequential({
+      layers: [
+        tf.layers.conv2d({ filters: 3, kernelSize: 3, activation: 'relu', inputShape: [6, 6, 2] }),
+        tf.layers.depthwiseConv2d({ kernelSize: 2, depthMultiplier: 2 }),
+        tf.layers.layerNormalization(),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 2, activation: 'softmax' }),
+      ],
+    });
+    const sequence = tf.sequential({
+      layers: [
+        tf.layers.bidirectional({ layer: tf.layers.gru({ units: 3, returnSequences: true }) as tf.RNN, inputShape: [4, 3] }),
+        tf.layers.lstm({ units: 3 }),
+        tf.layers.dense({ units: 2, activation: 'softmax' }),
+      ],
+    });
+    const labels = tf.oneHot(tf.tensor1d([0, 1, 0, 1, 0, 1], 'int32'), 2);
+    for (const [model, x] of [
+      [image, tf.randomNormal([6, 6, 6, 2])],
+      [sequence, tf.randomNormal([6, 4, 3])],
+    ] as const) {
+      model.compile({ optimizer: tf.train.adam(0.01), loss: 'categoricalCrossentropy' });
+      const val = { xs: tf.slice(x, 0, 2), ys: tf.slice(labels, 0, 2) };
+      const options: AttachOptions = { targets: { val }, methods: ['shapley1', 'shapley2', 'tracin_self'], update: 'optimizer', sketch: { size: 4 } };
+      const [at10, at100] = await tensorsAcross(model, x, labels, options, true, 100);
+      expect(at100).toBe(at10);
+    }
   });
 
   it('attach and close leave no tensor behind, whatever the options (double backward refused included)', async () => {
