@@ -39,6 +39,18 @@ for (const backend of args.backends.split(',')) {
     if (w === undefined) throw new Error(`unknown model ${key}; known: ${Object.keys(WORKLOADS).join(', ')}`);
     for (const config of grid(backend)) {
       const inst = w.build(config.batch, config.target);
+      const refusal = await inst.step().then(
+        () => null,
+        (error: unknown) => (error instanceof Error ? error.message : String(error)),
+      );
+      if (refusal !== null) {
+        // tf.js itself cannot train this model on this backend (e.g. wasm has no Conv2DBackpropFilter kernel).
+        const line = `| ${w.name} | ${backend} | ${config.batch} | ${config.target} | | tf.js cannot train it here: ${refusal.replace(/\|/g, '/')} | | | | | |`;
+        console.log(line);
+        lines.push(line);
+        inst.dispose();
+        break;
+      }
       const coverage = await (async () => {
         const run = attach(inst.model, { stepRecords: false });
         const { covered, coveredParams, trainableParams } = run.info.layers;

@@ -35,6 +35,12 @@ interface Setup {
   readonly learningRates: readonly number[];
 }
 
+/** A setup built on the backend it trains on (`cpu` where the chosen backend lacks a gradient kernel). */
+interface SetupFactory {
+  readonly backend?: string;
+  build(): Setup;
+}
+
 export interface FidelityRow {
   readonly model: string;
   readonly learningRate: number;
@@ -46,45 +52,53 @@ export interface FidelityRow {
   readonly predicted: { readonly first: number; readonly second: number; readonly real: number };
 }
 
-function setups(options: FidelityOptions): Setup[] {
+function setups(options: FidelityOptions): SetupFactory[] {
   const rows = options.limit ?? 4096;
-  const tab = tabularData({ rows: rows + 256, seed: 5 });
-  const data = spamData(options.limit === undefined ? {} : { limit: options.limit + 300, valSize: 100, testSize: 100 });
-  const digits = digitsData({ rows: Math.min(rows, 2000) });
-  const digitsTarget = digitsData({ rows: 64, offset: 600 });
-  return [
-    {
+  const tabular = (): Setup => {
+    const tab = tabularData({ rows: rows + 256, seed: 5 });
+    return {
       name: 'tabular MLP',
       model: tabularMlp(),
       train: { xs: tab.xs.slice(0, rows), ys: tab.ys.slice(0, rows) },
       target: { xs: tab.xs.slice(rows, 64), ys: tab.ys.slice(rows, 64) },
       loss: (y, p) => tf.metrics.categoricalCrossentropy(y, p),
       learningRates: [0.01, 0.1, 1],
-    },
-    {
+    };
+  };
+  const text = (): Setup => {
+    const data = spamData(options.limit === undefined ? {} : { limit: options.limit + 300, valSize: 100, testSize: 100 });
+    return {
       name: 'text classifier',
       model: spamClassifier({ vocabSize: data.vocabulary.length, seqLen: data.seqLen }),
       train: splitTensors(data.train, data.seqLen),
       target: splitTensors(data.val, data.seqLen, [...Array(64).keys()]),
       loss: (y, p) => tf.metrics.binaryCrossentropy(y, p),
       learningRates: [0.1, 1, 10],
-    },
-    {
+    };
+  };
+  const cnn = (): Setup => {
+    const digits = digitsData({ rows: Math.min(rows, 2000) });
+    const target = digitsData({ rows: 64, offset: 600 });
+    return {
       name: 'digits CNN',
       model: digitsCnn(),
       train: { xs: digits.xs, ys: digits.ys },
-      target: { xs: digitsTarget.xs, ys: digitsTarget.ys },
+      target: { xs: target.xs, ys: target.ys },
       loss: (y, p) => tf.metrics.categoricalCrossentropy(y, p),
       learningRates: [0.01, 0.1, 1],
-    },
-  ];
+    };
+  };
+  // tf.js' wasm backend has no Conv2DBackpropFilter kernel: the CNN trains on cpu.
+  return [{ build: tabular }, { build: text }, { backend: 'cpu', build: cnn }];
 }
 
 export async function fidelity(options: FidelityOptions): Promise<FidelityRow[]> {
   await tf.setBackend(options.backend);
   useFastEmbeddingGradient();
   const out: FidelityRow[] = [];
-  for (const s of setups(options)) {
+  for (const factory of setups(options)) {
+    await tf.setBackend(factory.backend ?? options.backend);
+    const s = factory.build();
     // One epoch of the model's own training (Adam), so the step below starts from typical weights.
     await s.model.fit(s.train.xs, s.train.ys, { epochs: 1, batchSize: 32, verbose: 0, shuffle: false });
     const vars = s.model.trainableWeights.map((w) => w.read() as tf.Variable);
