@@ -168,7 +168,7 @@ leave-one-out change: for each example z, the target loss after the step without
 target loss after the whole step (positive = z helped), from per-example gradients (one backward pass
 each). Spearman over the batch; the paper reports > 0.94 for first order vs the real one-step change.
 The step size is ||w_after - w_before|| / ||w_before||. The last column adds up each order's values and
-compares with the real change of the target loss over the whole step. ${options.backend} backend; ${seconds.toFixed(0)} s. ${machine()}.
+compares with the real change of the target loss over the whole step. ${options.backend} backend (the digits CNN on cpu: tf.js has no wasm kernel for its filter gradient); ${seconds.toFixed(0)} s. ${machine()}.
 
 | model | lr | step size | Spearman, first order | Spearman, second order | step total: first / second / real |
 |---|---|---|---|---|---|
