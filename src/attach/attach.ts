@@ -224,6 +224,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: A
       targetNames,
       flushEvery: options.flushEvery,
       stepRecords: options.stepRecords,
+      nonFinite: options.nonFinite,
       seed: options.seed,
       examples: options.examples,
       release: () => {

@@ -6,6 +6,9 @@ import type { Sink } from '../store/sink.js';
 import type { MetricsOptions } from '../telemetry/metrics.js';
 import type { ExampleInfo, Method, TargetData } from '../types.js';
 
+/** What a run does with a non-finite step: see {@link AttachOptions.nonFinite}. */
+export type NonFinitePolicy = 'stop' | 'skip-step' | 'record';
+
 /** Options of {@link attach}. */
 export interface AttachOptions {
   /**
@@ -105,6 +108,16 @@ export interface AttachOptions {
    */
   readonly sinkErrors?: 'stop' | 'continue';
   /**
+   * A step whose loss, target losses or scores hold NaN or Infinity (found on the device and read
+   * with the step's record, without a per-step host sync). Such a step never enters the totals; it is
+   * counted in `run.stats().nonFiniteSteps` and announced by a process warning naming it. `'stop'`
+   * hands every finite step to the sinks, then fails training with an InrunError naming the step;
+   * `'skip-step'` leaves the step's record out and trains on; `'record'` hands its record on as it is
+   * (sinks store what they can: SQLite stores NULL or leaves a NaN score row out). See docs/sinks.md.
+   * @defaultValue 'stop'
+   */
+  readonly nonFinite?: NonFinitePolicy;
+  /**
    * Steps between totals snapshots sent to sinks (one asynchronous read of the device totals each);
    * 0 sends them only at `run.checkpoint()` and `close()`.
    * @defaultValue 1000
@@ -147,6 +160,7 @@ const OPTION_KEYS = {
   meta: true,
   delivery: true,
   sinkErrors: true,
+  nonFinite: true,
   totalsEvery: true,
   metrics: true,
   hvp: true,
@@ -163,7 +177,7 @@ function checkOptions(options: AttachOptions): void {
   for (const key of Object.keys(options)) {
     if (!Object.hasOwn(OPTION_KEYS, key)) throw new InrunError(`unknown option; known options: ${Object.keys(OPTION_KEYS).join(', ')}`, { field: key });
   }
-  const { flushEvery, stepRecords, ghostPath, seed, runId, sinks, tokens, delivery, sinkErrors, totalsEvery, metrics, hvp, update, targetEvery, checkpoints, sketch } = options;
+  const { flushEvery, stepRecords, ghostPath, seed, runId, sinks, tokens, delivery, sinkErrors, nonFinite, totalsEvery, metrics, hvp, update, targetEvery, checkpoints, sketch } = options;
   if (sketch !== undefined) {
     if (sketch === null || typeof sketch !== 'object' || !(Number.isInteger(sketch.size) && sketch.size >= 1)) invalid('sketch.size', 'a positive integer', sketch?.size);
     if (sketch.seed !== undefined && !Number.isInteger(sketch.seed)) invalid('sketch.seed', 'an integer', sketch.seed);
@@ -198,6 +212,7 @@ function checkOptions(options: AttachOptions): void {
     invalid('totalsEvery', 'an integer >= 0', totalsEvery);
   }
   if (sinkErrors !== undefined && sinkErrors !== 'stop' && sinkErrors !== 'continue') invalid('sinkErrors', "'stop' or 'continue'", sinkErrors);
+  if (nonFinite !== undefined && !['stop', 'skip-step', 'record'].includes(nonFinite)) invalid('nonFinite', "'stop', 'skip-step' or 'record'", nonFinite);
   if (delivery !== undefined) {
     if (delivery === null || typeof delivery !== 'object') invalid('delivery', '{ policy?, capacity? }', delivery);
     if (delivery.policy !== undefined && delivery.policy !== 'block' && delivery.policy !== 'drop') {
@@ -290,6 +305,7 @@ export interface ResolvedOptions {
   readonly meta: Readonly<Record<string, unknown>>;
   readonly delivery: { readonly policy: 'block' | 'drop'; readonly capacity: number };
   readonly sinkErrors: 'stop' | 'continue';
+  readonly nonFinite: NonFinitePolicy;
   readonly totalsEvery: number;
   readonly metrics: MetricsOptions | null;
 }
@@ -327,6 +343,7 @@ export function resolveOptions(options: AttachOptions): ResolvedOptions {
     meta: { ...(options.meta ?? {}) },
     delivery: { policy: options.delivery?.policy ?? 'block', capacity: options.delivery?.capacity ?? 256 },
     sinkErrors: options.sinkErrors ?? 'stop',
+    nonFinite: options.nonFinite ?? 'stop',
     totalsEvery: options.totalsEvery ?? 1000,
     metrics: options.metrics === true ? {} : options.metrics === false ? null : (options.metrics ?? null),
   };

@@ -16,7 +16,7 @@ import type { Delivery } from '../stream/delivery.js';
 import { RunMetrics, type MetricsOptions } from '../telemetry/metrics.js';
 import { RecordBuffer } from '../stream/records.js';
 import type { ExampleId, ExampleInfo, RunInfo, Scores, StepRecord, TokenScore } from '../types.js';
-import type { TokenOptions } from '../attach/options.js';
+import type { NonFinitePolicy, TokenOptions } from '../attach/options.js';
 import type { FitArgs, Run, RunStats } from './api.js';
 import { EpochTracker } from './claim.js';
 import { prepareFit } from './fit-args.js';
@@ -48,6 +48,7 @@ export interface RunParts {
   readonly targetNames: readonly string[];
   readonly flushEvery: number;
   readonly stepRecords: boolean;
+  readonly nonFinite: NonFinitePolicy;
   readonly seed: number;
   readonly examples: readonly ExampleInfo[];
   /** Removes layer hooks and frees targets. */
@@ -77,6 +78,10 @@ export class AttributionRun implements Run {
   private final: Scores | null = null;
   private seedCalls = 0;
   private originalFitDataset: tf.LayersModel['fitDataset'] | null = null;
+  private nonFiniteSteps = 0;
+  private firstNonFinite: number | null = null;
+  /** Set under `nonFinite: 'stop'` once a non-finite step is read back: every later step fails with it. */
+  private halt: InrunError | null = null;
 
   constructor(private readonly parts: RunParts) {
     this.info = parts.info;
@@ -215,7 +220,11 @@ export class AttributionRun implements Run {
 
   flush(): Promise<void> {
     const next = this.flushing.then(async () => {
-      const records = await this.buffer.drain();
+      const drained = await this.buffer.drain();
+      const bad = drained.filter((d) => !d.finite).map((d) => d.step);
+      if (bad.length > 0) this.noteNonFinite(bad);
+      const policy = this.parts.nonFinite;
+      const records = drained.flatMap((d) => (d.record !== null && (d.finite || policy === 'record') ? [d.record] : []));
       const examples = this.unsentExamples;
       this.unsentExamples = [];
       for (const record of records) this.subject.next(record);
@@ -223,6 +232,14 @@ export class AttributionRun implements Run {
       if (examples.length > 0) await delivery.push({ kind: 'examples', examples });
       await delivery.push({ kind: 'steps', records });
       if (totalsEvery > 0 && this.stepCount - 1 - this.lastTotals >= totalsEvery) await this.pushTotals(await this.readTotals(false), false);
+      if (bad.length > 0 && policy === 'stop') {
+        this.halt ??= new InrunError(
+          `step ${bad[0]} is not finite (its loss, a target loss or a score is NaN or Infinity): training stopped after every finite step ` +
+            "reached the sinks; lower the learning rate or check the data (nonFinite: 'skip-step' trains on without such steps)",
+          { field: 'nonFinite', code: 'invalid_input' },
+        );
+        throw this.halt;
+      }
     });
     // A failed flush fails its caller; later flushes still run.
     this.flushing = next.catch(() => undefined);
@@ -276,15 +293,35 @@ export class AttributionRun implements Run {
   }
 
   stats(): RunStats {
-    return { steps: this.stepCount, delivery: this.parts.delivery.stats, metricsMs: this.metrics?.busyMs ?? 0 };
+    return {
+      steps: this.stepCount,
+      nonFiniteSteps: this.nonFiniteSteps,
+      firstNonFiniteStep: this.firstNonFinite,
+      delivery: this.parts.delivery.stats,
+      metricsMs: this.metrics?.busyMs ?? 0,
+    };
+  }
+
+  /** Counts non-finite steps, warns once per flush with their numbers, and feeds the metric. */
+  private noteNonFinite(steps: readonly number[]): void {
+    this.nonFiniteSteps += steps.length;
+    this.firstNonFinite ??= steps[0]!;
+    this.metrics?.nonFinite(steps.length);
+    const shown = steps.slice(0, 5).join(', ') + (steps.length > 5 ? `, ... (${steps.length} steps)` : '');
+    process.emitWarning(`inrun: run "${this.id}": step ${shown} not finite (NaN or Infinity in the loss, a target loss or a score); policy nonFinite: '${this.parts.nonFinite}'`, 'InrunWarning');
   }
 
   async close(): Promise<Scores> {
     if (this.final !== null) return this.final;
     if (this.closed) throw new InrunError('close() is already in progress', { code: 'invalid_state' });
     this.closed = true;
+    const halted: { error: InrunError | null } = { error: null };
     try {
-      await this.flush();
+      // A non-finite step found now still lets close write the totals and close the sinks.
+      await this.flush().catch((error: unknown) => {
+        if (error !== this.halt || this.halt === null) throw error;
+        halted.error = this.halt;
+      });
       const scores = await this.readTotals(true);
       await this.pushTotals(scores, true);
       await this.parts.delivery.drain();
@@ -297,6 +334,7 @@ export class AttributionRun implements Run {
       }
     }
     this.surfaceSinkFailure();
+    if (halted.error !== null) throw halted.error;
     return this.final;
   }
 
@@ -304,6 +342,7 @@ export class AttributionRun implements Run {
 
   private onGradients(compute: () => Gradients): Gradients {
     this.surfaceSinkFailure();
+    if (this.halt !== null) throw this.halt;
     const batch = this.queue.shift();
     if (batch === undefined) {
       throw new InrunError(
@@ -339,20 +378,20 @@ export class AttributionRun implements Run {
     const learningRate = readLearningRate(this.parts.model.optimizer);
     const scale = { learningRate, lossScale: this.parts.model.lossReduction === 'mean' ? 1 / n : 1 };
     const keep = this.parts.stepRecords && (this.subject.observed || this.parts.delivery.wantsSteps);
-    const out = this.parts.attributor.step(capture, slots, scale, keep, this.stepCount, result.grads);
-    if (out !== null) {
-      this.buffer.push({
-        step: this.stepCount,
-        epoch: this.epoch,
-        learningRate,
-        ids: batch.ids,
-        values: out.values,
-        loss: tf.keep(loss.clone()),
-        targetLosses: out.targetLosses,
-        startedAt,
-        attributionMs: performance.now() - attributionStart,
-      });
-    }
+    const out = this.parts.attributor.step(capture, slots, scale, keep, this.stepCount, loss, result.grads);
+    // Pushed even without a record: the finiteness flag is read at the next flush.
+    this.buffer.push({
+      step: this.stepCount,
+      epoch: this.epoch,
+      learningRate,
+      ids: batch.ids,
+      values: out.values,
+      loss: tf.keep(loss.clone()),
+      targetLosses: out.targetLosses,
+      finite: out.finite,
+      startedAt,
+      attributionMs: performance.now() - attributionStart,
+    });
     this.stepCount++;
   }
 

@@ -75,6 +75,15 @@ function checkTarget(name: string, data: TargetData, model: ModelAdapter): Check
       );
     }
   });
+  // One host read at attach (never during training): a NaN in a target would turn every score NaN.
+  [...xs, ...ys].forEach((t, i) => {
+    if (t.dtype !== 'float32') return;
+    const finite = tf.tidy(() => tf.all(tf.isFinite(t)).dataSync()[0] === 1);
+    if (!finite) {
+      const which = i < xs.length ? `xs${xs.length > 1 ? `[${i}]` : ''}` : `ys${ys.length > 1 ? `[${i - xs.length}]` : ''}`;
+      throw new InrunError('holds NaN or Infinity; targets must be finite', { field: `${field}.${which}`, code: 'invalid_input' });
+    }
+  });
   // Dry run: the model's own forward and loss on the target, so that a label of the wrong shape or
   // type fails now, not in the middle of training.
   tf.tidy(() => {

@@ -285,7 +285,10 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
           if (!keepSteps) continue;
           for (const [name, values] of Object.entries(r.columns)) {
             const column = columnIds.get(name)!;
-            exampleKeys.forEach((key, i) => scores.add(runId, r.step, column, key, values[i]!));
+            // SQLite stores NaN as NULL, which value's NOT NULL refuses: leave that one row out, never the transaction.
+            exampleKeys.forEach((key, i) => {
+              if (!Number.isNaN(values[i])) scores.add(runId, r.step, column, key, values[i]!);
+            });
           }
         }
         steps.flush();
@@ -302,7 +305,9 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
         const exampleKeys = scores.ids.map(keyOf);
         for (const [name, values] of Object.entries(scores.columns)) {
           const column = columnIds.get(name)!;
-          exampleKeys.forEach((key, i) => put.run(runId, column, key, values[i]!, scores.steps[i]!));
+          exampleKeys.forEach((key, i) => {
+            if (!Number.isNaN(values[i])) put.run(runId, column, key, values[i]!, scores.steps[i]!);
+          });
         }
         for (const [name, perExample] of Object.entries(scores.tokens)) {
           const column = columnIds.get(name)!;

@@ -8,17 +8,30 @@ export interface PendingStep {
   readonly epoch: number | null;
   readonly learningRate: number;
   readonly ids: readonly ExampleId[];
-  /** `[n, columns]`, kept: the buffer owns and frees it. */
-  readonly values: tf.Tensor2D;
+  /** `[n, columns]`, kept: the buffer owns and frees it; null when the step keeps no record. */
+  readonly values: tf.Tensor2D | null;
   /** Scalar training loss, kept. */
   readonly loss: tf.Tensor;
   /** `[targets]` summed target losses, kept, or null without targets. */
   readonly targetLosses: tf.Tensor1D | null;
+  /** Scalar bool, kept: whether loss, target losses and values are all finite. */
+  readonly finite: tf.Scalar;
   /** `performance.now()` when the step started. */
   readonly startedAt: number;
   readonly attributionMs: number;
   /** Set when the next step starts. */
   stepMs?: number;
+}
+
+/** One drained step: its record (null when none was kept) and whether it was finite. */
+export interface DrainedStep {
+  readonly step: number;
+  readonly finite: boolean;
+  readonly record: StepRecord | null;
+}
+
+function tensorsOf(s: PendingStep): tf.Tensor[] {
+  return [s.finite, s.loss, ...(s.values ? [s.values] : []), ...(s.targetLosses ? [s.targetLosses] : [])];
 }
 
 /**
@@ -45,28 +58,39 @@ export class RecordBuffer {
     this.pending.push(step);
   }
 
-  /** Reads every pending step in one `data()` call; frees the tensors. */
-  async drain(): Promise<StepRecord[]> {
+  /**
+   * Reads every pending step in one `data()` call (the finiteness flags ride along, so detecting a
+   * non-finite step costs no extra sync); frees the tensors.
+   */
+  async drain(): Promise<DrainedStep[]> {
     const steps = this.pending;
     this.pending = [];
     if (steps.length === 0) return [];
     const now = performance.now();
     const flat = tf.tidy(() =>
       tf.concat(
-        steps.flatMap((s) => [tf.reshape(s.values, [-1]), tf.reshape(s.loss, [1]), ...(s.targetLosses ? [s.targetLosses] : [])]),
+        steps.flatMap((s) => [
+          tf.reshape(tf.cast(s.finite, 'float32'), [1]),
+          ...(s.values ? [tf.reshape(s.values, [-1]), tf.reshape(s.loss, [1]), ...(s.targetLosses ? [s.targetLosses] : [])] : []),
+        ]),
       ),
     );
-    for (const s of steps) tf.dispose([s.values, s.loss, ...(s.targetLosses ? [s.targetLosses] : [])]);
+    for (const s of steps) tf.dispose(tensorsOf(s));
     let data: Float32Array;
     try {
       data = (await flat.data()) as Float32Array;
     } finally {
       flat.dispose();
     }
-    const records: StepRecord[] = [];
+    const out: DrainedStep[] = [];
     let at = 0;
     const width = this.columns.length;
     for (const s of steps) {
+      const finite = data[at++] === 1;
+      if (s.values === null) {
+        out.push({ step: s.step, finite, record: null });
+        continue;
+      }
       const n = s.ids.length;
       const columns: Record<string, Float32Array> = {};
       this.columns.forEach((name, c) => {
@@ -78,7 +102,7 @@ export class RecordBuffer {
       const loss = data[at++]!;
       const targetLosses: Record<string, number> = {};
       if (s.targetLosses) for (const name of this.targets) targetLosses[name] = data[at++]!;
-      records.push({
+      const record: StepRecord = {
         runId: this.runId,
         step: s.step,
         epoch: s.epoch,
@@ -90,13 +114,14 @@ export class RecordBuffer {
         columns,
         attributionMs: s.attributionMs,
         stepMs: s.stepMs ?? now - s.startedAt,
-      });
+      };
+      out.push({ step: s.step, finite, record });
     }
-    return records;
+    return out;
   }
 
   dispose(): void {
-    for (const s of this.pending) tf.dispose([s.values, s.loss, ...(s.targetLosses ? [s.targetLosses] : [])]);
+    for (const s of this.pending) tf.dispose(tensorsOf(s));
     this.pending = [];
   }
 }
