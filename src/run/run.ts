@@ -11,6 +11,7 @@ import { checkIds, IdIndex } from '../hooks/ids.js';
 import type { Restore } from '../hooks/restore.js';
 import { hookOptimizer, readLearningRate, type Gradients } from '../hooks/optimizer.js';
 import type { ModelAdapter } from '../attach/model.js';
+import { checkLabels } from '../scoring/labels.js';
 import { checkpointName, markLatest, readCheckpointInfo, saveCheckpoint, type CheckpointInfo } from './checkpoint.js';
 import type { Delivery } from '../stream/delivery.js';
 import { RunMetrics, type MetricsOptions } from '../telemetry/metrics.js';
@@ -111,6 +112,7 @@ export class AttributionRun implements Run {
     const callSeed = seed ?? (this.seedCalls++ === 0 ? this.parts.seed : (this.parts.seed + this.seedCalls * 0x9e3779b1) >>> 0);
     this.info.seeds.push(callSeed);
     try {
+      checkLabels(this.requireLayersModel('fit'), ty, 'y');
       const dataset = arrayBatches(tx, ty, trainIds, batchSize, shuffle, callSeed, () => this.epoch ?? rest.initialEpoch ?? 0);
       const datasetArgs = { ...rest, epochs, validationBatchSize: batchSize } as tf.ModelFitDatasetArgs<unknown>;
       if (validation !== undefined) (datasetArgs as { validationData?: unknown }).validationData = validation;

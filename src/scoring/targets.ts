@@ -4,6 +4,7 @@ import { InrunError, preview } from '../errors.js';
 import type { TargetLayout } from '../ghost/rows.js';
 import { Capture, probeSeed, withCapture } from '../hooks/capture.js';
 import type { ModelAdapter } from '../attach/model.js';
+import { checkLabels } from './labels.js';
 import type { TargetData } from '../types.js';
 
 /**
@@ -75,6 +76,7 @@ function checkTarget(name: string, data: TargetData, model: ModelAdapter): Check
       );
     }
   });
+  if (model.layersModel !== null) checkLabels(model.layersModel, ys, `${field}.ys`);
   // One host read at attach (never during training): a NaN in a target would turn every score NaN.
   [...xs, ...ys].forEach((t, i) => {
     if (t.dtype !== 'float32') return;
