@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { SketchStore } from '../accumulators/sketches.js';
 import { TokenTotals } from '../accumulators/tokens.js';
 import { DeviceTotals } from '../accumulators/totals.js';
-import { InrunError } from '../errors.js';
+import { InrunError, preview } from '../errors.js';
 import type { WeightLayout } from '../ghost/rows.js';
 import { disposeProjections, makeProjections, sketchWidth } from '../ghost/sketch.js';
 import type { Restore } from '../hooks/restore.js';
@@ -117,7 +117,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: A
       const names = Array.isArray(selection) ? new Set(selection as readonly string[]) : null;
       for (const name of names ?? []) {
         if (found.length > 0 && !found.some((l) => l.name === name)) {
-          throw new InrunError(`unknown layer "${name}"; the model's ops layers: ${found.map((l) => l.name).join(', ')}`, { field: 'layers' });
+          throw new InrunError(`unknown layer ${preview(name)}; the model's ops layers: ${found.map((l) => l.name).join(', ')}`, { field: 'layers' });
         }
       }
       include = (key, embedding) => (selection === 'all' ? true : selection === 'embedding' ? embedding : names!.has(key));

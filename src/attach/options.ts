@@ -2,6 +2,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { InrunError, invalid, preview } from '../errors.js';
 import { TARGET_METHODS } from '../scoring/methods.js';
+import { checkRunId } from '../store/run-id.js';
 import type { Sink } from '../store/sink.js';
 import type { MetricsOptions } from '../telemetry/metrics.js';
 import type { ExampleInfo, Method, TargetData } from '../types.js';
@@ -91,7 +92,11 @@ export interface AttachOptions {
    * @defaultValue none
    */
   readonly sketch?: { readonly size: number; readonly seed?: number };
-  /** Run id used by sinks. @defaultValue `run-<time>-<random>` */
+  /**
+   * Run id used by sinks, which name folders and files after it: 1 to 128 characters of
+   * `A-Z a-z 0-9 . _ -`, not starting with `.` or `-`.
+   * @defaultValue `run-<time>-<random>`
+   */
   readonly runId?: string;
   /** Free-form metadata stored with the run. */
   readonly meta?: Readonly<Record<string, unknown>>;
@@ -234,9 +239,7 @@ function checkOptions(options: AttachOptions): void {
   if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 32)) {
     invalid('seed', 'an integer in [0, 2^32)', seed);
   }
-  if (runId !== undefined && (typeof runId !== 'string' || runId.length === 0)) {
-    invalid('runId', 'a non-empty string', runId);
-  }
+  if (runId !== undefined) checkRunId(runId);
   if (sinks !== undefined) {
     if (!Array.isArray(sinks)) invalid('sinks', 'an array of sinks', sinks);
     (sinks as unknown[]).forEach((s, i) => {

@@ -7,7 +7,7 @@ import type { Attributor, RunSketch } from '../scoring/attributor.js';
 import { InrunError, invalid } from '../errors.js';
 import { Capture, withCapture } from '../hooks/capture.js';
 import { arrayBatches, readBatchIds, withCallback, type DatasetLike } from '../hooks/fit.js';
-import { checkIds, IdIndex } from '../hooks/ids.js';
+import { checkId, checkIds, IdIndex } from '../hooks/ids.js';
 import type { Restore } from '../hooks/restore.js';
 import { hookOptimizer, readLearningRate, type Gradients } from '../hooks/optimizer.js';
 import type { ModelAdapter } from '../attach/model.js';
@@ -183,7 +183,7 @@ export class AttributionRun implements Run {
       if (example === null || typeof example !== 'object') {
         invalid(`examples[${i}]`, '{ id, source?, label?, text? }', example);
       }
-      checkIds([example.id], `examples[${i}].id`);
+      checkId(example.id, `examples[${i}].id`);
       this.index.slotOf(example.id);
       if (example.source !== undefined) this.sources.set(example.id, example.source);
       this.unsentExamples.push(example);

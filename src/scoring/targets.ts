@@ -52,8 +52,8 @@ function checkTensors(field: string, value: unknown, count: number | null): tf.T
 
 function checkTarget(name: string, data: TargetData, model: ModelAdapter): Checked {
   const field = `targets.${name}`;
-  if (name.length === 0 || name.includes(':')) {
-    throw new InrunError(`expected a non-empty name without ':', got ${JSON.stringify(name)}`, { field: 'targets' });
+  if (name.length === 0 || name.length > 100 || name.includes(':')) {
+    throw new InrunError(`expected a name of 1 to 100 characters without ':', got ${preview(name)}`, { field: 'targets' });
   }
   if (data === null || typeof data !== 'object') throw new InrunError(`expected { xs, ys }, got ${preview(data)}`, { field });
   const xs = checkTensors(`${field}.xs`, data.xs, model.inputShapes?.length ?? null);

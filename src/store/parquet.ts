@@ -1,6 +1,7 @@
 // parquetSink: a run as Parquet segments in a folder, with snapshots and resume.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { checkRunId } from './run-id.js';
 import { InrunError } from '../errors.js';
 import type { ExampleId, ExampleInfo, RunInfo, Scores, StepRecord } from '../types.js';
 import { readParquetFile, writeParquetFile, type ParquetColumn } from './parquet-file.js';
@@ -141,8 +142,8 @@ export function parquetSink(folder: string, options: ParquetSinkOptions = {}): S
   };
   const readRunFile = (): RunFile => JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as RunFile;
   const start = (run: RunInfo) => {
+    dir = join(folder, checkRunId(run.runId));
     info = run;
-    dir = join(folder, run.runId);
     segment = new Segment(
       run.columns.map((c) => c.name),
       run.targets.map((t) => t.name),

@@ -2,8 +2,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { InrunError } from '../errors.js';
+import { InrunError, preview } from '../errors.js';
 import type { ExampleId, ExampleInfo, RunInfo, Scores, StepRecord } from '../types.js';
+import { checkRunId } from './run-id.js';
 import type { ResumeState, Sink, TotalsPoint } from './sink.js';
 
 /** Options of {@link sqliteSink}. */
@@ -14,6 +15,39 @@ export interface SqliteSinkOptions {
 
 /** Schema version stored in `inrun_meta`; see docs/schema.md. */
 export const SQLITE_SCHEMA_VERSION = 2;
+
+/** `PRAGMA application_id` of an inrun store: 'inrn' in ASCII (see docs/schema.md). */
+export const SQLITE_APPLICATION_ID = 0x696e726e;
+
+/**
+ * Whether an opened file may be written: an empty database, one marked with inrun's application id,
+ * or an unmarked file an older inrun wrote (its `inrun_meta` holds a schema version). Anything else
+ * belongs to another application and is refused before a single write (no table, no WAL switch).
+ */
+function checkOwnership(d: Database.Database, path: string): void {
+  let id: number;
+  let tables: string[];
+  try {
+    id = d.pragma('application_id', { simple: true }) as number;
+    tables = (d.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name);
+  } catch (cause) {
+    throw new InrunError(`${preview(path)} is not an inrun store (not a SQLite database: ${(cause as Error).message}); nothing was changed. Give sqliteSink a new file`, {
+      field: 'sqliteSink.path',
+      code: 'invalid_input',
+      cause,
+    });
+  }
+  if (id === SQLITE_APPLICATION_ID || tables.length === 0) return;
+  const olderInrun =
+    id === 0 &&
+    tables.includes('inrun_meta') &&
+    (d.prepare("SELECT COUNT(*) AS n FROM inrun_meta WHERE key = 'schema_version'").get() as { n: number }).n === 1;
+  if (olderInrun) return;
+  throw new InrunError(
+    `${preview(path)} is not an inrun store (it belongs to another application: application_id ${id}, tables ${preview(tables.slice(0, 8).join(', '))}); nothing was changed. Give sqliteSink a new file`,
+    { field: 'sqliteSink.path', code: 'invalid_input' },
+  );
+}
 
 /**
  * Columns added since version 1, all nullable. A file written by an older inrun gets them on open, so
@@ -177,7 +211,14 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
   const connect = (): Database.Database => {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     const d = new Database(path);
+    try {
+      checkOwnership(d, path);
+    } catch (error) {
+      d.close();
+      throw error;
+    }
     db = d;
+    d.pragma(`application_id = ${SQLITE_APPLICATION_ID}`);
     d.pragma('journal_mode = WAL');
     d.pragma('synchronous = NORMAL');
     d.exec(SCHEMA);
@@ -188,6 +229,7 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
   const sink: Sink = {
     name: `sqlite:${path}`,
     open(info: RunInfo) {
+      checkRunId(info.runId);
       const d = connect();
       runId = info.runId;
       if (d.prepare('SELECT 1 FROM runs WHERE run_id = ?').get(runId) !== undefined) {
@@ -203,6 +245,7 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
       columnIds = new Map(info.columns.map((c, i) => [c.name, i]));
     },
     resume(info: RunInfo, afterStep: number): ResumeState {
+      checkRunId(info.runId);
       const d = connect();
       runId = info.runId;
       const run = d.prepare('SELECT totals_step FROM runs WHERE run_id = ?').get(runId) as { totals_step: number | null } | undefined;
