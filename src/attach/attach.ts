@@ -215,7 +215,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: A
       totals,
       tokens,
       tokenOptions,
-      delivery: new Delivery(options.sinks, () => info, { ...options.delivery, onError: options.sinkErrors }),
+      delivery: new Delivery(options.sinks, () => info, { ...options.delivery, onError: options.sinkErrors, timeoutMs: options.sinkTimeoutMs }),
       totalsEvery: options.totalsEvery,
       checkpoints: options.checkpoints,
       sketch,

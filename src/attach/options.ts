@@ -123,6 +123,12 @@ export interface AttachOptions {
    */
   readonly nonFinite?: NonFinitePolicy;
   /**
+   * Milliseconds one sink call (open, a write, close) may take. A call still pending then counts as
+   * a sink failure, handled by `sinkErrors`, so a hung sink never hangs training or `close()`.
+   * @defaultValue 60000
+   */
+  readonly sinkTimeoutMs?: number;
+  /**
    * Steps between totals snapshots sent to sinks (one asynchronous read of the device totals each);
    * 0 sends them only at `run.checkpoint()` and `close()`.
    * @defaultValue 1000
@@ -166,6 +172,7 @@ const OPTION_KEYS = {
   delivery: true,
   sinkErrors: true,
   nonFinite: true,
+  sinkTimeoutMs: true,
   totalsEvery: true,
   metrics: true,
   hvp: true,
@@ -182,7 +189,7 @@ function checkOptions(options: AttachOptions): void {
   for (const key of Object.keys(options)) {
     if (!Object.hasOwn(OPTION_KEYS, key)) throw new InrunError(`unknown option; known options: ${Object.keys(OPTION_KEYS).join(', ')}`, { field: key });
   }
-  const { flushEvery, stepRecords, ghostPath, seed, runId, sinks, tokens, delivery, sinkErrors, nonFinite, totalsEvery, metrics, hvp, update, targetEvery, checkpoints, sketch } = options;
+  const { flushEvery, stepRecords, ghostPath, seed, runId, sinks, tokens, delivery, sinkErrors, nonFinite, sinkTimeoutMs, totalsEvery, metrics, hvp, update, targetEvery, checkpoints, sketch } = options;
   if (sketch !== undefined) {
     if (sketch === null || typeof sketch !== 'object' || !(Number.isInteger(sketch.size) && sketch.size >= 1)) invalid('sketch.size', 'a positive integer', sketch?.size);
     if (sketch.seed !== undefined && !Number.isInteger(sketch.seed)) invalid('sketch.seed', 'an integer', sketch.seed);
@@ -217,6 +224,7 @@ function checkOptions(options: AttachOptions): void {
     invalid('totalsEvery', 'an integer >= 0', totalsEvery);
   }
   if (sinkErrors !== undefined && sinkErrors !== 'stop' && sinkErrors !== 'continue') invalid('sinkErrors', "'stop' or 'continue'", sinkErrors);
+  if (sinkTimeoutMs !== undefined && !(Number.isInteger(sinkTimeoutMs) && sinkTimeoutMs >= 1)) invalid('sinkTimeoutMs', 'a positive integer (milliseconds)', sinkTimeoutMs);
   if (nonFinite !== undefined && !['stop', 'skip-step', 'record'].includes(nonFinite)) invalid('nonFinite', "'stop', 'skip-step' or 'record'", nonFinite);
   if (delivery !== undefined) {
     if (delivery === null || typeof delivery !== 'object') invalid('delivery', '{ policy?, capacity? }', delivery);
@@ -309,6 +317,7 @@ export interface ResolvedOptions {
   readonly delivery: { readonly policy: 'block' | 'drop'; readonly capacity: number };
   readonly sinkErrors: 'stop' | 'continue';
   readonly nonFinite: NonFinitePolicy;
+  readonly sinkTimeoutMs: number;
   readonly totalsEvery: number;
   readonly metrics: MetricsOptions | null;
 }
@@ -347,6 +356,7 @@ export function resolveOptions(options: AttachOptions): ResolvedOptions {
     delivery: { policy: options.delivery?.policy ?? 'block', capacity: options.delivery?.capacity ?? 256 },
     sinkErrors: options.sinkErrors ?? 'stop',
     nonFinite: options.nonFinite ?? 'stop',
+    sinkTimeoutMs: options.sinkTimeoutMs ?? 60_000,
     totalsEvery: options.totalsEvery ?? 1000,
     metrics: options.metrics === true ? {} : options.metrics === false ? null : (options.metrics ?? null),
   };

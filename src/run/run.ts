@@ -13,7 +13,7 @@ import { hookOptimizer, readLearningRate, type Gradients } from '../hooks/optimi
 import type { ModelAdapter } from '../attach/model.js';
 import { checkLabels } from '../scoring/labels.js';
 import { checkpointName, markLatest, readCheckpointInfo, saveCheckpoint, type CheckpointInfo } from './checkpoint.js';
-import type { Delivery } from '../stream/delivery.js';
+import { reason, type Delivery } from '../stream/delivery.js';
 import { RunMetrics, type MetricsOptions } from '../telemetry/metrics.js';
 import { RecordBuffer } from '../stream/records.js';
 import type { ExampleId, ExampleInfo, RunInfo, Scores, StepRecord, TokenScore } from '../types.js';
@@ -503,10 +503,9 @@ export class AttributionRun implements Run {
   private surfaceSinkFailure(): void {
     const failure = this.parts.delivery.takeFailure();
     if (failure === null) return;
-    const message = failure.error instanceof Error ? failure.error.message : String(failure.error);
     throw new InrunError(
-      `sink ${failure.sink} failed: ${message}. Training stopped; what the sinks wrote stays readable (sinkErrors: 'continue' trains on without a failing sink)`,
-      { field: 'sinks', cause: failure.error, code: 'sink_failed' },
+      `sink ${failure.sink} failed in ${failure.call}: ${reason(failure.error.cause)}. Training stopped; what the sinks wrote stays readable (sinkErrors: 'continue' trains on without a failing sink)`,
+      { field: 'sinks', cause: failure.error.cause, code: 'sink_failed' },
     );
   }
 

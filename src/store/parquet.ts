@@ -1,10 +1,10 @@
 // parquetSink: a run as Parquet segments in a folder, with snapshots and resume.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkRunId } from './run-id.js';
 import { InrunError } from '../errors.js';
 import type { ExampleId, ExampleInfo, RunInfo, Scores, StepRecord } from '../types.js';
-import { readParquetFile, writeParquetFile, type ParquetColumn } from './parquet-file.js';
+import { readParquetFile, writeAtomically, writeParquetFile, type ParquetColumn } from './parquet-file.js';
 import type { ResumeState, Sink, TotalsPoint } from './sink.js';
 
 /** Options of {@link parquetSink}. */
@@ -136,9 +136,7 @@ export function parquetSink(folder: string, options: ParquetSinkOptions = {}): S
   };
   const writeRunFile = (status: RunFile['status'], totalsStep: number | null) => {
     const file: RunFile = { layoutVersion: PARQUET_LAYOUT_VERSION, status, totalsStep, info: info! };
-    const tmp = join(dir, `.run.json.tmp-${process.pid}`);
-    writeFileSync(tmp, JSON.stringify(file, null, 2));
-    renameSync(tmp, join(dir, 'run.json'));
+    writeAtomically(join(dir, 'run.json'), JSON.stringify(file, null, 2));
   };
   const readRunFile = (): RunFile => JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as RunFile;
   const start = (run: RunInfo) => {
