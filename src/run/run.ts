@@ -12,7 +12,8 @@ import type { Restore } from '../hooks/restore.js';
 import { hookOptimizer, readLearningRate, type Gradients } from '../hooks/optimizer.js';
 import type { ModelAdapter } from '../attach/model.js';
 import { checkLabels } from '../scoring/labels.js';
-import { checkpointName, markLatest, readCheckpointInfo, saveCheckpoint, type CheckpointInfo } from './checkpoint.js';
+import { checkpointName, markLatest, readCheckpointInfo, resolveCheckpoint, saveCheckpoint, type CheckpointInfo } from './checkpoint.js';
+import { readTotalsFiles, totalsFiles } from './totals-files.js';
 import { reason, type Delivery } from '../stream/delivery.js';
 import { RunMetrics, type MetricsOptions } from '../telemetry/metrics.js';
 import { RecordBuffer } from '../stream/records.js';
@@ -258,7 +259,8 @@ export class AttributionRun implements Run {
   async checkpoint(dir: string): Promise<CheckpointInfo> {
     const model = this.requireLayersModel('checkpoint');
     await this.flush();
-    await this.pushTotals(await this.readTotals(false), false);
+    const totals = await this.readTotals(false);
+    await this.pushTotals(totals, false);
     await this.parts.delivery.drain();
     this.surfaceSinkFailure();
     const info = {
@@ -268,7 +270,8 @@ export class AttributionRun implements Run {
       learningRate: readLearningRate(this.parts.model.optimizer),
     };
     const name = checkpointName(info.step);
-    await saveCheckpoint(model, `${dir}/${name}`, info, this.parts.sketch === null ? {} : await sketchFiles(this.parts.sketch, this.index));
+    const extra = { ...totalsFiles(totals, this.parts.columns), ...(this.parts.sketch === null ? {} : await sketchFiles(this.parts.sketch, this.index)) };
+    await saveCheckpoint(model, `${dir}/${name}`, info, extra);
     markLatest(dir, name);
     return { ...info, savedAt: new Date().toISOString() };
   }
@@ -284,8 +287,10 @@ export class AttributionRun implements Run {
         code: 'invalid_state',
       });
     }
-    const state = await this.parts.delivery.resume(point.step);
-    if (state === null) throw new InrunError('resume needs a sink that can resume (sqliteSink or parquetSink)', { field: 'sinks', code: 'invalid_option' });
+    const sinkState = await this.parts.delivery.resume(point.step);
+    // A checkpoint's own totals first: the sinks' newest snapshot may be of a later checkpoint that never finished.
+    const state = (typeof from === 'string' ? readTotalsFiles(resolveCheckpoint(from), this.parts.columns, point.step) : null) ?? sinkState;
+    if (sinkState === null || state === null) throw new InrunError('resume needs a sink that can resume (sqliteSink or parquetSink)', { field: 'sinks', code: 'invalid_option' });
     const slots = Int32Array.from(state.ids, (id) => this.index.slotOf(id));
     this.parts.totals.load(slots, this.parts.columns.map((name) => state.columns[name] ?? new Float64Array(slots.length)), state.steps);
     this.stepCount = point.step + 1;
@@ -434,10 +439,13 @@ export class AttributionRun implements Run {
           next: async (): Promise<IteratorResult<unknown>> => {
             // Back-pressure point: fitDataset awaits this before every step.
             await this.flushIfDue();
+            const item = await it.next();
+            const ended = item.done === true || item.value == null;
+            // The step before an epoch's end finished that epoch: a checkpoint taken now records it.
+            if (ended && this.epoch !== null) this.finishedEpoch = this.epoch;
             await this.checkpointIfDue();
             this.surfaceSinkFailure();
-            const item = await it.next();
-            if (item.done === true || item.value == null) return item;
+            if (ended) return item;
             const { ids, ...rest } = item.value as { ids?: unknown };
             const list = await readBatchIds(ids, 'dataset element ids');
             // One element is fetched right before its step; a leftover belongs to a step that never ran.
