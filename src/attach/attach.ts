@@ -6,6 +6,7 @@ import { DeviceTotals } from '../accumulators/totals.js';
 import { InrunError, preview } from '../errors.js';
 import type { WeightLayout } from '../ghost/rows.js';
 import { disposeProjections, makeProjections, sketchWidth } from '../ghost/sketch.js';
+import { checkEmbeddingGradient } from '../hooks/gather.js';
 import type { Restore } from '../hooks/restore.js';
 import { planLayers } from '../layers/plan.js';
 import { supportedClasses } from '../layers/registry.js';
@@ -81,6 +82,8 @@ export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: A
   let totals: DeviceTotals | null = null;
   let tokens: TokenTotals | null = null;
   try {
+    const embeddingLayer = adapter.layersModel?.layers.find((l) => l.getClassName() === 'Embedding' && l.trainable);
+    if (embeddingLayer !== undefined) checkEmbeddingGradient(embeddingLayer.name);
     // Claim first: a second attach must fail before it instruments anything twice.
     release.push(claim(adapter.optimizer, 'optimizer'));
     if (adapter.layersModel !== null) release.push(claim(adapter.layersModel, 'model'));

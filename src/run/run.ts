@@ -84,11 +84,14 @@ export class AttributionRun implements Run {
   private firstNonFinite: number | null = null;
   /** Set under `nonFinite: 'stop'` once a non-finite step is read back: every later step fails with it. */
   private halt: InrunError | null = null;
+  /** A sink already storing this run id (asked at attach); cleared by resume(). */
+  private storedIn: string | null;
 
   constructor(private readonly parts: RunParts) {
     this.info = parts.info;
     this.id = parts.info.runId;
     this.records$ = this.subject.asObservable();
+    this.storedIn = parts.delivery.storedIn(this.id);
     this.buffer = new RecordBuffer(this.id, parts.columns, parts.targetNames);
     this.describe(parts.examples);
     this.metrics =
@@ -134,6 +137,7 @@ export class AttributionRun implements Run {
     }
     if (args == null || typeof args !== 'object') throw new InrunError('expected fitDataset arguments ({ epochs, ... })', { field: 'args' });
     this.checkOptimizer(model);
+    this.checkNewRun();
     const wrapped = this.withIds(dataset);
     const callbacks = withCallback(args.callbacks, args.yieldEvery, new EpochTracker(this));
     this.queue = [];
@@ -154,6 +158,7 @@ export class AttributionRun implements Run {
     this.assertOpen();
     if (typeof fn !== 'function') invalid('fn', 'a function running one optimizer step', fn);
     this.surfaceSinkFailure();
+    this.checkNewRun();
     this.queue = [{ ids: checkIds(ids, 'ids'), field: 'ids' }];
     let unused: boolean;
     let result: T;
@@ -287,6 +292,7 @@ export class AttributionRun implements Run {
         code: 'invalid_state',
       });
     }
+    this.storedIn = null;
     const sinkState = await this.parts.delivery.resume(point.step);
     // A checkpoint's own totals first: the sinks' newest snapshot may be of a later checkpoint that never finished.
     const state = (typeof from === 'string' ? readTotalsFiles(resolveCheckpoint(from), this.parts.columns, point.step) : null) ?? sinkState;
@@ -324,6 +330,11 @@ export class AttributionRun implements Run {
     this.closed = true;
     const halted: { error: InrunError | null } = { error: null };
     try {
+      if (this.storedIn !== null) {
+        // A reused run id that never trained: nothing to write, and the stored run stays untouched.
+        this.final = await this.readTotals(true);
+        return this.final;
+      }
       // A non-finite step found now still lets close write the totals and close the sinks.
       await this.flush().catch((error: unknown) => {
         if (error !== this.halt || this.halt === null) throw error;
@@ -515,6 +526,18 @@ export class AttributionRun implements Run {
       `sink ${failure.sink} failed in ${failure.call}: ${reason(failure.error.cause)}. Training stopped; what the sinks wrote stays readable (sinkErrors: 'continue' trains on without a failing sink)`,
       { field: 'sinks', cause: failure.error.cause, code: 'sink_failed' },
     );
+  }
+
+  /**
+   * A run id some sink already stores, found at attach, fails before the first step (not at the first
+   * write mid-training). attach cannot refuse it itself: `run.resume()` may still follow.
+   */
+  private checkNewRun(): void {
+    if (this.storedIn === null) return;
+    throw new InrunError(`run "${this.id}" is already stored in sink ${this.storedIn}; choose another runId, or call run.resume(checkpoint) before training`, {
+      field: 'runId',
+      code: 'invalid_state',
+    });
   }
 
   private assertOpen(): void {

@@ -170,6 +170,7 @@ export function parquetSink(folder: string, options: ParquetSinkOptions = {}): S
 
   return {
     name: `parquet:${folder}`,
+    stores: (runId: string) => existsSync(join(folder, checkRunId(runId), 'run.json')),
     open(run: RunInfo) {
       start(run);
       if (existsSync(join(dir, 'run.json'))) {

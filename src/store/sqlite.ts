@@ -1,5 +1,5 @@
 // sqliteSink: a run in an embedded SQLite file (the default store), with schema versions and resume.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { InrunError, preview } from '../errors.js';
@@ -149,6 +149,8 @@ CREATE VIEW IF NOT EXISTS example_scores AS
   FROM scores s
   JOIN examples e ON e.run_id = s.run_id AND e.example_key = s.example_key
   JOIN columns c ON c.run_id = s.run_id AND c.column_id = s.column_id;
+CREATE VIEW IF NOT EXISTS latest_run AS
+  SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1;
 `;
 
 /**
@@ -312,7 +314,9 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
       const d = open();
       const update = d.prepare('UPDATE examples SET source = ?, label = ?, text = ? WHERE run_id = ? AND example_key = ?');
       d.transaction(() => {
-        for (const e of examples) update.run(e.source ?? null, e.label ?? null, e.text ?? null, runId, keyOf(e.id));
+        // better-sqlite3 binds every JS number as REAL; a whole-number label goes in as an INTEGER.
+        const label = (l: string | number | undefined) => (typeof l === 'number' && Number.isSafeInteger(l) ? BigInt(l) : (l ?? null));
+        for (const e of examples) update.run(e.source ?? null, label(e.label), e.text ?? null, runId, keyOf(e.id));
       })();
     },
     writeSteps(records: readonly StepRecord[]) {
@@ -366,6 +370,16 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
           runId,
         );
       })();
+    },
+    stores(id: string) {
+      if (path === ':memory:' || !existsSync(path)) return false;
+      const d = new Database(path, { readonly: true, fileMustExist: true });
+      try {
+        const table = d.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").get();
+        return table !== undefined && d.prepare('SELECT 1 FROM runs WHERE run_id = ?').get(id) !== undefined;
+      } finally {
+        d.close();
+      }
     },
     close() {
       db?.close();

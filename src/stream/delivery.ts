@@ -93,6 +93,18 @@ export class Delivery {
     for (const sink of sinks) this.written.set(sink, 0);
   }
 
+  /** The name of the first sink that already stores run `runId` (a reused id), or null. */
+  storedIn(runId: string): string | null {
+    for (const sink of this.sinks) {
+      try {
+        if (sink.stores?.(runId) === true) return sink.name;
+      } catch {
+        // A sink that cannot tell (a file it cannot read yet) reports at open, as before.
+      }
+    }
+    return null;
+  }
+
   /** Whether any sink takes per-step records. */
   get wantsSteps(): boolean {
     return this.sinks.some((s) => typeof s.writeSteps === 'function');
