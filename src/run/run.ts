@@ -397,19 +397,23 @@ export class AttributionRun implements Run {
     const scale = { learningRate, lossScale: this.parts.model.lossReduction === 'mean' ? 1 / n : 1 };
     const keep = this.parts.stepRecords && (this.subject.observed || this.parts.delivery.wantsSteps);
     const out = this.parts.attributor.step(capture, slots, scale, keep, this.stepCount, loss, result.grads);
-    // Pushed even without a record: the finiteness flag is read at the next flush.
-    this.buffer.push({
-      step: this.stepCount,
-      epoch: this.epoch,
-      learningRate,
-      ids: batch.ids,
-      values: out.values,
-      loss: tf.keep(loss.clone()),
-      targetLosses: out.targetLosses,
-      finite: out.finite,
-      startedAt,
-      attributionMs: performance.now() - attributionStart,
-    });
+    // Without a record the finiteness flag still waits for the next flush's read.
+    if (out.values === null) {
+      this.buffer.pushFlag(this.stepCount, out.finite);
+    } else {
+      this.buffer.push({
+        step: this.stepCount,
+        epoch: this.epoch,
+        learningRate,
+        ids: batch.ids,
+        values: out.values,
+        loss: tf.keep(loss.clone()),
+        targetLosses: out.targetLosses,
+        finite: out.finite,
+        startedAt,
+        attributionMs: performance.now() - attributionStart,
+      });
+    }
     this.stepCount++;
   }
 

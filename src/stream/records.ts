@@ -8,8 +8,8 @@ export interface PendingStep {
   readonly epoch: number | null;
   readonly learningRate: number;
   readonly ids: readonly ExampleId[];
-  /** `[n, columns]`, kept: the buffer owns and frees it; null when the step keeps no record. */
-  readonly values: tf.Tensor2D | null;
+  /** `[n, columns]`, kept: the buffer owns and frees it. */
+  readonly values: tf.Tensor2D;
   /** Scalar training loss, kept. */
   readonly loss: tf.Tensor;
   /** `[targets]` summed target losses, kept, or null without targets. */
@@ -31,7 +31,7 @@ export interface DrainedStep {
 }
 
 function tensorsOf(s: PendingStep): tf.Tensor[] {
-  return [s.finite, s.loss, ...(s.values ? [s.values] : []), ...(s.targetLosses ? [s.targetLosses] : [])];
+  return [s.finite, s.loss, s.values, ...(s.targetLosses ? [s.targetLosses] : [])];
 }
 
 /**
@@ -40,6 +40,9 @@ function tensorsOf(s: PendingStep): tf.Tensor[] {
  */
 export class RecordBuffer {
   private pending: PendingStep[] = [];
+  /** Finiteness flags of steps that keep no record, folded into one tensor (the count stays flat across steps). */
+  private flags: tf.Tensor1D | null = null;
+  private flagSteps: number[] = [];
 
   constructor(
     private readonly runId: string,
@@ -48,7 +51,16 @@ export class RecordBuffer {
   ) {}
 
   get size(): number {
-    return this.pending.length;
+    return this.pending.length + this.flagSteps.length;
+  }
+
+  /** A step that keeps no record: only its finiteness flag (a scalar bool, taken over) waits for the read. */
+  pushFlag(step: number, finite: tf.Scalar): void {
+    const next = tf.tidy(() => tf.concat([...(this.flags === null ? [] : [this.flags]), tf.reshape(tf.cast(finite, 'float32'), [1])]) as tf.Tensor1D);
+    this.flags?.dispose();
+    finite.dispose();
+    this.flags = next;
+    this.flagSteps.push(step);
   }
 
   /** Adds a step; the previous one's duration is now known. */
@@ -64,18 +76,26 @@ export class RecordBuffer {
    */
   async drain(): Promise<DrainedStep[]> {
     const steps = this.pending;
+    const flags = this.flags;
+    const flagSteps = this.flagSteps;
     this.pending = [];
-    if (steps.length === 0) return [];
+    this.flags = null;
+    this.flagSteps = [];
+    if (steps.length === 0 && flags === null) return [];
     const now = performance.now();
     const flat = tf.tidy(() =>
-      tf.concat(
-        steps.flatMap((s) => [
+      tf.concat([
+        ...steps.flatMap((s) => [
           tf.reshape(tf.cast(s.finite, 'float32'), [1]),
-          ...(s.values ? [tf.reshape(s.values, [-1]), tf.reshape(s.loss, [1]), ...(s.targetLosses ? [s.targetLosses] : [])] : []),
+          tf.reshape(s.values, [-1]),
+          tf.reshape(s.loss, [1]),
+          ...(s.targetLosses ? [s.targetLosses] : []),
         ]),
-      ),
+        ...(flags === null ? [] : [flags]),
+      ]),
     );
     for (const s of steps) tf.dispose(tensorsOf(s));
+    flags?.dispose();
     let data: Float32Array;
     try {
       data = (await flat.data()) as Float32Array;
@@ -87,10 +107,6 @@ export class RecordBuffer {
     const width = this.columns.length;
     for (const s of steps) {
       const finite = data[at++] === 1;
-      if (s.values === null) {
-        out.push({ step: s.step, finite, record: null });
-        continue;
-      }
       const n = s.ids.length;
       const columns: Record<string, Float32Array> = {};
       this.columns.forEach((name, c) => {
@@ -117,11 +133,16 @@ export class RecordBuffer {
       };
       out.push({ step: s.step, finite, record });
     }
-    return out;
+    flagSteps.forEach((step) => out.push({ step, finite: data[at++] === 1, record: null }));
+    // Records can start or stop mid-run (a subscriber arrives): keep step order.
+    return out.sort((a, b) => a.step - b.step);
   }
 
   dispose(): void {
     for (const s of this.pending) tf.dispose(tensorsOf(s));
     this.pending = [];
+    this.flags?.dispose();
+    this.flags = null;
+    this.flagSteps = [];
   }
 }
