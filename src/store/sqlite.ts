@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { InrunError, preview } from '../errors.js';
+import { InrunError, preview, quote } from '../errors.js';
 import type { ExampleId, ExampleInfo, RunInfo, Scores, StepRecord } from '../types.js';
 import { checkRunId } from './run-id.js';
 import type { ResumeState, Sink, TotalsPoint } from './sink.js';
@@ -31,7 +31,7 @@ function checkOwnership(d: Database.Database, path: string): void {
     id = d.pragma('application_id', { simple: true }) as number;
     tables = (d.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name);
   } catch (cause) {
-    throw new InrunError(`${preview(path)} is not an inrun store (not a SQLite database: ${(cause as Error).message}); nothing was changed. Give sqliteSink a new file`, {
+    throw new InrunError(`${quote(path)} is not an inrun store (not a SQLite database: ${(cause as Error).message}); nothing was changed. Give sqliteSink a new file`, {
       field: 'sqliteSink.path',
       code: 'invalid_input',
       cause,
@@ -44,7 +44,7 @@ function checkOwnership(d: Database.Database, path: string): void {
     (d.prepare("SELECT COUNT(*) AS n FROM inrun_meta WHERE key = 'schema_version'").get() as { n: number }).n === 1;
   if (olderInrun) return;
   throw new InrunError(
-    `${preview(path)} is not an inrun store (it belongs to another application: application_id ${id}, tables ${preview(tables.slice(0, 8).join(', '))}); nothing was changed. Give sqliteSink a new file`,
+    `${quote(path)} is not an inrun store (it belongs to another application: application_id ${id}, tables ${preview(tables.slice(0, 8).join(', '))}); nothing was changed. Give sqliteSink a new file`,
     { field: 'sqliteSink.path', code: 'invalid_input' },
   );
 }
@@ -359,7 +359,9 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
         for (const [name, perExample] of Object.entries(scores.tokens)) {
           const column = columnIds.get(name)!;
           perExample.forEach((top, i) =>
-            top.forEach((t, rank) => token.run(runId, column, exampleKeys[i]!, rank, t.token, t.word ?? null, t.score)),
+            top.forEach((t, rank) => {
+              if (!Number.isNaN(t.score)) token.run(runId, column, exampleKeys[i]!, rank, t.token, t.word ?? null, t.score);
+            }),
           );
         }
         d.prepare('UPDATE runs SET totals_step = ?, info = ?, status = ?, ended_at = ? WHERE run_id = ?').run(
