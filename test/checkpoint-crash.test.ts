@@ -1,10 +1,11 @@
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { attach, InrunError, loadCheckpoint, readCheckpointInfo, sqliteSink, type Scores, type Sink } from 'inrun';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BATCH, data, model, ROWS } from './fixtures/training.js';
+import { attachTo, BATCH, data, model, ROWS, train } from './fixtures/training.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -54,6 +55,27 @@ async function resumeAndFinish(dir: string, epochs: number): Promise<Scores> {
 }
 
 describe('crash windows inside run.checkpoint', () => {
+  it('a real SIGKILL inside run.checkpoint (totals written, model not yet saved): resuming from the previous checkpoint is bit for bit', async () => {
+    const dir = tmp();
+    // The 4th checkpoint (after epoch 3) dies between the sinks' snapshot and the model's save.
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/checkpoint-kill-child.ts', dir, '4'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    const signal = await new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, sig) => resolve(sig)));
+    expect(signal).toBe('SIGKILL');
+    expect(out.trim().split('\n')).toEqual([0, 1, 2].map((e) => `checkpoint ${(e + 1) * PER_EPOCH - 1}`));
+    const resumed = attachTo(await loadCheckpoint(join(dir, 'ckpt')), dir);
+    const at = await resumed.resume(join(dir, 'ckpt'));
+    expect(at).toEqual({ step: 3 * PER_EPOCH - 1, epoch: 2 });
+    await train(resumed, at.epoch! + 1, dir);
+    const after = await resumed.close();
+    const clean = tmp();
+    const reference = attachTo(model(), clean);
+    await train(reference, 0, clean);
+    expectSame(after, await reference.close());
+    expect(readdirSync(join(dir, 'ckpt')).filter((f) => f.includes('.tmp-'))).toEqual([]);
+  }, 120_000);
+
   it('killed after the sinks wrote the totals of checkpoint B but before B was saved: resuming from A is bit for bit', async () => {
     const dir = tmp();
     await crashedRun(dir);

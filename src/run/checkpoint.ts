@@ -1,6 +1,6 @@
 // Checkpoint folders: model weights, optimizer state and inrun.json, written atomically, read back.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
 
@@ -127,6 +127,11 @@ export async function saveCheckpoint(
     }
     if (existing !== null) return;
     rmSync(dir, { recursive: true, force: true });
+  }
+  // A crash mid-save leaves `<dir>.tmp-*` behind: this step is being written again, so clear them.
+  const parent = dirname(dir);
+  if (existsSync(parent)) {
+    for (const f of readdirSync(parent)) if (f.startsWith(`${basename(dir)}.tmp-`)) rmSync(join(parent, f), { recursive: true, force: true });
   }
   const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
   mkdirSync(tmp, { recursive: true });
