@@ -88,7 +88,8 @@ console.log(`\nTest accuracy: ${pct(accuracy!)}\n`);
 
 report(scores);
 console.log(`\nAll scores, per step and in total, are in ${args.db} (run "${run.id}"). For example:`);
-console.log(`  sqlite3 ${args.db} "SELECT example_id, source, label, value FROM example_scores WHERE column_name = 'shapley1:val' ORDER BY value LIMIT 10"`);
+console.log(`  sqlite3 ${args.db} "SELECT example_id, source, label, value FROM example_scores WHERE run_id = '${run.id}' AND column_name = 'shapley1:val' ORDER BY value LIMIT 10"`);
+console.log(`  sqlite3 ${args.db} "SELECT source, SUM(value) FROM example_scores WHERE run_id = (SELECT run_id FROM latest_run) AND column_name = 'shapley1:val' GROUP BY source"`);
 console.log(`\nDone in ${((Date.now() - started) / 1000).toFixed(0)} s.`);
 
 // ---- reporting -----------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
  * OpenTelemetry SDK: a Prometheus endpoint on 127.0.0.1, and OTLP/HTTP when an endpoint is set in
  * the standard environment variables (OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_METRICS_ENDPOINT).
  *
- *   npx tsx examples/live-monitoring.ts [--port 9464] [--epochs 3] [--keep-alive]
+ *   npx tsx examples/live-monitoring.ts [--port 9464] [--epochs 3] [--limit N] [--keep-alive]
  *   curl -s http://127.0.0.1:9464/metrics | grep ^inrun
  *
  * Grafana: import docs/grafana-dashboard.json (docs/telemetry.md).
@@ -21,7 +21,12 @@ import { spamClassifier, splitTensors } from './spam-classifier.js';
 import { spamData } from './spam-data.js';
 
 const { values: args } = parseArgs({
-  options: { port: { type: 'string', default: '9464' }, epochs: { type: 'string', default: '3' }, 'keep-alive': { type: 'boolean', default: false } },
+  options: {
+    port: { type: 'string', default: '9464' },
+    epochs: { type: 'string', default: '3' },
+    limit: { type: 'string' }, // emails read from the corpus (the first 1,000 are test and validation)
+    'keep-alive': { type: 'boolean', default: false },
+  },
 });
 
 // The app owns the SDK: inrun only uses @opentelemetry/api.
@@ -35,7 +40,7 @@ console.log(`Prometheus metrics on http://127.0.0.1:${args.port}/metrics${reader
 
 await tf.setBackend('wasm');
 useFastEmbeddingGradient();
-const data = spamData();
+const data = spamData(args.limit === undefined ? {} : { limit: Number(args.limit) });
 const train = splitTensors(data.train, data.seqLen);
 const model = spamClassifier({ vocabSize: data.vocabulary.length, seqLen: data.seqLen });
 
@@ -54,6 +59,12 @@ await run.fit(train.xs, train.ys, {
 });
 await run.close();
 if (args['keep-alive']) {
+  // The Prometheus exporter unrefs its server, so nothing would keep the process alive: a timer does.
+  const alive = setInterval(() => undefined, 1 << 30);
+  process.once('SIGINT', () => {
+    clearInterval(alive);
+    void provider.shutdown().then(() => process.exit(0));
+  });
   console.log('Training done; still serving metrics (Ctrl-C to stop).');
 } else {
   await provider.shutdown();

@@ -48,6 +48,11 @@ export function invalid(field: string, expected: string, got: unknown, code: Inr
   throw new InrunError(`expected ${expected}, got ${preview(got)}`, { field, code });
 }
 
+/** A string for a message, quoted, cut to `max` characters (paths and names the user chose). */
+export function quote(text: string, max = 200): string {
+  return JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text);
+}
+
 /** A short, safe rendering of a value for error messages. */
 export function preview(value: unknown): string {
   if (value === null) return 'null';

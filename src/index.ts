@@ -5,7 +5,7 @@
 
 // Attach to a training loop, and the run it returns.
 export { attach } from './attach/attach.js';
-export type { AttachOptions, TokenOptions } from './attach/options.js';
+export type { AttachOptions, NonFinitePolicy, TokenOptions } from './attach/options.js';
 export type { FitArgs, Run, RunStats } from './run/api.js';
 export type {
   ColumnInfo,
@@ -36,7 +36,7 @@ export type { Influence, LabelledRows, TracInOptions, TracInResult } from './pos
 // Sinks and delivery.
 export { parquetSink, PARQUET_LAYOUT_VERSION } from './store/parquet.js';
 export type { ParquetSinkOptions } from './store/parquet.js';
-export { sqliteSink, SQLITE_SCHEMA_VERSION } from './store/sqlite.js';
+export { sqliteSink, SQLITE_APPLICATION_ID, SQLITE_SCHEMA_VERSION } from './store/sqlite.js';
 export type { SqliteSinkOptions } from './store/sqlite.js';
 export type { ResumeState, Sink, TotalsPoint } from './store/sink.js';
 export type { DeliveryStats, SinkFailure } from './stream/delivery.js';

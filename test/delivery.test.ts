@@ -107,7 +107,7 @@ describe('sink failures', () => {
       } catch (error) {
         expect(error).toBeInstanceOf(InrunError);
         expect((error as InrunError).field).toBe('sinks');
-        expect((error as Error).message).toMatch(/sink flaky failed: disk full/);
+        expect((error as Error).message).toMatch(/sink flaky failed in writeSteps: disk full/);
         failedAt = step;
       }
     }

@@ -80,9 +80,9 @@ describe('bad input fails before training with an error naming the field', () =>
 
   it('a target whose labels do not fit the loss', () => {
     const error = attachError({ targets: { val: { xs: val.xs, ys: tf.zeros([2, 7]) } } });
-    expect(error.field).toBe('targets.val');
+    expect(error.field).toBe('targets.val.ys');
     expect(error.code).toBe('shape_mismatch');
-    expect(error.message).toMatch(/forward pass and loss failed/);
+    expect(error.message).toMatch(/expected labels of shape \[2\]/);
   });
 
   it('a target with mismatched row counts', () => {

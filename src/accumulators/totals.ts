@@ -19,11 +19,16 @@ export class DeviceTotals {
     this.sums = variableOf(tf.zeros([this.capacity, columns + 1]));
   }
 
-  /** Adds a step's values `[n, columns]` to the rows `slots` (unique within a step). Call inside `tf.tidy`. */
-  add(slots: Int32Array, values: tf.Tensor2D): void {
+  /**
+   * Adds a step's values `[n, columns]` to the rows `slots` (unique within a step). With `keep` (a
+   * scalar bool) false the step adds nothing, not even a step count. Call inside `tf.tidy`.
+   */
+  add(slots: Int32Array, values: tf.Tensor2D, keep?: tf.Scalar): void {
     this.ensure(maxOf(slots) + 1);
     const n = slots.length;
-    const rows = tf.concat([values, tf.ones([n, 1])], 1);
+    const all = tf.concat([values, tf.ones([n, 1])], 1);
+    // A select, not a product: 0 * NaN would still be NaN.
+    const rows = keep === undefined ? all : tf.where(keep, all, tf.zerosLike(all));
     const indices = tf.tensor2d(slots, [n, 1], 'int32');
     this.sums.assign(addRows(this.sums, indices, rows));
   }

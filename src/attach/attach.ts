@@ -3,9 +3,10 @@ import * as tf from '@tensorflow/tfjs';
 import { SketchStore } from '../accumulators/sketches.js';
 import { TokenTotals } from '../accumulators/tokens.js';
 import { DeviceTotals } from '../accumulators/totals.js';
-import { InrunError } from '../errors.js';
+import { InrunError, preview } from '../errors.js';
 import type { WeightLayout } from '../ghost/rows.js';
 import { disposeProjections, makeProjections, sketchWidth } from '../ghost/sketch.js';
+import { checkEmbeddingGradient } from '../hooks/gather.js';
 import type { Restore } from '../hooks/restore.js';
 import { planLayers } from '../layers/plan.js';
 import { supportedClasses } from '../layers/registry.js';
@@ -81,6 +82,8 @@ export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: A
   let totals: DeviceTotals | null = null;
   let tokens: TokenTotals | null = null;
   try {
+    const embeddingLayer = adapter.layersModel?.layers.find((l) => l.getClassName() === 'Embedding' && l.trainable);
+    if (embeddingLayer !== undefined) checkEmbeddingGradient(embeddingLayer.name);
     // Claim first: a second attach must fail before it instruments anything twice.
     release.push(claim(adapter.optimizer, 'optimizer'));
     if (adapter.layersModel !== null) release.push(claim(adapter.layersModel, 'model'));
@@ -117,7 +120,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: A
       const names = Array.isArray(selection) ? new Set(selection as readonly string[]) : null;
       for (const name of names ?? []) {
         if (found.length > 0 && !found.some((l) => l.name === name)) {
-          throw new InrunError(`unknown layer "${name}"; the model's ops layers: ${found.map((l) => l.name).join(', ')}`, { field: 'layers' });
+          throw new InrunError(`unknown layer ${preview(name)}; the model's ops layers: ${found.map((l) => l.name).join(', ')}`, { field: 'layers' });
         }
       }
       include = (key, embedding) => (selection === 'all' ? true : selection === 'embedding' ? embedding : names!.has(key));
@@ -215,7 +218,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: A
       totals,
       tokens,
       tokenOptions,
-      delivery: new Delivery(options.sinks, () => info, { ...options.delivery, onError: options.sinkErrors }),
+      delivery: new Delivery(options.sinks, () => info, { ...options.delivery, onError: options.sinkErrors, timeoutMs: options.sinkTimeoutMs }),
       totalsEvery: options.totalsEvery,
       checkpoints: options.checkpoints,
       sketch,
@@ -224,6 +227,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: A
       targetNames,
       flushEvery: options.flushEvery,
       stepRecords: options.stepRecords,
+      nonFinite: options.nonFinite,
       seed: options.seed,
       examples: options.examples,
       release: () => {

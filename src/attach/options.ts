@@ -2,9 +2,13 @@
 import type * as tf from '@tensorflow/tfjs';
 import { InrunError, invalid, preview } from '../errors.js';
 import { TARGET_METHODS } from '../scoring/methods.js';
+import { checkRunId } from '../store/run-id.js';
 import type { Sink } from '../store/sink.js';
 import type { MetricsOptions } from '../telemetry/metrics.js';
 import type { ExampleInfo, Method, TargetData } from '../types.js';
+
+/** What a run does with a non-finite step: see {@link AttachOptions.nonFinite}. */
+export type NonFinitePolicy = 'stop' | 'skip-step' | 'record';
 
 /** Options of {@link attach}. */
 export interface AttachOptions {
@@ -88,7 +92,11 @@ export interface AttachOptions {
    * @defaultValue none
    */
   readonly sketch?: { readonly size: number; readonly seed?: number };
-  /** Run id used by sinks. @defaultValue `run-<time>-<random>` */
+  /**
+   * Run id used by sinks, which name folders and files after it: 1 to 128 characters of
+   * `A-Z a-z 0-9 . _ -`, not starting with `.` or `-`.
+   * @defaultValue `run-<time>-<random>`
+   */
   readonly runId?: string;
   /** Free-form metadata stored with the run. */
   readonly meta?: Readonly<Record<string, unknown>>;
@@ -104,6 +112,22 @@ export interface AttachOptions {
    * @defaultValue 'stop'
    */
   readonly sinkErrors?: 'stop' | 'continue';
+  /**
+   * A step whose loss, target losses or scores hold NaN or Infinity (found on the device and read
+   * with the step's record, without a per-step host sync). Such a step never enters the totals; it is
+   * counted in `run.stats().nonFiniteSteps` and announced by a process warning naming it. `'stop'`
+   * hands every finite step to the sinks, then fails training with an InrunError naming the step;
+   * `'skip-step'` leaves the step's record out and trains on; `'record'` hands its record on as it is
+   * (sinks store what they can: SQLite stores NULL or leaves a NaN score row out). See docs/sinks.md.
+   * @defaultValue 'stop'
+   */
+  readonly nonFinite?: NonFinitePolicy;
+  /**
+   * Milliseconds one sink call (open, a write, close) may take. A call still pending then counts as
+   * a sink failure, handled by `sinkErrors`, so a hung sink never hangs training or `close()`.
+   * @defaultValue 60000
+   */
+  readonly sinkTimeoutMs?: number;
   /**
    * Steps between totals snapshots sent to sinks (one asynchronous read of the device totals each);
    * 0 sends them only at `run.checkpoint()` and `close()`.
@@ -147,6 +171,8 @@ const OPTION_KEYS = {
   meta: true,
   delivery: true,
   sinkErrors: true,
+  nonFinite: true,
+  sinkTimeoutMs: true,
   totalsEvery: true,
   metrics: true,
   hvp: true,
@@ -163,7 +189,7 @@ function checkOptions(options: AttachOptions): void {
   for (const key of Object.keys(options)) {
     if (!Object.hasOwn(OPTION_KEYS, key)) throw new InrunError(`unknown option; known options: ${Object.keys(OPTION_KEYS).join(', ')}`, { field: key });
   }
-  const { flushEvery, stepRecords, ghostPath, seed, runId, sinks, tokens, delivery, sinkErrors, totalsEvery, metrics, hvp, update, targetEvery, checkpoints, sketch } = options;
+  const { flushEvery, stepRecords, ghostPath, seed, runId, sinks, tokens, delivery, sinkErrors, nonFinite, sinkTimeoutMs, totalsEvery, metrics, hvp, update, targetEvery, checkpoints, sketch } = options;
   if (sketch !== undefined) {
     if (sketch === null || typeof sketch !== 'object' || !(Number.isInteger(sketch.size) && sketch.size >= 1)) invalid('sketch.size', 'a positive integer', sketch?.size);
     if (sketch.seed !== undefined && !Number.isInteger(sketch.seed)) invalid('sketch.seed', 'an integer', sketch.seed);
@@ -198,6 +224,8 @@ function checkOptions(options: AttachOptions): void {
     invalid('totalsEvery', 'an integer >= 0', totalsEvery);
   }
   if (sinkErrors !== undefined && sinkErrors !== 'stop' && sinkErrors !== 'continue') invalid('sinkErrors', "'stop' or 'continue'", sinkErrors);
+  if (sinkTimeoutMs !== undefined && !(Number.isInteger(sinkTimeoutMs) && sinkTimeoutMs >= 1)) invalid('sinkTimeoutMs', 'a positive integer (milliseconds)', sinkTimeoutMs);
+  if (nonFinite !== undefined && !['stop', 'skip-step', 'record'].includes(nonFinite)) invalid('nonFinite', "'stop', 'skip-step' or 'record'", nonFinite);
   if (delivery !== undefined) {
     if (delivery === null || typeof delivery !== 'object') invalid('delivery', '{ policy?, capacity? }', delivery);
     if (delivery.policy !== undefined && delivery.policy !== 'block' && delivery.policy !== 'drop') {
@@ -219,9 +247,7 @@ function checkOptions(options: AttachOptions): void {
   if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 32)) {
     invalid('seed', 'an integer in [0, 2^32)', seed);
   }
-  if (runId !== undefined && (typeof runId !== 'string' || runId.length === 0)) {
-    invalid('runId', 'a non-empty string', runId);
-  }
+  if (runId !== undefined) checkRunId(runId);
   if (sinks !== undefined) {
     if (!Array.isArray(sinks)) invalid('sinks', 'an array of sinks', sinks);
     (sinks as unknown[]).forEach((s, i) => {
@@ -290,6 +316,8 @@ export interface ResolvedOptions {
   readonly meta: Readonly<Record<string, unknown>>;
   readonly delivery: { readonly policy: 'block' | 'drop'; readonly capacity: number };
   readonly sinkErrors: 'stop' | 'continue';
+  readonly nonFinite: NonFinitePolicy;
+  readonly sinkTimeoutMs: number;
   readonly totalsEvery: number;
   readonly metrics: MetricsOptions | null;
 }
@@ -327,6 +355,8 @@ export function resolveOptions(options: AttachOptions): ResolvedOptions {
     meta: { ...(options.meta ?? {}) },
     delivery: { policy: options.delivery?.policy ?? 'block', capacity: options.delivery?.capacity ?? 256 },
     sinkErrors: options.sinkErrors ?? 'stop',
+    nonFinite: options.nonFinite ?? 'stop',
+    sinkTimeoutMs: options.sinkTimeoutMs ?? 60_000,
     totalsEvery: options.totalsEvery ?? 1000,
     metrics: options.metrics === true ? {} : options.metrics === false ? null : (options.metrics ?? null),
   };

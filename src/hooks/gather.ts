@@ -18,6 +18,35 @@ export function tableGradient(tableShape: readonly number[], ids: tf.Tensor, dy:
 
 let restoreStock: (() => void) | null = null;
 
+/** Whether {@link useFastEmbeddingGradient} is in effect. */
+export function fastEmbeddingGradientActive(): boolean {
+  return restoreStock !== null;
+}
+
+let warnedSlowGather = false;
+
+/**
+ * An Embedding layer trained on cpu or wasm without {@link useFastEmbeddingGradient}: on wasm tf.js'
+ * stock gradient is not registered at all (training fails mid-step with "Kernel 'UnsortedSegmentSum'
+ * not registered"), so this throws; on cpu it works but takes seconds a step at real vocabularies, so
+ * this warns once. Says what to call either way.
+ */
+export function checkEmbeddingGradient(layer: string): void {
+  const backend = tf.getBackend();
+  if ((backend !== 'wasm' && backend !== 'cpu') || fastEmbeddingGradientActive()) return;
+  const advice = "call useFastEmbeddingGradient() (from 'inrun') once before attach; docs/embedding-gradient.md";
+  if (backend === 'wasm') {
+    throw new InrunError(`Embedding layer "${layer}" cannot train on the wasm backend with tf.js' stock gradient (UnsortedSegmentSum is not registered there): ${advice}`, {
+      field: 'model',
+      code: 'unsupported_model',
+    });
+  }
+  if (!warnedSlowGather) {
+    warnedSlowGather = true;
+    process.emitWarning(`inrun: Embedding layer "${layer}" on the cpu backend uses tf.js' stock gradient, which loops over every vocabulary row (seconds a step at 5,000 words): ${advice}`, 'InrunWarning');
+  }
+}
+
 /**
  * Registers a fast gradient for tf.js' `GatherV2` kernel (what `tf.layers.embedding` and `tf.gather`
  * use) for the common case (axis 0, no batch dims); other cases keep the stock gradient.

@@ -2,8 +2,17 @@
 import { InrunError, preview } from '../errors.js';
 import type { ExampleId } from '../types.js';
 
-function checkId(id: unknown, field: string): ExampleId {
-  if (typeof id === 'number' ? Number.isFinite(id) : typeof id === 'string' && id.length > 0) return id as ExampleId;
+/** A lone UTF-16 surrogate: stores would read it back as U+FFFD and merge distinct ids. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Validates one example id (a finite number or a non-empty, well-formed string). */
+export function checkId(id: unknown, field: string): ExampleId {
+  if (typeof id === 'number' ? Number.isFinite(id) : typeof id === 'string' && id.length > 0) {
+    if (typeof id === 'string' && LONE_SURROGATE.test(id)) {
+      throw new InrunError(`expected well-formed Unicode (this id holds a lone UTF-16 surrogate), got ${preview(id)}`, { field, code: 'invalid_input' });
+    }
+    return id as ExampleId;
+  }
   throw new InrunError(`expected example ids to be finite numbers or non-empty strings, got ${preview(id)}`, { field, code: 'invalid_input' });
 }
 
@@ -24,7 +33,7 @@ export function checkIds(ids: unknown, field: string, length?: number): ExampleI
   const seen = new Set<ExampleId>();
   for (const [i, raw] of list.entries()) {
     const id = checkId(raw, `${field}[${i}]`);
-    if (seen.has(id)) throw new InrunError(`duplicate example id ${JSON.stringify(id)} at index ${i}; ids must be unique`, { field, code: 'invalid_input' });
+    if (seen.has(id)) throw new InrunError(`duplicate example id ${preview(id)} at index ${i}; ids must be unique`, { field, code: 'invalid_input' });
     seen.add(id);
   }
   return list as ExampleId[];

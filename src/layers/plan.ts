@@ -1,6 +1,6 @@
 // Which layers of a LayersModel inrun covers (through the registry's kinds), and why the others are left out.
 import * as tf from '@tensorflow/tfjs';
-import { InrunError } from '../errors.js';
+import { InrunError, preview } from '../errors.js';
 import type { WeightLayout } from '../ghost/rows.js';
 import type { CoveredLayer, SkippedLayer } from '../types.js';
 import type { Restore } from './kind.js';
@@ -42,7 +42,7 @@ export function planLayers(model: tf.LayersModel, selection: 'all' | 'embedding'
     for (const name of names) {
       if (!byName.has(name)) {
         const known = layers.filter((l) => l.trainableWeights.length > 0).map((l) => l.name);
-        throw new InrunError(`unknown layer "${name}"; layers with weights: ${known.join(', ') || 'none'}`, { field: 'layers' });
+        throw new InrunError(`unknown layer ${preview(name)}; layers with weights: ${known.join(', ') || 'none'}`, { field: 'layers' });
       }
     }
   }

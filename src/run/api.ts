@@ -61,6 +61,10 @@ export interface Run {
 export interface RunStats {
   /** Attributed optimizer steps so far (including resumed ones). */
   readonly steps: number;
+  /** Steps whose loss, target losses or scores were NaN or Infinity (read back so far); see `nonFinite`. */
+  readonly nonFiniteSteps: number;
+  /** The first such step, or null. */
+  readonly firstNonFiniteStep: number | null;
   readonly delivery: DeliveryStats;
   /** Milliseconds spent turning records into OpenTelemetry measurements (0 without `metrics`). */
   readonly metricsMs: number;

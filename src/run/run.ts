@@ -7,16 +7,18 @@ import type { Attributor, RunSketch } from '../scoring/attributor.js';
 import { InrunError, invalid } from '../errors.js';
 import { Capture, withCapture } from '../hooks/capture.js';
 import { arrayBatches, readBatchIds, withCallback, type DatasetLike } from '../hooks/fit.js';
-import { checkIds, IdIndex } from '../hooks/ids.js';
+import { checkId, checkIds, IdIndex } from '../hooks/ids.js';
 import type { Restore } from '../hooks/restore.js';
 import { hookOptimizer, readLearningRate, type Gradients } from '../hooks/optimizer.js';
 import type { ModelAdapter } from '../attach/model.js';
-import { checkpointName, markLatest, readCheckpointInfo, saveCheckpoint, type CheckpointInfo } from './checkpoint.js';
-import type { Delivery } from '../stream/delivery.js';
+import { checkLabels } from '../scoring/labels.js';
+import { checkpointName, markLatest, readCheckpointInfo, resolveCheckpoint, saveCheckpoint, type CheckpointInfo } from './checkpoint.js';
+import { readTotalsFiles, totalsFiles } from './totals-files.js';
+import { reason, type Delivery } from '../stream/delivery.js';
 import { RunMetrics, type MetricsOptions } from '../telemetry/metrics.js';
 import { RecordBuffer } from '../stream/records.js';
 import type { ExampleId, ExampleInfo, RunInfo, Scores, StepRecord, TokenScore } from '../types.js';
-import type { TokenOptions } from '../attach/options.js';
+import type { NonFinitePolicy, TokenOptions } from '../attach/options.js';
 import type { FitArgs, Run, RunStats } from './api.js';
 import { EpochTracker } from './claim.js';
 import { prepareFit } from './fit-args.js';
@@ -48,6 +50,7 @@ export interface RunParts {
   readonly targetNames: readonly string[];
   readonly flushEvery: number;
   readonly stepRecords: boolean;
+  readonly nonFinite: NonFinitePolicy;
   readonly seed: number;
   readonly examples: readonly ExampleInfo[];
   /** Removes layer hooks and frees targets. */
@@ -77,11 +80,18 @@ export class AttributionRun implements Run {
   private final: Scores | null = null;
   private seedCalls = 0;
   private originalFitDataset: tf.LayersModel['fitDataset'] | null = null;
+  private nonFiniteSteps = 0;
+  private firstNonFinite: number | null = null;
+  /** Set under `nonFinite: 'stop'` once a non-finite step is read back: every later step fails with it. */
+  private halt: InrunError | null = null;
+  /** A sink already storing this run id (asked at attach); cleared by resume(). */
+  private storedIn: string | null;
 
   constructor(private readonly parts: RunParts) {
     this.info = parts.info;
     this.id = parts.info.runId;
     this.records$ = this.subject.asObservable();
+    this.storedIn = parts.delivery.storedIn(this.id);
     this.buffer = new RecordBuffer(this.id, parts.columns, parts.targetNames);
     this.describe(parts.examples);
     this.metrics =
@@ -106,6 +116,7 @@ export class AttributionRun implements Run {
     const callSeed = seed ?? (this.seedCalls++ === 0 ? this.parts.seed : (this.parts.seed + this.seedCalls * 0x9e3779b1) >>> 0);
     this.info.seeds.push(callSeed);
     try {
+      checkLabels(this.requireLayersModel('fit'), ty, 'y');
       const dataset = arrayBatches(tx, ty, trainIds, batchSize, shuffle, callSeed, () => this.epoch ?? rest.initialEpoch ?? 0);
       const datasetArgs = { ...rest, epochs, validationBatchSize: batchSize } as tf.ModelFitDatasetArgs<unknown>;
       if (validation !== undefined) (datasetArgs as { validationData?: unknown }).validationData = validation;
@@ -126,6 +137,7 @@ export class AttributionRun implements Run {
     }
     if (args == null || typeof args !== 'object') throw new InrunError('expected fitDataset arguments ({ epochs, ... })', { field: 'args' });
     this.checkOptimizer(model);
+    this.checkNewRun();
     const wrapped = this.withIds(dataset);
     const callbacks = withCallback(args.callbacks, args.yieldEvery, new EpochTracker(this));
     this.queue = [];
@@ -146,6 +158,7 @@ export class AttributionRun implements Run {
     this.assertOpen();
     if (typeof fn !== 'function') invalid('fn', 'a function running one optimizer step', fn);
     this.surfaceSinkFailure();
+    this.checkNewRun();
     this.queue = [{ ids: checkIds(ids, 'ids'), field: 'ids' }];
     let unused: boolean;
     let result: T;
@@ -176,7 +189,7 @@ export class AttributionRun implements Run {
       if (example === null || typeof example !== 'object') {
         invalid(`examples[${i}]`, '{ id, source?, label?, text? }', example);
       }
-      checkIds([example.id], `examples[${i}].id`);
+      checkId(example.id, `examples[${i}].id`);
       this.index.slotOf(example.id);
       if (example.source !== undefined) this.sources.set(example.id, example.source);
       this.unsentExamples.push(example);
@@ -215,7 +228,11 @@ export class AttributionRun implements Run {
 
   flush(): Promise<void> {
     const next = this.flushing.then(async () => {
-      const records = await this.buffer.drain();
+      const drained = await this.buffer.drain();
+      const bad = drained.filter((d) => !d.finite).map((d) => d.step);
+      if (bad.length > 0) this.noteNonFinite(bad);
+      const policy = this.parts.nonFinite;
+      const records = drained.flatMap((d) => (d.record !== null && (d.finite || policy === 'record') ? [d.record] : []));
       const examples = this.unsentExamples;
       this.unsentExamples = [];
       for (const record of records) this.subject.next(record);
@@ -223,6 +240,14 @@ export class AttributionRun implements Run {
       if (examples.length > 0) await delivery.push({ kind: 'examples', examples });
       await delivery.push({ kind: 'steps', records });
       if (totalsEvery > 0 && this.stepCount - 1 - this.lastTotals >= totalsEvery) await this.pushTotals(await this.readTotals(false), false);
+      if (bad.length > 0 && policy === 'stop') {
+        this.halt ??= new InrunError(
+          `step ${bad[0]} is not finite (its loss, a target loss or a score is NaN or Infinity): training stopped after every finite step ` +
+            "reached the sinks; lower the learning rate or check the data (nonFinite: 'skip-step' trains on without such steps)",
+          { field: 'nonFinite', code: 'invalid_input' },
+        );
+        throw this.halt;
+      }
     });
     // A failed flush fails its caller; later flushes still run.
     this.flushing = next.catch(() => undefined);
@@ -239,7 +264,8 @@ export class AttributionRun implements Run {
   async checkpoint(dir: string): Promise<CheckpointInfo> {
     const model = this.requireLayersModel('checkpoint');
     await this.flush();
-    await this.pushTotals(await this.readTotals(false), false);
+    const totals = await this.readTotals(false);
+    await this.pushTotals(totals, false);
     await this.parts.delivery.drain();
     this.surfaceSinkFailure();
     const info = {
@@ -249,7 +275,8 @@ export class AttributionRun implements Run {
       learningRate: readLearningRate(this.parts.model.optimizer),
     };
     const name = checkpointName(info.step);
-    await saveCheckpoint(model, `${dir}/${name}`, info, this.parts.sketch === null ? {} : await sketchFiles(this.parts.sketch, this.index));
+    const extra = { ...totalsFiles(totals, this.parts.columns), ...(this.parts.sketch === null ? {} : await sketchFiles(this.parts.sketch, this.index)) };
+    await saveCheckpoint(model, `${dir}/${name}`, info, extra);
     markLatest(dir, name);
     return { ...info, savedAt: new Date().toISOString() };
   }
@@ -265,8 +292,11 @@ export class AttributionRun implements Run {
         code: 'invalid_state',
       });
     }
-    const state = await this.parts.delivery.resume(point.step);
-    if (state === null) throw new InrunError('resume needs a sink that can resume (sqliteSink or parquetSink)', { field: 'sinks', code: 'invalid_option' });
+    this.storedIn = null;
+    const sinkState = await this.parts.delivery.resume(point.step);
+    // A checkpoint's own totals first: the sinks' newest snapshot may be of a later checkpoint that never finished.
+    const state = (typeof from === 'string' ? readTotalsFiles(resolveCheckpoint(from), this.parts.columns, point.step) : null) ?? sinkState;
+    if (sinkState === null || state === null) throw new InrunError('resume needs a sink that can resume (sqliteSink or parquetSink)', { field: 'sinks', code: 'invalid_option' });
     const slots = Int32Array.from(state.ids, (id) => this.index.slotOf(id));
     this.parts.totals.load(slots, this.parts.columns.map((name) => state.columns[name] ?? new Float64Array(slots.length)), state.steps);
     this.stepCount = point.step + 1;
@@ -276,15 +306,40 @@ export class AttributionRun implements Run {
   }
 
   stats(): RunStats {
-    return { steps: this.stepCount, delivery: this.parts.delivery.stats, metricsMs: this.metrics?.busyMs ?? 0 };
+    return {
+      steps: this.stepCount,
+      nonFiniteSteps: this.nonFiniteSteps,
+      firstNonFiniteStep: this.firstNonFinite,
+      delivery: this.parts.delivery.stats,
+      metricsMs: this.metrics?.busyMs ?? 0,
+    };
+  }
+
+  /** Counts non-finite steps, warns once per flush with their numbers, and feeds the metric. */
+  private noteNonFinite(steps: readonly number[]): void {
+    this.nonFiniteSteps += steps.length;
+    this.firstNonFinite ??= steps[0]!;
+    this.metrics?.nonFinite(steps.length);
+    const shown = steps.slice(0, 5).join(', ') + (steps.length > 5 ? `, ... (${steps.length} steps)` : '');
+    process.emitWarning(`inrun: run "${this.id}": step ${shown} not finite (NaN or Infinity in the loss, a target loss or a score); policy nonFinite: '${this.parts.nonFinite}'`, 'InrunWarning');
   }
 
   async close(): Promise<Scores> {
     if (this.final !== null) return this.final;
     if (this.closed) throw new InrunError('close() is already in progress', { code: 'invalid_state' });
     this.closed = true;
+    const halted: { error: InrunError | null } = { error: null };
     try {
-      await this.flush();
+      if (this.storedIn !== null) {
+        // A reused run id that never trained: nothing to write, and the stored run stays untouched.
+        this.final = await this.readTotals(true);
+        return this.final;
+      }
+      // A non-finite step found now still lets close write the totals and close the sinks.
+      await this.flush().catch((error: unknown) => {
+        if (error !== this.halt || this.halt === null) throw error;
+        halted.error = this.halt;
+      });
       const scores = await this.readTotals(true);
       await this.pushTotals(scores, true);
       await this.parts.delivery.drain();
@@ -297,6 +352,7 @@ export class AttributionRun implements Run {
       }
     }
     this.surfaceSinkFailure();
+    if (halted.error !== null) throw halted.error;
     return this.final;
   }
 
@@ -304,6 +360,7 @@ export class AttributionRun implements Run {
 
   private onGradients(compute: () => Gradients): Gradients {
     this.surfaceSinkFailure();
+    if (this.halt !== null) throw this.halt;
     const batch = this.queue.shift();
     if (batch === undefined) {
       throw new InrunError(
@@ -339,8 +396,11 @@ export class AttributionRun implements Run {
     const learningRate = readLearningRate(this.parts.model.optimizer);
     const scale = { learningRate, lossScale: this.parts.model.lossReduction === 'mean' ? 1 / n : 1 };
     const keep = this.parts.stepRecords && (this.subject.observed || this.parts.delivery.wantsSteps);
-    const out = this.parts.attributor.step(capture, slots, scale, keep, this.stepCount, result.grads);
-    if (out !== null) {
+    const out = this.parts.attributor.step(capture, slots, scale, keep, this.stepCount, loss, result.grads);
+    // Without a record the finiteness flag still waits for the next flush's read.
+    if (out.values === null) {
+      this.buffer.pushFlag(this.stepCount, out.finite);
+    } else {
       this.buffer.push({
         step: this.stepCount,
         epoch: this.epoch,
@@ -349,6 +409,7 @@ export class AttributionRun implements Run {
         values: out.values,
         loss: tf.keep(loss.clone()),
         targetLosses: out.targetLosses,
+        finite: out.finite,
         startedAt,
         attributionMs: performance.now() - attributionStart,
       });
@@ -393,10 +454,13 @@ export class AttributionRun implements Run {
           next: async (): Promise<IteratorResult<unknown>> => {
             // Back-pressure point: fitDataset awaits this before every step.
             await this.flushIfDue();
+            const item = await it.next();
+            const ended = item.done === true || item.value == null;
+            // The step before an epoch's end finished that epoch: a checkpoint taken now records it.
+            if (ended && this.epoch !== null) this.finishedEpoch = this.epoch;
             await this.checkpointIfDue();
             this.surfaceSinkFailure();
-            const item = await it.next();
-            if (item.done === true || item.value == null) return item;
+            if (ended) return item;
             const { ids, ...rest } = item.value as { ids?: unknown };
             const list = await readBatchIds(ids, 'dataset element ids');
             // One element is fetched right before its step; a leftover belongs to a step that never ran.
@@ -462,11 +526,22 @@ export class AttributionRun implements Run {
   private surfaceSinkFailure(): void {
     const failure = this.parts.delivery.takeFailure();
     if (failure === null) return;
-    const message = failure.error instanceof Error ? failure.error.message : String(failure.error);
     throw new InrunError(
-      `sink ${failure.sink} failed: ${message}. Training stopped; what the sinks wrote stays readable (sinkErrors: 'continue' trains on without a failing sink)`,
-      { field: 'sinks', cause: failure.error, code: 'sink_failed' },
+      `sink ${failure.sink} failed in ${failure.call}: ${reason(failure.error.cause)}. Training stopped; what the sinks wrote stays readable (sinkErrors: 'continue' trains on without a failing sink)`,
+      { field: 'sinks', cause: failure.error.cause, code: 'sink_failed' },
     );
+  }
+
+  /**
+   * A run id some sink already stores, found at attach, fails before the first step (not at the first
+   * write mid-training). attach cannot refuse it itself: `run.resume()` may still follow.
+   */
+  private checkNewRun(): void {
+    if (this.storedIn === null) return;
+    throw new InrunError(`run "${this.id}" is already stored in sink ${this.storedIn}; choose another runId, or call run.resume(checkpoint) before training`, {
+      field: 'runId',
+      code: 'invalid_state',
+    });
   }
 
   private assertOpen(): void {

@@ -52,8 +52,11 @@ export interface AttributorConfig {
 
 /** What one step leaves for its per-step record (kept tensors; the record buffer frees them). */
 export interface StepOutput {
-  readonly values: tf.Tensor2D;
+  /** `[n, columns]`, or null when no record is kept. */
+  readonly values: tf.Tensor2D | null;
   readonly targetLosses: tf.Tensor1D | null;
+  /** Scalar bool: the loss, target losses and every value are finite (read with the record, never synced alone). */
+  readonly finite: tf.Scalar;
 }
 
 function rescale(params: Map<string, LayerParams>, scaleBy: ((key: string, p: LayerParams) => LayerParams) | undefined): Map<string, LayerParams> {
@@ -79,8 +82,12 @@ export class Attributor {
     this.wantsTargets = this.needs.target || this.needs.targetEmbedding || this.needs.tokens !== null;
   }
 
-  /** `grads`: the optimizer's gradients of this step (from `computeGradients`), for optimizer-aware values. */
-  step(capture: Capture, slots: Int32Array, scale: StepScale, keep: boolean, step: number, grads: tf.NamedTensorMap | null = null): StepOutput | null {
+  /**
+   * `loss`: the step's training loss (checked for finiteness with the values). `grads`: the
+   * optimizer's gradients of this step (from `computeGradients`), for optimizer-aware values. A
+   * non-finite step adds nothing to the totals (a device-side select, no host sync).
+   */
+  step(capture: Capture, slots: Int32Array, scale: StepScale, keep: boolean, step: number, loss: tf.Tensor, grads: tf.NamedTensorMap | null = null): StepOutput {
     const { model, targets, methods, include, ghostPath, totals, tokens } = this.config;
     const n = slots.length;
     return tf.tidy(() => {
@@ -133,19 +140,27 @@ export class Attributor {
         if (this.config.sketch !== null) this.logSketches(this.config.sketch, train, slots, scale, step);
         const k = targets?.names.length ?? 0;
         const values = tf.concat(methods.map((m) => m.values(products, scale, n, k)), 1) as tf.Tensor2D;
-        totals.add(slots, values);
+        const targetLosses = losses.length === 0 ? null : losses.length === 1 ? losses[0]!.clone() : (tf.concat(losses) as tf.Tensor1D);
+        const finite = tf.logicalAnd(
+          tf.all(tf.isFinite(values)),
+          tf.logicalAnd(tf.all(tf.isFinite(loss)), targetLosses === null ? tf.scalar(true, 'bool') : tf.all(tf.isFinite(targetLosses))),
+        ) as tf.Scalar;
+        totals.add(slots, values, finite);
         const tokenMethod = methods.find((m) => m.tokenValues !== undefined);
         if (tokens !== null && products.tokens !== null && tokenMethod?.tokenValues) {
-          tokens.add(slots, products.tokens.ids, tokenMethod.tokenValues(products.tokens.terms, scale));
+          const terms = tokenMethod.tokenValues(products.tokens.terms, scale);
+          tokens.add(slots, products.tokens.ids, tf.where(finite, terms, tf.zerosLike(terms)));
         }
-        const out: StepOutput | null = keep
-          ? { values: tf.keep(values), targetLosses: losses.length === 0 ? null : tf.keep(losses.length === 1 ? losses[0]!.clone() : tf.concat(losses)) }
-          : null;
+        const out: StepOutput = {
+          values: keep ? tf.keep(values) : null,
+          targetLosses: keep && targetLosses !== null ? tf.keep(targetLosses) : null,
+          finite: tf.keep(finite),
+        };
         return out as unknown as tf.TensorContainer;
       } finally {
         if (this.config.targetEvery === 1) this.releaseTargets();
       }
-    }) as unknown as StepOutput | null;
+    }) as unknown as StepOutput;
   }
 
   /**

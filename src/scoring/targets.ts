@@ -4,6 +4,7 @@ import { InrunError, preview } from '../errors.js';
 import type { TargetLayout } from '../ghost/rows.js';
 import { Capture, probeSeed, withCapture } from '../hooks/capture.js';
 import type { ModelAdapter } from '../attach/model.js';
+import { checkLabels } from './labels.js';
 import type { TargetData } from '../types.js';
 
 /**
@@ -51,8 +52,8 @@ function checkTensors(field: string, value: unknown, count: number | null): tf.T
 
 function checkTarget(name: string, data: TargetData, model: ModelAdapter): Checked {
   const field = `targets.${name}`;
-  if (name.length === 0 || name.includes(':')) {
-    throw new InrunError(`expected a non-empty name without ':', got ${JSON.stringify(name)}`, { field: 'targets' });
+  if (name.length === 0 || name.length > 100 || name.includes(':')) {
+    throw new InrunError(`expected a name of 1 to 100 characters without ':', got ${preview(name)}`, { field: 'targets' });
   }
   if (data === null || typeof data !== 'object') throw new InrunError(`expected { xs, ys }, got ${preview(data)}`, { field });
   const xs = checkTensors(`${field}.xs`, data.xs, model.inputShapes?.length ?? null);
@@ -73,6 +74,16 @@ function checkTarget(name: string, data: TargetData, model: ModelAdapter): Check
         `expected rows of shape [${expected.map((d) => d ?? '*').join(', ')}] (the model's input), got [${got.join(', ')}]`,
         { field: `${field}.xs${xs.length > 1 ? `[${i}]` : ''}`, code: 'shape_mismatch' },
       );
+    }
+  });
+  if (model.layersModel !== null) checkLabels(model.layersModel, ys, `${field}.ys`);
+  // One host read at attach (never during training): a NaN in a target would turn every score NaN.
+  [...xs, ...ys].forEach((t, i) => {
+    if (t.dtype !== 'float32') return;
+    const finite = tf.tidy(() => tf.all(tf.isFinite(t)).dataSync()[0] === 1);
+    if (!finite) {
+      const which = i < xs.length ? `xs${xs.length > 1 ? `[${i}]` : ''}` : `ys${ys.length > 1 ? `[${i - xs.length}]` : ''}`;
+      throw new InrunError('holds NaN or Infinity; targets must be finite', { field: `${field}.${which}`, code: 'invalid_input' });
     }
   });
   // Dry run: the model's own forward and loss on the target, so that a label of the wrong shape or

@@ -1,5 +1,5 @@
 // Parquet files of one segment: written atomically over hyparquet-writer, read back with hyparquet.
-import { renameSync, writeFileSync } from 'node:fs';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
 import { ByteWriter, parquetWrite } from 'hyparquet-writer';
 import { InrunError } from '../errors.js';
@@ -47,9 +47,19 @@ export function writeParquetFile(path: string, columns: readonly ParquetColumn[]
   // FileMetaData starts with field 1 (version, i32): header 0x15, then zig-zag varint 2 = 0x04.
   if (bytes[at] !== 0x15 || bytes[at + 1] !== 0x04) throw new InrunError('unexpected Parquet footer layout from hyparquet-writer', { code: 'internal' });
   bytes[at + 1] = 0x02;
+  writeAtomically(path, bytes);
+}
+
+/** Writes a file aside and renames it into place; a failed write (a full disk) leaves no temporary file. */
+export function writeAtomically(path: string, content: string | Uint8Array): void {
   const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, bytes);
-  renameSync(tmp, path);
+  try {
+    writeFileSync(tmp, content);
+    renameSync(tmp, path);
+  } catch (error) {
+    rmSync(tmp, { force: true });
+    throw error;
+  }
 }
 
 /** Every row of a Parquet file as objects (for resuming a run). */

@@ -1,9 +1,10 @@
 // parquetSink: a run as Parquet segments in a folder, with snapshots and resume.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { checkRunId } from './run-id.js';
 import { InrunError } from '../errors.js';
 import type { ExampleId, ExampleInfo, RunInfo, Scores, StepRecord } from '../types.js';
-import { readParquetFile, writeParquetFile, type ParquetColumn } from './parquet-file.js';
+import { readParquetFile, writeAtomically, writeParquetFile, type ParquetColumn } from './parquet-file.js';
 import type { ResumeState, Sink, TotalsPoint } from './sink.js';
 
 /** Options of {@link parquetSink}. */
@@ -135,14 +136,12 @@ export function parquetSink(folder: string, options: ParquetSinkOptions = {}): S
   };
   const writeRunFile = (status: RunFile['status'], totalsStep: number | null) => {
     const file: RunFile = { layoutVersion: PARQUET_LAYOUT_VERSION, status, totalsStep, info: info! };
-    const tmp = join(dir, `.run.json.tmp-${process.pid}`);
-    writeFileSync(tmp, JSON.stringify(file, null, 2));
-    renameSync(tmp, join(dir, 'run.json'));
+    writeAtomically(join(dir, 'run.json'), JSON.stringify(file, null, 2));
   };
   const readRunFile = (): RunFile => JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as RunFile;
   const start = (run: RunInfo) => {
+    dir = join(folder, checkRunId(run.runId));
     info = run;
-    dir = join(folder, run.runId);
     segment = new Segment(
       run.columns.map((c) => c.name),
       run.targets.map((t) => t.name),
@@ -171,6 +170,7 @@ export function parquetSink(folder: string, options: ParquetSinkOptions = {}): S
 
   return {
     name: `parquet:${folder}`,
+    stores: (runId: string) => existsSync(join(folder, checkRunId(runId), 'run.json')),
     open(run: RunInfo) {
       start(run);
       if (existsSync(join(dir, 'run.json'))) {

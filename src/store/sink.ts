@@ -44,4 +44,9 @@ export interface Sink {
    */
   resume?(run: RunInfo, afterStep: number): ResumeState | Promise<ResumeState>;
   close(): void | Promise<void>;
+  /**
+   * Whether run `runId` is stored here already: asked at `attach` (synchronously, before `open`), so
+   * that a reused run id is reported before training instead of at the first write. Optional.
+   */
+  stores?(runId: string): boolean;
 }

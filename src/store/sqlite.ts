@@ -1,9 +1,10 @@
 // sqliteSink: a run in an embedded SQLite file (the default store), with schema versions and resume.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { InrunError } from '../errors.js';
+import { InrunError, preview, quote } from '../errors.js';
 import type { ExampleId, ExampleInfo, RunInfo, Scores, StepRecord } from '../types.js';
+import { checkRunId } from './run-id.js';
 import type { ResumeState, Sink, TotalsPoint } from './sink.js';
 
 /** Options of {@link sqliteSink}. */
@@ -14,6 +15,39 @@ export interface SqliteSinkOptions {
 
 /** Schema version stored in `inrun_meta`; see docs/schema.md. */
 export const SQLITE_SCHEMA_VERSION = 2;
+
+/** `PRAGMA application_id` of an inrun store: 'inrn' in ASCII (see docs/schema.md). */
+export const SQLITE_APPLICATION_ID = 0x696e726e;
+
+/**
+ * Whether an opened file may be written: an empty database, one marked with inrun's application id,
+ * or an unmarked file an older inrun wrote (its `inrun_meta` holds a schema version). Anything else
+ * belongs to another application and is refused before a single write (no table, no WAL switch).
+ */
+function checkOwnership(d: Database.Database, path: string): void {
+  let id: number;
+  let tables: string[];
+  try {
+    id = d.pragma('application_id', { simple: true }) as number;
+    tables = (d.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name);
+  } catch (cause) {
+    throw new InrunError(`${quote(path)} is not an inrun store (not a SQLite database: ${(cause as Error).message}); nothing was changed. Give sqliteSink a new file`, {
+      field: 'sqliteSink.path',
+      code: 'invalid_input',
+      cause,
+    });
+  }
+  if (id === SQLITE_APPLICATION_ID || tables.length === 0) return;
+  const olderInrun =
+    id === 0 &&
+    tables.includes('inrun_meta') &&
+    (d.prepare("SELECT COUNT(*) AS n FROM inrun_meta WHERE key = 'schema_version'").get() as { n: number }).n === 1;
+  if (olderInrun) return;
+  throw new InrunError(
+    `${quote(path)} is not an inrun store (it belongs to another application: application_id ${id}, tables ${preview(tables.slice(0, 8).join(', '))}); nothing was changed. Give sqliteSink a new file`,
+    { field: 'sqliteSink.path', code: 'invalid_input' },
+  );
+}
 
 /**
  * Columns added since version 1, all nullable. A file written by an older inrun gets them on open, so
@@ -115,6 +149,8 @@ CREATE VIEW IF NOT EXISTS example_scores AS
   FROM scores s
   JOIN examples e ON e.run_id = s.run_id AND e.example_key = s.example_key
   JOIN columns c ON c.run_id = s.run_id AND c.column_id = s.column_id;
+CREATE VIEW IF NOT EXISTS latest_run AS
+  SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1;
 `;
 
 /**
@@ -177,7 +213,14 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
   const connect = (): Database.Database => {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     const d = new Database(path);
+    try {
+      checkOwnership(d, path);
+    } catch (error) {
+      d.close();
+      throw error;
+    }
     db = d;
+    d.pragma(`application_id = ${SQLITE_APPLICATION_ID}`);
     d.pragma('journal_mode = WAL');
     d.pragma('synchronous = NORMAL');
     d.exec(SCHEMA);
@@ -188,6 +231,7 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
   const sink: Sink = {
     name: `sqlite:${path}`,
     open(info: RunInfo) {
+      checkRunId(info.runId);
       const d = connect();
       runId = info.runId;
       if (d.prepare('SELECT 1 FROM runs WHERE run_id = ?').get(runId) !== undefined) {
@@ -203,6 +247,7 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
       columnIds = new Map(info.columns.map((c, i) => [c.name, i]));
     },
     resume(info: RunInfo, afterStep: number): ResumeState {
+      checkRunId(info.runId);
       const d = connect();
       runId = info.runId;
       const run = d.prepare('SELECT totals_step FROM runs WHERE run_id = ?').get(runId) as { totals_step: number | null } | undefined;
@@ -269,7 +314,9 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
       const d = open();
       const update = d.prepare('UPDATE examples SET source = ?, label = ?, text = ? WHERE run_id = ? AND example_key = ?');
       d.transaction(() => {
-        for (const e of examples) update.run(e.source ?? null, e.label ?? null, e.text ?? null, runId, keyOf(e.id));
+        // better-sqlite3 binds every JS number as REAL; a whole-number label goes in as an INTEGER.
+        const label = (l: string | number | undefined) => (typeof l === 'number' && Number.isSafeInteger(l) ? BigInt(l) : (l ?? null));
+        for (const e of examples) update.run(e.source ?? null, label(e.label), e.text ?? null, runId, keyOf(e.id));
       })();
     },
     writeSteps(records: readonly StepRecord[]) {
@@ -285,7 +332,10 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
           if (!keepSteps) continue;
           for (const [name, values] of Object.entries(r.columns)) {
             const column = columnIds.get(name)!;
-            exampleKeys.forEach((key, i) => scores.add(runId, r.step, column, key, values[i]!));
+            // SQLite stores NaN as NULL, which value's NOT NULL refuses: leave that one row out, never the transaction.
+            exampleKeys.forEach((key, i) => {
+              if (!Number.isNaN(values[i])) scores.add(runId, r.step, column, key, values[i]!);
+            });
           }
         }
         steps.flush();
@@ -302,12 +352,16 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
         const exampleKeys = scores.ids.map(keyOf);
         for (const [name, values] of Object.entries(scores.columns)) {
           const column = columnIds.get(name)!;
-          exampleKeys.forEach((key, i) => put.run(runId, column, key, values[i]!, scores.steps[i]!));
+          exampleKeys.forEach((key, i) => {
+            if (!Number.isNaN(values[i])) put.run(runId, column, key, values[i]!, scores.steps[i]!);
+          });
         }
         for (const [name, perExample] of Object.entries(scores.tokens)) {
           const column = columnIds.get(name)!;
           perExample.forEach((top, i) =>
-            top.forEach((t, rank) => token.run(runId, column, exampleKeys[i]!, rank, t.token, t.word ?? null, t.score)),
+            top.forEach((t, rank) => {
+              if (!Number.isNaN(t.score)) token.run(runId, column, exampleKeys[i]!, rank, t.token, t.word ?? null, t.score);
+            }),
           );
         }
         d.prepare('UPDATE runs SET totals_step = ?, info = ?, status = ?, ended_at = ? WHERE run_id = ?').run(
@@ -318,6 +372,16 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
           runId,
         );
       })();
+    },
+    stores(id: string) {
+      if (path === ':memory:' || !existsSync(path)) return false;
+      const d = new Database(path, { readonly: true, fileMustExist: true });
+      try {
+        const table = d.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").get();
+        return table !== undefined && d.prepare('SELECT 1 FROM runs WHERE run_id = ?').get(id) !== undefined;
+      } finally {
+        d.close();
+      }
     },
     close() {
       db?.close();

@@ -18,12 +18,22 @@ export interface DeliveryOptions {
   /** Step records that may wait for sinks. */
   readonly capacity: number;
   readonly onError: SinkErrorPolicy;
+  /** Milliseconds a sink call may take before it counts as failed. */
+  readonly timeoutMs: number;
 }
 
-/** A sink that threw, with what it threw. */
+/** A sink that threw, hung or refused, with the call and what went wrong. */
 export interface SinkFailure {
   readonly sink: string;
-  readonly error: unknown;
+  /** The sink call that failed: `open`, `writeSteps`, `writeExamples`, `writeScores`, `resume` or `close`. */
+  readonly call: string;
+  /** An InrunError (`sink_failed`) naming the sink; its `cause` is what the sink threw. */
+  readonly error: InrunError;
+}
+
+/** What a sink threw, as text for a message that has its own `inrun:` prefix. */
+export function reason(error: unknown): string {
+  return error instanceof InrunError ? error.message.replace(/^inrun: /, '') : error instanceof Error ? error.message : String(error);
 }
 
 /** Counters of the delivery to sinks. */
@@ -46,6 +56,14 @@ type Item =
   | { readonly kind: 'steps'; readonly records: readonly StepRecord[] }
   | { readonly kind: 'scores'; readonly scores: Scores; readonly at: TotalsPoint };
 
+/** The longest a `drop` flush point waits for room while a sink is mid-write. */
+const MAX_WAIT_MS = 250;
+
+/** One turn of the event loop: I/O callbacks that are ready run before it resolves. */
+function yieldTurn(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
+}
+
 /**
  * The bounded queue between the training hook and the sinks (RxJS has no back-pressure). One
  * consumer delivers items in order to every working sink, so several sinks share one stream; the
@@ -65,6 +83,7 @@ export class Delivery {
   private waiters: (() => void)[] = [];
   private opening: Promise<ResumeState | null> | null = null;
   private closed = false;
+  private lastFlushAt = performance.now();
 
   constructor(
     private readonly sinks: readonly Sink[],
@@ -72,6 +91,18 @@ export class Delivery {
     private readonly options: DeliveryOptions,
   ) {
     for (const sink of sinks) this.written.set(sink, 0);
+  }
+
+  /** The name of the first sink that already stores run `runId` (a reused id), or null. */
+  storedIn(runId: string): string | null {
+    for (const sink of this.sinks) {
+      try {
+        if (sink.stores?.(runId) === true) return sink.name;
+      } catch {
+        // A sink that cannot tell (a file it cannot read yet) reports at open, as before.
+      }
+    }
+    return null;
   }
 
   /** Whether any sink takes per-step records. */
@@ -100,10 +131,10 @@ export class Delivery {
       let state: ResumeState | null = null;
       for (const sink of this.sinks) {
         if (typeof sink.resume === 'function') {
-          const s = await sink.resume(this.info(), afterStep);
+          const s = await this.call(sink, 'resume', () => sink.resume!(this.info(), afterStep));
           state ??= s;
         } else {
-          await sink.open(this.info());
+          await this.call(sink, 'open', () => sink.open(this.info()));
         }
       }
       return state;
@@ -117,6 +148,16 @@ export class Delivery {
       if (!this.wantsSteps || item.records.length === 0) return;
       let records = item.records;
       if (this.options.policy === 'drop') {
+        // A flush point: let sinks awaiting I/O run (cpu training never yields to the event loop
+        // otherwise). While the queue is full and a write is in flight, keep yielding for up to a
+        // quarter of the time training took to produce these records: a sink faster than training
+        // finishes in that time; only one really slower than training loses records, and training
+        // slows by at most that quarter.
+        const now = performance.now();
+        const budget = Math.min(MAX_WAIT_MS, (now - this.lastFlushAt) / 4);
+        await yieldTurn();
+        while (this.consumer !== null && this.options.capacity - this.queued < records.length && performance.now() - now < budget) await yieldTurn();
+        this.lastFlushAt = performance.now();
         const room = Math.max(0, this.options.capacity - this.queued);
         if (room < records.length) {
           this.dropped += records.length - room;
@@ -149,21 +190,42 @@ export class Delivery {
     return f;
   }
 
-  /** Drains, then closes every sink that was opened; throws the first close error. */
+  /**
+   * Drains, then closes every sink that was opened (each within the timeout). A sink that fails to
+   * close is a sink failure like any other: under `stop` the run reports it, under `continue` it
+   * is only counted.
+   */
   async close(): Promise<void> {
     await this.drain();
     this.closed = true;
     if (this.opening === null) return;
     await this.opening.catch(() => null);
-    const errors: unknown[] = [];
     for (const sink of this.sinks) {
       try {
-        await sink.close();
+        await this.call(sink, 'close', () => sink.close());
       } catch (error) {
-        errors.push(error);
+        this.fail(sink, 'close', error);
       }
     }
-    if (errors.length > 0) throw errors[0] instanceof Error ? errors[0] : new Error(String(errors[0]));
+  }
+
+  /**
+   * Calls a sink, turning a promise that does not settle within the timeout into a failure (the
+   * late promise is then ignored). Synchronous sinks are called as they are.
+   */
+  private async call<T>(sink: Sink, name: string, fn: () => T | Promise<T>): Promise<T> {
+    const result = fn();
+    if (!(result instanceof Promise)) return result;
+    const ms = this.options.timeoutMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`did not answer within ${ms} ms (sinkTimeoutMs)`)), ms);
+    });
+    try {
+      return await Promise.race([result, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async consume(): Promise<void> {
@@ -190,39 +252,41 @@ export class Delivery {
     this.opening ??= (async () => {
       for (const sink of this.sinks) {
         try {
-          await sink.open(this.info());
+          await this.call(sink, 'open', () => sink.open(this.info()));
         } catch (error) {
-          this.fail(sink, error);
+          this.fail(sink, 'open', error);
         }
       }
       return null;
     })();
     await this.opening;
+    const call = item.kind === 'steps' ? 'writeSteps' : item.kind === 'examples' ? 'writeExamples' : 'writeScores';
     for (const sink of this.sinks) {
       if (this.failed.has(sink)) continue;
       try {
         if (item.kind === 'steps') {
           if (sink.writeSteps) {
             const started = performance.now();
-            await sink.writeSteps(item.records);
+            await this.call(sink, call, () => sink.writeSteps!(item.records));
             this.busy.set(sink, (this.busy.get(sink) ?? 0) + performance.now() - started);
             this.written.set(sink, (this.written.get(sink) ?? 0) + item.records.length);
           }
         } else if (item.kind === 'examples') {
-          await sink.writeExamples?.(item.examples);
-        } else {
-          await sink.writeScores?.(item.scores, this.info(), item.at);
+          if (sink.writeExamples) await this.call(sink, call, () => sink.writeExamples!(item.examples));
+        } else if (sink.writeScores) {
+          await this.call(sink, call, () => sink.writeScores!(item.scores, this.info(), item.at));
         }
       } catch (error) {
-        this.fail(sink, error);
+        this.fail(sink, call, error);
       }
     }
   }
 
-  private fail(sink: Sink, error: unknown): void {
+  private fail(sink: Sink, call: string, cause: unknown): void {
     if (this.failed.has(sink)) return;
     this.failed.add(sink);
-    const failure = { sink: sink.name, error };
+    const error = new InrunError(`sink ${sink.name} failed in ${call}: ${reason(cause)}`, { field: 'sinks', code: 'sink_failed', cause });
+    const failure = { sink: sink.name, call, error };
     this.failures.push(failure);
     if (this.options.onError === 'stop') this.unsurfaced ??= failure;
   }

@@ -50,6 +50,7 @@ const SECONDS_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2
 interface Instruments {
   readonly meter: Meter;
   readonly steps: Counter;
+  readonly nonFinite: Counter;
   readonly examples: Counter;
   readonly score: Histogram;
   readonly negative: Histogram;
@@ -135,6 +136,7 @@ export class RunMetrics {
     return {
       meter,
       steps: meter.createCounter('inrun.steps', { unit: '{step}', description: 'Optimizer steps attributed' }),
+      nonFinite: meter.createCounter('inrun.steps.non_finite', { unit: '{step}', description: 'Steps whose loss, target losses or scores were NaN or Infinity' }),
       examples: meter.createCounter('inrun.examples', { unit: '{example}', description: 'Examples attributed (once per step they took part in), per source' }),
       score: meter.createHistogram('inrun.score', {
         unit: '1',
@@ -160,6 +162,12 @@ export class RunMetrics {
       observables,
       callback,
     };
+  }
+
+  /** Counts steps found non-finite (`inrun.steps.non_finite`). */
+  nonFinite(steps: number): void {
+    const i = (this.instruments ??= this.start());
+    i.nonFinite.add(steps, this.options.attributes ?? {});
   }
 
   private record(r: StepRecord): void {

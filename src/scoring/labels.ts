@@ -1,0 +1,50 @@
+// Label checks against a LayersModel's outputs: one-hot width, and sparse class ids in range.
+import * as tf from '@tensorflow/tfjs';
+import { InrunError } from '../errors.js';
+
+const SPARSE = new Set(['sparseCategoricalCrossentropy', 'sparse_categorical_crossentropy']);
+
+function lossNames(model: tf.LayersModel): (string | null)[] {
+  const loss = (model as unknown as { loss?: unknown }).loss;
+  const list = Array.isArray(loss) ? (loss as unknown[]) : model.outputs.map(() => loss);
+  return list.map((l) => (typeof l === 'string' ? l : null));
+}
+
+/**
+ * Checks labels `ys` (one per model output) before they reach tf.js, whose broadcasting would turn
+ * a one-hot label of the wrong width into a raw shape error (or, for width 1, silently wrong losses)
+ * and whose sparse cross-entropy scores a class id out of range as a zero loss. One host read of the
+ * sparse labels' range per call (never per step). `field` names the labels (`y`, `targets.val.ys`).
+ */
+export function checkLabels(model: tf.LayersModel, ys: readonly tf.Tensor[], field: string): void {
+  const names = lossNames(model);
+  model.outputs.forEach((output, i) => {
+    const y = ys[i];
+    if (y === undefined) return;
+    const at = ys.length > 1 ? `${field}[${i}]` : field;
+    const shape = output.shape;
+    const classes = shape.at(-1);
+    if (SPARSE.has(names[i] ?? '')) {
+      if (typeof classes !== 'number') return;
+      const [min, max, fractional] = tf.tidy(() => {
+        const v = tf.cast(y, 'float32');
+        return [tf.min(v), tf.max(v), tf.any(tf.notEqual(v, tf.floor(v)))].map((t) => t.dataSync()[0]!);
+      });
+      if (y.size > 0 && (min! < 0 || max! >= classes || fractional === 1)) {
+        throw new InrunError(`sparse labels must be class ids in [0, ${classes - 1}] (the model has ${classes} outputs), got values in [${min}, ${max}]${fractional === 1 ? ', some not integers' : ''}`, {
+          field: at,
+          code: 'invalid_input',
+        });
+      }
+      return;
+    }
+    const want = shape.slice(1);
+    const got = y.shape.slice(1);
+    if (want.length === got.length && want.some((d, j) => d !== null && d !== got[j])) {
+      throw new InrunError(`expected labels of shape [${want.map((d) => d ?? '*').join(', ')}] per row (the model's output${names[i]?.includes('ategorical') ? '; one-hot labels need one column per class' : ''}), got [${got.join(', ')}]`, {
+        field: at,
+        code: 'shape_mismatch',
+      });
+    }
+  });
+}
