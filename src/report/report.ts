@@ -8,7 +8,7 @@ import { groupedBars, histogram, lines } from './charts.js';
 import type { Cell } from './html.js';
 import { escapeHtml, formatNumber, page, raw, table } from './html.js';
 import { readRun, valueColumn, type StoredColumn, type StoredRun } from './run.js';
-import { groupName, scanColumn, type ColumnScan, type Histogram } from './scan.js';
+import { groupName, readGroups, scanColumn, type ColumnScan, type Histogram } from './scan.js';
 import { stepSeries } from './steps.js';
 import { openStore, text, type StoreReader } from './store.js';
 
@@ -68,9 +68,10 @@ export async function writeReport(storePath: string, options: ReportOptions = {}
 async function renderReport(store: StoreReader, run: StoredRun, options: ReportOptions & { top: number }): Promise<string> {
   const value = leadColumn(run, options.target);
   const self = run.columns.find((c) => c.method === 'tracin_self');
+  const groups = await readGroups(store, run);
   const scans: ColumnScan[] = [];
   for (const column of run.columns) {
-    scans.push(await scanColumn(store, run, column, options.top, (done, total) => options.progress?.(`scan ${column.name}`, done, total)));
+    scans.push(await scanColumn(store, run, column, groups, options.top, (done, total) => options.progress?.(`scan ${column.name}`, done, total)));
   }
   const valueScan = value === undefined ? undefined : scans.find((s) => s.column.id === value.id);
   const selfScan = self === undefined ? undefined : scans.find((s) => s.column.id === self.id);

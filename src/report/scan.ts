@@ -44,39 +44,78 @@ const FINE = 4000;
 const CURVE_POINTS = 200;
 const GROUPS = 8;
 
-/** Group names kept apart (the most frequent `GROUPS - 1`); the rest count as `(other)`. */
-async function topGroups(store: StoreReader, runId: string, field: 'source' | 'label'): Promise<Set<string>> {
-  const rows = await store.all(`SELECT ${field} AS g, COUNT(*) AS n FROM examples WHERE run_id = ? GROUP BY ${field} ORDER BY n DESC, g LIMIT ${GROUPS}`, [runId]);
-  const names = rows.map((r) => groupName(r['g']));
-  return new Set(names.length === GROUPS ? names.slice(0, GROUPS - 1) : names);
-}
-
 /** A group's display name (null shows as `(none)`). */
 export function groupName(value: unknown): string {
   return value === null || value === undefined ? '(none)' : text(value);
+}
+
+/** Every example's source and label as small integers, read once per report (a few bytes per example). */
+export interface ExampleGroups {
+  readonly sourceOf: Uint32Array;
+  readonly labelOf: Uint32Array;
+  readonly sources: readonly string[];
+  readonly labels: readonly string[];
+  readonly sourceCounts: readonly number[];
+  readonly labelCounts: readonly number[];
+}
+
+/** Reads the run's examples' sources and labels (keys are dense per run: docs/schema.md). */
+export async function readGroups(store: StoreReader, run: StoredRun): Promise<ExampleGroups> {
+  const [max] = await store.all('SELECT MAX(example_key) AS k FROM examples WHERE run_id = ?', [run.id]);
+  const size = Number(max?.['k'] ?? -1) + 1;
+  const sourceOf = new Uint32Array(size);
+  const labelOf = new Uint32Array(size);
+  const index = (names: string[], counts: number[], lookup: Map<string, number>, name: string) => {
+    let i = lookup.get(name);
+    if (i === undefined) {
+      i = names.length;
+      lookup.set(name, i);
+      names.push(name);
+      counts.push(0);
+    }
+    counts[i]! += 1;
+    return i;
+  };
+  const sources: string[] = [];
+  const labels: string[] = [];
+  const sourceCounts: number[] = [];
+  const labelCounts: number[] = [];
+  const sourceIds = new Map<string, number>();
+  const labelIds = new Map<string, number>();
+  for await (const r of store.iterate('SELECT example_key AS k, source, label FROM examples WHERE run_id = ?', [run.id])) {
+    const k = Number(r['k']);
+    sourceOf[k] = index(sources, sourceCounts, sourceIds, groupName(r['source']));
+    labelOf[k] = index(labels, labelCounts, labelIds, groupName(r['label']));
+  }
+  return { sourceOf, labelOf, sources, labels, sourceCounts, labelCounts };
+}
+
+/** Histogram slot per group: the most frequent `GROUPS - 1` (or all, when few) apart, the rest `(other)`. */
+function slots(names: readonly string[], counts: readonly number[]): { slotOf: Int32Array; slotNames: string[] } {
+  const order = names.map((_, i) => i).sort((a, b) => counts[b]! - counts[a]! || (names[a]! < names[b]! ? -1 : 1));
+  const kept = order.length <= GROUPS ? order : order.slice(0, GROUPS - 1);
+  const slotOf = new Int32Array(names.length).fill(kept.length);
+  kept.forEach((g, i) => (slotOf[g] = i));
+  return { slotOf, slotNames: [...kept.map((g) => names[g]!), ...(order.length > kept.length ? ['(other)'] : [])] };
 }
 
 /**
  * Streams column `column` of run `run` in ascending order once; memory holds `n` rows of each end and
  * fixed-size aggregates, however many examples the store has.
  */
-export async function scanColumn(store: StoreReader, run: StoredRun, column: StoredColumn, n: number, progress?: Progress): Promise<ColumnScan> {
+export async function scanColumn(store: StoreReader, run: StoredRun, column: StoredColumn, groups: ExampleGroups, n: number, progress?: Progress): Promise<ColumnScan> {
   const [stats] = await store.all('SELECT COUNT(*) AS n, MIN(value) AS lo, MAX(value) AS hi FROM scores WHERE run_id = ? AND column_id = ?', [run.id, column.id]);
   const count = Number(stats?.['n'] ?? 0);
   const lo = Number(stats?.['lo'] ?? 0);
   const hi = Number(stats?.['hi'] ?? 0);
   const width = hi > lo ? (hi - lo) / FINE : 1;
-  const keptSources = await topGroups(store, run.id, 'source');
-  const keptLabels = await topGroups(store, run.id, 'label');
-  const bySource = new Map<string, Float64Array>();
-  const byLabel = new Map<string, Float64Array>();
-  const add = (groups: Map<string, Float64Array>, kept: Set<string>, name: string, bin: number) => {
-    const g = kept.has(name) ? name : '(other)';
-    let counts = groups.get(g);
-    if (counts === undefined) groups.set(g, (counts = new Float64Array(FINE)));
-    counts[bin]! += 1;
-  };
-  const sources = new Map<string, { count: number; sum: number }>();
+  const sourceSlots = slots(groups.sources, groups.sourceCounts);
+  const labelSlots = slots(groups.labels, groups.labelCounts);
+  const bySource = sourceSlots.slotNames.map(() => new Float64Array(FINE));
+  const byLabel = labelSlots.slotNames.map(() => new Float64Array(FINE));
+  const noisyLabel = Uint8Array.from(groups.labels, (l) => (NOISY_LABEL.test(l) ? 1 : 0));
+  const sourceCount = new Float64Array(groups.sources.length);
+  const sourceSum = new Float64Array(groups.sources.length);
   // Cumulative value and noisy rows found, sampled at CURVE_POINTS + 1 ranks (the curves need no more).
   const marks = Array.from({ length: CURVE_POINTS + 1 }, (_, j) => Math.round((j / CURVE_POINTS) * count));
   const cumulative = new Float64Array(CURVE_POINTS + 1);
@@ -87,27 +126,18 @@ export async function scanColumn(store: StoreReader, run: StoredRun, column: Sto
   const lowest: number[] = [];
   const ring: number[] = new Array<number>(n);
   let seen = 0;
-  for await (const r of store.iterate(
-    `SELECT s.example_key AS k, s.value AS v, e.source AS source, e.label AS label
-     FROM scores s JOIN examples e ON e.run_id = s.run_id AND e.example_key = s.example_key
-     WHERE s.run_id = ? AND s.column_id = ? ORDER BY s.value, s.example_key`,
-    [run.id, column.id],
-  )) {
+  for await (const r of store.iterate('SELECT example_key AS k, value AS v FROM scores WHERE run_id = ? AND column_id = ? ORDER BY value, example_key', [run.id, column.id])) {
     const key = Number(r['k']);
     const v = Number(r['v']);
-    const source = groupName(r['source']);
-    const label = groupName(r['label']);
+    const source = groups.sourceOf[key] ?? 0;
+    const label = groups.labelOf[key] ?? 0;
     const bin = Math.min(FINE - 1, Math.max(0, Math.floor((v - lo) / width)));
-    add(bySource, keptSources, source, bin);
-    add(byLabel, keptLabels, label, bin);
-    const s = sources.get(source);
-    if (s === undefined) sources.set(source, { count: 1, sum: v });
-    else {
-      s.count += 1;
-      s.sum += v;
-    }
+    bySource[sourceSlots.slotOf[source]!]![bin]! += 1;
+    byLabel[labelSlots.slotOf[label]!]![bin]! += 1;
+    sourceCount[source]! += 1;
+    sourceSum[source]! += v;
     sum += v;
-    if (NOISY_LABEL.test(label)) noisy += 1;
+    noisy += noisyLabel[label] ?? 0;
     if (seen < n) lowest.push(key);
     ring[seen % n] = key;
     seen += 1;
@@ -119,6 +149,11 @@ export async function scanColumn(store: StoreReader, run: StoredRun, column: Sto
     if (progress !== undefined && seen % 50_000 === 0) progress(seen, count);
   }
   progress?.(seen, count);
+  const sources = new Map<string, { count: number; sum: number }>();
+  groups.sources.forEach((name, i) => {
+    if (sourceCount[i]! > 0) sources.set(name, { count: sourceCount[i]!, sum: sourceSum[i]! });
+  });
+  const asMap = (names: readonly string[], counts: Float64Array[]) => new Map(names.map((name, i) => [name, counts[i]!]));
   const highest: number[] = [];
   for (let i = 1; i <= Math.min(n, seen); i++) highest.push(ring[(seen - i) % n]!);
   const fraction = (j: number) => (count === 0 ? 0 : marks[j]! / count);
@@ -126,8 +161,8 @@ export async function scanColumn(store: StoreReader, run: StoredRun, column: Sto
     column,
     count: seen,
     sum,
-    byLabel: coarsen(byLabel, lo, width, seen),
-    bySource: coarsen(bySource, lo, width, seen),
+    byLabel: coarsen(asMap(labelSlots.slotNames, byLabel), lo, width, seen),
+    bySource: coarsen(asMap(sourceSlots.slotNames, bySource), lo, width, seen),
     sources,
     dropCurve: marks.map((_, j) => ({ fraction: fraction(j), value: cumulative[j]! })),
     inspection:
