@@ -104,10 +104,10 @@ export async function syntheticRun(sinks: readonly Sink[], o: { runId?: string; 
  * transaction after the sink created the schema. Values: shapley1 = sin(i), tracin_self = i mod 97,
  * tracin_we = cos(i); sources s0..s19, labels y0..y4.
  */
-export function bulkStore(path: string, n: number): void {
+export async function bulkStore(path: string, n: number): Promise<void> {
   const sink = sqliteSink(path);
-  sink.open(runInfo('run-bulk', 10_000));
-  sink.close();
+  await sink.open(runInfo('run-bulk', 10_000));
+  await sink.close();
   const db = new Database(path);
   db.pragma('journal_mode = OFF');
   db.pragma('synchronous = OFF');

@@ -125,7 +125,7 @@ ${meta === '' ? '' : item('meta', meta)}
 
 async function sources(store: StoreReader, run: StoredRun, value: StoredColumn | undefined, scan: ColumnScan | undefined): Promise<string> {
   if (value === undefined || scan === undefined) return '<section id="sources"><h2>Value by source</h2><p>No score column.</p></section>';
-  const entries = [...scan.sources.entries()].sort((a, b) => b[1].count - a[1].count);
+  const entries = [...scan.sources.entries()].sort((a, b) => b[1].count - a[1].count || (a[0] < b[0] ? -1 : 1));
   const shown = entries.slice(0, 30);
   const bars: Datum[] = shown.flatMap(([source, s]) => [
     { source, measure: 'share of data', share: s.count / scan.count },
