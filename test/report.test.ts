@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { curate, openStore, parquetSink, sqliteSink, writeReport } from 'inrun';
+import { main } from '../src/cli/program.js';
 import { hasChromium, launch, marksPerChart, NO_CHROMIUM, visit } from './browser.js';
 import { bulkStore, HOSTILE, syntheticRun } from './store-fixtures.js';
 
@@ -165,6 +166,20 @@ describe('a store of 1M examples x 3 columns', () => {
     // 25 rows per table, three tables: the page never lists the million.
     expect(html.match(/<tr>/g)!.length).toBeLessThan(200);
   }, 120_000);
+
+  it('answers a GROUP BY over it through inrun query', async () => {
+    let out = '';
+    const code = await main(['query', db, "SELECT source, COUNT(*) AS n, SUM(value) AS v FROM example_scores WHERE column_name = 'tracin_self' GROUP BY source", '--format', 'json'], {
+      out: (s) => void (out += s),
+      err: (s) => void (out += s),
+    });
+    expect(code).toBe(0);
+    const rows = JSON.parse(out) as { source: string; n: number; v: number }[];
+    const sums = new Map<string, number>();
+    for (let i = 0; i < n; i++) sums.set(`s${i % 20}`, (sums.get(`s${i % 20}`) ?? 0) + (i % 97));
+    expect(rows).toHaveLength(20);
+    for (const r of rows) expect([r.n, r.v]).toEqual([n / 20, sums.get(r.source)]);
+  });
 
   it.skipIf(!hasChromium)('renders in chromium with marks in every chart', async () => {
     const { page, errors } = await visit(browser!, join(OUT, 'bulk-report.html'));
