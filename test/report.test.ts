@@ -30,12 +30,14 @@ describe('the report of a demo run', () => {
   const out = join(OUT, 'demo-report.html');
   let harmful: { id: string; value: number }[] = [];
   let helpful: string[] = [];
+  let demoOutput = '';
 
   beforeAll(async () => {
-    await promisify(execFile)(process.execPath, ['--import', 'tsx', 'examples/demo.ts', '--limit', '700', '--epochs', '1', '--db', db], {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'examples/demo.ts', '--limit', '700', '--epochs', '1', '--db', db], {
       env: { ...process.env, TSX_TSCONFIG_PATH: 'tsconfig.json' },
       maxBuffer: 1 << 24,
     });
+    demoOutput = stdout;
     // A hostile training text, label and source on the most harmful example: they must stay inert.
     const d = new Database(db);
     const lowest = d.prepare("SELECT s.example_key AS k FROM scores s JOIN columns c USING (run_id, column_id) WHERE c.name = 'shapley1:val' ORDER BY s.value LIMIT 1").get() as { k: number };
@@ -46,6 +48,13 @@ describe('the report of a demo run', () => {
     helpful = ordered.slice(-25).reverse().map((r) => r.id);
     await writeReport(db, { out });
   }, 180_000);
+
+  it('is written by the demo, which prints where and the command that writes it again', () => {
+    const demoReport = db.replace(/\.sqlite$/, '-report.html');
+    expect(demoOutput).toContain(`Report: ${demoReport} (open it in a browser)`);
+    expect(demoOutput).toContain(`npx inrun report ${db} --out ${demoReport}`);
+    expect(readFileSync(demoReport, 'utf8')).toMatch(/^<!doctype html>[\s\S]*Most harmful \(lowest shapley1:val\)/);
+  });
 
   it('escapes every string from the store and loads nothing from anywhere', () => {
     const html = readFileSync(out, 'utf8');
