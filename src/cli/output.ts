@@ -1,18 +1,13 @@
 // Query results on stdout as an aligned table, CSV or JSON, streamed row by row where the format allows.
 import { formatNumber } from '../report/html.js';
 import type { Row } from '../report/store.js';
-import { text } from '../report/store.js';
+import { csvField, text } from '../report/store.js';
 
 /** Output formats of `inrun query`. */
 export type Format = 'table' | 'csv' | 'json';
 
 /** Rows a table shows (it needs them all to align columns); csv and json stream any number. */
 export const TABLE_ROWS = 1000;
-
-const csvField = (v: unknown): string => {
-  const s = text(v);
-  return /[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
-};
 
 const shown = (v: unknown): string => (typeof v === 'number' && !Number.isInteger(v) ? formatNumber(v) : text(v).replace(/\s+/g, ' '));
 

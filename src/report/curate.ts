@@ -3,7 +3,7 @@ import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { InrunError } from '../errors.js';
 import { findColumn, readRun, valueColumn, type StoredColumn } from './run.js';
-import { openStore, text, type SqlParam } from './store.js';
+import { csvField, openStore, type SqlParam } from './store.js';
 
 /** Options of {@link curate}. */
 export interface CurateOptions {
@@ -64,11 +64,6 @@ export function parseDrop(spec: string): DropSpec {
   if ((percent && n > 100) || (!percent && !Number.isInteger(n))) throw bad();
   return { kind, count: { percent, n } };
 }
-
-const csvField = (v: unknown): string => {
-  const s = text(v);
-  return /[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
-};
 
 /**
  * Writes the manifest of the examples to drop (id, source, label, the ranking column and its score,

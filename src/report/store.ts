@@ -12,6 +12,12 @@ export function text(value: unknown): string {
   return String(value as string | number | boolean | bigint | symbol);
 }
 
+/** A value as one CSV field (quoted when it holds a comma, quote or line break). */
+export function csvField(value: unknown): string {
+  const s = text(value);
+  return /[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
 /** One result row, keyed by column name; integers come back as numbers. */
 export type Row = Record<string, unknown>;
 
