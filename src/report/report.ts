@@ -115,7 +115,7 @@ ${item('targets', escapeHtml(info.targets.map((t) => `${t.name} (${t.rows} rows)
 ${item('methods', escapeHtml(info.methods.join(', ')))}
 ${item('layers covered', escapeHtml(covered.map((l) => `${l.name} (${l.kind}, ${l.params})`).join(', ') || '(none)'))}
 ${item('parameters covered', `${formatNumber(coveredParams)} of ${formatNumber(trainableParams)} trainable (${trainableParams > 0 ? pct(coveredParams / trainableParams) : 'n/a'})`)}
-${skipped.length === 0 ? '' : item('layers skipped', escapeHtml(skipped.map((l) => JSON.stringify(l)).join(', ')))}
+${skipped.length === 0 ? '' : item('layers skipped', escapeHtml(skipped.map((l) => `${l.name} (${l.className}): ${l.reason}`).join('; ')))}
 ${item('steps', `${formatNumber(run.steps)} stored; totals after step ${run.totalsStep ?? '(none yet)'}; status ${escapeHtml(run.status)}`)}
 ${item('examples', formatNumber(run.examples))}
 ${item('run', `started ${escapeHtml(run.startedAt)}${run.endedAt === null ? '' : `, ended ${escapeHtml(run.endedAt)}`}; inrun ${escapeHtml(info.inrunVersion)}, tf.js ${escapeHtml(info.tfjsVersion)} on ${escapeHtml(info.backend)}`)}
