@@ -151,5 +151,5 @@ function clip(s: string, n: number): string {
 
 // ---- the HTML report a data owner opens (docs/report.md) ------------------------------------------
 const reportFile = `${args.db.replace(/\.sqlite$/, '')}-report.html`;
-await writeReport(args.db, { run: run.id, out: reportFile });
+await writeReport(args.db, { run: run.id, out: reportFile, metrics: { 'test accuracy': pct(accuracy!) } });
 console.log(`\nReport: ${reportFile} (open it in a browser). Again, or for another run:\n  npx inrun report ${args.db} --out ${reportFile}   (in this repository: npm run build first)`);

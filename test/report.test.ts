@@ -8,6 +8,8 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { curate, openStore, parquetSink, sqliteSink, writeReport } from 'inrun';
 import { main } from '../src/cli/program.js';
+import { readRun } from '../src/report/run.js';
+import { stepSeries } from '../src/report/steps.js';
 import { hasChromium, launch, marksPerChart, NO_CHROMIUM, visit } from './browser.js';
 import { bulkStore, HOSTILE, syntheticRun } from './store-fixtures.js';
 
@@ -53,7 +55,7 @@ describe('the report of a demo run', () => {
     const demoReport = db.replace(/\.sqlite$/, '-report.html');
     expect(demoOutput).toContain(`Report: ${demoReport} (open it in a browser)`);
     expect(demoOutput).toContain(`npx inrun report ${db} --out ${demoReport}`);
-    expect(readFileSync(demoReport, 'utf8')).toMatch(/^<!doctype html>[\s\S]*Most harmful \(lowest shapley1:val\)/);
+    expect(readFileSync(demoReport, 'utf8')).toMatch(/^<!doctype html>[\s\S]*<dt>metrics<\/dt><dd>test accuracy \d+\.\d%<\/dd>[\s\S]*Most harmful \(lowest shapley1:val\)/);
   });
 
   it('escapes every string from the store and loads nothing from anywhere', () => {
@@ -139,6 +141,11 @@ describe('SQLite and Parquet stores of the same run', () => {
       const steps = await store.all('SELECT step, target_losses FROM steps ORDER BY step');
       expect(steps).toHaveLength(40);
       expect(JSON.parse(String(steps[0]!['target_losses']))).toEqual({ val: 100 });
+      // Per-step view: each bucket's values add up to its drop of the target loss (the fixture makes them equal).
+      const series = (await stepSeries(store, await readRun(store), (await readRun(store)).columns[0]!))!;
+      expect(series.buckets).toHaveLength(40);
+      for (const b of series.buckets.slice(0, -1)) expect(b.total / b.lossDrop!).toBeCloseTo(1, 4);
+      expect([...series.buckets[0]!.bySource.keys()].sort()).toEqual(['<b>forum</b>', 'books', 'web']);
       const words = await store.all("SELECT word FROM token_scores t JOIN columns c USING (run_id, column_id) WHERE c.name = 'tracin_we:val' AND example_key = 1 ORDER BY rank");
       expect(words.map((w) => w['word'])).toEqual(['cheap', 'offers']);
       await store.close();

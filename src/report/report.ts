@@ -22,6 +22,8 @@ export interface ReportOptions {
   readonly target?: string;
   /** Rows in each top/bottom table. @defaultValue 25 */
   readonly top?: number;
+  /** Metrics measured after the run (test accuracy, loss), shown in the summary. */
+  readonly metrics?: Readonly<Record<string, number | string>>;
   /** Told how far long work has got: a phase name, rows done, rows in all. */
   readonly progress?: (phase: string, done: number, total: number) => void;
 }
@@ -77,7 +79,7 @@ async function renderReport(store: StoreReader, run: StoredRun, options: ReportO
   const selfScan = self === undefined ? undefined : scans.find((s) => s.column.id === self.id);
   const tokenColumn = run.columns.find((c) => c.method === 'tracin_we' && (value === undefined || c.target === value.target));
   const sections = [
-    summary(run),
+    summary(run, options.metrics ?? {}),
     await sources(store, run, value, valueScan),
     await distributions(scans),
     valueScan === undefined ? '' : await examplesSection(store, run, valueScan, selfScan, tokenColumn, options.top),
@@ -101,7 +103,7 @@ function leadColumn(run: StoredRun, target: string | undefined): StoredColumn | 
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
-function summary(run: StoredRun): string {
+function summary(run: StoredRun, metrics: Readonly<Record<string, number | string>>): string {
   const { info } = run;
   const { covered, skipped, coveredParams, trainableParams } = info.layers;
   const docs = existsSync(METHODS_DOC) ? `<a href="${escapeHtml(new URL(`file://${METHODS_DOC}`).href)}">docs/methods.md</a>` : 'docs/methods.md';
@@ -119,6 +121,7 @@ ${skipped.length === 0 ? '' : item('layers skipped', escapeHtml(skipped.map((l) 
 ${item('steps', `${formatNumber(run.steps)} stored; totals after step ${run.totalsStep ?? '(none yet)'}; status ${escapeHtml(run.status)}`)}
 ${item('examples', formatNumber(run.examples))}
 ${item('run', `started ${escapeHtml(run.startedAt)}${run.endedAt === null ? '' : `, ended ${escapeHtml(run.endedAt)}`}; inrun ${escapeHtml(info.inrunVersion)}, tf.js ${escapeHtml(info.tfjsVersion)} on ${escapeHtml(info.backend)}`)}
+${Object.keys(metrics).length === 0 ? '' : item('metrics', Object.entries(metrics).map(([k, v]) => `${escapeHtml(k)} ${escapeHtml(typeof v === 'number' ? formatNumber(v) : v)}`).join('; '))}
 ${meta === '' ? '' : item('meta', meta)}
 </dl><p>What each score means (${docs}); positive = the example lowered the target loss:</p><ul>${columns}</ul></section>`;
 }
@@ -274,17 +277,30 @@ async function perStep(store: StoreReader, run: StoredRun, value: StoredColumn):
   if (series === null) return `<section id="steps"><h2>Per-step view</h2><p>The store has no per-step scores for <code>${escapeHtml(value.name)}</code> (written with <code>steps: false</code>?).</p></section>`;
   const rawData: Datum[] = [];
   const normalised: Datum[] = [];
-  for (const b of series.buckets) {
-    for (const [source, v] of b.bySource) {
-      rawData.push({ step: b.step, value: v, source });
-      if (b.lossDrop !== null && b.lossDrop !== 0) normalised.push({ step: b.step, share: v / b.lossDrop, source });
+  for (const b of series.buckets) for (const [source, v] of b.bySource) rawData.push({ step: b.step, value: v, source });
+  // The ratio in 10 wider spans: a bucket whose loss barely moved would divide by almost nothing.
+  const per = Math.ceil(series.buckets.length / 10);
+  const runDrop = Math.abs(series.buckets.reduce((a, b) => a + (b.lossDrop ?? 0), 0));
+  let skipped = 0;
+  for (let i = 0; i < series.buckets.length; i += per) {
+    const span = series.buckets.slice(i, i + per);
+    const drops = span.map((b) => b.lossDrop);
+    if (drops.some((d) => d === null)) continue;
+    const drop = (drops as number[]).reduce((a, d) => a + d, 0);
+    // Where the loss barely moved the ratio is noise over almost nothing: leave the span out, say so.
+    if (Math.abs(drop) < 0.02 * runDrop || drop === 0) {
+      skipped += 1;
+      continue;
     }
-    if (b.lossDrop !== null && b.lossDrop !== 0) normalised.push({ step: b.step, share: b.total / b.lossDrop, source: 'all sources' });
+    const bySource = new Map<string, number>();
+    for (const b of span) for (const [source, v] of b.bySource) bySource.set(source, (bySource.get(source) ?? 0) + v);
+    for (const [source, v] of bySource) normalised.push({ step: span[0]!.step, share: v / drop, source });
+    normalised.push({ step: span[0]!.step, share: span.reduce((a, b) => a + b.total, 0) / drop, source: 'all sources' });
   }
   const rawChart = await lines(rawData, { x: 'step', y: 'value', series: 'source', title: `${value.name} per step bucket, by source`, yFormat: '.2~e' });
-  const normChart = normalised.length === 0 ? '' : `<figure class="chart">${await lines(normalised, { x: 'step', y: 'share', series: 'source', title: 'Value / target-loss drop of the bucket, by source', yFormat: '.2~f', dashed: ['all sources'] })}</figure>`;
+  const normChart = normalised.length === 0 ? '' : `<figure class="chart">${await lines(normalised, { x: 'step', y: 'share', series: 'source', title: 'Value / target-loss drop over each tenth of the steps, by source', yFormat: '.2~f', dashed: ['all sources'] })}</figure>`;
   return `<section id="steps"><h2>Per-step view</h2>
-<p class="note">Steps in ${series.buckets.length} buckets of ${series.width} (bucket = its first step). Early steps carry most raw value; dividing by the bucket's drop of the target loss ${escapeHtml(series.target)} shows who helped when (the dashed "all sources" line near 1 means the first-order values add up to the real change).</p>
+<p class="note">Steps in ${series.buckets.length} buckets of ${series.width} (bucket = its first step). Early steps carry most raw value; dividing by the drop of the target loss over each tenth of the run ${escapeHtml(series.target)} shows who helped when (the dashed "all sources" line is their sum: at 1 the first-order values account for the whole change)${skipped === 0 ? '' : `; ${skipped} tenth${skipped === 1 ? '' : 's'} where the target loss moved less than 2% of its change over the run ${skipped === 1 ? 'is' : 'are'} left out`}.</p>
 <div class="charts"><figure class="chart">${rawChart}</figure>${normChart}</div></section>`;
 }
 
