@@ -107,6 +107,7 @@ describe('help and errors', () => {
     for (const store of [db, pq]) {
       expect(await cli('query', store, 'SELECT no_such_column FROM scores')).toMatchObject({ code: 3, err: expect.stringMatching(/^inrun: sql: the query failed: .*no_such_column/) as unknown });
     }
+    expect(await cli('query', db, 'DELETE FROM scores')).toMatchObject({ code: 3, err: 'inrun: sql: expected a query that returns rows (the store is read-only)\n' });
     expect((await cli('query', db, 'SELECT 1', '--format', 'xml')).code).toBe(2);
     expect((await cli('frobnicate')).code).toBe(2);
     expect((await cli('curate', db)).code).toBe(2);

@@ -25,18 +25,21 @@ export function openSqliteStore(path: string): StoreReader {
     );
   }
   const prepare = (sql: string) => {
+    let statement: Database.Statement;
     try {
-      return db.prepare(sql);
+      statement = db.prepare(sql);
     } catch (cause) {
       throw new InrunError(`the query failed: ${(cause as Error).message}`, { field: 'sql', code: 'invalid_input', cause });
     }
+    // The store is opened read-only: a statement that returns no rows could only fail or do nothing.
+    if (!statement.reader) throw new InrunError('expected a query that returns rows (the store is read-only)', { field: 'sql', code: 'invalid_input' });
+    return statement;
   };
   return {
     path,
     kind: 'sqlite',
     all(sql, params = []) {
-      const statement = prepare(sql);
-      return Promise.resolve(statement.reader ? (statement.all(...(params as SqlParam[])) as Row[]) : []);
+      return Promise.resolve(prepare(sql).all(...(params as SqlParam[])) as Row[]);
     },
     iterate(sql, params = []) {
       // better-sqlite3 steps the statement row by row: memory stays flat however large the result.
