@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { attach, sqliteSink, useFastEmbeddingGradient, type Scores } from 'inrun';
+import { attach, sqliteSink, useFastEmbeddingGradient, writeReport, type Scores } from 'inrun';
 import { auroc, shareInTop } from '../eval/metrics.js';
 import { spamClassifier, splitTensors } from './spam-classifier.js';
 import { spamData } from './spam-data.js';
@@ -149,3 +149,8 @@ function clip(s: string, n: number): string {
   const flat = s.replace(/\s+/g, ' ');
   return flat.length > n ? `${flat.slice(0, n - 1)}…` : flat;
 }
+
+// ---- the HTML report a data owner opens (docs/report.md) ------------------------------------------
+const reportFile = `${args.db.replace(/\.sqlite$/, '')}-report.html`;
+await writeReport(args.db, { run: run.id, out: reportFile, metrics: { 'test accuracy': pct(accuracy!) } });
+console.log(`\nReport: ${reportFile} (open it in a browser). Again, or for another run:\n  npx inrun report ${args.db} --out ${reportFile}   (in this repository: npm run build first)`);

@@ -41,6 +41,16 @@ export type { SqliteSinkOptions } from './store/sqlite.js';
 export type { ResumeState, Sink, TotalsPoint } from './store/sink.js';
 export type { DeliveryStats, SinkFailure } from './stream/delivery.js';
 
+// Offline reading of stored runs: the HTML report, curation manifests, run comparison, SQL (the `inrun` CLI).
+export { writeReport } from './report/report.js';
+export type { ReportOptions, ReportResult } from './report/report.js';
+export { curate } from './report/curate.js';
+export type { CurateOptions, CurateResult } from './report/curate.js';
+export { compareRuns } from './report/compare.js';
+export type { ColumnComparison, CompareOptions } from './report/compare.js';
+export { openStore } from './report/store.js';
+export type { Row, SqlParam, StoreReader } from './report/store.js';
+
 // Telemetry.
 export { SCORE_BUCKETS } from './telemetry/metrics.js';
 export type { MetricsOptions } from './telemetry/metrics.js';
