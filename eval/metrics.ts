@@ -1,4 +1,7 @@
 /** Ranking metrics for detection tasks: higher score = more suspicious. */
+import { ranks, spearman } from '../src/report/ranks.js';
+
+export { spearman };
 
 /** Area under the ROC curve (Mann-Whitney U with tied ranks averaged): 0.5 = chance, 1 = perfect. */
 export function auroc(scores: ArrayLike<number>, positive: ArrayLike<number>): number {
@@ -15,43 +18,11 @@ export function auroc(scores: ArrayLike<number>, positive: ArrayLike<number>): n
   return pos === 0 || neg === 0 ? Number.NaN : (sum - (pos * (pos + 1)) / 2) / (pos * neg);
 }
 
-/** 0-based ranks in ascending order, ties given their average rank. */
-function ranks(v: ArrayLike<number>): Float64Array {
-  const n = v.length;
-  const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => v[x]! - v[y]!);
-  const r = new Float64Array(n);
-  for (let i = 0; i < n; ) {
-    let j = i;
-    while (j + 1 < n && v[order[j + 1]!] === v[order[i]!]) j++;
-    for (let k = i; k <= j; k++) r[order[k]!] = (i + j) / 2;
-    i = j + 1;
-  }
-  return r;
-}
-
 /** Share of positives among the `fraction` highest scores. */
 export function shareInTop(scores: ArrayLike<number>, positive: ArrayLike<number>, fraction: number): number {
   const order = Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[b]! - scores[a]!);
   const top = order.slice(0, Math.max(1, Math.ceil(scores.length * fraction)));
   return top.reduce((s, i) => s + (positive[i] ? 1 : 0), 0) / top.length;
-}
-
-/** Spearman rank correlation (tied ranks averaged). */
-export function spearman(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  const ra = ranks(a);
-  const rb = ranks(b);
-  const n = ra.length;
-  const ma = ra.reduce((s, v) => s + v, 0) / n;
-  const mb = rb.reduce((s, v) => s + v, 0) / n;
-  let num = 0;
-  let da = 0;
-  let db = 0;
-  for (let i = 0; i < n; i++) {
-    num += (ra[i]! - ma) * (rb[i]! - mb);
-    da += (ra[i]! - ma) ** 2;
-    db += (rb[i]! - mb) ** 2;
-  }
-  return num / Math.sqrt(da * db);
 }
 
 /** Seeded uniform numbers in [0, 1). */

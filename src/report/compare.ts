@@ -1,5 +1,6 @@
 // compareRuns: how stable two runs' rankings are, per shared column (Spearman, top-k and bottom-k overlap).
 import { InrunError } from '../errors.js';
+import { spearman } from './ranks.js';
 import { readRun } from './run.js';
 import { openStore, text } from './store.js';
 
@@ -21,36 +22,6 @@ export interface ColumnComparison {
   /** Share of run A's k highest that are among run B's k highest. */
   readonly topOverlap: number;
   readonly bottomOverlap: number;
-}
-
-/** Ranks from 1, ties sharing their average rank. */
-function ranks(values: Float64Array): Float64Array {
-  const order = Array.from(values.keys()).sort((a, b) => values[a]! - values[b]!);
-  const out = new Float64Array(values.length);
-  for (let i = 0; i < order.length; ) {
-    let j = i;
-    while (j + 1 < order.length && values[order[j + 1]!] === values[order[i]!]) j++;
-    for (let t = i; t <= j; t++) out[order[t]!] = (i + j) / 2 + 1;
-    i = j + 1;
-  }
-  return out;
-}
-
-/** Spearman's rank correlation (Pearson's over average ranks). */
-export function spearmanRank(a: Float64Array, b: Float64Array): number {
-  const ra = ranks(a);
-  const rb = ranks(b);
-  const n = a.length;
-  const mean = (n + 1) / 2;
-  let num = 0;
-  let da = 0;
-  let db = 0;
-  for (let i = 0; i < n; i++) {
-    num += (ra[i]! - mean) * (rb[i]! - mean);
-    da += (ra[i]! - mean) ** 2;
-    db += (rb[i]! - mean) ** 2;
-  }
-  return da === 0 || db === 0 ? NaN : num / Math.sqrt(da * db);
 }
 
 const overlap = (a: Float64Array, b: Float64Array, k: number, highest: boolean): number => {
@@ -95,7 +66,7 @@ export async function compareRuns(storeA: string, storeB: string, options: Compa
     const xa = Float64Array.from(ids, (id) => va.get(id)!);
     const xb = Float64Array.from(ids, (id) => vb.get(id)!);
     const kk = Math.min(k, ids.length);
-    columns.push({ column: name, examples: ids.length, spearman: spearmanRank(xa, xb), k: kk, topOverlap: overlap(xa, xb, kk, true), bottomOverlap: overlap(xa, xb, kk, false) });
+    columns.push({ column: name, examples: ids.length, spearman: spearman(xa, xb), k: kk, topOverlap: overlap(xa, xb, kk, true), bottomOverlap: overlap(xa, xb, kk, false) });
   }
   if (columns.length === 0) throw new InrunError(`runs "${a.id}" and "${b.id}" share no column`, { field: 'storeB', code: 'invalid_input' });
   return { runA: a.id, runB: b.id, columns };
