@@ -33,6 +33,13 @@ export type { CheckpointInfo } from './run/checkpoint.js';
 export { tracin } from './posthoc/tracin.js';
 export type { Influence, LabelledRows, TracInOptions, TracInResult } from './posthoc/tracin.js';
 
+// Dataset-level influence: unlearning (UnTrac, UnTrac-Inv) and a run's values summed per source.
+export { untrac } from './posthoc/untrac.js';
+export type { UntracResult } from './posthoc/untrac.js';
+export type { UntracData, UntracOptions, UntracProgress, UntracRow } from './posthoc/untrac-options.js';
+export { NO_SOURCE, sourceValues } from './posthoc/source-values.js';
+export type { SourceValue, SourceValues, SourceValuesOptions } from './posthoc/source-values.js';
+
 // Sinks and delivery.
 export { parquetSink, PARQUET_LAYOUT_VERSION } from './store/parquet.js';
 export type { ParquetSinkOptions } from './store/parquet.js';

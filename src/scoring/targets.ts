@@ -50,10 +50,17 @@ function checkTensors(field: string, value: unknown, count: number | null): tf.T
 }
 
 function checkTarget(name: string, data: TargetData, model: ModelAdapter): Checked {
-  const field = `targets.${name}`;
   if (name.length === 0 || name.includes(':')) {
     throw new InrunError(`expected a non-empty name without ':', got ${JSON.stringify(name)}`, { field: 'targets' });
   }
+  return { name, ...checkLabelled(`targets.${name}`, data, model) };
+}
+
+/**
+ * Checks labelled rows against the model (tensors, row counts, input shapes, one dry forward and
+ * loss pass); errors name `field` and the part at fault (`field.xs`, `field.ys[1]`, ...).
+ */
+export function checkLabelled(field: string, data: TargetData, model: ModelAdapter): { xs: tf.Tensor[]; ys: tf.Tensor[]; rows: number } {
   if (data === null || typeof data !== 'object') throw new InrunError(`expected { xs, ys }, got ${preview(data)}`, { field });
   const xs = checkTensors(`${field}.xs`, data.xs, model.inputShapes?.length ?? null);
   const ys = checkTensors(`${field}.ys`, data.ys, model.outputs);
@@ -95,7 +102,7 @@ function checkTarget(name: string, data: TargetData, model: ModelAdapter): Check
       });
     }
   });
-  return { name, xs, ys, rows };
+  return { xs, ys, rows };
 }
 
 function sameShapes(a: Checked, b: Checked): boolean {
