@@ -54,6 +54,26 @@ export function spearman(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return num / Math.sqrt(da * db);
 }
 
+/** Pearson correlation (NaN when either side is constant). */
+export function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const n = a.length;
+  let ma = 0;
+  let mb = 0;
+  for (let i = 0; i < n; i++) {
+    ma += a[i]! / n;
+    mb += b[i]! / n;
+  }
+  let num = 0;
+  let da = 0;
+  let db = 0;
+  for (let i = 0; i < n; i++) {
+    num += (a[i]! - ma) * (b[i]! - mb);
+    da += (a[i]! - ma) ** 2;
+    db += (b[i]! - mb) ** 2;
+  }
+  return da === 0 || db === 0 ? Number.NaN : num / Math.sqrt(da * db);
+}
+
 /** Seeded uniform numbers in [0, 1). */
 export function uniform(seed: number): () => number {
   let s = seed >>> 0;

@@ -8,6 +8,7 @@ import { fidelity } from '../eval/fidelity.js';
 import { mislabel, mislabelMarkdown } from '../eval/mislabel.js';
 import { removal } from '../eval/removal.js';
 import { targetEvery } from '../eval/target-every.js';
+import { untracEval, untracMarkdown } from '../eval/untrac.js';
 
 // The benchmark and evaluation harness on tiny configurations: it runs, and what it reports is sane.
 // The real numbers come from `npm run bench` and `npm run eval` (docs/benchmarks.md, docs/evaluation.md).
@@ -81,6 +82,24 @@ describe('evaluation harness (tiny configurations)', () => {
       'random emails/random',
     ]);
     expect(caseDeletionMarkdown(r, options)).toContain('TracIn-WE / last layer');
+  });
+
+  it('untrac: leave-source-out truth over seeds with its ceiling, and every method scored against it in both settings', async () => {
+    const options = { backend: 'cpu', seeds: 2, perSource: 12, cap: 16, steps: [6, 6] as const, targetRows: 6, constantTrap: false, ascentRates: [1e-3], checkpoints: 2, vocabSize: 300 };
+    const r = await untracEval(options);
+    expect(r.settings.map((s) => s.name)).toEqual(['equal sizes', 'unequal sizes']);
+    for (const s of r.settings) {
+      expect(s.truth.length).toBe(5);
+      expect(s.truth.every((row) => row.length === 5 && row.every(Number.isFinite))).toBe(true);
+      expect(Number.isFinite(s.ceiling.pearson)).toBe(true);
+      expect(s.methods.map((m) => m.name.replace(/ \(.*/, ''))).toEqual(['class only', 'UnTrac', 'UnTrac-Inv', 'in-run shapley1 summed per source', 'in-run shapley1 summed per source', 'TracIn from 2 checkpoints, summed per source', 'GradDot']);
+      for (const m of s.methods.slice(1)) {
+        expect(Math.abs(m.pearson)).toBeLessThanOrEqual(1);
+        expect(Number.isFinite(m.withinClass)).toBe(true);
+      }
+    }
+    expect(r.settings[0]!.sizes['spam-1']).toBe(12);
+    expect(untracMarkdown(r, options)).toContain('| within-class Pearson |');
   });
 });
 

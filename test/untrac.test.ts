@@ -1,5 +1,8 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { attach, InrunError, sourceValues, untrac, type UntracOptions } from 'inrun';
+import { attach, InrunError, parquetSink, readSourceInfluence, sourceValues, sqliteSink, untrac, writeSourceInfluence, type UntracOptions } from 'inrun';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { rng, weightsOf } from './helpers.js';
 
@@ -167,14 +170,16 @@ describe('untrac', () => {
 });
 
 describe('sourceValues', () => {
-  it('sums a run values per source, with value and data shares; the class-2 source helps the class-2 target most', async () => {
+  it('sums a run values per source, with value and data shares; the class-2 source helps the class-2 target most; UnTrac rows stored beside the run', async () => {
     const model = build();
     const xs = tf.concat(names.map((s) => sources[s].xs));
     const ys = tf.concat(names.map((s) => sources[s].ys));
     const sourceOf = names.flatMap((s) => Array.from({ length: sources[s].xs.shape[0] }, () => s));
     const ids = sourceOf.map((_, i) => `e${i}`);
     const examples = ids.map((id, i) => ({ id, source: sourceOf[i]! }));
-    const run = attach(model, { targets: { target }, methods: ['shapley1', 'tracin_self'], examples, seed: 3 });
+    const dir = mkdtempSync(join(tmpdir(), 'inrun-untrac-'));
+    const store = { sqlite: join(dir, 'runs.sqlite'), parquet: join(dir, 'pq') };
+    const run = attach(model, { targets: { target }, methods: ['shapley1', 'tracin_self'], examples, seed: 3, sinks: [sqliteSink(store.sqlite), parquetSink(store.parquet)] });
     await run.fit(xs, ys, { ids, epochs: 4, batchSize: 16, verbose: 0 });
     const scores = await run.close();
     const values = sourceValues(scores, examples);
@@ -195,6 +200,18 @@ describe('sourceValues', () => {
     // A map from id to source gives the same table; an unknown target is named.
     expect(sourceValues(scores, new Map(examples.map((e) => [e.id, e.source]))).rows).toEqual(values.rows);
     expect(() => sourceValues(scores, examples, { targets: ['val'] })).toThrow(expect.objectContaining({ field: 'targets[0]', code: 'invalid_option' }) as Error);
+
+    // UnTrac's rows stored next to the run, in both stores, and read back as written (two writes accumulate).
+    const result = await untrac(model, { sources, targets: { target }, optimizer: () => tf.train.adam(0.01), batchSize: 4, progress: false });
+    for (const where of [{ sqlite: store.sqlite }, { parquet: store.parquet }]) {
+      writeSourceInfluence(result.rows, { runId: run.id, ...where });
+      writeSourceInfluence(result.rows.slice(0, 1), { runId: run.id, ...where });
+      const back = await readSourceInfluence({ runId: run.id, ...where });
+      expect(back.map(({ runId: _r, writtenAt: _w, ...row }) => row)).toEqual([...result.rows, result.rows[0]]);
+      expect(back.every((r) => r.runId === run.id)).toBe(true);
+      expect(await readSourceInfluence({ runId: 'other', ...where })).toEqual([]);
+    }
+    expect(() => writeSourceInfluence(result.rows, { runId: run.id })).toThrow(expect.objectContaining({ field: 'store' }) as Error);
     tf.dispose([xs, ys]);
     model.dispose();
   });

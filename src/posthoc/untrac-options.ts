@@ -1,6 +1,7 @@
 // Options of untrac(): the types, their defaults (applied once, here) and the checks that name the field at fault.
 import * as tf from '@tensorflow/tfjs';
 import { InrunError, invalid } from '../errors.js';
+import type { SourceInfluenceRow } from '../types.js';
 import type { LabelledRows } from './tracin.js';
 
 /**
@@ -9,27 +10,8 @@ import type { LabelledRows } from './tracin.js';
  */
 export type UntracData = LabelledRows | tf.data.Dataset<tf.TensorContainer>;
 
-/** One source/target pair of {@link untrac}'s result. */
-export interface UntracRow {
-  readonly target: string;
-  readonly source: string;
-  readonly method: 'untrac' | 'untrac-inv';
-  /** Loss after unlearning minus loss before: positive = the source lowered the target's loss. */
-  readonly influence: number;
-  /** Mean loss before and after the ascent (UnTrac: the target's; UnTrac-Inv: the source's). */
-  readonly lossBefore: number;
-  readonly lossAfter: number;
-  /** Ascent steps taken (fewer than planned when the guard stopped the ascent). */
-  readonly steps: number;
-  /** Wall time of this row's ascent and loss evaluation (UnTrac-Inv: the shared ascent split evenly). */
-  readonly seconds: number;
-  /**
-   * Why the ascent stopped early, or `null`: `'non-finite'` (the ascent loss turned NaN or infinite) or
-   * `'loss-ceiling'` (it exceeded `lossCeiling`). The influence is then measured at the last weights
-   * whose ascent loss was finite and under the ceiling, so it stays a number.
-   */
-  readonly stopped: 'non-finite' | 'loss-ceiling' | null;
-}
+/** One source/target pair of {@link untrac}'s result (stored as it is by `writeSourceInfluence`). */
+export type UntracRow = SourceInfluenceRow;
 
 /** What {@link UntracOptions.onProgress} receives after every ascent step. */
 export interface UntracProgress {
