@@ -11,6 +11,12 @@ export function shuffle<T>(items: readonly T[], random: () => number): T[] {
   return out;
 }
 
+/** What trainSeeded steps: a compiled LayersModel, or an optimizer with a one-batch step of a hand-written model. */
+export interface Trainable {
+  readonly optimizer: tf.Optimizer;
+  trainOnBatch(xs: tf.Tensor, ys: tf.Tensor): unknown;
+}
+
 /**
  * Trains `model` for `steps` steps of `batchSize` rows drawn from `keep` (row indices of xs/ys) in a
  * seeded order. Each pass is the seeded permutation of all rows of xs with the rows not in `keep` left
@@ -23,7 +29,7 @@ export function shuffle<T>(items: readonly T[], random: () => number): T[] {
  * move just past it.
  */
 export async function trainSeeded(
-  model: tf.LayersModel,
+  model: Trainable,
   data: { readonly xs: tf.Tensor; readonly ys: tf.Tensor },
   keep: readonly number[],
   options: {
@@ -59,7 +65,7 @@ export async function trainSeeded(
     const xs = tf.gather(data.xs, idx);
     const ys = tf.gather(data.ys, idx);
     if (options.learningRate !== undefined) (model.optimizer as unknown as { learningRate: number }).learningRate = options.learningRate(step);
-    const train = () => model.trainOnBatch(xs, ys);
+    const train = async () => await model.trainOnBatch(xs, ys);
     await (options.around === undefined ? train() : options.around(rows, train));
     tf.dispose([idx, xs, ys]);
     await options.after?.(step);

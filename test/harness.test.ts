@@ -84,20 +84,22 @@ describe('evaluation harness (tiny configurations)', () => {
     expect(caseDeletionMarkdown(r, options)).toContain('TracIn-WE / last layer');
   });
 
-  it('untrac: leave-source-out truth over seeds with its ceiling, and every method scored against it in both settings', async () => {
-    const options = { backend: 'cpu', seeds: 2, perSource: 12, cap: 16, steps: [6, 6] as const, targetRows: 6, constantTrap: false, ascentRates: [1e-3], checkpoints: 2, vocabSize: 300 };
+  it('untrac: leave-source-out truth over seeds with its ceiling, and every method scored against it, on both models', async () => {
+    const options = { backend: 'cpu', seeds: 2, perSource: 12, cap: 16, steps: [6, 6] as const, targetRows: 6, constantTrap: false, ascentRates: [1e-3], checkpoints: 2, vocabSize: 300, lm: { perSource: 6, steps: 4 } };
     const r = await untracEval(options);
-    expect(r.settings.map((s) => s.name)).toEqual(['equal sizes', 'unequal sizes']);
+    expect(r.settings.map((s) => s.name)).toEqual(['text classifier, equal sizes', 'text classifier, unequal sizes', 'tiny transformer, synthetic corpora']);
+    const methods = ['UnTrac', 'UnTrac-Inv', 'in-run shapley1 summed per source', 'in-run shapley1 summed per source', 'TracIn from 2 checkpoints, summed per source', 'GradDot'];
     for (const s of r.settings) {
-      expect(s.truth.length).toBe(5);
-      expect(s.truth.every((row) => row.length === 5 && row.every(Number.isFinite))).toBe(true);
+      const [targets, sources] = s.name.startsWith('text') ? [5, 5] : [2, 4];
+      expect(s.truth.length).toBe(targets);
+      expect(s.truth.every((row) => row.length === sources && row.every(Number.isFinite))).toBe(true);
       expect(Number.isFinite(s.ceiling.pearson)).toBe(true);
-      expect(s.methods.map((m) => m.name.replace(/ \(.*/, ''))).toEqual(['class only', 'UnTrac', 'UnTrac-Inv', 'in-run shapley1 summed per source', 'in-run shapley1 summed per source', 'TracIn from 2 checkpoints, summed per source', 'GradDot']);
-      for (const m of s.methods.slice(1)) {
-        expect(Math.abs(m.pearson)).toBeLessThanOrEqual(1);
-        expect(Number.isFinite(m.withinClass)).toBe(true);
-      }
+      expect(s.methods.map((m) => m.name.replace(/ \(.*/, ''))).toEqual(s.name.startsWith('text') ? ['class only', ...methods] : methods);
+      for (const m of s.methods) expect(Math.abs(m.pearson)).toBeLessThanOrEqual(1);
     }
+    // Within-class Pearson where sources have classes (the classifier), none where they do not.
+    expect(r.settings[0]!.methods.slice(1).every((m) => Number.isFinite(m.withinClass))).toBe(true);
+    expect(r.settings[2]!.methods.every((m) => Number.isNaN(m.withinClass))).toBe(true);
     expect(r.settings[0]!.sizes['spam-1']).toBe(12);
     expect(untracMarkdown(r, options)).toContain('| within-class Pearson |');
   });
