@@ -36,22 +36,9 @@ export function shareInTop(scores: ArrayLike<number>, positive: ArrayLike<number
   return top.reduce((s, i) => s + (positive[i] ? 1 : 0), 0) / top.length;
 }
 
-/** Spearman rank correlation (tied ranks averaged). */
+/** Spearman rank correlation (tied ranks averaged): Pearson over the ranks. */
 export function spearman(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  const ra = ranks(a);
-  const rb = ranks(b);
-  const n = ra.length;
-  const ma = ra.reduce((s, v) => s + v, 0) / n;
-  const mb = rb.reduce((s, v) => s + v, 0) / n;
-  let num = 0;
-  let da = 0;
-  let db = 0;
-  for (let i = 0; i < n; i++) {
-    num += (ra[i]! - ma) * (rb[i]! - mb);
-    da += (ra[i]! - ma) ** 2;
-    db += (rb[i]! - mb) ** 2;
-  }
-  return num / Math.sqrt(da * db);
+  return pearson(ranks(a), ranks(b));
 }
 
 /** Pearson correlation (NaN when either side is constant). */

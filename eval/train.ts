@@ -64,10 +64,17 @@ export async function trainSeeded(
     const idx = tf.tensor1d(rows, 'int32');
     const xs = tf.gather(data.xs, idx);
     const ys = tf.gather(data.ys, idx);
-    if (options.learningRate !== undefined) (model.optimizer as unknown as { learningRate: number }).learningRate = options.learningRate(step);
+    if (options.learningRate !== undefined) setRate(model.optimizer, options.learningRate(step));
     const train = async () => await model.trainOnBatch(xs, ys);
     await (options.around === undefined ? train() : options.around(rows, train));
     tf.dispose([idx, xs, ys]);
     await options.after?.(step);
   }
+}
+
+/** Sets an optimizer's rate: tf.js' SGD keeps its own copy (setLearningRate); Adam and the others read `learningRate` at each step. */
+function setRate(optimizer: tf.Optimizer, lr: number): void {
+  const o = optimizer as unknown as { learningRate: number; setLearningRate?: (lr: number) => void };
+  if (typeof o.setLearningRate === 'function') o.setLearningRate(lr);
+  else o.learningRate = lr;
 }

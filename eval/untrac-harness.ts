@@ -46,6 +46,8 @@ export interface HarnessOptions {
   readonly seeds: number;
   /** Adam rates of the ascents (each reported). */
   readonly ascentRates: readonly number[];
+  /** Also ascend with plain SGD at this rate (the paper's ablation), or null. */
+  readonly sgdRate: number | null;
   /** UnTrac's ascent batch. */
   readonly ascentBatch: number;
   readonly checkpoints: number;
@@ -77,6 +79,7 @@ export interface SettingResult {
   /** Seed-to-seed correlation of the truth (mean over seed pairs), decaying and constant learning rate. */
   readonly ceiling: Ceiling;
   readonly constantCeiling: Ceiling | null;
+  readonly targets: readonly string[];
   /** Mean truth, `[target][source]`. */
   readonly truth: readonly (readonly number[])[];
   readonly methods: readonly MethodScore[];
@@ -220,12 +223,14 @@ export async function runSetting(name: string, task: SourceTask, o: HarnessOptio
   const full = task.build(1);
   const sgd = await valuesRun(full, 'sgd', checkpoints);
   const variables = full.model instanceof tf.LayersModel ? {} : { variables: full.variables };
-  for (const lr of o.ascentRates) {
-    log(`${name}: UnTrac, UnTrac-Inv at ${lr}`);
-    const forward = await untrac(full.model, { sources: task.perSource, targets: task.targetData, optimizer: () => tf.train.adam(lr), batchSize: o.ascentBatch, progress: false, ...variables });
-    add(`UnTrac (Adam ${lr}, batch ${o.ascentBatch}, 1 epoch)`, targets.map((t) => sources.map((s) => forward.influence[t]![s]!)), forward.seconds);
-    const inverse = await untrac(full.model, { sources: task.perSource, targets: task.targetData, method: 'untrac-inv', optimizer: () => tf.train.adam(lr), progress: false, ...variables });
-    add(`UnTrac-Inv (Adam ${lr}, whole target, 5 steps)`, targets.map((t) => sources.map((s) => inverse.influence[t]![s]!)), inverse.seconds);
+  const ascents: [string, () => tf.Optimizer][] = o.ascentRates.map((lr) => [`Adam ${lr}`, () => tf.train.adam(lr)]);
+  if (o.sgdRate !== null) ascents.push([`SGD ${o.sgdRate}`, () => tf.train.sgd(o.sgdRate!)]);
+  for (const [label, optimizer] of ascents) {
+    log(`${name}: UnTrac, UnTrac-Inv with ${label}`);
+    const forward = await untrac(full.model, { sources: task.perSource, targets: task.targetData, optimizer, batchSize: o.ascentBatch, progress: false, ...variables });
+    add(`UnTrac (${label}, batch ${o.ascentBatch}, 1 epoch)`, targets.map((t) => sources.map((s) => forward.influence[t]![s]!)), forward.seconds);
+    const inverse = await untrac(full.model, { sources: task.perSource, targets: task.targetData, method: 'untrac-inv', optimizer, progress: false, ...variables });
+    add(`UnTrac-Inv (${label}, whole target, 5 steps)`, targets.map((t) => sources.map((s) => inverse.influence[t]![s]!)), inverse.seconds);
   }
   add('in-run shapley1 summed per source (SGD proxy)', sgd.values, sgd.seconds - plainSeconds);
   const aware = task.build(1);
@@ -246,6 +251,7 @@ export async function runSetting(name: string, task: SourceTask, o: HarnessOptio
     name,
     sizes: Object.fromEntries(sources.map((s) => [s, task.perSource[s]!.xs.shape[0]!])),
     steps,
+    targets,
     ceiling: seedCeiling(truths, classes),
     constantCeiling: constant.length > 1 ? seedCeiling(constant, classes) : null,
     truth,
@@ -264,6 +270,12 @@ export function settingMarkdown(s: SettingResult): string {
   return `### ${s.name} (${sizes}; ${s.steps} steps; ${s.seconds.toFixed(0)} s)
 
 Ceiling (the truth's seed-to-seed correlation, mean over seed pairs, rate decayed to 0): Pearson ${f(s.ceiling.pearson)}, within-class ${f(s.ceiling.withinClass)}.${trap}
+
+Mean truth (target loss without the source minus with all; rows: targets, columns: sources):
+
+| target | ${Object.keys(s.sizes).join(' | ')} |
+|---|${Object.keys(s.sizes).map(() => '---|').join('')}
+${s.truth.map((row, t) => `| ${s.targets[t]} | ${row.map((v) => v.toPrecision(2)).join(' | ')} |`).join('\n')}
 
 | method | Pearson | Spearman | within-class Pearson | per-target Pearson (mean) | seconds |
 |---|---|---|---|---|---|

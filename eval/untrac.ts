@@ -36,6 +36,8 @@ export interface UntracEvalOptions {
   readonly steps?: readonly [number, number];
   /** Adam learning rates of the ascents (each reported). @defaultValue [1e-4, 1e-3] */
   readonly ascentRates?: readonly number[];
+  /** Also ascend with plain SGD at this rate (the paper's ablation); null leaves it out. @defaultValue 0.01 */
+  readonly sgdRate?: number | null;
   /** TracIn checkpoints, evenly spaced. @defaultValue 5 */
   readonly checkpoints?: number;
   /** Vocabulary size of the classifier (smaller: a quicker run). @defaultValue 5000 */
@@ -171,6 +173,7 @@ export async function untracEval(options: UntracEvalOptions): Promise<UntracEval
   const harness = {
     seeds: options.seeds ?? 3,
     ascentRates: options.ascentRates ?? [1e-4, 1e-3],
+    sgdRate: options.sgdRate === undefined ? 0.01 : options.sgdRate,
     ascentBatch: 1,
     checkpoints: options.checkpoints ?? 5,
     constantTrap: options.constantTrap ?? true,
@@ -209,7 +212,7 @@ initial weights without it for the same number of steps (seeded batch order, the
 each pass; Adam with the rate decayed linearly to 0), truth = target loss without minus with all; mean over
 ${options.seeds ?? 3} seeds (initial weights and order). The ceiling is the truth's own seed-to-seed correlation. The methods read
 the seed-1 model trained on everything (or its run): UnTrac and UnTrac-Inv (\`untrac\`, a fresh Adam per
-ascent at each rate listed), in-run \`shapley1\` values toward each target summed per source
+ascent at each rate listed, and plain SGD as in the paper's ablation), in-run \`shapley1\` values toward each target summed per source
 (\`sourceValues\`), TracIn from ${options.checkpoints ?? 5} evenly spaced checkpoints (each source's summed gradient times the
 target's mean gradient times the rate at the checkpoint), GradDot (the same product at the final weights
 only). Pearson and Spearman are over all (target, source) pairs; per-target Pearson is across sources,

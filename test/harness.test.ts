@@ -88,7 +88,7 @@ describe('evaluation harness (tiny configurations)', () => {
     const options = { backend: 'cpu', seeds: 2, perSource: 12, cap: 16, steps: [6, 6] as const, targetRows: 6, constantTrap: false, ascentRates: [1e-3], checkpoints: 2, vocabSize: 300, lm: { perSource: 6, steps: 4 } };
     const r = await untracEval(options);
     expect(r.settings.map((s) => s.name)).toEqual(['text classifier, equal sizes', 'text classifier, unequal sizes', 'tiny transformer, synthetic corpora']);
-    const methods = ['UnTrac', 'UnTrac-Inv', 'in-run shapley1 summed per source', 'in-run shapley1 summed per source', 'TracIn from 2 checkpoints, summed per source', 'GradDot'];
+    const methods = ['UnTrac', 'UnTrac-Inv', 'UnTrac', 'UnTrac-Inv', 'in-run shapley1 summed per source', 'in-run shapley1 summed per source', 'TracIn from 2 checkpoints, summed per source', 'GradDot'];
     for (const s of r.settings) {
       const [targets, sources] = s.name.startsWith('text') ? [5, 5] : [2, 4];
       expect(s.truth.length).toBe(targets);
