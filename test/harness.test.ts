@@ -85,7 +85,7 @@ describe('evaluation harness (tiny configurations)', () => {
   });
 
   it('untrac: leave-source-out truth over seeds with its ceiling, and every method scored against it, on both models', async () => {
-    const options = { backend: 'cpu', seeds: 2, perSource: 12, cap: 16, steps: [6, 6] as const, targetRows: 6, constantTrap: false, ascentRates: [1e-3], checkpoints: 2, vocabSize: 300, lm: { perSource: 6, steps: 4 } };
+    const options = { backend: 'cpu', seeds: 2, perSource: 8, cap: 10, steps: [4, 4] as const, targetRows: 4, constantTrap: false, ascentRates: [1e-3], checkpoints: 2, vocabSize: 200, lm: { perSource: 4, steps: 3 } };
     const r = await untracEval(options);
     expect(r.settings.map((s) => s.name)).toEqual(['text classifier, equal sizes', 'text classifier, unequal sizes', 'tiny transformer, synthetic corpora']);
     const methods = ['UnTrac', 'UnTrac-Inv', 'UnTrac', 'UnTrac-Inv', 'in-run shapley1 summed per source', 'in-run shapley1 summed per source', 'TracIn from 2 checkpoints, summed per source', 'GradDot'];
@@ -100,7 +100,7 @@ describe('evaluation harness (tiny configurations)', () => {
     // Within-class Pearson where sources have classes (the classifier), none where they do not.
     expect(r.settings[0]!.methods.slice(1).every((m) => Number.isFinite(m.withinClass))).toBe(true);
     expect(r.settings[2]!.methods.every((m) => Number.isNaN(m.withinClass))).toBe(true);
-    expect(r.settings[0]!.sizes['spam-1']).toBe(12);
+    expect(r.settings[0]!.sizes['spam-1']).toBe(8);
     expect(untracMarkdown(r, options)).toContain('| within-class Pearson |');
   });
 });
