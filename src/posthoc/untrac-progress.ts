@@ -20,11 +20,11 @@ export function progressTracker(total: number, totalSteps: number, bar: boolean,
   let endsAt = 0;
   const drawn = bar
     ? new cliProgress.SingleBar(
-        { format: 'untrac [{bar}] {done}/{total} ascents | {value}/{total_steps} steps | ETA {eta_formatted} | {unlearning}', stream: process.stderr, hideCursor: true },
+        { format: 'untrac [{bar}] {done}/{ascents} ascents | {value}/{total} steps | ETA {eta_formatted} | {unlearning}', stream: process.stderr, hideCursor: true },
         cliProgress.Presets.shades_classic,
       )
     : null;
-  drawn?.start(totalSteps, 0, { done, total, total_steps: totalSteps, unlearning });
+  drawn?.start(totalSteps, 0, { done, ascents: total, unlearning });
   const report = () => {
     drawn?.update(steps, { done, unlearning });
     if (callback === null) return;
