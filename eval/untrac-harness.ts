@@ -199,14 +199,14 @@ export async function runSetting(name: string, task: SourceTask, o: HarnessOptio
 
   // The seed-1 run on everything, attributed (attribution does not change training): in-run values and TracIn's checkpoints.
   const examples = task.sourceOfRow.map((source, id) => ({ id, source }));
-  const every = Math.max(1, Math.floor(steps / o.checkpoints));
+  const checkpointSteps = new Set(Array.from({ length: o.checkpoints }, (_, k) => Math.max(1, Math.round(((k + 1) * steps) / o.checkpoints))));
   const valuesRun = async (built: Built, update: 'sgd' | 'optimizer', checkpoints: { weights: tf.Tensor[]; lr: number }[] | null) => {
     const run = attach(built.model, { targets: task.targetData, methods: ['shapley1'], update, examples, stepRecords: false });
     const t0 = performance.now();
     await train(built, 1, keepAll, decaying, {
       around: (rows, step) => run.step(rows, step),
       after: (step) => {
-        if (checkpoints !== null && step % every === 0) checkpoints.push({ weights: built.variables.map((v) => v.clone()), lr: decaying(step) });
+        if (checkpoints !== null && checkpointSteps.has(step)) checkpoints.push({ weights: built.variables.map((v) => v.clone()), lr: decaying(step) });
       },
     });
     const table = sourceValues(await run.close(), examples).table;
