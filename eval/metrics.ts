@@ -1,7 +1,7 @@
 /** Ranking metrics for detection tasks: higher score = more suspicious. */
-import { ranks, spearman } from '../src/report/ranks.js';
+import { pearson, ranks, spearman } from '../src/report/ranks.js';
 
-export { spearman };
+export { pearson, spearman };
 
 /** Area under the ROC curve (Mann-Whitney U with tied ranks averaged): 0.5 = chance, 1 = perfect. */
 export function auroc(scores: ArrayLike<number>, positive: ArrayLike<number>): number {

@@ -17,6 +17,7 @@ export type {
   RunInfo,
   Scores,
   SkippedLayer,
+  SourceInfluenceRow,
   StepRecord,
   TargetData,
   TokenScore,
@@ -32,6 +33,15 @@ export { loadCheckpoint, readCheckpointInfo, saveCheckpoint } from './run/checkp
 export type { CheckpointInfo } from './run/checkpoint.js';
 export { tracin } from './posthoc/tracin.js';
 export type { Influence, LabelledRows, TracInOptions, TracInResult } from './posthoc/tracin.js';
+
+// Dataset-level influence: unlearning (UnTrac, UnTrac-Inv) and a run's values summed per source.
+export { untrac } from './posthoc/untrac.js';
+export type { UntracResult } from './posthoc/untrac.js';
+export type { UntracData, UntracOptions, UntracProgress, UntracRow } from './posthoc/untrac-options.js';
+export { NO_SOURCE, sourceValues } from './posthoc/source-values.js';
+export type { SourceValue, SourceValues, SourceValuesOptions } from './posthoc/source-values.js';
+export { readSourceInfluence, writeSourceInfluence } from './store/source-influence.js';
+export type { SourceInfluenceStore, StoredSourceInfluence } from './store/source-influence.js';
 
 // Sinks and delivery.
 export { parquetSink, PARQUET_LAYOUT_VERSION } from './store/parquet.js';

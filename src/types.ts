@@ -154,3 +154,25 @@ export interface FunctionalModel {
   /** A name for reports. @defaultValue 'model' */
   readonly name?: string;
 }
+
+/** Dataset-level influence of one source on one target (a row of `untrac`'s result, and of the `source_influence` table). */
+export interface SourceInfluenceRow {
+  readonly target: string;
+  readonly source: string;
+  readonly method: 'untrac' | 'untrac-inv';
+  /** Loss after unlearning minus loss before: positive = the source lowered the target's loss. */
+  readonly influence: number;
+  /** Mean loss before and after the ascent (UnTrac: the target's; UnTrac-Inv: the source's). */
+  readonly lossBefore: number;
+  readonly lossAfter: number;
+  /** Ascent steps taken (fewer than planned when the guard stopped the ascent). */
+  readonly steps: number;
+  /** Wall time of the ascent that produced this row and its loss evaluations, split evenly over that ascent's rows. */
+  readonly seconds: number;
+  /**
+   * Why the ascent stopped early, or `null`: `'non-finite'` (the ascent loss turned NaN or infinite) or
+   * `'loss-ceiling'` (it exceeded `lossCeiling`). The influence is then measured at the last weights
+   * whose ascent loss was finite and under the ceiling, so it stays a number.
+   */
+  readonly stopped: 'non-finite' | 'loss-ceiling' | null;
+}

@@ -8,6 +8,7 @@ import { fidelity } from '../eval/fidelity.js';
 import { mislabel, mislabelMarkdown } from '../eval/mislabel.js';
 import { removal } from '../eval/removal.js';
 import { targetEvery } from '../eval/target-every.js';
+import { untracEval, untracMarkdown } from '../eval/untrac.js';
 
 // The benchmark and evaluation harness on tiny configurations: it runs, and what it reports is sane.
 // The real numbers come from `npm run bench` and `npm run eval` (docs/benchmarks.md, docs/evaluation.md).
@@ -81,6 +82,26 @@ describe('evaluation harness (tiny configurations)', () => {
       'random emails/random',
     ]);
     expect(caseDeletionMarkdown(r, options)).toContain('TracIn-WE / last layer');
+  });
+
+  it('untrac: leave-source-out truth over seeds with its ceiling, and every method scored against it, on both models', async () => {
+    const options = { backend: 'cpu', seeds: 2, perSource: 8, cap: 10, steps: [4, 4] as const, targetRows: 4, constantTrap: false, ascentRates: [1e-3], checkpoints: 2, vocabSize: 200, lm: { perSource: 4, steps: 3 } };
+    const r = await untracEval(options);
+    expect(r.settings.map((s) => s.name)).toEqual(['text classifier, equal sizes', 'text classifier, unequal sizes', 'tiny transformer, synthetic corpora']);
+    const methods = ['UnTrac', 'UnTrac-Inv', 'UnTrac', 'UnTrac-Inv', 'in-run shapley1 summed per source', 'in-run shapley1 summed per source', 'TracIn from 2 checkpoints, summed per source', 'GradDot'];
+    for (const s of r.settings) {
+      const [targets, sources] = s.name.startsWith('text') ? [5, 5] : [2, 4];
+      expect(s.truth.length).toBe(targets);
+      expect(s.truth.every((row) => row.length === sources && row.every(Number.isFinite))).toBe(true);
+      expect(Number.isFinite(s.ceiling.pearson)).toBe(true);
+      expect(s.methods.map((m) => m.name.replace(/ \(.*/, ''))).toEqual(s.name.startsWith('text') ? ['class only', ...methods] : methods);
+      for (const m of s.methods) expect(Math.abs(m.pearson)).toBeLessThanOrEqual(1);
+    }
+    // Within-class Pearson where sources have classes (the classifier), none where they do not.
+    expect(r.settings[0]!.methods.slice(1).every((m) => Number.isFinite(m.withinClass))).toBe(true);
+    expect(r.settings[2]!.methods.every((m) => Number.isNaN(m.withinClass))).toBe(true);
+    expect(r.settings[0]!.sizes['spam-1']).toBe(8);
+    expect(untracMarkdown(r, options)).toContain('| within-class Pearson |');
   });
 });
 

@@ -1,4 +1,4 @@
-// Rank statistics shared by compare, the evaluations and the tests: average ranks and Spearman's rho.
+// Correlation statistics shared by compare, the evaluations and the tests: average ranks, Spearman's and Pearson's.
 
 /** 0-based ranks in ascending order, ties given their average rank. */
 export function ranks(v: ArrayLike<number>): Float64Array {
@@ -14,19 +14,27 @@ export function ranks(v: ArrayLike<number>): Float64Array {
   return r;
 }
 
-/** Spearman's rank correlation (Pearson's over average ranks); NaN when either side is constant. */
+/** Spearman's rank correlation: Pearson's over average ranks (NaN when either side is constant). */
 export function spearman(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  const ra = ranks(a);
-  const rb = ranks(b);
-  const n = ra.length;
-  const mean = (n - 1) / 2;
+  return pearson(ranks(a), ranks(b));
+}
+
+/** Pearson correlation (NaN when either side is constant). */
+export function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const n = a.length;
+  let ma = 0;
+  let mb = 0;
+  for (let i = 0; i < n; i++) {
+    ma += a[i]! / n;
+    mb += b[i]! / n;
+  }
   let num = 0;
   let da = 0;
   let db = 0;
   for (let i = 0; i < n; i++) {
-    num += (ra[i]! - mean) * (rb[i]! - mean);
-    da += (ra[i]! - mean) ** 2;
-    db += (rb[i]! - mean) ** 2;
+    num += (a[i]! - ma) * (b[i]! - mb);
+    da += (a[i]! - ma) ** 2;
+    db += (b[i]! - mb) ** 2;
   }
   return da === 0 || db === 0 ? Number.NaN : num / Math.sqrt(da * db);
 }

@@ -51,10 +51,17 @@ function checkTensors(field: string, value: unknown, count: number | null): tf.T
 }
 
 function checkTarget(name: string, data: TargetData, model: ModelAdapter): Checked {
-  const field = `targets.${name}`;
   if (name.length === 0 || name.length > 100 || name.includes(':')) {
     throw new InrunError(`expected a name of 1 to 100 characters without ':', got ${preview(name)}`, { field: 'targets' });
   }
+  return { name, ...checkLabelled(`targets.${name}`, data, model) };
+}
+
+/**
+ * Checks labelled rows against the model (tensors, row counts, input shapes, one dry forward and
+ * loss pass); errors name `field` and the part at fault (`field.xs`, `field.ys[1]`, ...).
+ */
+export function checkLabelled(field: string, data: TargetData, model: ModelAdapter): { xs: tf.Tensor[]; ys: tf.Tensor[]; rows: number } {
   if (data === null || typeof data !== 'object') throw new InrunError(`expected { xs, ys }, got ${preview(data)}`, { field });
   const xs = checkTensors(`${field}.xs`, data.xs, model.inputShapes?.length ?? null);
   const ys = checkTensors(`${field}.ys`, data.ys, model.outputs);
@@ -83,7 +90,7 @@ function checkTarget(name: string, data: TargetData, model: ModelAdapter): Check
     const finite = tf.tidy(() => tf.all(tf.isFinite(t)).dataSync()[0] === 1);
     if (!finite) {
       const which = i < xs.length ? `xs${xs.length > 1 ? `[${i}]` : ''}` : `ys${ys.length > 1 ? `[${i - xs.length}]` : ''}`;
-      throw new InrunError('holds NaN or Infinity; targets must be finite', { field: `${field}.${which}`, code: 'invalid_input' });
+      throw new InrunError('holds NaN or Infinity; rows must be finite', { field: `${field}.${which}`, code: 'invalid_input' });
     }
   });
   // Dry run: the model's own forward and loss on the target, so that a label of the wrong shape or
@@ -106,7 +113,7 @@ function checkTarget(name: string, data: TargetData, model: ModelAdapter): Check
       });
     }
   });
-  return { name, xs, ys, rows };
+  return { xs, ys, rows };
 }
 
 function sameShapes(a: Checked, b: Checked): boolean {
