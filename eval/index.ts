@@ -1,7 +1,7 @@
 /**
  * Every evaluation, one after another, each writing its section of docs/evaluation.md.
  *
- *   npm run eval     (or: npx tsx eval/index.ts [--only mislabel,mislabel-long,fidelity,removal,target-every,case-deletion] [--backend wasm])
+ *   npm run eval     (or: npx tsx eval/index.ts [--only mislabel,mislabel-long,fidelity,removal,target-every,case-deletion,unlearn] [--backend wasm])
  */
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -10,11 +10,12 @@ import { fidelity, fidelityMarkdown } from './fidelity.js';
 import { mislabel, mislabelMarkdown } from './mislabel.js';
 import { removal, removalMarkdown, writeRemovalPlot } from './removal.js';
 import { targetEvery, targetEveryMarkdown } from './target-every.js';
+import { unlearnEval, unlearnMarkdown, writeUnlearnPlots } from './unlearn.js';
 import { writeEvaluation } from './report.js';
 
 const { values: args } = parseArgs({
   options: {
-    only: { type: 'string', default: 'mislabel,mislabel-long,fidelity,removal,target-every,case-deletion' },
+    only: { type: 'string', default: 'mislabel,mislabel-long,fidelity,removal,target-every,case-deletion,unlearn' },
     backend: { type: 'string', default: 'wasm' },
     out: { type: 'string', default: 'docs/evaluation.md' },
   },
@@ -57,4 +58,9 @@ await timed('target-every', async () => {
 await timed('case-deletion', async () => {
   const options = { backend, train: 2000, queries: 20, epochs: 2, ks: [10, 20, 50] };
   return caseDeletionMarkdown(await caseDeletion(options), options);
+});
+await timed('unlearn', async () => {
+  const options = { backend, rows: 3000, epochs: 8 };
+  const result = await unlearnEval(options);
+  return unlearnMarkdown(result, options, writeUnlearnPlots(result, dirname(args.out)));
 });
