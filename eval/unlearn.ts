@@ -290,7 +290,8 @@ ${rows.join('\n')}
 
 **Data-level** (RFA-LoRA's setting). ${options.rows ?? 3000} real MNIST digits (the \`mnist\` package), a dense net
 (Flatten, Dense 64 relu, Dense 10 softmax; ${r.data[0]!.params} parameters; Adam 0.003, batch 32, ${options.epochs ?? 8} epochs
-in a seeded order, seed ${seed}). Ground truth: the same net retrained from the same initial weights without the
+in a seeded order, seed ${seed}). A dense net, not the digits CNN: wasm has no conv gradient kernel and the CNN's
+retraining on cpu takes minutes per epoch on this machine; the Conv2D adapters are tested in test/unlearn.test.ts. Ground truth: the same net retrained from the same initial weights without the
 forget rows, for the same number of epochs. Every method unlearns from the trained model for ${options.unlearnEpochs ?? 5} passes over the
 forget rows (batch 32, each step also 32 retain rows; Adam 1e-3; rank 8, alpha 16, adapters on both Dense layers,
 merged). Test rows are 1,000 digits no model trained on; the membership-inference AUC is the loss-threshold attack on

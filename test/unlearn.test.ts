@@ -215,6 +215,15 @@ describe('each method moves the forget rows', () => {
     model.dispose();
   });
 
+  it('hinge-kl with adapters: true trains only LoRA adapters and still forgets the label', async () => {
+    const t = await task();
+    const { model, metrics } = await unlearn(t.model, { forget: t.forget, method: 'hinge-kl', forgetLabel: 3, coarseOf: COARSE, adapters: true, rank: 4, epochs: 6, batchSize: 16, learningRate: 0.01 });
+    expect(metrics.adaptedLayers.length).toBe(2);
+    expect(metrics.trainableParams).toBe(D * 4 + 4 * 16 + (16 * 4 + 4 * C));
+    expect(acc(model, t.testForget)).toBeLessThan(0.5);
+    model.dispose();
+  });
+
   it('rfa-lora on a whole class lands near retraining without it (ground truth): the class is gone, the rest as retraining keeps it', async () => {
     const t = await task();
     const retrained = mlp();
