@@ -60,14 +60,16 @@ export interface UnlearnOptions extends UnlearnRequest {
    */
   readonly forgetTerm?: 'bounded' | 'wrong-label';
   /**
-   * The loss each forget row is raised to by the bounded term. Pick it as the loss a model that never
-   * saw the rows would have on them: give `heldOut` rows and it is the original model's mean loss
-   * there (right for a random slice); without them it is the loss of a uniform guess, `ln(classes)`
-   * (`ln 2` for one sigmoid output), right for a whole class.
-   * @defaultValue the original model's mean loss on `heldOut`, else `ln(classes)`
+   * The loss each forget row is raised to by the bounded term: the loss a model that never saw the
+   * rows would have on them. Without it: with `heldOut` rows, each forget row gets the held-out loss
+   * of the same rank (by the original model's loss), so that the forget losses end up distributed
+   * like unseen rows' (right for a random slice); without them, the loss of a uniform guess,
+   * `ln(classes)` (`ln 2` for one sigmoid output). For a whole class, a small probability such as
+   * `Math.log(100)` matches a model retrained without it. See docs/unlearning.md.
+   * @defaultValue per-row held-out losses with `heldOut`, else `ln(classes)`
    */
   readonly forgetLoss?: number;
-  /** Rows the model never trained on, used only to derive `forgetLoss`. */
+  /** Rows the model never trained on, used only to set the bounded term's targets (see `forgetLoss`). */
   readonly heldOut?: UnlearnRows;
   /** Weight of the forget term (rfa-lora). @defaultValue 1 */
   readonly forgetWeight?: number;
