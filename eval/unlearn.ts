@@ -236,6 +236,8 @@ async function knowledgeLevel(o: UnlearnEvalOptions & { seed: number; unlearnEpo
   const runs: [string, UnlearnOptions][] = [
     ['hinge-kl (no retain rows)', { ...base, method: 'hinge-kl' }],
     ['hinge-kl + 256 retain rows', { ...base, method: 'hinge-kl', retain }],
+    ['hinge-kl, LoRA adapters (rank 8, embedding included)', { ...base, method: 'hinge-kl', adapters: true, learningRate: 1e-2 }],
+    ['rfa-lora + 256 retain rows (rank 8, embedding included)', { ...base, method: 'rfa-lora', retain, forgetLoss: Math.log(100), learningRate: 1e-2 }],
     ['gradient ascent', { ...base, method: 'gradient-ascent' }],
     ['fine-tune on 256 retain rows', { ...base, method: 'fine-tune', retain }],
   ];
@@ -306,7 +308,7 @@ ${data.join('\n\n')}
 spam/ham as coarse labels; a text classifier (Embedding 32, average pooling, Dense 32 relu, Dense 5 softmax; Adam 0.005,
 ${options.textEpochs ?? 6} epochs, seed ${seed}). The request: forget \`${k.forgotten}\` from ${k.exemplars} training exemplars (\`forgetLabel\`, \`coarseOf\`
 = [${COARSE.join(', ')}]); keep spam as spam. ${(options.unlearnEpochs ?? 5) * 4} passes over the exemplars, batch 16,
-Adam 1e-3, full-parameter, hinge margin 2, KL weights 20/20. Measured on the test split: Quality = relative drop of
+Adam 1e-3 (1e-2 for the adapter rows), full-parameter unless the row says LoRA, hinge margin 2, KL weights 20/20. Measured on the test split: Quality = relative drop of
 fine accuracy on \`${k.forgotten}\`; Utility = mean of the kept ratios (capped at 1) of coarse accuracy on it and fine accuracy
 on the other groups; Q-U = their harmonic mean (x 100). Before unlearning: fine accuracy on \`${k.forgotten}\` ${pct(k.before.fine)}%,
 coarse ${pct(k.before.coarse)}%, other groups ${pct(k.before.others)}%. The paper (CLIP) reports hinge+KL 95.2 and gradient

@@ -37,8 +37,8 @@ export type { Influence, LabelledRows, TracInOptions, TracInResult } from './pos
 export { unlearn } from './unlearn/unlearn.js';
 export type { UnlearnEpoch, UnlearnMetrics, UnlearnResult } from './unlearn/unlearn.js';
 export type { UnlearnMethod, UnlearnOptions, UnlearnRequest, UnlearnRows } from './unlearn/options.js';
-export { LoraConv2D, LoraDense } from './unlearn/lora.js';
-export type { LoraConv2DArgs, LoraDenseArgs } from './unlearn/lora.js';
+export { LoraConv2D, LoraDense, LoraEmbedding } from './unlearn/lora.js';
+export type { LoraConv2DArgs, LoraDenseArgs, LoraEmbeddingArgs } from './unlearn/lora.js';
 export { mergeAdapters } from './unlearn/adapt.js';
 export { membershipAuc, qualityUtility } from './unlearn/metrics.js';
 export type { ConceptRows, QualityUtility } from './unlearn/metrics.js';

@@ -103,7 +103,14 @@ describe('unlearning evaluation (tiny configuration)', () => {
     }
     // Retraining without a class never predicts it.
     expect(r.data[1]!.retrained.forgetAccuracy).toBeLessThan(0.1);
-    expect(r.knowledge.rows.map((x) => x.method)).toEqual(['hinge-kl (no retain rows)', 'hinge-kl + 256 retain rows', 'gradient ascent', 'fine-tune on 256 retain rows']);
+    expect(r.knowledge.rows.map((x) => x.method)).toEqual([
+      'hinge-kl (no retain rows)',
+      'hinge-kl + 256 retain rows',
+      'hinge-kl, LoRA adapters (rank 8, embedding included)',
+      'rfa-lora + 256 retain rows (rank 8, embedding included)',
+      'gradient ascent',
+      'fine-tune on 256 retain rows',
+    ]);
     for (const x of r.knowledge.rows) {
       expect(x.qu).toBeGreaterThanOrEqual(0);
       expect(x.qu).toBeLessThanOrEqual(1);

@@ -1,6 +1,6 @@
 // unlearn(): LoRA adapters (identity start, only adapters train, merge, save/load), input validation, each method's direction, and retraining as ground truth.
 import * as tf from '@tensorflow/tfjs';
-import { InrunError, LoraConv2D, LoraDense, membershipAuc, mergeAdapters, qualityUtility, unlearn, type UnlearnMethod } from 'inrun';
+import { InrunError, LoraConv2D, LoraDense, LoraEmbedding, membershipAuc, mergeAdapters, qualityUtility, unlearn, useFastEmbeddingGradient, type UnlearnMethod } from 'inrun';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 beforeAll(async () => {
@@ -68,6 +68,21 @@ const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math
 const meanLoss = (m: tf.LayersModel, r: Rows) => tf.tidy(() => tf.mean(tf.metrics.categoricalCrossentropy(r.ys, m.predict(r.xs) as tf.Tensor)).dataSync()[0]!);
 const acc = (m: tf.LayersModel, r: Rows) => tf.tidy(() => tf.mean(tf.cast(tf.equal(tf.argMax(m.predict(r.xs) as tf.Tensor, 1), tf.argMax(r.ys, 1)), 'float32')).dataSync()[0]!);
 
+/** Token ids -> Embedding -> average pooling -> Dense softmax. */
+function textModel(): tf.Sequential {
+  const model = tf.sequential({
+    layers: [
+      tf.layers.embedding({ inputDim: 30, outputDim: 6, inputLength: 5, embeddingsInitializer: tf.initializers.randomUniform({ minval: -0.5, maxval: 0.5, seed: 4 }) }),
+      tf.layers.globalAveragePooling1d(),
+      tf.layers.dense({ units: C, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 5 }) }),
+    ],
+  });
+  model.compile({ optimizer: tf.train.adam(0.01), loss: 'categoricalCrossentropy' });
+  return model;
+}
+
+const ids = (n: number, seed: number) => tf.tidy(() => tf.cast(tf.mul(tf.randomUniform([n, 5], 0, 1, 'float32', seed), 29.99), 'int32'));
+
 /** A trained classifier, and the class-3 rows (forget) apart from the rest (retain), plus a test split. */
 async function task() {
   const train = blobs(240, 1);
@@ -80,13 +95,13 @@ async function task() {
 }
 
 describe('LoRA adapters', () => {
-  it('start as the identity: with no epoch the adapted model gives the original outputs, Dense and Conv2D alike', async () => {
-    for (const model of [mlp(), cnn()]) {
-      const xs = tf.randomNormal([6, ...model.inputs[0]!.shape.slice(1).map(Number)], 0, 1, 'float32', 5);
+  it('start as the identity: with no epoch the adapted model gives the original outputs, Dense, Conv2D and Embedding alike', async () => {
+    for (const model of [mlp(), cnn(), textModel()]) {
+      const xs = model.layers[0]!.getClassName() === 'Embedding' ? ids(6, 5) : tf.randomNormal([6, ...model.inputs[0]!.shape.slice(1).map(Number)], 0, 1, 'float32', 5);
       const ys = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 0, 1], 'int32'), C).toFloat();
       const { model: adapted, metrics } = await unlearn(model, { forget: { xs, ys }, retain: { xs, ys }, epochs: 0, merge: false, rank: 2 });
-      expect(adapted.layers.filter((l) => l instanceof LoraDense || l instanceof LoraConv2D).map((l) => l.name)).toEqual(metrics.adaptedLayers);
-      expect(metrics.adaptedLayers.length).toBe(model.layers.filter((l) => ['Dense', 'Conv2D'].includes(l.getClassName())).length);
+      expect(adapted.layers.filter((l) => l instanceof LoraDense || l instanceof LoraConv2D || l instanceof LoraEmbedding).map((l) => l.name)).toEqual(metrics.adaptedLayers);
+      expect(metrics.adaptedLayers.length).toBe(model.layers.filter((l) => ['Dense', 'Conv2D', 'Embedding'].includes(l.getClassName())).length);
       expect(maxDiff(predict(adapted, xs), predict(model, xs))).toBeLessThan(1e-6);
       adapted.dispose();
       model.dispose();
@@ -112,6 +127,27 @@ describe('LoRA adapters', () => {
     expect(metrics.trainableParams).toBe((D * 2 + 2 * 16) + (16 * 2 + 2 * C));
     for (const [name, value] of weightsOf(t.model)) expect(maxDiff(value, before.get(name)!)).toBe(0);
     model.dispose();
+  });
+
+  it('an Embedding adapter trains, merges and saves like the others', async () => {
+    useFastEmbeddingGradient();
+    const model = textModel();
+    const xs = ids(12, 9);
+    const ys = tf.oneHot(tf.tensor1d(Array.from({ length: 12 }, (_, i) => i % C), 'int32'), C).toFloat();
+    const options = { forget: pick({ xs, ys }, [0, 1, 2]), retain: pick({ xs, ys }, [3, 4, 5, 6, 7, 8, 9, 10, 11]), epochs: 3, batchSize: 2, learningRate: 0.05, rank: 2, layers: [model.layers[0]!.name], forgetLoss: 5 };
+    const { model: unmerged, metrics } = await unlearn(model, { ...options, merge: false });
+    expect(metrics.trainableParams).toBe(30 * 2 + 2 * 6);
+    const out = predict(unmerged, xs);
+    expect(maxDiff(out, predict(model, xs))).toBeGreaterThan(1e-3);
+    const merged = await mergeAdapters(unmerged);
+    expect(merged.layers[0]!.getClassName()).toBe('Embedding');
+    expect(maxDiff(predict(merged, xs), out)).toBeLessThan(1e-5);
+    let saved: tf.io.ModelArtifacts | undefined;
+    await unmerged.save(tf.io.withSaveHandler(async (a) => ((saved = a), Promise.resolve({ modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' as const } }))));
+    const loaded = await tf.loadLayersModel(tf.io.fromMemory(saved!));
+    expect(loaded.layers[0]!.getClassName()).toBe('LoraEmbedding');
+    expect(maxDiff(predict(loaded, xs), out)).toBe(0);
+    for (const m of [model, unmerged, merged, loaded]) m.dispose();
   });
 
   it('merged and unmerged models give the same outputs (Dense and Conv2D), and unmerged adapters survive model.save / tf.loadLayersModel', async () => {

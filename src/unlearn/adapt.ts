@@ -1,7 +1,7 @@
 // New models from a model: a plain copy, a copy with LoRA adapters on chosen layers, and adapters merged back.
 import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
-import { LoraConv2D, LoraDense } from './lora.js';
+import { LoraConv2D, LoraDense, LoraEmbedding } from './lora.js';
 
 /** A layer's entry in a model's JSON topology (pythonic keys, as `model.toJSON` writes them). */
 interface LayerEntry {
@@ -18,7 +18,14 @@ export interface AdapterSpec {
 }
 
 /** Layer classes that can take an adapter, and the adapter class each becomes. */
-const ADAPTABLE: Readonly<Record<string, string>> = { Dense: LoraDense.className, Conv2D: LoraConv2D.className };
+const ADAPTABLE: Readonly<Record<string, string>> = { Dense: LoraDense.className, Conv2D: LoraConv2D.className, Embedding: LoraEmbedding.className };
+
+/** Config keys each adapted class keeps besides the base ones (pythonic, as in the JSON topology). */
+const OWN_KEYS: Readonly<Record<string, readonly string[]>> = {
+  Dense: ['activation', 'use_bias', 'units'],
+  Conv2D: ['activation', 'use_bias', 'filters', 'kernel_size', 'strides', 'padding', 'dilation_rate'],
+  Embedding: ['input_dim', 'output_dim', 'input_length'],
+};
 
 /** Keys of the base Layer config every rewritten entry keeps. */
 const BASE_KEYS = ['name', 'trainable', 'dtype', 'batch_input_shape'];
@@ -82,20 +89,23 @@ export function adaptedLayers(model: tf.LayersModel, spec: AdapterSpec): Adapted
   let names: string[];
   if (spec.layers === 'all') {
     names = model.layers.filter(adaptable).map((l) => l.name);
-    if (names.length === 0) throw new InrunError('the model has no Dense or Conv2D layer to put adapters on', { field: 'layers', code: 'unsupported_model' });
+    if (names.length === 0) throw new InrunError('the model has no Dense, Conv2D or Embedding layer to put adapters on', { field: 'layers', code: 'unsupported_model' });
   } else {
     names = [...spec.layers];
     names.forEach((name, i) => {
       const layer = model.layers.find((l) => l.name === name);
       if (layer === undefined) throw new InrunError(`no layer named "${name}" at the model's top level`, { field: `layers[${i}]` });
-      if (!adaptable(layer)) throw new InrunError(`${layer.getClassName()} layers cannot take adapters (Dense and Conv2D can)`, { field: `layers[${i}]`, code: 'unsupported_layer' });
+      if (!adaptable(layer)) throw new InrunError(`${layer.getClassName()} layers cannot take adapters (Dense, Conv2D and Embedding can)`, { field: `layers[${i}]`, code: 'unsupported_layer' });
     });
   }
   const widest = { name: '', width: 0 };
   const layers = names.map((name) => {
     const layer = model.getLayer(name);
-    const format = (layer.getConfig()['dataFormat'] as string | undefined) ?? 'channelsLast';
-    if (format !== 'channelsLast') throw new InrunError(`layer "${name}" is channels-first; adapters support channels-last convolutions`, { field: 'layers', code: 'unsupported_layer' });
+    const config = layer.getConfig();
+    if (((config['dataFormat'] as string | undefined) ?? 'channelsLast') !== 'channelsLast') {
+      throw new InrunError(`layer "${name}" is channels-first; adapters support channels-last convolutions`, { field: 'layers', code: 'unsupported_layer' });
+    }
+    if (config['maskZero'] === true) throw new InrunError(`layer "${name}" masks id 0; adapters support Embedding layers without maskZero`, { field: 'layers', code: 'unsupported_layer' });
     const shape = layer.getWeights()[0]!.shape;
     const width = Math.min(shape.slice(0, -1).reduce((a, b) => a * b, 1), shape[shape.length - 1]!);
     if (width > widest.width) Object.assign(widest, { name, width });
@@ -111,7 +121,7 @@ export function adaptedLayers(model: tf.LayersModel, spec: AdapterSpec): Adapted
 }
 
 /**
- * A new model where each named Dense/Conv2D layer is its LoRA version (same name, same frozen kernel
+ * A new model where each named Dense/Conv2D/Embedding layer is its LoRA version (same name, same frozen kernel
  * and bias, A random, B zero: the same outputs as `model`). Other layers are copies.
  */
 export async function withAdapters(model: tf.LayersModel, spec: AdapterSpec, layers: readonly AdaptedLayer[]): Promise<tf.LayersModel> {
@@ -123,41 +133,38 @@ export async function withAdapters(model: tf.LayersModel, spec: AdapterSpec, lay
     const c = entry.config;
     const rank = rankOf.get(c['name'] as string);
     if (rank === undefined) continue;
-    const shared = { ...pick(c, [...BASE_KEYS, 'activation', 'use_bias']), rank, alpha: spec.alpha, seed: spec.seed };
-    entry.config = entry.class_name === 'Dense' ? { ...shared, units: c['units'] } : { ...shared, ...pick(c, ['filters', 'kernel_size', 'strides', 'padding', 'dilation_rate']) };
+    entry.config = { ...pick(c, [...BASE_KEYS, ...OWN_KEYS[entry.class_name]!]), rank, alpha: spec.alpha, seed: spec.seed };
     entry.class_name = ADAPTABLE[entry.class_name]!;
   }
   const adapted = await build(json, model);
   copyWeights(model, adapted, chosen);
   for (const name of names) {
     const [kernel, bias] = model.getLayer(name).getWeights();
-    (adapted.getLayer(name) as LoraDense | LoraConv2D).setBase(kernel!, bias ?? null);
+    (adapted.getLayer(name) as LoraDense | LoraConv2D | LoraEmbedding).setBase(kernel!, bias ?? null);
   }
   return adapted;
 }
 
 /**
  * A plain model equal to `model` with every LoRA adapter folded into its layer's kernel
- * (`W0 + (alpha / rank) A B`): Dense and Conv2D layers again, loadable without inrun.
+ * (`W0 + (alpha / rank) A B`): Dense, Conv2D and Embedding layers again, loadable without inrun.
  */
 export async function mergeAdapters(model: tf.LayersModel): Promise<tf.LayersModel> {
   const { json, entries } = topologyOf(model);
   const lora = new Set<string>();
+  const plainOf = new Map(Object.entries(ADAPTABLE).map(([plain, adapter]) => [adapter, plain]));
   for (const entry of entries) {
     const c = entry.config;
-    if (entry.class_name === LoraDense.className) {
-      entry.class_name = 'Dense';
-      entry.config = pick(c, [...BASE_KEYS, 'activation', 'use_bias', 'units']);
-    } else if (entry.class_name === LoraConv2D.className) {
-      entry.class_name = 'Conv2D';
-      entry.config = { ...pick(c, [...BASE_KEYS, 'activation', 'use_bias', 'filters', 'kernel_size', 'strides', 'padding', 'dilation_rate']), data_format: 'channels_last' };
-    } else continue;
+    const plain = plainOf.get(entry.class_name);
+    if (plain === undefined) continue;
+    entry.class_name = plain;
+    entry.config = { ...pick(c, [...BASE_KEYS, ...OWN_KEYS[plain]!]), ...(plain === 'Conv2D' ? { data_format: 'channels_last' } : {}) };
     lora.add(c['name'] as string);
   }
   const merged = await build(json, model);
   copyWeights(model, merged, lora);
   for (const name of lora) {
-    const layer = model.getLayer(name) as LoraDense | LoraConv2D;
+    const layer = model.getLayer(name) as LoraDense | LoraConv2D | LoraEmbedding;
     const kernel = layer.mergedKernel();
     const bias = layer.baseBias();
     merged.getLayer(name).setWeights(bias === null ? [kernel] : [kernel, bias]);

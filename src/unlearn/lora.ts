@@ -1,4 +1,4 @@
-// LoRA adapter layers (LoraDense, LoraConv2D): a frozen layer plus a low-rank residual, serialisable with model.save.
+// LoRA adapter layers (LoraDense, LoraConv2D, LoraEmbedding): a frozen layer plus a low-rank residual, serialisable with model.save.
 import * as tf from '@tensorflow/tfjs';
 import { convAxis } from '../layers/conv.js';
 
@@ -86,8 +86,8 @@ abstract class LoraLayer extends tf.layers.Layer {
   }
 
   /** Adds the four weights: kernel and bias frozen (the pretrained layer), A random and B zero (so the residual starts at 0). */
-  protected addLora(kernelShape: number[], aShape: number[], bShape: number[], units: number): void {
-    this.kernel = this.addWeight('kernel', kernelShape, 'float32', tf.initializers.zeros(), undefined, false);
+  protected addLora(kernelShape: number[], aShape: number[], bShape: number[], units: number, kernelName = 'kernel'): void {
+    this.kernel = this.addWeight(kernelName, kernelShape, 'float32', tf.initializers.zeros(), undefined, false);
     if (this.useBias) this.bias = this.addWeight('bias', [units], 'float32', tf.initializers.zeros(), undefined, false);
     const fanIn = aShape.slice(0, -1).reduce((a, b) => a * b, 1);
     // He-uniform scale on A, as LoRA implementations do; B = 0 makes the start exact anyway.
@@ -237,6 +237,63 @@ export class LoraConv2D extends LoraLayer {
   }
 }
 
+export interface LoraEmbeddingArgs extends LoraArgs {
+  readonly inputDim: number;
+  readonly outputDim: number;
+  readonly inputLength?: number | number[];
+}
+
+/**
+ * An Embedding layer with a LoRA adapter: row `i` of `E0 + (alpha / rank) A B`, with A
+ * `[inputDim, rank]` and B `[rank, outputDim]`; the table E0 is frozen. This lets rfa-lora reach what
+ * a text model memorised in its embedding table, which Dense adapters cannot. Training A goes through
+ * a gather: on cpu and wasm call `useFastEmbeddingGradient()` first (docs/embedding-gradient.md).
+ */
+export class LoraEmbedding extends LoraLayer {
+  static readonly className = 'LoraEmbedding';
+  readonly inputDim: number;
+  readonly outputDim: number;
+  readonly inputLength: number | number[] | undefined;
+
+  constructor(args: LoraEmbeddingArgs) {
+    super({ ...args, activation: 'linear', useBias: false });
+    this.inputDim = args.inputDim;
+    this.outputDim = args.outputDim;
+    this.inputLength = args.inputLength;
+    this.supportsMasking = false;
+  }
+
+  override build(): void {
+    this.addLora([this.inputDim, this.outputDim], [this.inputDim, this.rank], [this.rank, this.outputDim], this.outputDim, 'embeddings');
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
+    return [...shape, this.outputDim];
+  }
+
+  protected parts(x: tf.Tensor): { base: tf.Tensor; residual: tf.Tensor } {
+    const ids = tf.cast(tf.reshape(x, [-1]), 'int32');
+    const shape = [...x.shape, this.outputDim];
+    const base = tf.reshape(tf.gather(this.kernel!.read(), ids), shape);
+    const down = tf.gather(this.loraA!.read(), ids) as tf.Tensor2D;
+    const residual = tf.reshape(tf.mul(tf.matMul(down, this.loraB!.read() as tf.Tensor2D), this.scale), shape);
+    return { base, residual };
+  }
+
+  mergedKernel(): tf.Tensor {
+    return tf.tidy(() => tf.add(this.kernel!.read(), tf.mul(tf.matMul(this.loraA!.read() as tf.Tensor2D, this.loraB!.read() as tf.Tensor2D), this.scale)));
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    const config: tf.serialization.ConfigDict = { ...super.getConfig(), inputDim: this.inputDim, outputDim: this.outputDim };
+    if (this.inputLength !== undefined) config['inputLength'] = this.inputLength;
+    return config;
+  }
+}
+
 // Registered at import, so `tf.loadLayersModel` finds them in any program that imports inrun.
 tf.serialization.registerClass(LoraDense);
 tf.serialization.registerClass(LoraConv2D);
+tf.serialization.registerClass(LoraEmbedding);

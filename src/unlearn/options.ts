@@ -40,7 +40,7 @@ export interface UnlearnOptions extends UnlearnRequest {
   readonly rank?: number;
   /** LoRA scale numerator: the residual is `(alpha / rank) x A B`. @defaultValue 16 */
   readonly alpha?: number;
-  /** Which layers get adapters: every Dense and Conv2D layer, or these names. @defaultValue 'all' */
+  /** Which layers get adapters: every top-level Dense, Conv2D and Embedding layer, or these names. @defaultValue 'all' */
   readonly layers?: 'all' | readonly string[];
   /** Passes over the forget rows (0: only wrap the model in adapters, or copy it). @defaultValue 5 */
   readonly epochs?: number;
