@@ -219,9 +219,10 @@ describe('unlearn input checks', () => {
 });
 
 describe('each method moves the forget rows', () => {
-  it('all four raise the forget loss; rfa-lora, hinge-kl and fine-tune keep the retained classes; tensors do not leak', async () => {
+  it('all four raise the forget loss and leave the input model unchanged; rfa-lora, hinge-kl and fine-tune keep the retained classes; tensors do not leak', async () => {
     const t = await task();
     const start = meanLoss(t.model, t.forget);
+    const original = weightsOf(t.model);
     const results: Partial<Record<UnlearnMethod, { forget: number; retain: number; forgetAcc: number }>> = {};
     for (const method of ['rfa-lora', 'gradient-ascent', 'fine-tune', 'hinge-kl'] as const) {
       const tensors = tf.memory().numTensors;
@@ -232,6 +233,8 @@ describe('each method moves the forget rows', () => {
       expect(metrics.history.at(-1)!.forgetLoss).toBeCloseTo(results[method].forget, 3);
       model.dispose();
       expect(tf.memory().numTensors).toBe(tensors);
+      // Full-parameter methods train a copy too: the input model is bit-for-bit unchanged.
+      for (const [name, value] of weightsOf(t.model)) expect(maxDiff(value, original.get(name)!), `${method} ${name}`).toBe(0);
     }
     for (const r of Object.values(results)) expect(r.forget).toBeGreaterThan(start + 0.3);
     for (const m of ['rfa-lora', 'fine-tune', 'hinge-kl'] as const) expect(results[m]!.retain).toBeGreaterThan(acc(t.model, t.retain) - 0.05);
