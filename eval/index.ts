@@ -1,7 +1,7 @@
 /**
  * Every evaluation, one after another, each writing its section of docs/evaluation.md.
  *
- *   npm run eval     (or: npx tsx eval/index.ts [--only mislabel,mislabel-long,fidelity,removal,target-every,case-deletion,untrac] [--backend wasm])
+ *   npm run eval     (or: npx tsx eval/index.ts [--only mislabel,mislabel-long,fidelity,removal,target-every,case-deletion,untrac,unlearn] [--backend wasm])
  */
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -11,11 +11,12 @@ import { mislabel, mislabelMarkdown } from './mislabel.js';
 import { removal, removalMarkdown, writeRemovalPlot } from './removal.js';
 import { targetEvery, targetEveryMarkdown } from './target-every.js';
 import { untracEval, untracMarkdown } from './untrac.js';
+import { unlearnEval, unlearnMarkdown, writeUnlearnPlots } from './unlearn.js';
 import { writeEvaluation } from './report.js';
 
 const { values: args } = parseArgs({
   options: {
-    only: { type: 'string', default: 'mislabel,mislabel-long,fidelity,removal,target-every,case-deletion,untrac' },
+    only: { type: 'string', default: 'mislabel,mislabel-long,fidelity,removal,target-every,case-deletion,untrac,unlearn' },
     backend: { type: 'string', default: 'wasm' },
     out: { type: 'string', default: 'docs/evaluation.md' },
   },
@@ -62,4 +63,9 @@ await timed('case-deletion', async () => {
 await timed('untrac', async () => {
   const options = { backend, seeds: 3, perSource: 200 };
   return untracMarkdown(await untracEval(options), options);
+});
+await timed('unlearn', async () => {
+  const options = { backend, rows: 3000, epochs: 8 };
+  const result = await unlearnEval(options);
+  return unlearnMarkdown(result, options, writeUnlearnPlots(result, dirname(args.out)));
 });

@@ -43,6 +43,16 @@ export type { SourceValue, SourceValues, SourceValuesOptions } from './posthoc/s
 export { readSourceInfluence, writeSourceInfluence } from './store/source-influence.js';
 export type { SourceInfluenceStore, StoredSourceInfluence } from './store/source-influence.js';
 
+// Unlearning: remove rows or a concept from a trained model (the same request is an attribution target).
+export { unlearn } from './unlearn/unlearn.js';
+export type { UnlearnEpoch, UnlearnMetrics, UnlearnResult } from './unlearn/unlearn.js';
+export type { UnlearnMethod, UnlearnOptions, UnlearnRequest, UnlearnRows } from './unlearn/options.js';
+export { LoraConv2D, LoraDense, LoraEmbedding } from './unlearn/lora.js';
+export type { LoraConv2DArgs, LoraDenseArgs, LoraEmbeddingArgs } from './unlearn/lora.js';
+export { mergeAdapters } from './unlearn/adapt.js';
+export { membershipAuc, qualityUtility } from './unlearn/metrics.js';
+export type { ConceptRows, QualityUtility } from './unlearn/metrics.js';
+
 // Sinks and delivery.
 export { parquetSink, PARQUET_LAYOUT_VERSION } from './store/parquet.js';
 export type { ParquetSinkOptions } from './store/parquet.js';

@@ -9,6 +9,7 @@ import { mislabel, mislabelMarkdown } from '../eval/mislabel.js';
 import { removal } from '../eval/removal.js';
 import { targetEvery } from '../eval/target-every.js';
 import { untracEval, untracMarkdown } from '../eval/untrac.js';
+import { unlearnEval, unlearnMarkdown } from '../eval/unlearn.js';
 
 // The benchmark and evaluation harness on tiny configurations: it runs, and what it reports is sane.
 // The real numbers come from `npm run bench` and `npm run eval` (docs/benchmarks.md, docs/evaluation.md).
@@ -102,6 +103,42 @@ describe('evaluation harness (tiny configurations)', () => {
     expect(r.settings[2]!.methods.every((m) => Number.isNaN(m.withinClass))).toBe(true);
     expect(r.settings[0]!.sizes['spam-1']).toBe(8);
     expect(untracMarkdown(r, options)).toContain('| within-class Pearson |');
+  });
+});
+
+describe('unlearning evaluation (tiny configuration)', () => {
+  it('unlearn: both data-level scenarios against retraining, and the knowledge-level Q-U table', async () => {
+    const options = { backend: 'cpu', rows: 300, epochs: 1, unlearnEpochs: 1, textEpochs: 1, limit: 400 };
+    const r = await unlearnEval(options);
+    expect(r.data.map((s) => [s.name, s.forgetRows])).toEqual([
+      ['random 10% of the rows', 30],
+      ['class 7', 30],
+    ]);
+    for (const s of r.data) {
+      expect(s.methods.map((m) => m.method)).toEqual(['rfa-lora (bounded)', 'rfa-lora (bounded, retainWeight 0.01)', 'rfa-lora (wrong label)', 'gradient ascent', 'fine-tune on retain']);
+      // The adapters are a small share of the net; full-parameter baselines train everything.
+      expect(s.methods[0]!.trainableParams).toBeLessThan(0.05 * s.params);
+      expect(s.methods[3]!.trainableParams).toBe(s.params);
+      for (const m of s.methods) expect(m.history.length).toBe(2);
+      expect(s.retrained.distance).toBe(0);
+    }
+    // Retraining without a class never predicts it.
+    expect(r.data[1]!.retrained.forgetAccuracy).toBeLessThan(0.1);
+    expect(r.knowledge.rows.map((x) => x.method)).toEqual([
+      'hinge-kl (no retain rows)',
+      'hinge-kl + 256 retain rows',
+      'hinge-kl, LoRA adapters (rank 8, embedding included)',
+      'rfa-lora + 256 retain rows (rank 8, embedding included)',
+      'gradient ascent',
+      'fine-tune on 256 retain rows',
+    ]);
+    for (const x of r.knowledge.rows) {
+      expect(x.qu).toBeGreaterThanOrEqual(0);
+      expect(x.qu).toBeLessThanOrEqual(1);
+    }
+    const markdown = unlearnMarkdown(r, options, ['a.svg', 'b.svg']);
+    expect(markdown).toContain('### Forget class 7');
+    expect(markdown).toContain('| hinge-kl (no retain rows) |');
   });
 });
 

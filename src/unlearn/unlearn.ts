@@ -1,0 +1,167 @@
+// unlearn(): remove rows or a concept from a trained model by rfa-lora, hinge-kl, gradient ascent or fine-tuning, on a copy.
+import * as tf from '@tensorflow/tfjs';
+import { permutation, seededRandom } from '../hooks/fit.js';
+import { adaptedLayers, cloneModel, mergeAdapters, withAdapters } from './adapt.js';
+import { stepLoss, type StepBatch } from './losses.js';
+import { resolveUnlearnOptions, type ResolvedUnlearnOptions, type UnlearnMethod, type UnlearnOptions, type UnlearnRows } from './options.js';
+import { accuracy, probabilitiesOf, rowLosses } from './outputs.js';
+
+/** One point of the training curve: mean loss (the model's own) on the forget and retain rows after an epoch. */
+export interface UnlearnEpoch {
+  /** 0 = before unlearning. */
+  readonly epoch: number;
+  readonly forgetLoss: number;
+  /** null when no retain rows were given. */
+  readonly retainLoss: number | null;
+}
+
+/** What {@link unlearn} measured, on the rows it was given. */
+export interface UnlearnMetrics {
+  readonly method: UnlearnMethod;
+  /** Accuracy of the returned model on the forget rows. */
+  readonly forgetAccuracy: number;
+  /** Accuracy of the returned model on the retain rows; null without retain rows. */
+  readonly retainAccuracy: number | null;
+  /** Wall time of the unlearning steps (not the curve points nor these metrics). */
+  readonly seconds: number;
+  /** Parameters that trained: the adapters' A and B, or every trainable weight. */
+  readonly trainableParams: number;
+  /** Parameters of the input model. */
+  readonly params: number;
+  /** Layers that got adapters (empty for full-parameter methods). */
+  readonly adaptedLayers: readonly string[];
+  readonly steps: number;
+  /** rfa-lora's bounded forget term: the mean loss the forget rows were raised to; null otherwise. */
+  readonly forgetLossTarget: number | null;
+  /** Forget and retain loss per epoch (retain loss on at most 512 retain rows). */
+  readonly history: readonly UnlearnEpoch[];
+}
+
+export interface UnlearnResult {
+  /** A new model; the input model is unchanged. Unmerged adapters are LoraDense/LoraConv2D layers. */
+  readonly model: tf.LayersModel;
+  readonly metrics: UnlearnMetrics;
+}
+
+const HISTORY_ROWS = 512;
+
+function take(rows: UnlearnRows, idx: readonly number[] | Int32Array): UnlearnRows {
+  return tf.tidy(() => {
+    const i = tf.tensor1d(Int32Array.from(idx), 'int32');
+    return { xs: tf.gather(rows.xs, i), ys: tf.gather(rows.ys, i) };
+  });
+}
+
+function meanLoss(model: tf.LayersModel, rows: UnlearnRows): number {
+  const losses = rowLosses(model, rows);
+  return losses.reduce((s, v) => s + v, 0) / losses.length;
+}
+
+/**
+ * The loss the bounded forget term raises each forget row to (see UnlearnOptions.forgetLoss): a
+ * constant, or with held-out rows the held-out loss of the same rank, so that the forget rows'
+ * losses end up distributed like those of rows the model never saw.
+ */
+function forgetLossTargets(model: tf.LayersModel, o: ResolvedUnlearnOptions): Float64Array {
+  const n = o.forget.xs.shape[0]!;
+  if (o.forgetLoss !== null || o.heldOut === null) return new Float64Array(n).fill(o.forgetLoss ?? Math.log(Math.max(o.classes, 2)));
+  const own = rowLosses(model, o.forget);
+  const held = Float64Array.from(rowLosses(model, o.heldOut)).sort();
+  const targets = new Float64Array(n);
+  [...own.keys()].sort((a, b) => own[a]! - own[b]!).forEach((row, rank) => (targets[row] = held[Math.floor(((rank + 0.5) / n) * held.length)]!));
+  return targets;
+}
+
+/**
+ * Removes what `options.forget` taught `model`, keeping `options.retain` (data-level), or removes a
+ * concept (`forgetLabel`) while keeping its parent (`coarseOf`) and siblings (knowledge-level).
+ * Trains a copy: `result.model` is new and `model` is left bit-for-bit as it was. Methods and their
+ * losses: docs/unlearning.md.
+ *
+ * One epoch is one pass over the forget rows in a seeded order; each step also takes as many
+ * retain rows, cycling through them, so every method gets the same step budget.
+ */
+export async function unlearn(model: tf.LayersModel, options: UnlearnOptions): Promise<UnlearnResult> {
+  const o = resolveUnlearnOptions(model, options);
+  const spec = { layers: o.layers, rank: o.rank, alpha: o.alpha, seed: o.seed };
+  const adapted = o.adapters ? adaptedLayers(model, spec) : [];
+  const names = adapted.map((l) => l.name);
+  const work = o.adapters ? await withAdapters(model, spec, adapted) : await cloneModel(model);
+  const variables = (o.adapters ? names.flatMap((n) => work.getLayer(n).trainableWeights) : work.trainableWeights).map((w) => w.read() as tf.Variable);
+  const trainableParams = variables.reduce((s, v) => s + v.size, 0);
+  const targets = o.method === 'rfa-lora' && o.forgetTerm === 'bounded' ? forgetLossTargets(model, o) : null;
+  // Loss L as the true label's log-odds: -log(e^L - 1) (L kept above 1e-6 so that it stays finite).
+  const forgetTarget = targets === null ? null : tf.tensor1d(Float32Array.from(targets, (l) => -Math.log(Math.expm1(Math.max(l, 1e-6)))));
+  const loss = stepLoss(work, o);
+  const before = (rows: UnlearnRows | null) => (o.method === 'hinge-kl' && rows !== null ? tf.tidy(() => probabilitiesOf(model, model.predict(rows.xs, { batchSize: 256 }) as tf.Tensor)) : null);
+  const forgetBefore = before(o.forget);
+  const retainBefore = before(o.retain);
+
+  const nForget = o.forget.xs.shape[0]!;
+  const nRetain = o.retain?.xs.shape[0] ?? 0;
+  const historyRetain = o.retain === null ? null : nRetain <= HISTORY_ROWS ? o.retain : take(o.retain, [...Array(HISTORY_ROWS).keys()].map((i) => Math.floor((i * nRetain) / HISTORY_ROWS)));
+  const point = (epoch: number): UnlearnEpoch => ({ epoch, forgetLoss: meanLoss(work, o.forget), retainLoss: historyRetain === null ? null : meanLoss(work, historyRetain) });
+  const history = [point(0)];
+
+  const random = seededRandom(o.seed);
+  const optimizer = tf.train.adam(o.learningRate);
+  let retainOrder: number[] = [];
+  let seconds = 0;
+  let steps = 0;
+  for (let epoch = 1; epoch <= o.epochs; epoch++) {
+    const started = performance.now();
+    const order = permutation(nForget, random);
+    for (let at = 0; at < nForget; at += o.batchSize) {
+      const idx = order.subarray(at, Math.min(at + o.batchSize, nForget));
+      let retainIdx: number[] = [];
+      if (o.retain !== null) {
+        while (retainOrder.length < idx.length) retainOrder = retainOrder.concat([...permutation(nRetain, random)]);
+        retainIdx = retainOrder.splice(0, idx.length);
+      }
+      const gathered = (t: tf.Tensor | null, rows: readonly number[] | Int32Array) => (t === null ? null : (tf.gather(t, tf.tensor1d(Int32Array.from(rows), 'int32')) as tf.Tensor2D));
+      const keep: tf.Tensor[] = [];
+      tf.tidy(() => {
+        const batch: StepBatch = {
+          forget: take(o.forget, idx),
+          retain: o.retain === null ? null : take(o.retain, retainIdx),
+          forgetBefore: gathered(forgetBefore, idx),
+          retainBefore: gathered(retainBefore, retainIdx),
+          forgetTarget: gathered(forgetTarget, idx) as tf.Tensor1D | null,
+        };
+        optimizer.minimize(() => loss(batch, keep), false, variables);
+      });
+      tf.dispose(keep);
+      steps++;
+    }
+    seconds += (performance.now() - started) / 1000;
+    history.push(point(epoch));
+  }
+  optimizer.dispose();
+  loss.dispose?.();
+  for (const t of [forgetBefore, retainBefore, forgetTarget]) t?.dispose();
+  if (historyRetain !== null && historyRetain !== o.retain) tf.dispose([historyRetain.xs, historyRetain.ys]);
+
+  let result = work;
+  if (o.adapters && o.merge) {
+    const started = performance.now();
+    result = await mergeAdapters(work);
+    work.dispose();
+    seconds += (performance.now() - started) / 1000;
+  }
+  return {
+    model: result,
+    metrics: {
+      method: o.method,
+      forgetAccuracy: accuracy(result, o.forget),
+      retainAccuracy: o.retain === null ? null : accuracy(result, o.retain),
+      seconds,
+      trainableParams,
+      params: model.countParams(),
+      adaptedLayers: names,
+      steps,
+      forgetLossTarget: targets === null ? null : targets.reduce((a, b) => a + b, 0) / targets.length,
+      history,
+    },
+  };
+}
+
