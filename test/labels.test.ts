@@ -40,7 +40,7 @@ describe('labels', () => {
     );
   });
 
-  it('a sparse label out of range (or not an integer) is an error, not a silent zero score', async () => {
+  it('a sparse label out of range (or not an integer) is an error, not a silent zero score (run.fit, targets, fitDataset elements)', async () => {
     for (const labels of [[0, 1, 3, 2], [0, -1, 1, 2], [0, 1.5, 1, 2]]) {
       const model = classifier('sparseCategoricalCrossentropy');
       const run = attach(model);
@@ -52,6 +52,19 @@ describe('labels', () => {
     expect(() => attach(classifier('sparseCategoricalCrossentropy'), { targets: { val: { xs: tf.zeros([2, 4]), ys: tf.tensor1d([0, 7]) } } })).toThrow(
       expect.objectContaining({ field: 'targets.val.ys' }),
     );
+    // fitDataset: each element's labels, before its step runs (no weight moves).
+    const ds = classifier('sparseCategoricalCrossentropy');
+    const before = ds.getWeights().map((w) => w.dataSync().slice());
+    const dsRun = attach(ds);
+    const elements = [
+      { xs: tf.randomNormal([2, 4]), ys: tf.tensor1d([0, 1]), ids: [0, 1] },
+      { xs: tf.randomNormal([2, 4]), ys: tf.tensor1d([2, 5]), ids: [2, 3] },
+    ];
+    const datasetError = await failure(dsRun.fitDataset(tf.data.array(elements), { epochs: 1 }));
+    expect(datasetError).toMatchObject({ field: 'dataset element ys', code: 'invalid_input' });
+    expect(dsRun.stats().steps).toBe(1);
+    expect(ds.getWeights()[0]!.dataSync()).not.toEqual(before[0]);
+    await dsRun.close();
     // In range: trains.
     const model = classifier('sparseCategoricalCrossentropy');
     const run = attach(model);

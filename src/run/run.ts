@@ -461,8 +461,13 @@ export class AttributionRun implements Run {
             await this.checkpointIfDue();
             this.surfaceSinkFailure();
             if (ended) return item;
-            const { ids, ...rest } = item.value as { ids?: unknown };
+            const { ids, ...rest } = item.value as { ids?: unknown; ys?: unknown };
             const list = await readBatchIds(ids, 'dataset element ids');
+            // Labels as run.fit checks them (one-hot width; sparse ids in range: one small read per batch).
+            const ys = rest.ys instanceof tf.Tensor ? [rest.ys] : Array.isArray(rest.ys) ? (rest.ys as unknown[]) : [];
+            if (this.parts.model.layersModel !== null && ys.every((y) => y instanceof tf.Tensor)) {
+              checkLabels(this.parts.model.layersModel, ys as tf.Tensor[], 'dataset element ys');
+            }
             // One element is fetched right before its step; a leftover belongs to a step that never ran.
             this.queue = [{ ids: list, field: 'dataset element ids' }];
             return { done: false, value: rest };
