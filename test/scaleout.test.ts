@@ -140,6 +140,42 @@ describe.skipIf(!hasRedis)('TracIn on BullMQ workers (redis-server on a free por
       await Promise.all(workers.map((w) => w.close()));
     }
   });
+
+  it('a worker SIGKILLed mid-job: another worker takes the stalled job and the result still equals tracin', async () => {
+    // Rows enough that the shard outlives the kill; same model and queries.
+    const m = 20_000;
+    const [x, y] = [randn([m, 5], 21), oneHot(m, 3, 22)];
+    const ids = Array.from({ length: m }, (_, i) => i);
+    const bigTrain = join(dir, 'big.jsonl');
+    jsonl(bigTrain, ids, x, y);
+    const local = await distributedTracin({ checkpoints, train: bigTrain, queries: queriesFile, out: join(dir, 'big-local'), k: K });
+    const connection = { host: '127.0.0.1', port };
+    // A queue of its own: BullMQ's stalled check runs at most once per interval per queue, and the
+    // earlier workers' default 30 s interval would hold this one's back.
+    const queueName = 'inrun-kill';
+    const doomed = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'scaleout-worker.ts'), String(port), queueName], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const seen = new Promise<void>((resolve, reject) => {
+      doomed.once('exit', (code) => reject(new Error(`worker exited early (${String(code)})`)));
+      doomed.stdout!.on('data', (b: Buffer) => {
+        if (b.toString().includes('active tracin-shard')) resolve();
+      });
+    });
+    const flow = distributedTracin({ checkpoints, train: bigTrain, queries: queriesFile, out: join(dir, 'big-queue'), k: K, queue: { connection, queueName, timeoutMs: 60_000 } });
+    await seen;
+    doomed.removeAllListeners('exit');
+    doomed.kill('SIGKILL');
+    const rescuer = startWorker({ connection, queueName, lockDuration: 1000, stalledInterval: 500 });
+    const stalled: string[] = [];
+    rescuer.on('stalled', (id) => stalled.push(id));
+    try {
+      const r = await flow;
+      expect(stalled.length).toBeGreaterThan(0);
+      expectSame(r.result, local.result);
+    } finally {
+      doomed.kill('SIGKILL');
+      await rescuer.close();
+    }
+  });
 });
 
 if (!hasRedis) console.warn('scaleout.test.ts: no redis-server binary (apt-get install -y redis-server): the BullMQ tests are skipped.');

@@ -38,6 +38,13 @@ export interface WorkerOptions {
   readonly concurrency?: number;
   /** @defaultValue {@link DEFAULT_QUEUE} */
   readonly queueName?: string;
+  /**
+   * How long a job's lock lives without renewal, in milliseconds: a killed worker's job is taken back
+   * (retried by another worker) after about this long. @defaultValue 30 000 (BullMQ's)
+   */
+  readonly lockDuration?: number;
+  /** How often this worker looks for jobs whose worker died, in milliseconds. @defaultValue 30 000 (BullMQ's) */
+  readonly stalledInterval?: number;
 }
 
 /** Runs one job by its name. */
@@ -59,5 +66,10 @@ export async function processJob(job: Job): Promise<unknown> {
 export function startWorker(options: WorkerOptions): Worker {
   const concurrency = options.concurrency ?? 1;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new InrunError(`concurrency must be a positive integer, got ${String(concurrency)}`, { code: 'invalid_option', field: 'concurrency' });
-  return new Worker(options.queueName ?? DEFAULT_QUEUE, processJob, { connection: options.connection, concurrency });
+  return new Worker(options.queueName ?? DEFAULT_QUEUE, processJob, {
+    connection: options.connection,
+    concurrency,
+    ...(options.lockDuration === undefined ? {} : { lockDuration: options.lockDuration }),
+    ...(options.stalledInterval === undefined ? {} : { stalledInterval: options.stalledInterval }),
+  });
 }
