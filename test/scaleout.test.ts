@@ -1,6 +1,6 @@
 // TracIn past one process: shards in process (CLI) and on BullMQ workers over a throwaway redis-server equal single-process tracin().
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -138,6 +138,20 @@ describe.skipIf(!hasRedis)('TracIn on BullMQ workers (redis-server on a free por
       expect(rows.length).toBe(expected.queries.reduce((n, q) => n + q.proponents.length + q.opponents.length, 0));
     } finally {
       await Promise.all(workers.map((w) => w.close()));
+    }
+  });
+
+  it('a shard that fails on every attempt fails the flow with a message naming it; nothing is merged', async () => {
+    const connection = { host: '127.0.0.1', port };
+    const queueName = 'inrun-fail';
+    const worker = startWorker({ connection, queueName });
+    const out = join(dir, 'failed');
+    try {
+      const flow = distributedTracin({ checkpoints: join(dir, 'no-such-checkpoints'), train: trainFile, queries: queriesFile, out, k: K, shards: 2, queue: { connection, queueName, attempts: 2, timeoutMs: 30_000 } });
+      await expect(flow).rejects.toThrow(/shard 0 \(rows 0 to 9 of .*train\.jsonl\):.*no checkpoints in/);
+      expect(existsSync(join(out, 'queries.parquet'))).toBe(false);
+    } finally {
+      await worker.close();
     }
   });
 

@@ -1,5 +1,5 @@
 // distributedTracin(): TracInCP over files, split into training-row shards, in this process or as a BullMQ flow.
-import { FlowProducer, QueueEvents, type ConnectionOptions } from 'bullmq';
+import { FlowProducer, Job, Queue, QueueEvents, type ConnectionOptions, type JobNode } from 'bullmq';
 import { InrunError, invalid } from '../errors.js';
 import type { TracInResult } from '../posthoc/tracin.js';
 import { DEFAULT_QUEUE, JOB_NAMES } from './queue.js';
@@ -99,10 +99,26 @@ async function runFlow(queue: TracinQueue, jobs: readonly TracinShardJob[], merg
       return (await flow.job.waitUntilFinished(events, queue.timeoutMs ?? 3_600_000)) as TracinOutputs;
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
-      throw new InrunError(`the TracIn flow ${flow.job.id ?? ''} on queue ${queueName} failed: ${message}`, { code: 'internal', field: 'queue' });
+      const reasons = await childFailures(queueName, queue.connection, flow.children ?? []);
+      throw new InrunError(`the TracIn flow ${flow.job.id ?? ''} on queue ${queueName} failed, nothing merged: ${[message, ...reasons].join('; ')}`, { code: 'internal', field: 'queue' });
     }
   } finally {
     await producer.close();
     await events.close();
+  }
+}
+
+/** The failed shards' own messages (the parent's failure only says that a child failed). */
+async function childFailures(queueName: string, connection: ConnectionOptions, children: readonly JobNode[]): Promise<string[]> {
+  const queue = new Queue(queueName, { connection });
+  try {
+    const reasons: string[] = [];
+    for (const c of children) {
+      const job = c.job.id === undefined ? undefined : await Job.fromId(queue, c.job.id);
+      if (job?.failedReason) reasons.push(job.failedReason);
+    }
+    return reasons;
+  } finally {
+    await queue.close();
   }
 }

@@ -2,6 +2,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { InrunError } from '../errors.js';
 import { tracin } from '../posthoc/tracin.js';
 import { writeParquetFile } from '../store/parquet-file.js';
 import { readRows, type RowRange } from './rows.js';
@@ -42,6 +43,16 @@ export function shardPartPath(out: string, shard: number): string {
  * for self), `train_id` (JSON of the id, so numbers stay numbers), `score`.
  */
 export async function runTracinShard(job: TracinShardJob): Promise<string> {
+  try {
+    return await scoreShard(job);
+  } catch (e) {
+    // The flow's caller sees only this message: name the shard and its rows.
+    const message = `shard ${job.shard} (rows ${job.range.start} to ${job.range.end - 1} of ${job.train}): ${e instanceof Error ? e.message : String(e)}`;
+    throw new InrunError(message, { code: e instanceof InrunError ? e.code : 'internal', field: `shards[${job.shard}]` });
+  }
+}
+
+async function scoreShard(job: TracinShardJob): Promise<string> {
   const train = await readRows(job.train, job.range);
   try {
     const queries = await readRows(job.queries);
