@@ -1,6 +1,6 @@
 // TracIn past one process: shards in process (CLI) and on BullMQ workers over a throwaway redis-server equal single-process tracin().
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,6 +68,10 @@ beforeAll(async () => {
   expect(expected.checkpoints.length).toBe(2);
   // The test must exercise the merge: some query's top k draws on several shards.
   expect(expected.queries.every((qq) => qq.proponents.length + qq.opponents.length > 0)).toBe(true);
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
 });
 
 function readLines(path: string): string[] {
