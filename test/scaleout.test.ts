@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
+import { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attach, distributedTracin, startWorker, tracin, type TracInResult } from 'inrun';
 import { main } from '../src/cli/program.js';
@@ -159,7 +160,7 @@ describe.skipIf(!hasRedis)('TracIn on BullMQ workers (redis-server on a free por
     }
   });
 
-  it('a worker SIGKILLed mid-job: another worker takes the stalled job and the result still equals tracin', async () => {
+  it('an inrun worker process SIGKILLed mid-job: another worker takes the stalled job and the result still equals tracin', async () => {
     // Rows enough that the shard outlives the kill; same model and queries.
     const m = 20_000;
     const [x, y] = [randn([m, 5], 21), oneHot(m, 3, 22)];
@@ -171,13 +172,19 @@ describe.skipIf(!hasRedis)('TracIn on BullMQ workers (redis-server on a free por
     // A queue of its own: BullMQ's stalled check runs at most once per interval per queue, and the
     // earlier workers' default 30 s interval would hold this one's back.
     const queueName = 'inrun-kill';
-    const doomed = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'scaleout-worker.ts'), String(port), queueName], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const seen = new Promise<void>((resolve, reject) => {
+    // The real command line, in its own process, so that it can be SIGKILLed.
+    const cli = join(import.meta.dirname, '..', 'src', 'cli', 'inrun.ts');
+    const doomed = spawn(process.execPath, ['--import', 'tsx', cli, 'worker', '--redis', `redis://127.0.0.1:${port}`, '--queue', queueName, '--lock-ms', '1000'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const events = new QueueEvents(queueName, { connection });
+    const ready = new Promise<void>((resolve, reject) => {
       doomed.once('exit', (code) => reject(new Error(`worker exited early (${String(code)})`)));
       doomed.stdout!.on('data', (b: Buffer) => {
-        if (b.toString().includes('active tracin-shard')) resolve();
+        if (b.toString().includes('inrun worker on')) resolve();
       });
     });
+    await ready;
+    const seen = new Promise<void>((resolve) => events.on('active', () => resolve()));
+    await events.waitUntilReady();
     const flow = distributedTracin({ checkpoints, train: bigTrain, queries: queriesFile, out: join(dir, 'big-queue'), k: K, queue: { connection, queueName, timeoutMs: 60_000 } });
     await seen;
     doomed.removeAllListeners('exit');
@@ -191,7 +198,7 @@ describe.skipIf(!hasRedis)('TracIn on BullMQ workers (redis-server on a free por
       expectSame(r.result, local.result);
     } finally {
       doomed.kill('SIGKILL');
-      await rescuer.close();
+      await Promise.all([rescuer.close(), events.close()]);
     }
   });
 });

@@ -44,9 +44,10 @@ export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: stri
     .requiredOption('--redis <url>', 'redis://host:port')
     .option('--concurrency <n>', 'jobs at once in this process', positiveInt('--concurrency'), 1)
     .option('--queue <name>', 'the BullMQ queue', 'inrun')
-    .action(async (o: { redis: string; concurrency: number; queue: string }) => {
+    .option('--lock-ms <n>', "a job's lock lifetime, and how often to look for dead workers' jobs: if this worker dies, another takes its job back after about this long", positiveInt('--lock-ms'), 30_000)
+    .action(async (o: { redis: string; concurrency: number; queue: string; lockMs: number }) => {
       const jobs = await loadJobs();
-      const worker = jobs.startWorker({ connection: jobs.redisConnection(o.redis), concurrency: o.concurrency, queueName: o.queue });
+      const worker = jobs.startWorker({ connection: jobs.redisConnection(o.redis), concurrency: o.concurrency, queueName: o.queue, lockDuration: o.lockMs });
       worker.on('failed', (job, error) => io.err(`job ${job?.name ?? ''} ${job?.id ?? ''} failed: ${error.message}\n`));
       await worker.waitUntilReady();
       io.out(`inrun worker on ${o.redis}, queue ${o.queue}, concurrency ${o.concurrency}.\n`);

@@ -43,7 +43,11 @@ export interface WorkerOptions {
    * (retried by another worker) after about this long. @defaultValue 30 000 (BullMQ's)
    */
   readonly lockDuration?: number;
-  /** How often this worker looks for jobs whose worker died, in milliseconds. @defaultValue 30 000 (BullMQ's) */
+  /**
+   * How often this worker looks for jobs whose worker died, in milliseconds. BullMQ runs that check at
+   * most once per interval per queue, whichever worker set it, so it follows the lock by default.
+   * @defaultValue `lockDuration` when given, else 30 000 (BullMQ's)
+   */
   readonly stalledInterval?: number;
 }
 
@@ -70,6 +74,6 @@ export function startWorker(options: WorkerOptions): Worker {
     connection: options.connection,
     concurrency,
     ...(options.lockDuration === undefined ? {} : { lockDuration: options.lockDuration }),
-    ...(options.stalledInterval === undefined ? {} : { stalledInterval: options.stalledInterval }),
+    ...((options.stalledInterval ?? options.lockDuration) === undefined ? {} : { stalledInterval: options.stalledInterval ?? options.lockDuration }),
   });
 }
