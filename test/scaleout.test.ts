@@ -84,6 +84,17 @@ async function readParquet(path: string): Promise<Record<string, unknown>[]> {
 }
 
 describe('TracIn in shards', () => {
+  it('the CLI loads tf.js only when a job command runs (tf.js registers globalThis._tfengine)', () => {
+    const src = join(import.meta.dirname, '..', 'src');
+    const probe = `const { main } = await import(${JSON.stringify(join(src, 'cli', 'program.ts'))});
+      await main(['tracin', '--help'], { out: () => undefined, err: () => undefined });
+      const before = '_tfengine' in globalThis;
+      await import(${JSON.stringify(join(src, 'jobs', 'index.ts'))});
+      process.stdout.write(JSON.stringify({ before, after: '_tfengine' in globalThis }));`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', probe], { encoding: 'utf8' });
+    expect(JSON.parse(r.stdout)).toEqual({ before: false, after: true });
+  });
+
   it('in process: 3 shards equal single-process tracin (ids keep their types)', async () => {
     const before = tf.memory().numTensors;
     const r = await distributedTracin({ checkpoints, train: trainFile, queries: queriesFile, out: join(dir, 'local'), k: K, shards: 3 });
