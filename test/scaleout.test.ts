@@ -152,6 +152,13 @@ describe.skipIf(!hasRedis)('TracIn on BullMQ workers (redis-server on a free por
       expectSame(r.result, expected);
       const rows = await readParquet(r.queries);
       expect(rows.length).toBe(expected.queries.reduce((n, q) => n + q.proponents.length + q.opponents.length, 0));
+      // The command line's --redis path: the same files as in process.
+      const out = join(dir, 'cli-queue');
+      const code = await main(['tracin', '--checkpoints', checkpoints, '--train', trainFile, '--queries', queriesFile, '--k', String(K), '--shards', '2', '--out', out, '--redis', `redis://127.0.0.1:${port}/0`], { out: () => undefined, err: (e: string) => process.stderr.write(e) });
+      expect(code).toBe(0);
+      const viaCli = await readParquet(join(out, 'queries.parquet'));
+      expect(viaCli.map(({ score: _, ...key }) => key)).toEqual(rows.map(({ score: _, ...key }) => key));
+      viaCli.forEach((row, i) => expect(row.score as number).toBeCloseTo(rows[i]!.score as number, 5));
     } finally {
       await Promise.all(workers.map((w) => w.close()));
     }
