@@ -1,4 +1,4 @@
-// TracIn past one process: shards in process (CLI) and on BullMQ workers over a throwaway redis-server equal single-process tracin().
+// Offline jobs past one process: TracIn shards and UnTrac ascents in process (API, CLI) and on BullMQ workers over a throwaway redis-server equal single-process tracin() and untrac().
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
 import { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attach, distributedTracin, startWorker, tracin, type TracInResult } from 'inrun';
+import { attach, distributedTracin, distributedUntrac, loadCheckpoint, startWorker, tracin, untrac, type TracInResult, type UntracRow } from 'inrun';
 import { main } from '../src/cli/program.js';
 import { mlp, oneHot, randn } from './cases.js';
 
@@ -83,7 +83,42 @@ async function readParquet(path: string): Promise<Record<string, unknown>[]> {
   return (await parquetReadObjects({ file: await asyncBufferFromFile(path) })) as Record<string, unknown>[];
 }
 
-describe('TracIn in shards', () => {
+/** UnTrac over the training file cut into two sources, the queries as the target: one `untrac` call, the ground truth of the jobs. */
+async function untracCase(method: 'untrac' | 'untrac-inv') {
+  const lines = readLines(trainFile);
+  const files = { a: join(dir, 'a.jsonl'), b: join(dir, 'b.jsonl') };
+  writeFileSync(files.a, lines.slice(0, 8).join('\n'));
+  writeFileSync(files.b, lines.slice(8).join('\n'));
+  const settings = { method, learningRate: 0.01, epochs: 2, batchSize: 4 } as const;
+  const rows = (path: string) => {
+    const r = readLines(path).map((l) => JSON.parse(l) as { id: string; xs: number[]; ys: number[] });
+    return { xs: tf.tensor2d(r.map((x) => x.xs)), ys: tf.tensor2d(r.map((x) => x.ys)), ids: r.map((x) => x.id) };
+  };
+  const model = await loadCheckpoint(checkpoints);
+  const truth = await untrac(model, { method, epochs: 2, batchSize: 4, optimizer: () => tf.train.adam(0.01), sources: { a: rows(files.a), b: rows(files.b) }, targets: { val: rows(queriesFile) } });
+  return { options: { ...settings, model: checkpoints, sources: files, targets: { val: queriesFile } }, truth: truth.rows };
+}
+
+function expectSameRows(actual: readonly UntracRow[], wanted: readonly UntracRow[]): void {
+  expect(actual.map((r) => [r.target, r.source, r.steps, r.stopped])).toEqual(wanted.map((r) => [r.target, r.source, r.steps, r.stopped]));
+  actual.forEach((r, i) => {
+    for (const key of ['influence', 'lossBefore', 'lossAfter'] as const) expect(r[key]).toBeCloseTo(wanted[i]![key], 5);
+  });
+  expect(wanted.some((r) => Math.abs(r.influence) > 1e-3)).toBe(true);
+}
+
+describe('offline jobs in process', () => {
+  for (const method of ['untrac', 'untrac-inv'] as const) {
+    it(`${method} in process, one job per ascent: equals one untrac call`, async () => {
+      const { options, truth } = await untracCase(method);
+      const before = tf.memory().numTensors;
+      const r = await distributedUntrac({ ...options, out: join(dir, `untrac-${method}`) });
+      expect(tf.memory().numTensors).toBe(before);
+      expectSameRows(r.rows, truth);
+      expect((await readParquet(r.influence)).map((x) => x.source)).toEqual(truth.map((x) => x.source));
+    });
+  }
+
   it('the CLI loads tf.js only when a job command runs (tf.js registers globalThis._tfengine)', () => {
     const src = join(import.meta.dirname, '..', 'src');
     const probe = `const { main } = await import(${JSON.stringify(join(src, 'cli', 'program.ts'))});
@@ -120,7 +155,7 @@ describe('TracIn in shards', () => {
   });
 });
 
-describe.skipIf(!hasRedis)('TracIn on BullMQ workers (redis-server on a free port, no persistence)', () => {
+describe.skipIf(!hasRedis)('jobs on BullMQ workers (redis-server on a free port, no persistence)', () => {
   let redis: ChildProcess;
   let port: number;
 
@@ -159,6 +194,19 @@ describe.skipIf(!hasRedis)('TracIn on BullMQ workers (redis-server on a free por
       const viaCli = await readParquet(join(out, 'queries.parquet'));
       expect(viaCli.map(({ score: _, ...key }) => key)).toEqual(rows.map(({ score: _, ...key }) => key));
       viaCli.forEach((row, i) => expect(row.score as number).toBeCloseTo(rows[i]!.score as number, 5));
+    } finally {
+      await Promise.all(workers.map((w) => w.close()));
+    }
+  });
+
+  it('untrac on 2 workers, one job per source: equals one untrac call', async () => {
+    const connection = { host: '127.0.0.1', port };
+    const queueName = 'inrun-untrac';
+    const workers = [startWorker({ connection, queueName }), startWorker({ connection, queueName })];
+    try {
+      const { options, truth } = await untracCase('untrac');
+      const r = await distributedUntrac({ ...options, out: join(dir, 'untrac-queue'), queue: { connection, queueName, timeoutMs: 60_000 } });
+      expectSameRows(r.rows, truth);
     } finally {
       await Promise.all(workers.map((w) => w.close()));
     }

@@ -1,22 +1,14 @@
 // distributedTracin(): TracInCP over files, split into training-row shards, in this process or as a BullMQ flow.
-import { FlowProducer, Job, Queue, QueueEvents, type ConnectionOptions, type JobNode } from 'bullmq';
-import { InrunError, invalid } from '../errors.js';
+import { invalid } from '../errors.js';
 import type { TracInResult } from '../posthoc/tracin.js';
-import { DEFAULT_QUEUE, JOB_NAMES } from './queue.js';
+import { runFlow, type JobQueue } from './flow.js';
+import { JOB_NAMES } from './queue.js';
 import { countRows, type RowRange } from './rows.js';
 import { mergeTracinParts, writeTracinOutputs, type TracinMergeJob, type TracinOutputs } from './tracin-merge.js';
 import { runTracinShard, shardPartPath, type TracinLayers, type TracinShardJob } from './tracin-shard.js';
 
-/** Where the jobs go: a BullMQ queue on Redis, served by `inrun worker` processes. */
-export interface TracinQueue {
-  readonly connection: ConnectionOptions;
-  /** @defaultValue {@link DEFAULT_QUEUE} */
-  readonly queueName?: string;
-  /** Tries per job before the flow fails (a killed worker's job counts one). @defaultValue 3 */
-  readonly attempts?: number;
-  /** Longest wait for the whole flow, in milliseconds. @defaultValue 3 600 000 (one hour) */
-  readonly timeoutMs?: number;
-}
+/** Where the jobs go (see {@link JobQueue}). */
+export type TracinQueue = JobQueue;
 
 /** Options of {@link distributedTracin}. */
 export interface DistributedTracInOptions {
@@ -73,52 +65,7 @@ export async function distributedTracin(options: DistributedTracInOptions): Prom
     const result = await mergeTracinParts(merge);
     return { result, parts: merge.parts, ...writeTracinOutputs(result, options.out) };
   }
-  const outputs = await runFlow(options.queue, jobs, merge);
+  const outputs = (await runFlow(options.queue, { name: JOB_NAMES.tracinMerge, data: merge }, jobs.map((data) => ({ name: JOB_NAMES.tracinShard, data })))) as TracinOutputs;
   // The parent wrote the files; the result is read back from the parts (small: k per query per shard).
   return { result: await mergeTracinParts(merge), parts: merge.parts, ...outputs };
-}
-
-/** Enqueues the flow (merge parent, one child per shard) and waits for the parent. */
-async function runFlow(queue: TracinQueue, jobs: readonly TracinShardJob[], merge: TracinMergeJob): Promise<TracinOutputs> {
-  const queueName = queue.queueName ?? DEFAULT_QUEUE;
-  const attempts = queue.attempts ?? 3;
-  const opts = { attempts, backoff: { type: 'fixed', delay: 1000 } };
-  // Listening starts before the flow exists, so a fast flow's completion is not missed.
-  const events = new QueueEvents(queueName, { connection: queue.connection });
-  const producer = new FlowProducer({ connection: queue.connection });
-  try {
-    await events.waitUntilReady();
-    const flow = await producer.add({
-      name: JOB_NAMES.tracinMerge,
-      queueName,
-      data: merge,
-      opts,
-      children: jobs.map((data) => ({ name: JOB_NAMES.tracinShard, queueName, data, opts: { ...opts, failParentOnFailure: true } })),
-    });
-    try {
-      return (await flow.job.waitUntilFinished(events, queue.timeoutMs ?? 3_600_000)) as TracinOutputs;
-    } catch (e) {
-      const message = e instanceof Error ? e.message : String(e);
-      const reasons = await childFailures(queueName, queue.connection, flow.children ?? []);
-      throw new InrunError(`the TracIn flow ${flow.job.id ?? ''} on queue ${queueName} failed, nothing merged: ${[message, ...reasons].join('; ')}`, { code: 'internal', field: 'queue' });
-    }
-  } finally {
-    await producer.close();
-    await events.close();
-  }
-}
-
-/** The failed shards' own messages (the parent's failure only says that a child failed). */
-async function childFailures(queueName: string, connection: ConnectionOptions, children: readonly JobNode[]): Promise<string[]> {
-  const queue = new Queue(queueName, { connection });
-  try {
-    const reasons: string[] = [];
-    for (const c of children) {
-      const job = c.job.id === undefined ? undefined : await Job.fromId(queue, c.job.id);
-      if (job?.failedReason) reasons.push(job.failedReason);
-    }
-    return reasons;
-  } finally {
-    await queue.close();
-  }
 }

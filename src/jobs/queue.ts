@@ -1,14 +1,15 @@
-// BullMQ plumbing of inrun jobs: the Redis URL, the queue's name, a worker that runs every job kind.
+// BullMQ plumbing of inrun jobs: the Redis URL, the queue's name, a worker that runs every job kind (TracIn shards, UnTrac ascents, merges).
 import { Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { InrunError } from '../errors.js';
 import { runTracinMerge, type TracinMergeJob } from './tracin-merge.js';
 import { runTracinShard, type TracinShardJob } from './tracin-shard.js';
+import { runUntracJob, runUntracMerge, type UntracJob, type UntracMergeJob } from './untrac-job.js';
 
 /** The queue inrun's jobs go through unless told otherwise. */
 export const DEFAULT_QUEUE = 'inrun';
 
 /** Job names (workers of other versions skip none: an unknown name fails the job with a clear message). */
-export const JOB_NAMES = { tracinShard: 'tracin-shard', tracinMerge: 'tracin-merge' } as const;
+export const JOB_NAMES = { tracinShard: 'tracin-shard', tracinMerge: 'tracin-merge', untrac: 'untrac', untracMerge: 'untrac-merge' } as const;
 
 /** Connection options for BullMQ from `redis://[user:password@]host[:port][/db]` (or `rediss://` for TLS). */
 export function redisConnection(url: string): ConnectionOptions {
@@ -58,6 +59,10 @@ export async function processJob(job: Job): Promise<unknown> {
       return await runTracinShard(job.data as TracinShardJob);
     case JOB_NAMES.tracinMerge:
       return await runTracinMerge(job.data as TracinMergeJob);
+    case JOB_NAMES.untrac:
+      return await runUntracJob(job.data as UntracJob);
+    case JOB_NAMES.untracMerge:
+      return await runUntracMerge(job.data as UntracMergeJob);
     default:
       throw new InrunError(`unknown inrun job ${job.name} (a newer inrun enqueued it?)`, { code: 'invalid_state', field: 'job.name' });
   }
