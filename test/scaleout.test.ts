@@ -108,6 +108,16 @@ function expectSameRows(actual: readonly UntracRow[], wanted: readonly UntracRow
 }
 
 describe('offline jobs in process', () => {
+  it('inrun untrac writes influence.parquet equal to one untrac call', async () => {
+    const { options, truth } = await untracCase('untrac');
+    const out = join(dir, 'untrac-cli');
+    const args = ['untrac', '--model', checkpoints, '--sources', `a=${options.sources.a}`, `b=${options.sources.b}`, '--targets', `val=${queriesFile}`, '--learning-rate', '0.01', '--epochs', '2', '--batch-size', '4', '--out', out];
+    expect(await main(args, { out: () => undefined, err: (e: string) => process.stderr.write(e) })).toBe(0);
+    const rows = await readParquet(join(out, 'influence.parquet'));
+    expect(rows.map((r) => [r.target, r.source])).toEqual(truth.map((r) => [r.target, r.source]));
+    rows.forEach((r, i) => expect(r.influence as number).toBeCloseTo(truth[i]!.influence, 5));
+  });
+
   for (const method of ['untrac', 'untrac-inv'] as const) {
     it(`${method} in process, one job per ascent: equals one untrac call`, async () => {
       const { options, truth } = await untracCase(method);

@@ -1,5 +1,6 @@
-// `inrun tracin` and `inrun worker`: offline jobs, with tf.js and BullMQ loaded only when one of them runs.
+// `inrun tracin`, `inrun untrac` and `inrun worker`: offline jobs, with tf.js and BullMQ loaded only when one of them runs.
 import { type Command, Option } from 'commander';
+import { InrunError } from '../errors.js';
 import type { CliIo } from './program.js';
 
 /** The jobs module, loaded on demand: `inrun report`/`query` never load tf.js (docs/architecture.md). */
@@ -15,6 +16,31 @@ interface TracinFlags {
   redis?: string;
   shards: number;
   queue: string;
+}
+
+interface UntracFlags {
+  model: string;
+  sources: string[];
+  targets: string[];
+  out: string;
+  method: 'untrac' | 'untrac-inv';
+  learningRate: number;
+  epochs?: number;
+  batchSize?: number;
+  seed: number;
+  redis?: string;
+  queue: string;
+}
+
+/** `name=path` pairs as a record (a repeated name or a pair without `=` is a usage error). */
+function named(flag: string, pairs: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of pairs) {
+    const at = p.indexOf('=');
+    if (at < 1 || at === p.length - 1 || p.slice(0, at) in out) throw new InrunError(`${flag} takes name=rows.jsonl pairs with distinct names, got ${p}`, { code: 'invalid_option', field: flag });
+    out[p.slice(0, at)] = p.slice(at + 1);
+  }
+  return out;
 }
 
 /** Adds the job commands to the program (`positiveInt`: the program's parser of counts). */
@@ -36,6 +62,38 @@ export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: stri
       const queue = o.redis === undefined ? undefined : { connection: jobs.redisConnection(o.redis), queueName: o.queue };
       const r = await jobs.distributedTracin({ checkpoints: o.checkpoints, train: o.train, queries: o.queries, out: o.out, k: o.k, layers: o.layers, shards: o.shards, ...(queue === undefined ? {} : { queue }) });
       io.out(`Wrote ${r.queries} (${r.result.queries.length} queries) and ${r.selfInfluence} (${r.result.selfInfluence?.ids.length ?? 0} training rows) from ${r.parts.length} shard(s) over ${r.result.checkpoints.length} checkpoint(s).\n`);
+    });
+
+  cli
+    .command('untrac')
+    .description('UnTrac (or UnTrac-Inv) from a checkpoint over JSON-lines rows, one ascent per job: influence.parquet.')
+    .requiredOption('--model <dir>', 'a checkpoint folder (the trained model)')
+    .requiredOption('--sources <name=rows...>', 'training sources: name=rows.jsonl, one or more')
+    .requiredOption('--targets <name=rows...>', 'targets: name=rows.jsonl, one or more')
+    .requiredOption('--out <dir>', 'writes influence.parquet and one part per ascent under unlearned=<name>/')
+    .addOption(new Option('--method <method>', 'untrac: one ascent per source; untrac-inv: one per target').choices(['untrac', 'untrac-inv']).default('untrac'))
+    .option('--learning-rate <x>', "Adam's step size", (v: string) => Number(v), 5e-5)
+    .option('--epochs <n>', 'ascent epochs (default: 1 for untrac, 5 for untrac-inv)', positiveInt('--epochs'))
+    .option('--batch-size <n>', 'ascent batch size (default: the rows, at most 256)', positiveInt('--batch-size'))
+    .option('--seed <n>', 'shuffle seed', (v: string) => Number(v), 1)
+    .option('--redis <url>', 'run the ascents on workers through this Redis (redis://host:port); without it, here')
+    .option('--queue <name>', 'the BullMQ queue', 'inrun')
+    .action(async (o: UntracFlags) => {
+      const jobs = await loadJobs();
+      const queue = o.redis === undefined ? undefined : { connection: jobs.redisConnection(o.redis), queueName: o.queue };
+      const r = await jobs.distributedUntrac({
+        model: o.model,
+        sources: named('--sources', o.sources),
+        targets: named('--targets', o.targets),
+        out: o.out,
+        method: o.method,
+        learningRate: o.learningRate,
+        seed: o.seed,
+        ...(o.epochs === undefined ? {} : { epochs: o.epochs }),
+        ...(o.batchSize === undefined ? {} : { batchSize: o.batchSize }),
+        ...(queue === undefined ? {} : { queue }),
+      });
+      io.out(`Wrote ${r.influence} (${r.rows.length} target x source rows).\n`);
     });
 
   cli
