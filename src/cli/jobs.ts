@@ -67,7 +67,7 @@ export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: stri
   cli
     .command('untrac')
     .description('UnTrac (or UnTrac-Inv) from a checkpoint over JSON-lines rows, one ascent per job: influence.parquet.')
-    .requiredOption('--model <dir>', 'a checkpoint folder (the trained model)')
+    .requiredOption('--model <dir>', 'the trained model: a checkpoint folder, or one with a latest file')
     .requiredOption('--sources <name=rows...>', 'training sources: name=rows.jsonl, one or more')
     .requiredOption('--targets <name=rows...>', 'targets: name=rows.jsonl, one or more')
     .requiredOption('--out <dir>', 'writes influence.parquet and one part per ascent under unlearned=<name>/')
