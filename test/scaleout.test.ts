@@ -142,8 +142,10 @@ describe('offline jobs in process', () => {
 
   it('in process: 3 shards equal single-process tracin (ids keep their types)', async () => {
     const before = tf.memory().numTensors;
-    const r = await distributedTracin({ checkpoints, train: trainFile, queries: queriesFile, out: join(dir, 'local'), k: K, shards: 3 });
+    const progress: unknown[] = [];
+    const r = await distributedTracin({ checkpoints, train: trainFile, queries: queriesFile, out: join(dir, 'local'), k: K, shards: 3, onProgress: (p) => progress.push(p) });
     expect(tf.memory().numTensors).toBe(before);
+    expect(progress).toEqual([1, 2, 3].map((done) => ({ done, failed: 0, total: 3 })));
     expect(r.parts).toHaveLength(3);
     expectSame(r.result, expected);
   });
@@ -193,8 +195,10 @@ describe.skipIf(!hasRedis)('jobs on BullMQ workers (redis-server on a free port,
     const connection = { host: '127.0.0.1', port };
     const workers = [startWorker({ connection }), startWorker({ connection })];
     try {
-      const r = await distributedTracin({ checkpoints, train: trainFile, queries: queriesFile, out: join(dir, 'queue'), k: K, shards: 3, queue: { connection, timeoutMs: 60_000 } });
+      const progress: { done: number; failed: number; total: number }[] = [];
+      const r = await distributedTracin({ checkpoints, train: trainFile, queries: queriesFile, out: join(dir, 'queue'), k: K, shards: 3, queue: { connection, timeoutMs: 60_000 }, onProgress: (p) => progress.push(p) });
       expectSame(r.result, expected);
+      expect(progress.at(-1)).toEqual({ done: 3, failed: 0, total: 3 });
       const rows = await readParquet(r.queries);
       expect(rows.length).toBe(expected.queries.reduce((n, q) => n + q.proponents.length + q.opponents.length, 0));
       // The command line's --redis path: the same files as in process.
@@ -228,9 +232,12 @@ describe.skipIf(!hasRedis)('jobs on BullMQ workers (redis-server on a free port,
     const worker = startWorker({ connection, queueName });
     const out = join(dir, 'failed');
     try {
-      const flow = distributedTracin({ checkpoints: join(dir, 'no-such-checkpoints'), train: trainFile, queries: queriesFile, out, k: K, shards: 2, queue: { connection, queueName, attempts: 2, timeoutMs: 30_000 } });
+      const progress: { done: number; failed: number; total: number }[] = [];
+      const flow = distributedTracin({ checkpoints: join(dir, 'no-such-checkpoints'), train: trainFile, queries: queriesFile, out, k: K, shards: 2, queue: { connection, queueName, attempts: 2, timeoutMs: 30_000 }, onProgress: (p) => progress.push(p) });
       await expect(flow).rejects.toThrow(/shard 0 \(rows 0 to 9 of .*train\.jsonl\):.*no checkpoints in/);
       expect(existsSync(join(out, 'queries.parquet'))).toBe(false);
+      expect(progress.at(-1)).toMatchObject({ done: 0, total: 2 });
+      expect(progress.at(-1)!.failed).toBeGreaterThanOrEqual(1);
     } finally {
       await worker.close();
     }

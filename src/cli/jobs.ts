@@ -2,6 +2,7 @@
 import { type Command, Option } from 'commander';
 import { InrunError } from '../errors.js';
 import type { CliIo } from './program.js';
+import { jobsBar } from './progress.js';
 
 /** The jobs module, loaded on demand: `inrun report`/`query` never load tf.js (docs/architecture.md). */
 const loadJobs = () => import('../jobs/index.js');
@@ -60,7 +61,10 @@ export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: stri
     .action(async (o: TracinFlags) => {
       const jobs = await loadJobs();
       const queue = o.redis === undefined ? undefined : { connection: jobs.redisConnection(o.redis), queueName: o.queue };
-      const r = await jobs.distributedTracin({ checkpoints: o.checkpoints, train: o.train, queries: o.queries, out: o.out, k: o.k, layers: o.layers, shards: o.shards, ...(queue === undefined ? {} : { queue }) });
+      const bar = jobsBar();
+      const r = await jobs
+        .distributedTracin({ checkpoints: o.checkpoints, train: o.train, queries: o.queries, out: o.out, k: o.k, layers: o.layers, shards: o.shards, onProgress: bar.update, ...(queue === undefined ? {} : { queue }) })
+        .finally(bar.stop);
       io.out(`Wrote ${r.queries} (${r.result.queries.length} queries) and ${r.selfInfluence} (${r.result.selfInfluence?.ids.length ?? 0} training rows) from ${r.parts.length} shard(s) over ${r.result.checkpoints.length} checkpoint(s).\n`);
     });
 
@@ -81,18 +85,22 @@ export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: stri
     .action(async (o: UntracFlags) => {
       const jobs = await loadJobs();
       const queue = o.redis === undefined ? undefined : { connection: jobs.redisConnection(o.redis), queueName: o.queue };
-      const r = await jobs.distributedUntrac({
-        model: o.model,
-        sources: named('--sources', o.sources),
-        targets: named('--targets', o.targets),
-        out: o.out,
-        method: o.method,
-        learningRate: o.learningRate,
-        seed: o.seed,
-        ...(o.epochs === undefined ? {} : { epochs: o.epochs }),
-        ...(o.batchSize === undefined ? {} : { batchSize: o.batchSize }),
-        ...(queue === undefined ? {} : { queue }),
-      });
+      const bar = jobsBar();
+      const r = await jobs
+        .distributedUntrac({
+          model: o.model,
+          sources: named('--sources', o.sources),
+          targets: named('--targets', o.targets),
+          out: o.out,
+          method: o.method,
+          learningRate: o.learningRate,
+          seed: o.seed,
+          onProgress: bar.update,
+          ...(o.epochs === undefined ? {} : { epochs: o.epochs }),
+          ...(o.batchSize === undefined ? {} : { batchSize: o.batchSize }),
+          ...(queue === undefined ? {} : { queue }),
+        })
+        .finally(bar.stop);
       io.out(`Wrote ${r.influence} (${r.rows.length} target x source rows).\n`);
     });
 

@@ -1,7 +1,7 @@
 // distributedTracin(): TracInCP over files, split into training-row shards, in this process or as a BullMQ flow.
 import { invalid } from '../errors.js';
 import type { TracInResult } from '../posthoc/tracin.js';
-import { runFlow, type JobQueue } from './flow.js';
+import { runFlow, type JobProgress, type JobQueue } from './flow.js';
 import { JOB_NAMES } from './queue.js';
 import { countRows, type RowRange } from './rows.js';
 import { mergeTracinParts, writeTracinOutputs, type TracinMergeJob, type TracinOutputs } from './tracin-merge.js';
@@ -28,6 +28,8 @@ export interface DistributedTracInOptions {
   readonly shards?: number;
   /** Run the shards on a BullMQ queue; without it they run here, one after another. */
   readonly queue?: TracinQueue;
+  /** Called as shard jobs finish or fail for good. */
+  readonly onProgress?: (progress: JobProgress) => void;
 }
 
 /** The merged result (as {@link tracin} returns it) and the files written. */
@@ -61,11 +63,14 @@ export async function distributedTracin(options: DistributedTracInOptions): Prom
   const jobs: TracinShardJob[] = ranges.map((range, shard) => ({ checkpoints: options.checkpoints, train: options.train, queries: options.queries, range, shard, k, layers, out: options.out }));
   const merge: TracinMergeJob = { parts: jobs.map((j) => shardPartPath(j.out, j.shard)), checkpoints: options.checkpoints, queries: options.queries, k, out: options.out };
   if (options.queue === undefined) {
-    for (const job of jobs) await runTracinShard(job);
+    for (const [i, job] of jobs.entries()) {
+      await runTracinShard(job);
+      options.onProgress?.({ done: i + 1, failed: 0, total: jobs.length });
+    }
     const result = await mergeTracinParts(merge);
     return { result, parts: merge.parts, ...writeTracinOutputs(result, options.out) };
   }
-  const outputs = (await runFlow(options.queue, { name: JOB_NAMES.tracinMerge, data: merge }, jobs.map((data) => ({ name: JOB_NAMES.tracinShard, data })))) as TracinOutputs;
+  const outputs = (await runFlow(options.queue, { name: JOB_NAMES.tracinMerge, data: merge }, jobs.map((data) => ({ name: JOB_NAMES.tracinShard, data })), options.onProgress)) as TracinOutputs;
   // The parent wrote the files; the result is read back from the parts (small: k per query per shard).
   return { result: await mergeTracinParts(merge), parts: merge.parts, ...outputs };
 }

@@ -1,7 +1,7 @@
 // distributedUntrac(): UnTrac over row files, one ascent per job, in this process or as a BullMQ flow.
 import { InrunError, invalid } from '../errors.js';
 import type { UntracRow } from '../posthoc/untrac-options.js';
-import { runFlow, type JobQueue } from './flow.js';
+import { runFlow, type JobProgress, type JobQueue } from './flow.js';
 import { JOB_NAMES } from './queue.js';
 import { mergeUntracParts, runUntracJob, runUntracMerge, untracPartPath, type UntracJob, type UntracJobSettings, type UntracMergeJob } from './untrac-job.js';
 
@@ -16,6 +16,8 @@ export interface DistributedUntracOptions extends UntracJobSettings {
   readonly out: string;
   /** Run the ascents on a BullMQ queue; without it they run here, one after another. */
   readonly queue?: JobQueue;
+  /** Called as ascent jobs finish or fail for good. */
+  readonly onProgress?: (progress: JobProgress) => void;
 }
 
 /**
@@ -32,16 +34,20 @@ export async function distributedUntrac(options: DistributedUntracOptions): Prom
   }
   const method = options.method;
   if (method !== 'untrac' && method !== 'untrac-inv') invalid('method', "'untrac' or 'untrac-inv'", method);
-  const { queue, ...rest } = options;
+  if (options.learningRate !== undefined && !(Number.isFinite(options.learningRate) && options.learningRate > 0)) invalid('learningRate', 'a positive number', options.learningRate);
+  const { queue, onProgress, ...rest } = options;
   const unlearned = Object.keys(method === 'untrac' ? options.sources : options.targets);
   const jobs: UntracJob[] = unlearned.map((unlearn) => ({ ...rest, unlearn }));
   const merge: UntracMergeJob = { parts: unlearned.map((n) => untracPartPath(options.out, n)), targets: Object.keys(options.targets), sources: Object.keys(options.sources), out: options.out };
   let influence: string;
   if (queue === undefined) {
-    for (const job of jobs) await runUntracJob(job);
+    for (const [i, job] of jobs.entries()) {
+      await runUntracJob(job);
+      onProgress?.({ done: i + 1, failed: 0, total: jobs.length });
+    }
     influence = await runUntracMerge(merge);
   } else {
-    influence = (await runFlow(queue, { name: JOB_NAMES.untracMerge, data: merge }, jobs.map((data) => ({ name: JOB_NAMES.untrac, data })))) as string;
+    influence = (await runFlow(queue, { name: JOB_NAMES.untracMerge, data: merge }, jobs.map((data) => ({ name: JOB_NAMES.untrac, data })), onProgress)) as string;
   }
   return { rows: await mergeUntracParts(merge), influence };
 }

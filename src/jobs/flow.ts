@@ -14,6 +14,13 @@ export interface JobQueue {
   readonly timeoutMs?: number;
 }
 
+/** Jobs of a run so far (the merge not counted): finished, failed for good (after every attempt), all. */
+export interface JobProgress {
+  readonly done: number;
+  readonly failed: number;
+  readonly total: number;
+}
+
 /** One job: its name (what a worker runs) and its data (paths and numbers only). */
 export interface FlowJob {
   readonly name: string;
@@ -21,12 +28,29 @@ export interface FlowJob {
 }
 
 /** Enqueues `parent` with `children` (a child failing on every attempt fails the parent) and waits for the parent's result. */
-export async function runFlow(queue: JobQueue, parent: FlowJob, children: readonly FlowJob[]): Promise<unknown> {
+export async function runFlow(queue: JobQueue, parent: FlowJob, children: readonly FlowJob[], onProgress?: (p: JobProgress) => void): Promise<unknown> {
   const queueName = queue.queueName ?? DEFAULT_QUEUE;
   const opts = { attempts: queue.attempts ?? 3, backoff: { type: 'fixed', delay: 1000 } };
   // Listening starts before the flow exists, so a fast flow's completion is not missed.
   const events = new QueueEvents(queueName, { connection: queue.connection });
   const producer = new FlowProducer({ connection: queue.connection });
+  // Events may come before the flow's ids are known: kept by id, counted against the children.
+  const completed = new Set<string>();
+  const failures: string[] = [];
+  let childIds: Set<string> | null = null;
+  const report = () => {
+    if (childIds === null || onProgress === undefined) return;
+    const ids = childIds;
+    onProgress({ done: [...completed].filter((id) => ids.has(id)).length, failed: new Set(failures.filter((id) => ids.has(id))).size, total: ids.size });
+  };
+  events.on('completed', ({ jobId }) => {
+    completed.add(jobId);
+    report();
+  });
+  events.on('failed', ({ jobId }) => {
+    failures.push(jobId);
+    report();
+  });
   try {
     await events.waitUntilReady();
     const flow = await producer.add({
@@ -35,6 +59,8 @@ export async function runFlow(queue: JobQueue, parent: FlowJob, children: readon
       opts,
       children: children.map((c) => ({ ...c, queueName, opts: { ...opts, failParentOnFailure: true } })),
     });
+    childIds = new Set((flow.children ?? []).flatMap((c) => (c.job.id === undefined ? [] : [c.job.id])));
+    report();
     try {
       return await flow.job.waitUntilFinished(events, queue.timeoutMs ?? 3_600_000);
     } catch (e) {

@@ -5,5 +5,5 @@ export { DEFAULT_QUEUE, redisConnection, startWorker } from './queue.js';
 export type { WorkerOptions } from './queue.js';
 export { distributedUntrac } from './distributed-untrac.js';
 export type { DistributedUntracOptions } from './distributed-untrac.js';
-export type { JobQueue } from './flow.js';
+export type { JobProgress, JobQueue } from './flow.js';
 export type { UntracJobSettings } from './untrac-job.js';
