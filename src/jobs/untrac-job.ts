@@ -4,23 +4,16 @@ import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
 import { untrac } from '../posthoc/untrac.js';
-import type { UntracRow } from '../posthoc/untrac-options.js';
+import type { UntracOptions, UntracRow } from '../posthoc/untrac-options.js';
 import { loadCheckpoint } from '../run/checkpoint.js';
 import { readParquetFile, writeParquetFile } from '../store/parquet-file.js';
 import { readRows, type FileRows } from './rows.js';
 
-/** Settings of the ascents that travel with a job (numbers only; the optimizer is Adam at `learningRate`). */
-export interface UntracJobSettings {
+/** Settings of the ascents that travel with a job: `untrac`'s numbers (its docs and defaults); the optimizer is Adam at `learningRate`. */
+export interface UntracJobSettings extends Pick<UntracOptions, 'epochs' | 'batchSize' | 'maxSteps' | 'evalRows' | 'evalBatchSize' | 'lossCeiling' | 'seed'> {
   readonly method: 'untrac' | 'untrac-inv';
-  /** Adam's step size. @defaultValue 5e-5 (untrac's default optimizer) */
+  /** Adam's step size (a factory cannot travel through Redis). @defaultValue 5e-5 (untrac's default optimizer) */
   readonly learningRate?: number;
-  readonly epochs?: number;
-  readonly batchSize?: number;
-  readonly maxSteps?: number;
-  readonly evalRows?: number;
-  readonly evalBatchSize?: number;
-  readonly lossCeiling?: number;
-  readonly seed?: number;
 }
 
 /** One ascent: `unlearn` names the source (UnTrac) or target (UnTrac-Inv) this job unlearns. */
