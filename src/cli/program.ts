@@ -1,4 +1,4 @@
-// The `inrun` command line: report, query, curate and compare over stored runs, with exit codes per error.
+// The `inrun` command line: report, query, curate and compare over stored runs, TracIn jobs and workers, with exit codes per error.
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { InrunError, type InrunErrorCode } from '../errors.js';
 import { compareRuns } from '../report/compare.js';
@@ -7,6 +7,7 @@ import { formatNumber } from '../report/html.js';
 import { writeReport } from '../report/report.js';
 import { openStore } from '../report/store.js';
 import { VERSION } from '../version.js';
+import { addJobCommands } from './jobs.js';
 import { writeRows, type Format } from './output.js';
 import { progressBar } from './progress.js';
 
@@ -125,6 +126,7 @@ export function program(io: CliIo): Command {
       const rows = r.columns.map((c) => ({ column: c.column, examples: c.examples, spearman: c.spearman, k: c.k, 'top-k overlap': c.topOverlap, 'bottom-k overlap': c.bottomOverlap }));
       await writeRows(rows, 'table', io.out);
     });
+  addJobCommands(cli, io, positiveInt);
   return cli;
 }
 

@@ -1,4 +1,4 @@
-// A progress bar on stderr for long work (only on a terminal: pipes and CI logs stay clean).
+// Progress bars on stderr for long work and for queued jobs (only on a terminal: pipes and CI logs stay clean).
 import cliProgress from 'cli-progress';
 
 /** A progress callback for {@link writeReport}-style phases, and `stop` to clear it. */
@@ -21,6 +21,26 @@ export function progressBar(): { update: (phase: string, done: number, total: nu
     },
     stop() {
       if (phase !== '') bar.stop();
+    },
+  };
+}
+
+/** Jobs done and failed of a run, with ETA (only on a terminal). */
+export function jobsBar(): { update: (p: { done: number; failed: number; total: number }) => void; stop: () => void } {
+  if (!process.stderr.isTTY) return { update: () => undefined, stop: () => undefined };
+  const bar = new cliProgress.SingleBar(
+    { stream: process.stderr, format: '  jobs [{bar}] {value}/{total} done, {failed} failed, ETA {eta_formatted}', hideCursor: true, clearOnComplete: true },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    update(p) {
+      if (!started) bar.start(p.total, p.done, { failed: p.failed });
+      else bar.update(p.done, { failed: p.failed });
+      started = true;
+    },
+    stop() {
+      if (started) bar.stop();
     },
   };
 }

@@ -272,6 +272,8 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
       c.queries.dispose();
       c.querySketch?.dispose();
       disposeProjections(c.projections);
+      // The optimizer loaded with the checkpoint is not the model's to dispose (tf.js keeps its variables): a long-lived worker would leak them per job.
+      c.model.optimizer?.dispose();
       c.model.dispose();
     }
   }

@@ -1,0 +1,76 @@
+// distributedTracin(): TracInCP over files, split into training-row shards, in this process or as a BullMQ flow.
+import { invalid } from '../errors.js';
+import type { TracInResult } from '../posthoc/tracin.js';
+import { runFlow, type JobProgress, type JobQueue } from './flow.js';
+import { JOB_NAMES } from './queue.js';
+import { countRows, type RowRange } from './rows.js';
+import { mergeTracinParts, writeTracinOutputs, type TracinMergeJob, type TracinOutputs } from './tracin-merge.js';
+import { runTracinShard, shardPartPath, type TracinLayers, type TracinShardJob } from './tracin-shard.js';
+
+/** Where the jobs go (see {@link JobQueue}). */
+export type TracinQueue = JobQueue;
+
+/** Options of {@link distributedTracin}. */
+export interface DistributedTracInOptions {
+  /** A checkpoint folder or a folder of `step-*` checkpoints. */
+  readonly checkpoints: string;
+  /** JSON-lines training rows: `{"id", "xs", "ys"}` per line, nested arrays in the model's shapes. */
+  readonly train: string;
+  /** JSON-lines queries, same form. */
+  readonly queries: string;
+  /** Output folder: parts under `ckpt=all/shard=<s>/`, then `queries.parquet` and `self_influence.parquet`. */
+  readonly out: string;
+  /** @defaultValue 10 */
+  readonly k?: number;
+  /** @defaultValue 'all' */
+  readonly layers?: TracinLayers;
+  /** Training-row shards (one job each). @defaultValue 1 */
+  readonly shards?: number;
+  /** Run the shards on a BullMQ queue; without it they run here, one after another. */
+  readonly queue?: TracinQueue;
+  /** Called as shard jobs finish or fail for good. */
+  readonly onProgress?: (progress: JobProgress) => void;
+}
+
+/** The merged result (as {@link tracin} returns it) and the files written. */
+export interface DistributedTracInResult extends TracinOutputs {
+  readonly result: TracInResult;
+  readonly parts: readonly string[];
+}
+
+/** `shards` contiguous row ranges covering `[0, n)`, none empty. */
+export function shardRanges(n: number, shards: number): RowRange[] {
+  const s = Math.min(shards, n);
+  return Array.from({ length: s }, (_, i) => ({ start: Math.floor((i * n) / s), end: Math.floor(((i + 1) * n) / s) }));
+}
+
+/**
+ * TracInCP (as {@link tracin}) over a JSON-lines training file, split into row shards. Each shard job
+ * runs `tracin` on its rows over every checkpoint (so its scores are already summed over checkpoints)
+ * and writes its top-k per query and self-influence as a Parquet part; the merge keeps the best k per
+ * query among the shards' lists. The result equals single-process `tracin` on all rows. With `queue`,
+ * the shards are children of a BullMQ flow whose parent is the merge; only paths and numbers go
+ * through Redis, so workers must see the same files.
+ */
+export async function distributedTracin(options: DistributedTracInOptions): Promise<DistributedTracInResult> {
+  const k = options.k ?? 10;
+  if (!Number.isInteger(k) || k < 1) invalid('k', 'a positive integer', k);
+  const shards = options.shards ?? 1;
+  if (!Number.isInteger(shards) || shards < 1) invalid('shards', 'a positive integer', shards);
+  const layers = options.layers ?? 'all';
+  if (!['all', 'last', 'embedding'].includes(layers)) invalid('layers', "'all', 'last' or 'embedding'", layers);
+  const ranges = shardRanges(await countRows(options.train), shards);
+  const jobs: TracinShardJob[] = ranges.map((range, shard) => ({ checkpoints: options.checkpoints, train: options.train, queries: options.queries, range, shard, k, layers, out: options.out }));
+  const merge: TracinMergeJob = { parts: jobs.map((j) => shardPartPath(j.out, j.shard)), checkpoints: options.checkpoints, queries: options.queries, k, out: options.out };
+  if (options.queue === undefined) {
+    for (const [i, job] of jobs.entries()) {
+      await runTracinShard(job);
+      options.onProgress?.({ done: i + 1, failed: 0, total: jobs.length });
+    }
+    const result = await mergeTracinParts(merge);
+    return { result, parts: merge.parts, ...writeTracinOutputs(result, options.out) };
+  }
+  const outputs = (await runFlow(options.queue, { name: JOB_NAMES.tracinMerge, data: merge }, jobs.map((data) => ({ name: JOB_NAMES.tracinShard, data })), options.onProgress)) as TracinOutputs;
+  // The parent wrote the files; the result is read back from the parts (small: k per query per shard).
+  return { result: await mergeTracinParts(merge), parts: merge.parts, ...outputs };
+}

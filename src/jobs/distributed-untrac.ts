@@ -1,0 +1,53 @@
+// distributedUntrac(): UnTrac over row files, one ascent per job, in this process or as a BullMQ flow.
+import { InrunError, invalid } from '../errors.js';
+import type { UntracRow } from '../posthoc/untrac-options.js';
+import { runFlow, type JobProgress, type JobQueue } from './flow.js';
+import { JOB_NAMES } from './queue.js';
+import { mergeUntracParts, runUntracJob, runUntracMerge, untracPartPath, type UntracJob, type UntracJobSettings, type UntracMergeJob } from './untrac-job.js';
+
+/** Options of {@link distributedUntrac}. */
+export interface DistributedUntracOptions extends UntracJobSettings {
+  /** A checkpoint folder (the trained model). */
+  readonly model: string;
+  /** Source name to JSON-lines rows (`{"id", "xs", "ys"}` per line). Names become folder names: letters, digits, `.`, `_`, `-`. */
+  readonly sources: Readonly<Record<string, string>>;
+  readonly targets: Readonly<Record<string, string>>;
+  /** Parts under `unlearned=<name>/`, then `influence.parquet`. */
+  readonly out: string;
+  /** Run the ascents on a BullMQ queue; without it they run here, one after another. */
+  readonly queue?: JobQueue;
+  /** Called as ascent jobs finish or fail for good. */
+  readonly onProgress?: (progress: JobProgress) => void;
+}
+
+/**
+ * UnTrac (as `untrac`) with one job per ascent: per source (UnTrac) or per target (UnTrac-Inv). The
+ * ascents are independent (each starts from the trained weights, with the same seed), so each job runs
+ * `untrac` with the unlearned side reduced to its one name, and the rows equal one `untrac` call's.
+ * Returns the rows in `untrac`'s order and the merged file.
+ */
+export async function distributedUntrac(options: DistributedUntracOptions): Promise<{ readonly rows: readonly UntracRow[]; readonly influence: string }> {
+  for (const side of ['sources', 'targets'] as const) {
+    const names = Object.keys(options[side] ?? {});
+    if (names.length === 0) invalid(side, 'at least one name=rows', options[side]);
+    for (const n of names) if (!/^[\w.-]+$/.test(n)) throw new InrunError(`name ${n} must be letters, digits, '.', '_' or '-' (it names a folder)`, { code: 'invalid_option', field: `${side}.${n}` });
+  }
+  const method = options.method;
+  if (method !== 'untrac' && method !== 'untrac-inv') invalid('method', "'untrac' or 'untrac-inv'", method);
+  if (options.learningRate !== undefined && !(Number.isFinite(options.learningRate) && options.learningRate > 0)) invalid('learningRate', 'a positive number', options.learningRate);
+  const { queue, onProgress, ...rest } = options;
+  const unlearned = Object.keys(method === 'untrac' ? options.sources : options.targets);
+  const jobs: UntracJob[] = unlearned.map((unlearn) => ({ ...rest, unlearn }));
+  const merge: UntracMergeJob = { parts: unlearned.map((n) => untracPartPath(options.out, n)), targets: Object.keys(options.targets), sources: Object.keys(options.sources), out: options.out };
+  let influence: string;
+  if (queue === undefined) {
+    for (const [i, job] of jobs.entries()) {
+      await runUntracJob(job);
+      onProgress?.({ done: i + 1, failed: 0, total: jobs.length });
+    }
+    influence = await runUntracMerge(merge);
+  } else {
+    influence = (await runFlow(queue, { name: JOB_NAMES.untracMerge, data: merge }, jobs.map((data) => ({ name: JOB_NAMES.untrac, data })), onProgress)) as string;
+  }
+  return { rows: await mergeUntracParts(merge), influence };
+}

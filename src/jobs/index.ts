@@ -1,0 +1,9 @@
+// The offline jobs (TracIn shards, UnTrac ascents, merges) and their queue: what the CLI loads with a dynamic import.
+export { distributedTracin, shardRanges } from './distributed-tracin.js';
+export type { DistributedTracInOptions, DistributedTracInResult, TracinQueue } from './distributed-tracin.js';
+export { DEFAULT_QUEUE, redisConnection, startWorker } from './queue.js';
+export type { WorkerOptions } from './queue.js';
+export { distributedUntrac } from './distributed-untrac.js';
+export type { DistributedUntracOptions } from './distributed-untrac.js';
+export type { JobProgress, JobQueue } from './flow.js';
+export type { UntracJobSettings } from './untrac-job.js';

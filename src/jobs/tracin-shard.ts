@@ -1,0 +1,95 @@
+// One TracIn shard job: every checkpoint over one row range of the training file, top-k and self-influence to one Parquet part.
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { InrunError } from '../errors.js';
+import { tracin } from '../posthoc/tracin.js';
+import { writeParquetFile } from '../store/parquet-file.js';
+import { readRows, type RowRange } from './rows.js';
+
+/** Parameters TracIn covers, as the CLI names them. */
+export type TracinLayers = 'all' | 'last' | 'embedding';
+
+/**
+ * A TracIn shard job. Only paths and numbers: it travels through Redis as is. The job covers every
+ * checkpoint for its rows, so its scores are already the TracInCP sums over checkpoints and its top-k
+ * lists hold the shard's true best and worst (the merge only has to pick among shards' lists).
+ */
+export interface TracinShardJob {
+  /** A checkpoint folder or a folder of `step-*` checkpoints (as {@link tracin} takes). */
+  readonly checkpoints: string;
+  /** JSON-lines training rows. */
+  readonly train: string;
+  /** JSON-lines queries. */
+  readonly queries: string;
+  /** The shard's training rows. */
+  readonly range: RowRange;
+  readonly shard: number;
+  readonly k: number;
+  readonly layers: TracinLayers;
+  /** Output folder shared by every shard of the run. */
+  readonly out: string;
+}
+
+/** Where shard `shard` of a run writes: Hive-style partitions, one part per shard over all checkpoints (`ckpt=all`). */
+export function shardPartPath(out: string, shard: number): string {
+  return join(out, 'ckpt=all', `shard=${shard}`, 'part.parquet');
+}
+
+/**
+ * Runs one shard with {@link tracin} on the shard's rows and writes its part atomically (temp + rename:
+ * a retried or duplicated job replaces the whole file, never leaves a partial one). Rows of the part:
+ * `kind` proponent | opponent | self, `query` (query index; -1 for self), `rank` (row index in the shard
+ * for self), `train_id` (JSON of the id, so numbers stay numbers), `score`.
+ */
+export async function runTracinShard(job: TracinShardJob): Promise<string> {
+  try {
+    return await scoreShard(job);
+  } catch (e) {
+    // The flow's caller sees only this message: name the shard and its rows.
+    const message = `shard ${job.shard} (rows ${job.range.start} to ${job.range.end - 1} of ${job.train}): ${e instanceof Error ? e.message : String(e)}`;
+    throw new InrunError(message, { code: e instanceof InrunError ? e.code : 'internal', field: `shards[${job.shard}]` });
+  }
+}
+
+async function scoreShard(job: TracinShardJob): Promise<string> {
+  const train = await readRows(job.train, job.range);
+  try {
+    const queries = await readRows(job.queries);
+    try {
+      const result = await tracin({ checkpoints: job.checkpoints, train, queries, k: job.k, layers: job.layers });
+      const kind: string[] = [];
+      const query: number[] = [];
+      const rank: number[] = [];
+      const id: string[] = [];
+      const score: number[] = [];
+      const push = (k: string, q: number, r: number, i: unknown, s: number): void => {
+        kind.push(k);
+        query.push(q);
+        rank.push(r);
+        id.push(JSON.stringify(i));
+        score.push(s);
+      };
+      result.queries.forEach((q, j) => {
+        q.proponents.forEach((p, r) => push('proponent', j, r, p.id, p.score));
+        q.opponents.forEach((p, r) => push('opponent', j, r, p.id, p.score));
+      });
+      const self = result.selfInfluence!;
+      self.ids.forEach((i, r) => push('self', -1, r, i, self.values[r]!));
+      const path = shardPartPath(job.out, job.shard);
+      mkdirSync(dirname(path), { recursive: true });
+      writeParquetFile(path, [
+        { name: 'kind', type: 'STRING', data: kind },
+        { name: 'query', type: 'INT32', data: query },
+        { name: 'rank', type: 'INT32', data: rank },
+        { name: 'train_id', type: 'STRING', data: id },
+        { name: 'score', type: 'DOUBLE', data: score },
+      ]);
+      return path;
+    } finally {
+      tf.dispose([queries.xs, queries.ys]);
+    }
+  } finally {
+    tf.dispose([train.xs, train.ys]);
+  }
+}
