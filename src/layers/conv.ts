@@ -82,7 +82,7 @@ export function convPatches(x: tf.Tensor4D, g: ConvGeometry): tf.Tensor3D {
 }
 
 /** Kernel `[...kernelSize, cin, cout]` and optional bias `[cout]`: one outer piece over the flattened kernel. */
-export function convLayout(kernelShape: readonly number[], hasBias: boolean): WeightLayout {
+function convLayout(kernelShape: readonly number[], hasBias: boolean): WeightLayout {
   const cout = kernelShape[kernelShape.length - 1]!;
   const dIn = kernelShape.reduce((a, b) => a * b, 1) / cout;
   const rows = dIn + (hasBias ? 1 : 0);
@@ -114,7 +114,7 @@ function geometryOf(layer: ConvInternals): ConvGeometry {
  * one position per output pixel. Inputs are recorded whole (not as patches, kh*kw times larger) and
  * cut into patches only when the pieces are built.
  */
-export function convRecorder(geometry: ConvGeometry, kernelShape: readonly number[], hasBias: boolean, weights: readonly tf.Variable[]): Recorder {
+function convRecorder(geometry: ConvGeometry, kernelShape: readonly number[], hasBias: boolean, weights: readonly tf.Variable[]): Recorder {
   const cout = kernelShape[kernelShape.length - 1]!;
   return {
     kind: conv.name,
@@ -151,7 +151,7 @@ export function convRecorder(geometry: ConvGeometry, kernelShape: readonly numbe
  * order: a depthwise kernel acts on each input channel alone, so its gradient is not one outer product
  * (the off-diagonal channel blocks are not parameters), and its few parameters are cheap to materialise.
  */
-export function depthwiseLayout(kernelShape: readonly number[], hasBias: boolean): WeightLayout {
+function depthwiseLayout(kernelShape: readonly number[], hasBias: boolean): WeightLayout {
   const kernelSize = kernelShape.reduce((a, b) => a * b, 1);
   const biasSize = kernelShape[2]! * kernelShape[3]!;
   const params = kernelSize + (hasBias ? biasSize : 0);
@@ -171,7 +171,7 @@ export function depthwiseLayout(kernelShape: readonly number[], hasBias: boolean
  * The recorder of a DepthwiseConv2D: per-example gradients materialised from patches and output
  * gradients, channel by channel in one batched matMul (`[n * cin]` batches of `[P, kh*kw]^T [P, mult]`).
  */
-export function depthwiseRecorder(geometry: ConvGeometry, kernelShape: readonly number[], hasBias: boolean, weights: readonly tf.Variable[]): Recorder {
+function depthwiseRecorder(geometry: ConvGeometry, kernelShape: readonly number[], hasBias: boolean, weights: readonly tf.Variable[]): Recorder {
   const [kh, kw, cin, mult] = kernelShape as [number, number, number, number];
   const k = kh * kw;
   return {

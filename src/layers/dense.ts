@@ -6,7 +6,7 @@ import type { LayerKind } from './kind.js';
 import { outerPiece, recordInputProbePreActivation, variablesOf } from './seams.js';
 
 /** Kernel `[dIn, dOut]` and optional bias `[dOut]`: one outer piece, laid out as the weights are. */
-export function denseLayout(dIn: number, dOut: number, hasBias: boolean): WeightLayout {
+function denseLayout(dIn: number, dOut: number, hasBias: boolean): WeightLayout {
   return {
     params: (dIn + (hasBias ? 1 : 0)) * dOut,
     pieces: [{ form: 'outer', rows: dIn + (hasBias ? 1 : 0), cols: dOut }],

@@ -93,7 +93,7 @@ export function withActivation<T>(
  * `activation(linear(x))` (Dense, Conv): fused activations are differentiated from the output, others
  * are probed at their input. `onGradient` receives the pre-activation gradient.
  */
-export function callProbingPreActivation(
+function callProbingPreActivation(
   layer: object,
   original: () => tf.Tensor | tf.Tensor[],
   onGradient: (dz: tf.Tensor) => void,
