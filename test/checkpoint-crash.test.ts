@@ -89,6 +89,8 @@ describe('crash windows inside run.checkpoint', () => {
     const dir = tmp();
     await crashedRun(dir);
     writeFileSync(join(dir, 'ckpt', 'latest'), stepName(A));
+    // A process killed inside the `latest` update itself leaves its temp file: the next update clears it.
+    writeFileSync(join(dir, 'ckpt', '.latest.tmp-999999'), stepName(B));
     expectSame(await resumeAndFinish(dir, EPOCHS), await uninterrupted(EPOCHS));
     expect(readFileSync(join(dir, 'ckpt', 'latest'), 'utf8')).toBe(stepName(EPOCHS * PER_EPOCH - 1));
     expect(readdirSync(join(dir, 'ckpt')).filter((f) => f.includes('tmp') || f.includes('old'))).toEqual([]);

@@ -161,7 +161,10 @@ export async function saveCheckpoint(
 
 /** Points `parent/latest` at the checkpoint folder `name` (an atomic file replace). */
 export function markLatest(parent: string, name: string): void {
+  // A process killed between this write and the rename leaves its temp file behind: one run owns the
+  // folder (checkpoint folders refuse another run's steps), so any other pid's leftover is stale.
   const tmp = join(parent, `.${LATEST}.tmp-${process.pid}`);
+  for (const f of readdirSync(parent)) if (f.startsWith(`.${LATEST}.tmp-`) && join(parent, f) !== tmp) rmSync(join(parent, f), { force: true });
   writeFileSync(tmp, name);
   renameSync(tmp, join(parent, LATEST));
 }
