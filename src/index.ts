@@ -32,7 +32,7 @@ export { useFastEmbeddingGradient } from './hooks/gather.js';
 export { loadCheckpoint, readCheckpointInfo, saveCheckpoint } from './run/checkpoint.js';
 export type { CheckpointInfo } from './run/checkpoint.js';
 export { tracin } from './posthoc/tracin.js';
-export type { Influence, LabelledRows, TracInOptions, TracInResult } from './posthoc/tracin.js';
+export type { Influence, LabelledRows, TracInOptions, TracInResult, SourceInfluence } from './posthoc/tracin.js';
 
 // Offline jobs past one process: TracIn in training-row shards and UnTrac one ascent per job, in process or on BullMQ workers (docs/scale-out.md).
 export { distributedTracin, distributedUntrac, DEFAULT_QUEUE, redisConnection, shardRanges, startWorker } from './jobs/index.js';

@@ -122,6 +122,30 @@ describe('TracIn from checkpoints', () => {
   }, 120_000);
 });
 
+describe('TracIn summed per source', () => {
+  it('sums each source\'s brute-force scores per query (per-row list or map by id); errors name the field', async () => {
+    const dir = await trainWithCheckpoints();
+    const { scores } = await bruteForce(dir, false);
+    const names = ids.map((_, i) => ['web', 'news', 'books'][(i * 5) % 3]!);
+    const result = await tracin({ checkpoints: dir, train: { xs: x, ys: y, ids }, queries: { xs: qx, ys: qy }, k: 2, batchSize: 7, sources: names });
+    expect(result.sources!.map((s) => s.source)).toEqual(['web', 'books', 'news']);
+    for (const s of result.sources!) {
+      const rows = names.flatMap((n, i) => (n === s.source ? [i] : []));
+      expect(s.examples).toBe(rows.length);
+      const wanted = [0, 1, 2].map((j) => rows.reduce((sum, i) => sum + scores[i]![j]!, 0));
+      s.scores.forEach((v, j) => expect(v).toBeCloseTo(wanted[j]!, 4));
+      expect(s.mean).toBeCloseTo(wanted.reduce((a, b) => a + b, 0) / 3, 4);
+    }
+    const byId = await tracin({ checkpoints: dir, train: { xs: x, ys: y, ids }, queries: { xs: qx, ys: qy }, k: 2, sources: new Map(ids.map((id, i) => [id, names[i]!])) });
+    expect(byId.sources!.map((s) => [s.source, ...s.scores].join())).toEqual(result.sources!.map((s) => [s.source, ...s.scores].join()));
+    expect((await tracin({ checkpoints: dir, train: { xs: x, ys: y, ids }, queries: { xs: qx, ys: qy }, k: 2 })).sources).toBeNull();
+    const call = (sources: readonly string[] | ReadonlyMap<string, string>) => tracin({ checkpoints: dir, train: { xs: x, ys: y, ids }, queries: { xs: qx, ys: qy }, sources });
+    await expect(call(names.slice(1))).rejects.toMatchObject({ code: 'invalid_option', field: 'sources' });
+    await expect(call(new Map([[ids[0]!, 'web']]))).rejects.toMatchObject({ code: 'invalid_option', field: 'sources[1]' });
+    await expect(tracin({ checkpoints: dir, train: 'sketches', queries: { xs: qx, ys: qy }, sources: names })).rejects.toMatchObject({ field: 'sources' });
+  });
+});
+
 describe('sketches saved during the run', () => {
   it("tracin({ train: 'sketches' }) scores queries from the checkpoint's stored sketches, with no pass over the training data", async () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'inrun-sketch-')), 'ckpt');

@@ -62,6 +62,7 @@ export async function mergeTracinParts(job: Omit<TracinMergeJob, 'out'>): Promis
     }),
     queries: queryIds.map((id, j) => ({ id, proponents: proponents[j]!, opponents: opponents[j]! })),
     selfInfluence: { ids: selfIds, values: Float64Array.from(selfValues) },
+    sources: null,
   };
 }
 

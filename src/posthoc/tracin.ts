@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { isCheckpointFolder, loadCheckpoint, readCheckpointInfo, resolveCheckpoint } from '../run/checkpoint.js';
-import { InrunError, invalid } from '../errors.js';
+import { InrunError, invalid, preview } from '../errors.js';
 import { stepProducts } from '../ghost/products.js';
 import type { LayerRows, PieceShape } from '../ghost/rows.js';
 import { disposeProjections, makeProjections, sketchRows, type Projection } from '../ghost/sketch.js';
@@ -55,6 +55,12 @@ export interface TracInOptions {
   readonly sketch?: { readonly size: number; readonly seed?: number };
   /** Ghost path of exact products. @defaultValue 'auto' */
   readonly ghostPath?: 'auto' | 'pairwise' | 'materialised';
+  /**
+   * The source (dataset, shard, vendor) of each training row, in training order, or by example id:
+   * the result then also sums every query's scores over each source's rows ({@link TracInResult.sources}),
+   * TracIn at the dataset level beside UnTrac (docs/methods.md). Not with `train: 'sketches'`.
+   */
+  readonly sources?: readonly string[] | ReadonlyMap<ExampleId, string>;
 }
 
 export interface Influence {
@@ -68,6 +74,22 @@ export interface TracInResult {
   readonly queries: readonly { readonly id: ExampleId; readonly proponents: readonly Influence[]; readonly opponents: readonly Influence[] }[];
   /** sum_c eta_c ||g_z(w_c)||^2 for every training example, in training order; null when not asked. */
   readonly selfInfluence: { readonly ids: readonly ExampleId[]; readonly values: Float64Array } | null;
+  /** Per source (first-seen order) when `sources` was given, else null. */
+  readonly sources: readonly SourceInfluence[] | null;
+}
+
+/** One source's TracIn: its rows' scores summed per query. */
+export interface SourceInfluence {
+  readonly source: string;
+  /** Training rows of the source. */
+  readonly examples: number;
+  /** Per query, in query order: the sum of the source's rows' scores (positive = the source lowers that query's loss). */
+  readonly scores: Float64Array;
+  /**
+   * The mean of `scores` over the queries: the source's influence on the queries taken as one target set
+   * (the gradient of a mean loss is the mean of the gradients), comparable with UnTrac's per-source influence.
+   */
+  readonly mean: number;
 }
 
 /** Sketches a run saved with a checkpoint. */
@@ -166,6 +188,7 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
   if (fromSketches && (options.sketch !== undefined || options.layers !== undefined)) {
     throw new InrunError("train: 'sketches' uses the run's own projections and layers; leave out sketch and layers", { field: 'train' });
   }
+  if (fromSketches && options.sources !== undefined) throw new InrunError("sources need the training rows: not with train: 'sketches'", { field: 'sources', code: 'invalid_option' });
   const sketch = options.sketch;
   if (sketch !== undefined && !(Number.isInteger(sketch.size) && sketch.size >= 1)) invalid('sketch.size', 'a positive integer', sketch.size);
   const train = options.train === 'sketches' ? null : checkRows('train', options.train);
@@ -175,6 +198,7 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
     invalid('learningRates', `${paths.length} numbers, one per checkpoint`, options.learningRates);
   }
   const wantSelf = !fromSketches && (options.selfInfluence ?? true);
+  const grouping = train === null || options.sources === undefined ? null : sourceGroups(options.sources, train.ids);
   const q = queries.ids.length;
   const checkpoints: Checkpoint[] = [];
   try {
@@ -216,9 +240,11 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
         checkpoints: checkpoints.map((c) => ({ path: c.path, step: c.step, learningRate: c.learningRate })),
         queries: await scoreStoredSketches(checkpoints, top, q, batchSize, queries.ids),
         selfInfluence: null,
+        sources: null,
       };
     }
     const self = wantSelf ? new Float64Array(train.ids.length) : null;
+    const sums = grouping === null ? null : new Float64Array(grouping.names.length * q);
     const queryLayout = perRowLayout(q);
     try {
       for (let start = 0; start < train.ids.length; start += batchSize) {
@@ -256,6 +282,10 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
           const id = train.ids[start + r]!;
           for (let j = 0; j < q; j++) top.add(j, id, values[r * q + j]!);
           if (self !== null) self[start + r] = selfValues[r]!;
+          if (sums !== null) {
+            const at = grouping!.of[start + r]! * q;
+            for (let j = 0; j < q; j++) sums[at + j]! += values[r * q + j]!;
+          }
         }
       }
     } finally {
@@ -265,6 +295,13 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
       checkpoints: checkpoints.map((c) => ({ path: c.path, step: c.step, learningRate: c.learningRate })),
       queries: queries.ids.map((id, j) => ({ id, proponents: top.best[j]!, opponents: top.worst[j]! })),
       selfInfluence: self === null ? null : { ids: train.ids, values: self },
+      sources:
+        grouping === null
+          ? null
+          : grouping.names.map((source, g) => {
+              const scores = sums!.slice(g * q, (g + 1) * q);
+              return { source, examples: grouping.counts[g]!, scores, mean: scores.reduce((a, b) => a + b, 0) / q };
+            }),
     };
   } finally {
     for (const c of checkpoints) {
@@ -317,6 +354,31 @@ async function scoreStoredSketches(checkpoints: readonly Checkpoint[], top: TopK
     });
   }
   return queryIds.map((id, j) => ({ id, proponents: top.best[j]!, opponents: top.worst[j]! }));
+}
+
+/** Each training row's source index (first-seen order), from a per-row list or a map by id (every row must have one). */
+function sourceGroups(sources: readonly string[] | ReadonlyMap<ExampleId, string>, ids: readonly ExampleId[]): { names: string[]; counts: number[]; of: Uint32Array } {
+  const byRow = sources instanceof Map;
+  if (!byRow && !Array.isArray(sources)) invalid('sources', 'one source name per training row, or a Map from example id to source', sources);
+  if (!byRow && (sources as readonly string[]).length !== ids.length) invalid('sources', `${ids.length} names, one per training row`, `${(sources as readonly string[]).length} names`);
+  const names: string[] = [];
+  const counts: number[] = [];
+  const index = new Map<string, number>();
+  const of = new Uint32Array(ids.length);
+  ids.forEach((id, r) => {
+    const name = byRow ? (sources as ReadonlyMap<ExampleId, string>).get(id) : (sources as readonly string[])[r];
+    if (typeof name !== 'string') throw new InrunError(`training row ${r} (id ${preview(id)}) has no source`, { field: `sources[${r}]`, code: 'invalid_option' });
+    let g = index.get(name);
+    if (g === undefined) {
+      g = names.length;
+      index.set(name, g);
+      names.push(name);
+      counts.push(0);
+    }
+    counts[g]!++;
+    of[r] = g;
+  });
+  return { names, counts, of };
 }
 
 function ordered(rows: ReadonlyMap<string, LayerRows>, order: readonly string[]): LayerRows[] {
