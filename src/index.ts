@@ -30,6 +30,7 @@ export { useFastEmbeddingGradient } from './hooks/gather.js';
 
 // Checkpoints and TracIn from them.
 export { loadCheckpoint, readCheckpointInfo, saveCheckpoint } from './run/checkpoint.js';
+export { loadModelFolder } from './run/model-folder.js';
 export type { CheckpointInfo } from './run/checkpoint.js';
 export { tracin } from './posthoc/tracin.js';
 export type { Influence, LabelledRows, TracInOptions, TracInResult, SourceInfluence } from './posthoc/tracin.js';

@@ -72,7 +72,7 @@ function readStored(dir: string): StoredInfo {
 }
 
 /** Bytes the listed weights take (float32/int32: 4 bytes, bool: 1). */
-function specBytes(specs: readonly WeightSpec[]): number {
+export function specBytes(specs: readonly WeightSpec[]): number {
   return specs.reduce((bytes, w) => bytes + w.shape.reduce((a, b) => a * b, 1) * (w.dtype === 'bool' ? 1 : 4), 0);
 }
 
