@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { asyncBufferFromFile, parquetMetadata, parquetReadObjects, type SchemaElement } from 'hyparquet';
-import { parquetWriteFile } from 'hyparquet-writer';
+import { parquetWriteFile, type BasicType } from 'hyparquet-writer';
 import { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attach, distributedTracin, distributedUntrac, loadCheckpoint, startWorker, tracin, untrac, type TracInResult, type UntracRow } from 'inrun';
@@ -83,6 +83,13 @@ function jsonFile(name: string, rows: readonly object[]): string {
   const path = join(dir, name);
   writeFileSync(path, rows.map((r) => JSON.stringify(r)).join('\n'));
   return path;
+}
+
+/** A Parquet file of plain columns `id`, `xs` and `ys` (`ys` = `xs`): the wrong types a row file can have. */
+function flatParquet(name: string, id: { type: BasicType; data: unknown[] }, xs: { type: BasicType; data: unknown[] }): string {
+  const filename = join(dir, name);
+  parquetWriteFile({ filename, columnData: [{ name: 'id', ...id }, { name: 'xs', ...xs }, { name: 'ys', ...xs }] });
+  return filename;
 }
 
 function readLines(path: string): string[] {
@@ -291,6 +298,8 @@ describe('Parquet row files and run folders', () => {
       ['xs not a list', () => readRows(jsonFile('scalar.jsonl', good.map((r, i) => (i === 2 ? { ...r, xs: 1 } : r)))), 'invalid_input', 'scalar.jsonl[2].xs'],
       ['boolean id', () => readRows(jsonFile('bool-id.jsonl', good.map((r, i) => (i === 1 ? { ...r, id: true } : r)))), 'invalid_input', 'bool-id.jsonl[1].id'],
       ['not Parquet', () => readRows(jsonFile('fake.parquet', good)), 'invalid_input', 'fake.parquet'],
+      ['Parquet xs of strings', () => readRows(flatParquet('xs-strings.parquet', { type: 'STRING', data: ['a', 'b'] }, { type: 'STRING', data: ['1,2', '3,4'] })), 'invalid_input', 'xs-strings.parquet[0].xs'],
+      ['Parquet boolean id', () => readRows(flatParquet('bool-id.parquet', { type: 'BOOLEAN', data: [true, false] }, { type: 'JSON', data: [[1], [2]] })), 'invalid_input', 'bool-id.parquet[0].id'],
     ];
     for (const [what, read, code, field] of cases) {
       const e = await read().then(() => null, (x: unknown) => x);
@@ -302,7 +311,10 @@ describe('Parquet row files and run folders', () => {
     expect(ok.xs.shape).toEqual([2, 2, 5]);
     expect(ok.xs.arraySync()).toEqual(ints.slice(1, 3).map((r) => r.xs));
     tf.dispose([ok.xs, ok.ys]);
-    // Through the jobs: the shard's message carries the file and row.
+    // Through the jobs and the command line (exit code 3, bad input): the shard's message carries the file and row.
+    const err: string[] = [];
+    expect(await main(['tracin', '--checkpoints', checkpoints, '--train', join(dir, 'ragged.parquet'), '--queries', queriesFile, '--out', join(dir, 'ragged-cli')], { out: () => undefined, err: (e: string) => err.push(e) })).toBe(3);
+    expect(err.join('')).toContain('ragged.parquet[1].xs');
     await expect(distributedTracin({ checkpoints, train: join(dir, 'ragged.parquet'), queries: queriesFile, out: join(dir, 'ragged-out'), k: K, shards: 2 })).rejects.toMatchObject({
       code: 'shape_mismatch',
       message: expect.stringContaining('ragged.parquet[1].xs') as unknown,
