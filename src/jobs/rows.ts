@@ -141,7 +141,9 @@ function rowId(path: string, index: number, id: unknown): ExampleId {
 /** Collects rows, checking each one's id and shapes as it comes, and stacks them into two tensors. */
 function stacker(path: string) {
   const ids: ExampleId[] = [];
-  const columns = { xs: { shape: null as number[] | null, values: [] as number[], first: 0 }, ys: { shape: null as number[] | null, values: [] as number[], first: 0 } };
+  // Per column: the first row's shape and index (what every later row is checked against), and the flat values.
+  const column = () => ({ shape: null as number[] | null, first: 0, values: new Floats() });
+  const columns = { xs: column(), ys: column() };
   return {
     add(index: number, row: Record<string, unknown>): void {
       ids.push(rowId(path, index, row.id));
@@ -162,10 +164,30 @@ function stacker(path: string) {
     },
     finish(range?: RowRange): FileRows {
       if (ids.length === 0) throw new InrunError(`no rows in ${path}${range === undefined ? '' : ` [${range.start}, ${range.end})`}`, { code: 'invalid_input', field: path });
-      const tensor = (name: 'xs' | 'ys') => tf.tensor(Float32Array.from(columns[name].values), [ids.length, ...columns[name].shape!]);
+      const tensor = (name: 'xs' | 'ys') => tf.tensor(columns[name].values.take(), [ids.length, ...columns[name].shape!]);
       return { xs: tensor('xs'), ys: tensor('ys'), ids };
     },
   };
+}
+
+/** A growing float32 buffer: a shard's values at 4 bytes each (a JS array of numbers takes 8 and more). */
+class Floats {
+  private buffer = new Float32Array(1024);
+  private length = 0;
+
+  push(value: number): void {
+    if (this.length === this.buffer.length) {
+      const bigger = new Float32Array(this.buffer.length * 2);
+      bigger.set(this.buffer);
+      this.buffer = bigger;
+    }
+    this.buffer[this.length++] = value;
+  }
+
+  /** The values pushed, in an array of their own size. */
+  take(): Float32Array {
+    return this.buffer.slice(0, this.length);
+  }
 }
 
 /** The shape a nested array claims along its first elements (checked in full by {@link flatten}). */
@@ -176,7 +198,7 @@ function shapeOf(value: unknown): number[] {
 }
 
 /** Appends a nested array's numbers to `out`, checking that it is not ragged and holds only numbers (Parquet INT64 BigInts become numbers). */
-function flatten(value: unknown, shape: readonly number[], depth: number, out: number[], what: () => string, field: string): void {
+function flatten(value: unknown, shape: readonly number[], depth: number, out: Floats, what: () => string, field: string): void {
   if (depth === shape.length) {
     if (typeof value === 'number') out.push(value);
     else if (typeof value === 'bigint') out.push(Number(value));
