@@ -451,7 +451,9 @@ describe.skipIf(!hasRedis)('jobs on BullMQ workers (redis-server on a free port,
     await seen;
     doomed.removeAllListeners('exit');
     doomed.kill('SIGKILL');
-    const rescuer = startWorker({ connection, queueName, lockDuration: 1000, stalledInterval: 500 });
+    // The rescuer looks for the dead worker's expired 1 s lock every 500 ms, but holds the job it takes back
+    // with a long lock: a busy machine that delays its renewals must not make the job stall a second time.
+    const rescuer = startWorker({ connection, queueName, lockDuration: 30_000, stalledInterval: 500 });
     const stalled: string[] = [];
     rescuer.on('stalled', (id) => stalled.push(id));
     try {
