@@ -2,7 +2,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { InrunError, invalid, preview } from '../errors.js';
 import { TARGET_METHODS } from '../scoring/methods.js';
-import { checkRunId } from '../store/run-id.js';
+import { checkRunId, newRunId } from '../store/run-id.js';
 import type { Sink } from '../store/sink.js';
 import type { MetricsOptions } from '../telemetry/metrics.js';
 import type { ExampleInfo, Method, TargetData } from '../types.js';
@@ -320,11 +320,6 @@ export interface ResolvedOptions {
   readonly sinkTimeoutMs: number;
   readonly totalsEvery: number;
   readonly metrics: MetricsOptions | null;
-}
-
-/** A run id nobody chose: time and a random suffix. */
-function newRunId(): string {
-  return `run-${new Date().toISOString().replace(/[:.]/g, '-')}-${Math.random().toString(16).slice(2, 8)}`;
 }
 
 /**

@@ -1,6 +1,7 @@
 // `inrun tracin`, `inrun untrac` and `inrun worker`: offline jobs, with tf.js and BullMQ loaded only when one of them runs.
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { InrunError } from '../errors.js';
+import { checkRunId } from '../store/run-id.js';
 import type { CliIo } from './program.js';
 import { jobsBar } from './progress.js';
 
@@ -17,6 +18,7 @@ interface TracinFlags {
   redis?: string;
   shards: number;
   queue: string;
+  runId?: string;
 }
 
 interface UntracFlags {
@@ -28,17 +30,41 @@ interface UntracFlags {
   learningRate: number;
   epochs?: number;
   batchSize?: number;
+  maxSteps?: number;
+  evalRows?: number;
+  evalBatchSize?: number;
+  lossCeiling?: number;
   seed: number;
   redis?: string;
   queue: string;
+  runId?: string;
 }
+
+/** Parses a number `ok` accepts, else a usage error (exit code 2) saying what `name` takes. */
+const numberParser = (name: string, what: string, ok: (n: number) => boolean) => (v: string) => {
+  const n = v.trim() === '' ? Number.NaN : Number(v);
+  if (!ok(n)) throw new InvalidArgumentError(`${name} must be ${what}.`);
+  return n;
+};
+
+/** `--run-id`: checked as run ids are (they name the run's folder). */
+function runIdFlag(v: string): string {
+  try {
+    return checkRunId(v, '--run-id');
+  } catch {
+    throw new InvalidArgumentError("--run-id must be 1 to 128 characters of A-Z a-z 0-9 . _ - not starting with '.' or '-'.");
+  }
+}
+
+const RUN_ID_HELP = "this run's id: parts go under <out>/run=<id>/, which must not exist (default: a fresh id)";
+const ROWS_HELP = 'JSON lines of {"id", "xs", "ys"}, or a .parquet file with columns id, xs, ys (nested lists)';
 
 /** `name=path` pairs as a record (a repeated name or a pair without `=` is a usage error). */
 function named(flag: string, pairs: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const p of pairs) {
     const at = p.indexOf('=');
-    if (at < 1 || at === p.length - 1 || p.slice(0, at) in out) throw new InrunError(`${flag} takes name=rows.jsonl pairs with distinct names, got ${p}`, { code: 'invalid_option', field: flag });
+    if (at < 1 || at === p.length - 1 || p.slice(0, at) in out) throw new InrunError(`${flag} takes name=rows pairs with distinct names, got ${p}`, { code: 'invalid_option', field: flag });
     out[p.slice(0, at)] = p.slice(at + 1);
   }
   return out;
@@ -48,40 +74,57 @@ function named(flag: string, pairs: readonly string[]): Record<string, string> {
 export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: string) => (v: string) => number): void {
   cli
     .command('tracin')
-    .description('TracIn from checkpoints over JSON-lines rows: top-k proponents and opponents per query, and self-influence, as Parquet.')
+    .description('TracIn from checkpoints over row files (JSON lines or Parquet): top-k proponents and opponents per query, and self-influence, as Parquet.')
     .requiredOption('--checkpoints <dir>', 'a checkpoint folder or a folder of step-* checkpoints')
-    .requiredOption('--train <rows>', 'training rows: JSON lines of {"id", "xs", "ys"}')
-    .requiredOption('--queries <rows>', 'the examples to explain, same form')
-    .requiredOption('--out <dir>', 'writes queries.parquet, self_influence.parquet and the shards under ckpt=all/')
+    .requiredOption('--train <rows>', `training rows: ${ROWS_HELP}`)
+    .requiredOption('--queries <rows>', 'the examples to explain, same forms')
+    .requiredOption('--out <dir>', 'writes queries.parquet, self_influence.parquet and the shards under run=<id>/ckpt=all/')
     .option('--k <n>', 'proponents and opponents per query', positiveInt('--k'), 10)
     .addOption(new Option('--layers <which>', 'parameters the scores cover').choices(['all', 'last', 'embedding']).default('all'))
     .option('--redis <url>', 'run the shards on workers through this Redis (redis://host:port); without it, here')
     .option('--shards <n>', 'training-row shards, one job each', positiveInt('--shards'), 1)
     .option('--queue <name>', 'the BullMQ queue', 'inrun')
+    .option('--run-id <id>', RUN_ID_HELP, runIdFlag)
     .action(async (o: TracinFlags) => {
       const jobs = await loadJobs();
       const queue = o.redis === undefined ? undefined : { connection: jobs.redisConnection(o.redis), queueName: o.queue };
       const bar = jobsBar();
       const r = await jobs
-        .distributedTracin({ checkpoints: o.checkpoints, train: o.train, queries: o.queries, out: o.out, k: o.k, layers: o.layers, shards: o.shards, onProgress: bar.update, ...(queue === undefined ? {} : { queue }) })
+        .distributedTracin({
+          checkpoints: o.checkpoints,
+          train: o.train,
+          queries: o.queries,
+          out: o.out,
+          k: o.k,
+          layers: o.layers,
+          shards: o.shards,
+          onProgress: bar.update,
+          ...(o.runId === undefined ? {} : { runId: o.runId }),
+          ...(queue === undefined ? {} : { queue }),
+        })
         .finally(bar.stop);
-      io.out(`Wrote ${r.queries} (${r.result.queries.length} queries) and ${r.selfInfluence} (${r.result.selfInfluence?.ids.length ?? 0} training rows) from ${r.parts.length} shard(s) over ${r.result.checkpoints.length} checkpoint(s).\n`);
+      io.out(`Run ${r.runId}: wrote ${r.queries} (${r.result.queries.length} queries) and ${r.selfInfluence} (${r.result.selfInfluence?.ids.length ?? 0} training rows) from ${r.parts.length} shard(s) over ${r.result.checkpoints.length} checkpoint(s).\n`);
     });
 
   cli
     .command('untrac')
-    .description('UnTrac (or UnTrac-Inv) from a checkpoint over JSON-lines rows, one ascent per job: influence.parquet.')
+    .description('UnTrac (or UnTrac-Inv) from a checkpoint over row files (JSON lines or Parquet), one ascent per job: influence.parquet.')
     .requiredOption('--model <dir>', 'the trained model: a checkpoint folder, or one with a latest file')
-    .requiredOption('--sources <name=rows...>', 'training sources: name=rows.jsonl, one or more')
-    .requiredOption('--targets <name=rows...>', 'targets: name=rows.jsonl, one or more')
-    .requiredOption('--out <dir>', 'writes influence.parquet and one part per ascent under unlearned=<name>/')
+    .requiredOption('--sources <name=rows...>', `training sources: name=rows, one or more (rows: ${ROWS_HELP})`)
+    .requiredOption('--targets <name=rows...>', 'targets: name=rows, one or more')
+    .requiredOption('--out <dir>', 'writes influence.parquet and one part per ascent under run=<id>/unlearned=<name>/')
     .addOption(new Option('--method <method>', 'untrac: one ascent per source; untrac-inv: one per target').choices(['untrac', 'untrac-inv']).default('untrac'))
-    .option('--learning-rate <x>', "Adam's step size", (v: string) => Number(v), 5e-5)
+    .option('--learning-rate <x>', "Adam's step size", numberParser('--learning-rate', 'a positive number', (n) => Number.isFinite(n) && n > 0), 5e-5)
     .option('--epochs <n>', 'ascent epochs (default: 1 for untrac, 5 for untrac-inv)', positiveInt('--epochs'))
-    .option('--batch-size <n>', 'ascent batch size (default: the rows, at most 256)', positiveInt('--batch-size'))
-    .option('--seed <n>', 'shuffle seed', (v: string) => Number(v), 1)
+    .option('--batch-size <n>', 'ascent batch size (default: 1 for untrac; for untrac-inv the target rows, at most 256)', positiveInt('--batch-size'))
+    .option('--max-steps <n>', 'cap on the steps of one ascent (default: no cap)', positiveInt('--max-steps'))
+    .option('--eval-rows <n>', "untrac-inv: rows of each source whose loss is measured, its first ones (default: 256)", positiveInt('--eval-rows'))
+    .option('--eval-batch-size <n>', 'rows per forward pass when measuring a mean loss (default: 256)', positiveInt('--eval-batch-size'))
+    .option('--loss-ceiling <x>', "stop an ascent when its batch loss exceeds this (default: 10 x (1 + the unlearned data's mean loss before))", numberParser('--loss-ceiling', 'a positive number', (n) => Number.isFinite(n) && n > 0))
+    .option('--seed <n>', 'shuffle seed', numberParser('--seed', 'an integer', Number.isSafeInteger), 1)
     .option('--redis <url>', 'run the ascents on workers through this Redis (redis://host:port); without it, here')
     .option('--queue <name>', 'the BullMQ queue', 'inrun')
+    .option('--run-id <id>', RUN_ID_HELP, runIdFlag)
     .action(async (o: UntracFlags) => {
       const jobs = await loadJobs();
       const queue = o.redis === undefined ? undefined : { connection: jobs.redisConnection(o.redis), queueName: o.queue };
@@ -98,10 +141,15 @@ export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: stri
           onProgress: bar.update,
           ...(o.epochs === undefined ? {} : { epochs: o.epochs }),
           ...(o.batchSize === undefined ? {} : { batchSize: o.batchSize }),
+          ...(o.maxSteps === undefined ? {} : { maxSteps: o.maxSteps }),
+          ...(o.evalRows === undefined ? {} : { evalRows: o.evalRows }),
+          ...(o.evalBatchSize === undefined ? {} : { evalBatchSize: o.evalBatchSize }),
+          ...(o.lossCeiling === undefined ? {} : { lossCeiling: o.lossCeiling }),
+          ...(o.runId === undefined ? {} : { runId: o.runId }),
           ...(queue === undefined ? {} : { queue }),
         })
         .finally(bar.stop);
-      io.out(`Wrote ${r.influence} (${r.rows.length} target x source rows).\n`);
+      io.out(`Run ${r.runId}: wrote ${r.influence} (${r.rows.length} target x source rows).\n`);
     });
 
   cli

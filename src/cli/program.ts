@@ -14,11 +14,11 @@ import { progressBar } from './progress.js';
 /**
  * Exit codes of `inrun`: 0 done; 1 an unexpected failure (a bug: please report it); 2 a bad command
  * line (unknown command or option, bad value, unknown run, column or target); 3 bad input (no store
- * at the path, not an inrun store, a failing query); 4 a store written by a newer inrun.
+ * at the path, not an inrun store, a failing query, a bad row file); 4 a store written by a newer inrun.
  */
 export const EXIT_CODES = { ok: 0, failure: 1, usage: 2, input: 3, newer: 4 } as const;
 
-const exitOf: Partial<Record<InrunErrorCode, number>> = { invalid_option: EXIT_CODES.usage, invalid_input: EXIT_CODES.input, invalid_state: EXIT_CODES.newer };
+const exitOf: Partial<Record<InrunErrorCode, number>> = { invalid_option: EXIT_CODES.usage, invalid_input: EXIT_CODES.input, shape_mismatch: EXIT_CODES.input, invalid_state: EXIT_CODES.newer };
 
 /** Where the CLI writes; tests pass their own. */
 export interface CliIo {
@@ -56,7 +56,7 @@ export function program(io: CliIo): Command {
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .showSuggestionAfterError()
-    .addHelpText('after', `\nExit codes: 0 done, 1 unexpected failure, 2 bad command line (option, run, column), 3 bad input (no store, not a store, failing query), 4 store from a newer inrun.`);
+    .addHelpText('after', `\nExit codes: 0 done, 1 unexpected failure, 2 bad command line (option, run, column), 3 bad input (no store, not a store, failing query, bad row file), 4 store from a newer inrun.`);
 
   cli
     .command('report')

@@ -4,6 +4,7 @@ import type { TracInResult } from '../posthoc/tracin.js';
 import { runFlow, type JobProgress, type JobQueue } from './flow.js';
 import { JOB_NAMES } from './queue.js';
 import { countRows, type RowRange } from './rows.js';
+import { claimRunFolder } from './run-folder.js';
 import { mergeTracinParts, writeTracinOutputs, type TracinMergeJob, type TracinOutputs } from './tracin-merge.js';
 import { runTracinShard, shardPartPath, type TracinLayers, type TracinShardJob } from './tracin-shard.js';
 
@@ -14,12 +15,20 @@ export type TracinQueue = JobQueue;
 export interface DistributedTracInOptions {
   /** A checkpoint folder or a folder of `step-*` checkpoints. */
   readonly checkpoints: string;
-  /** JSON-lines training rows: `{"id", "xs", "ys"}` per line, nested arrays in the model's shapes. */
+  /**
+   * Training rows: JSON lines (`{"id", "xs", "ys"}` per line, nested arrays in the model's shapes), or a
+   * Parquet file (name ending in `.parquet`) with columns `id`, `xs`, `ys` (nested LIST columns).
+   */
   readonly train: string;
-  /** JSON-lines queries, same form. */
+  /** Queries, same forms. */
   readonly queries: string;
-  /** Output folder: parts under `ckpt=all/shard=<s>/`, then `queries.parquet` and `self_influence.parquet`. */
+  /** Output folder: parts under `run=<runId>/ckpt=all/shard=<s>/`, then `queries.parquet` and `self_influence.parquet`. */
   readonly out: string;
+  /**
+   * This invocation's id, naming its folder `run=<runId>` (1 to 128 of `A-Z a-z 0-9 . _ -`); the
+   * folder must not exist yet. @defaultValue a fresh id (time and a random suffix)
+   */
+  readonly runId?: string;
   /** @defaultValue 10 */
   readonly k?: number;
   /** @defaultValue 'all' */
@@ -35,6 +44,8 @@ export interface DistributedTracInOptions {
 /** The merged result (as {@link tracin} returns it) and the files written. */
 export interface DistributedTracInResult extends TracinOutputs {
   readonly result: TracInResult;
+  /** The run's id: its parts are under `<out>/run=<runId>/`. */
+  readonly runId: string;
   readonly parts: readonly string[];
 }
 
@@ -45,7 +56,7 @@ export function shardRanges(n: number, shards: number): RowRange[] {
 }
 
 /**
- * TracInCP (as {@link tracin}) over a JSON-lines training file, split into row shards. Each shard job
+ * TracInCP (as {@link tracin}) over a training row file (JSON lines or Parquet), split into row shards. Each shard job
  * runs `tracin` on its rows over every checkpoint (so its scores are already summed over checkpoints)
  * and writes its top-k per query and self-influence as a Parquet part; the merge keeps the best k per
  * query among the shards' lists. The result equals single-process `tracin` on all rows. With `queue`,
@@ -60,17 +71,18 @@ export async function distributedTracin(options: DistributedTracInOptions): Prom
   const layers = options.layers ?? 'all';
   if (!['all', 'last', 'embedding'].includes(layers)) invalid('layers', "'all', 'last' or 'embedding'", layers);
   const ranges = shardRanges(await countRows(options.train), shards);
-  const jobs: TracinShardJob[] = ranges.map((range, shard) => ({ checkpoints: options.checkpoints, train: options.train, queries: options.queries, range, shard, k, layers, out: options.out }));
-  const merge: TracinMergeJob = { parts: jobs.map((j) => shardPartPath(j.out, j.shard)), checkpoints: options.checkpoints, queries: options.queries, k, out: options.out };
+  const runId = claimRunFolder(options.out, options.runId);
+  const jobs: TracinShardJob[] = ranges.map((range, shard) => ({ checkpoints: options.checkpoints, train: options.train, queries: options.queries, range, shard, k, layers, out: options.out, runId }));
+  const merge: TracinMergeJob = { parts: jobs.map((j) => shardPartPath(j.out, runId, j.shard)), checkpoints: options.checkpoints, queries: options.queries, k, out: options.out };
   if (options.queue === undefined) {
     for (const [i, job] of jobs.entries()) {
       await runTracinShard(job);
       options.onProgress?.({ done: i + 1, failed: 0, total: jobs.length });
     }
     const result = await mergeTracinParts(merge);
-    return { result, parts: merge.parts, ...writeTracinOutputs(result, options.out) };
+    return { result, runId, parts: merge.parts, ...writeTracinOutputs(result, options.out) };
   }
   const outputs = (await runFlow(options.queue, { name: JOB_NAMES.tracinMerge, data: merge }, jobs.map((data) => ({ name: JOB_NAMES.tracinShard, data })), options.onProgress)) as TracinOutputs;
   // The parent wrote the files; the result is read back from the parts (small: k per query per shard).
-  return { result: await mergeTracinParts(merge), parts: merge.parts, ...outputs };
+  return { result: await mergeTracinParts(merge), runId, parts: merge.parts, ...outputs };
 }

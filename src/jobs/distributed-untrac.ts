@@ -3,21 +3,39 @@ import { InrunError, invalid } from '../errors.js';
 import type { UntracRow } from '../posthoc/untrac-options.js';
 import { runFlow, type JobProgress, type JobQueue } from './flow.js';
 import { JOB_NAMES } from './queue.js';
+import { claimRunFolder } from './run-folder.js';
 import { mergeUntracParts, runUntracJob, runUntracMerge, untracPartPath, type UntracJob, type UntracJobSettings, type UntracMergeJob } from './untrac-job.js';
 
 /** Options of {@link distributedUntrac}. */
 export interface DistributedUntracOptions extends UntracJobSettings {
   /** A checkpoint folder (the trained model). */
   readonly model: string;
-  /** Source name to JSON-lines rows (`{"id", "xs", "ys"}` per line). Names become folder names: letters, digits, `.`, `_`, `-`. */
+  /**
+   * Source name to a row file: JSON lines (`{"id", "xs", "ys"}` per line) or Parquet (name ending in
+   * `.parquet`, columns `id`, `xs`, `ys`). Names become folder names: letters, digits, `.`, `_`, `-`.
+   */
   readonly sources: Readonly<Record<string, string>>;
   readonly targets: Readonly<Record<string, string>>;
-  /** Parts under `unlearned=<name>/`, then `influence.parquet`. */
+  /** Parts under `run=<runId>/unlearned=<name>/`, then `influence.parquet`. */
   readonly out: string;
+  /**
+   * This invocation's id, naming its folder `run=<runId>` (1 to 128 of `A-Z a-z 0-9 . _ -`); the
+   * folder must not exist yet. @defaultValue a fresh id (time and a random suffix)
+   */
+  readonly runId?: string;
   /** Run the ascents on a BullMQ queue; without it they run here, one after another. */
   readonly queue?: JobQueue;
   /** Called as ascent jobs finish or fail for good. */
   readonly onProgress?: (progress: JobProgress) => void;
+}
+
+/** What {@link distributedUntrac} returns: `untrac`'s rows, the run's id and the merged file. */
+export interface DistributedUntracResult {
+  readonly rows: readonly UntracRow[];
+  /** The run's id: its parts are under `<out>/run=<runId>/`. */
+  readonly runId: string;
+  /** `<out>/influence.parquet`. */
+  readonly influence: string;
 }
 
 /**
@@ -26,7 +44,7 @@ export interface DistributedUntracOptions extends UntracJobSettings {
  * `untrac` with the unlearned side reduced to its one name, and the rows equal one `untrac` call's.
  * Returns the rows in `untrac`'s order and the merged file.
  */
-export async function distributedUntrac(options: DistributedUntracOptions): Promise<{ readonly rows: readonly UntracRow[]; readonly influence: string }> {
+export async function distributedUntrac(options: DistributedUntracOptions): Promise<DistributedUntracResult> {
   for (const side of ['sources', 'targets'] as const) {
     const names = Object.keys(options[side] ?? {});
     if (names.length === 0) invalid(side, 'at least one name=rows', options[side]);
@@ -35,10 +53,11 @@ export async function distributedUntrac(options: DistributedUntracOptions): Prom
   const method = options.method;
   if (method !== 'untrac' && method !== 'untrac-inv') invalid('method', "'untrac' or 'untrac-inv'", method);
   if (options.learningRate !== undefined && !(Number.isFinite(options.learningRate) && options.learningRate > 0)) invalid('learningRate', 'a positive number', options.learningRate);
-  const { queue, onProgress, ...rest } = options;
+  const { queue, onProgress, runId: chosen, ...rest } = options;
+  const runId = claimRunFolder(options.out, chosen);
   const unlearned = Object.keys(method === 'untrac' ? options.sources : options.targets);
-  const jobs: UntracJob[] = unlearned.map((unlearn) => ({ ...rest, unlearn }));
-  const merge: UntracMergeJob = { parts: unlearned.map((n) => untracPartPath(options.out, n)), targets: Object.keys(options.targets), sources: Object.keys(options.sources), out: options.out };
+  const jobs: UntracJob[] = unlearned.map((unlearn) => ({ ...rest, unlearn, runId }));
+  const merge: UntracMergeJob = { parts: unlearned.map((n) => untracPartPath(options.out, runId, n)), targets: Object.keys(options.targets), sources: Object.keys(options.sources), out: options.out };
   let influence: string;
   if (queue === undefined) {
     for (const [i, job] of jobs.entries()) {
@@ -49,5 +68,5 @@ export async function distributedUntrac(options: DistributedUntracOptions): Prom
   } else {
     influence = (await runFlow(queue, { name: JOB_NAMES.untracMerge, data: merge }, jobs.map((data) => ({ name: JOB_NAMES.untrac, data })), onProgress)) as string;
   }
-  return { rows: await mergeUntracParts(merge), influence };
+  return { rows: await mergeUntracParts(merge), runId, influence };
 }

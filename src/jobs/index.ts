@@ -4,6 +4,6 @@ export type { DistributedTracInOptions, DistributedTracInResult, TracinQueue } f
 export { DEFAULT_QUEUE, redisConnection, startWorker } from './queue.js';
 export type { WorkerOptions } from './queue.js';
 export { distributedUntrac } from './distributed-untrac.js';
-export type { DistributedUntracOptions } from './distributed-untrac.js';
+export type { DistributedUntracOptions, DistributedUntracResult } from './distributed-untrac.js';
 export type { JobProgress, JobQueue } from './flow.js';
 export type { UntracJobSettings } from './untrac-job.js';

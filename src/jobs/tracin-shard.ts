@@ -18,9 +18,9 @@ export type TracinLayers = 'all' | 'last' | 'embedding';
 export interface TracinShardJob {
   /** A checkpoint folder or a folder of `step-*` checkpoints (as {@link tracin} takes). */
   readonly checkpoints: string;
-  /** JSON-lines training rows. */
+  /** Training rows: JSON lines, or Parquet when the name ends in `.parquet`. */
   readonly train: string;
-  /** JSON-lines queries. */
+  /** Queries, same forms. */
   readonly queries: string;
   /** The shard's training rows. */
   readonly range: RowRange;
@@ -29,11 +29,16 @@ export interface TracinShardJob {
   readonly layers: TracinLayers;
   /** Output folder shared by every shard of the run. */
   readonly out: string;
+  /** The run (the invocation of `distributedTracin`) the part belongs to: its folder is `run=<runId>`. */
+  readonly runId: string;
 }
 
-/** Where shard `shard` of a run writes: Hive-style partitions, one part per shard over all checkpoints (`ckpt=all`). */
-export function shardPartPath(out: string, shard: number): string {
-  return join(out, 'ckpt=all', `shard=${shard}`, 'part.parquet');
+/**
+ * Where shard `shard` of run `runId` writes: Hive-style partitions, the run first (so a second run into
+ * the same folder never mixes with the first), one part per shard over all checkpoints (`ckpt=all`).
+ */
+export function shardPartPath(out: string, runId: string, shard: number): string {
+  return join(out, `run=${runId}`, 'ckpt=all', `shard=${shard}`, 'part.parquet');
 }
 
 /**
@@ -76,7 +81,7 @@ async function scoreShard(job: TracinShardJob): Promise<string> {
       });
       const self = result.selfInfluence!;
       self.ids.forEach((i, r) => push('self', -1, r, i, self.values[r]!));
-      const path = shardPartPath(job.out, job.shard);
+      const path = shardPartPath(job.out, job.runId, job.shard);
       mkdirSync(dirname(path), { recursive: true });
       writeParquetFile(path, [
         { name: 'kind', type: 'STRING', data: kind },

@@ -20,16 +20,18 @@ export interface UntracJobSettings extends Pick<UntracOptions, 'epochs' | 'batch
 export interface UntracJob extends UntracJobSettings {
   /** A checkpoint folder (the trained model). */
   readonly model: string;
-  /** Name to JSON-lines rows. */
+  /** Name to a row file (JSON lines, or Parquet when the name ends in `.parquet`). */
   readonly sources: Readonly<Record<string, string>>;
   readonly targets: Readonly<Record<string, string>>;
   readonly unlearn: string;
   readonly out: string;
+  /** The run (the invocation of `distributedUntrac`) the part belongs to: its folder is `run=<runId>`. */
+  readonly runId: string;
 }
 
-/** Where the job that unlearns `name` writes. */
-export function untracPartPath(out: string, name: string): string {
-  return join(out, `unlearned=${name}`, 'part.parquet');
+/** Where the job of run `runId` that unlearns `name` writes (the run first: two runs into one folder never mix). */
+export function untracPartPath(out: string, runId: string, name: string): string {
+  return join(out, `run=${runId}`, `unlearned=${name}`, 'part.parquet');
 }
 
 const COLUMNS = ['target', 'source', 'method', 'influence', 'loss_before', 'loss_after', 'steps', 'seconds', 'stopped'] as const;
@@ -73,7 +75,7 @@ export async function runUntracJob(job: UntracJob): Promise<string> {
         const { method, epochs, batchSize, maxSteps, evalRows, evalBatchSize, lossCeiling, seed } = job;
         const settings = Object.fromEntries(Object.entries({ epochs, batchSize, maxSteps, evalRows, evalBatchSize, lossCeiling, seed }).filter(([, v]) => v !== undefined));
         const result = await untrac(model, { ...settings, method, sources, targets, optimizer: () => tf.train.adam(lr) });
-        const path = untracPartPath(job.out, job.unlearn);
+        const path = untracPartPath(job.out, job.runId, job.unlearn);
         writeRowsParquet(path, result.rows);
         return path;
       } finally {

@@ -1,4 +1,4 @@
-// Run ids: the one check of every id a path is built from (sink folders, file names).
+// Run ids: a fresh one when nobody chose one, and the one check of every id a path is built from (sink folders, file names).
 import { InrunError, preview } from '../errors.js';
 
 /** What a run id may be: a folder name on every platform, never `.`/`..`, never a separator. */
@@ -14,4 +14,9 @@ export function checkRunId(value: unknown, field = 'runId'): string {
     `expected 1 to 128 characters of A-Z a-z 0-9 . _ - not starting with '.' or '-' (run ids name folders and files), got ${preview(value)}`,
     { field, code: 'invalid_option' },
   );
+}
+
+/** A run id nobody chose: the time and a random suffix (passes {@link checkRunId}). */
+export function newRunId(): string {
+  return `run-${new Date().toISOString().replace(/[:.]/g, '-')}-${Math.random().toString(16).slice(2, 8)}`;
 }
