@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'vitest';
 import { spearman, uniform as rng } from '../eval/metrics.js';
@@ -80,4 +83,22 @@ export function snapshot(model: tf.LayersModel): tf.Tensor[] {
 
 export function weightsOf(model: tf.LayersModel): Float32Array[] {
   return model.getWeights().map((w) => w.dataSync() as Float32Array);
+}
+
+/** Saves `model` the way tfjs-node's file:// handler and the converter do: model.json with a weightsManifest over `shards` files. */
+export async function saveModelFiles(model: tf.LayersModel, shards: number, includeOptimizer = false): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'inrun-model-folder-'));
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      const bytes = new Uint8Array(tf.io.CompositeArrayBuffer.join(a.weightData!));
+      const cut = Math.ceil(bytes.byteLength / shards / 4) * 4;
+      const paths = Array.from({ length: shards }, (_, s) => `group1-shard${s + 1}of${shards}.bin`);
+      paths.forEach((p, s) => writeFileSync(join(dir, p), bytes.subarray(s * cut, (s + 1) * cut)));
+      const json = { modelTopology: a.modelTopology, format: 'layers-model', generatedBy: a.generatedBy, convertedBy: null, trainingConfig: a.trainingConfig, weightsManifest: [{ paths, weights: a.weightSpecs }] };
+      writeFileSync(join(dir, 'model.json'), JSON.stringify(json));
+      return Promise.resolve({ modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' as const } });
+    }),
+    { includeOptimizer },
+  );
+  return dir;
 }

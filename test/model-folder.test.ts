@@ -6,35 +6,18 @@ import * as tf from '@tensorflow/tfjs';
 import { loadModelFolder } from 'inrun';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { mlp, randn } from './cases.js';
+import { saveModelFiles } from './helpers.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
 });
-
-/** Saves `model` the way tfjs-node's file:// handler and the converter do: model.json with a weightsManifest over `shards` files. */
-async function saveAsFiles(model: tf.LayersModel, shards: number, includeOptimizer = false): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'inrun-model-folder-'));
-  await model.save(
-    tf.io.withSaveHandler(async (a) => {
-      const bytes = new Uint8Array(tf.io.CompositeArrayBuffer.join(a.weightData!));
-      const cut = Math.ceil(bytes.byteLength / shards / 4) * 4;
-      const paths = Array.from({ length: shards }, (_, s) => `group1-shard${s + 1}of${shards}.bin`);
-      paths.forEach((p, s) => writeFileSync(join(dir, p), bytes.subarray(s * cut, (s + 1) * cut)));
-      const json = { modelTopology: a.modelTopology, format: 'layers-model', generatedBy: a.generatedBy, convertedBy: null, trainingConfig: a.trainingConfig, weightsManifest: [{ paths, weights: a.weightSpecs }] };
-      writeFileSync(join(dir, 'model.json'), JSON.stringify(json));
-      return Promise.resolve({ modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' as const } });
-    }),
-    { includeOptimizer },
-  );
-  return dir;
-}
 
 describe('loadModelFolder', () => {
   it('loads a model saved as model.json + weight shards: same predictions; compiled with its loss when saved with its optimizer', async () => {
     const { model } = mlp(['relu', 'softmax'], true);
     const x = randn([4, 5], 3);
     for (const includeOptimizer of [false, true]) {
-      const dir = await saveAsFiles(model, 3, includeOptimizer);
+      const dir = await saveModelFiles(model, 3, includeOptimizer);
       for (const path of [dir, join(dir, 'model.json')]) {
         const loaded = await loadModelFolder(path);
         expect(Array.from((loaded.predict(x) as tf.Tensor).dataSync())).toEqual(Array.from((model.predict(x) as tf.Tensor).dataSync()));
@@ -47,7 +30,7 @@ describe('loadModelFolder', () => {
 
   it('refuses a weight path outside the folder, a missing shard and a truncated one, naming the file', async () => {
     const { model } = mlp(['relu', 'softmax'], true);
-    const dir = await saveAsFiles(model, 2);
+    const dir = await saveModelFiles(model, 2);
     const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as { weightsManifest: { paths: string[] }[] };
     const variant = (paths: string[]) => {
       const d = mkdtempSync(join(tmpdir(), 'inrun-model-folder-bad-'));

@@ -15,6 +15,7 @@ import { main } from '../src/cli/program.js';
 // Internal: the row reader's own fields and row ranges are what these cases check.
 import { countRows, readRows } from '../src/jobs/rows.js';
 import { mlp, oneHot, randn } from './cases.js';
+import { saveModelFiles } from './helpers.js';
 
 const N = 20;
 const K = 4;
@@ -200,6 +201,18 @@ describe('offline jobs in process', () => {
       expect((await readParquet(r.influence)).map((x) => x.source)).toEqual(truth.map((x) => x.source));
     });
   }
+
+  it('untrac takes a tf.js model.json folder as the model (saved with its optimizer): the same rows; one without a loss is refused', async () => {
+    const { options, truth } = await untracCase('untrac');
+    const trained = await loadCheckpoint(checkpoints);
+    const withLoss = await saveModelFiles(trained, 2, true);
+    const r = await distributedUntrac({ ...options, model: withLoss, out: join(dir, 'untrac-model-json') });
+    expectSameRows(r.rows, truth);
+    const bare = await saveModelFiles(trained, 1, false);
+    trained.optimizer?.dispose();
+    trained.dispose();
+    await expect(distributedUntrac({ ...options, model: bare, out: join(dir, 'untrac-bare') })).rejects.toMatchObject({ code: 'invalid_input', field: 'model' });
+  });
 
   it('the CLI loads tf.js only when a job command runs (tf.js registers globalThis._tfengine)', () => {
     const src = join(import.meta.dirname, '..', 'src');

@@ -109,7 +109,7 @@ export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: stri
   cli
     .command('untrac')
     .description('UnTrac (or UnTrac-Inv) from a checkpoint over row files (JSON lines or Parquet), one ascent per job: influence.parquet.')
-    .requiredOption('--model <dir>', 'the trained model: a checkpoint folder, or one with a latest file')
+    .requiredOption('--model <dir>', 'the trained model: an inrun checkpoint folder (or one with a latest file), or a tf.js model.json folder saved with its optimizer')
     .requiredOption('--sources <name=rows...>', `training sources: name=rows, one or more (rows: ${ROWS_HELP})`)
     .requiredOption('--targets <name=rows...>', 'targets: name=rows, one or more')
     .requiredOption('--out <dir>', 'writes influence.parquet and one part per ascent under run=<id>/unlearned=<name>/')

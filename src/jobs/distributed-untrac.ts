@@ -8,7 +8,7 @@ import { mergeUntracParts, runUntracJob, runUntracMerge, untracPartPath, type Un
 
 /** Options of {@link distributedUntrac}. */
 export interface DistributedUntracOptions extends UntracJobSettings {
-  /** A checkpoint folder (the trained model). */
+  /** The trained model: an inrun checkpoint folder (or one with a `latest` file), or a tf.js model.json folder saved compiled with its optimizer (as `loadModelFolder` reads it). */
   readonly model: string;
   /**
    * Source name to a row file: JSON lines (`{"id", "xs", "ys"}` per line) or Parquet (name ending in

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
 import { untrac } from '../posthoc/untrac.js';
 import type { UntracOptions, UntracRow } from '../posthoc/untrac-options.js';
-import { loadCheckpoint } from '../run/checkpoint.js';
+import { loadTrainedModel } from '../run/model-folder.js';
 import { readParquetFile, writeParquetFile } from '../store/parquet-file.js';
 import { readRows, type FileRows } from './rows.js';
 
@@ -18,7 +18,7 @@ export interface UntracJobSettings extends Pick<UntracOptions, 'epochs' | 'batch
 
 /** One ascent: `unlearn` names the source (UnTrac) or target (UnTrac-Inv) this job unlearns. */
 export interface UntracJob extends UntracJobSettings {
-  /** A checkpoint folder (the trained model). */
+  /** The trained model: an inrun checkpoint folder (or one with a `latest` file), or a tf.js model.json folder saved compiled with its optimizer. */
   readonly model: string;
   /** Name to a row file (JSON lines, or Parquet when the name ends in `.parquet`). */
   readonly sources: Readonly<Record<string, string>>;
@@ -65,7 +65,12 @@ async function readNamed(files: Readonly<Record<string, string>>, only?: string)
 /** Runs one ascent with {@link untrac} (the unlearned side reduced to one name) and writes its rows atomically. */
 export async function runUntracJob(job: UntracJob): Promise<string> {
   const inv = job.method === 'untrac-inv';
-  const model = await loadCheckpoint(job.model);
+  const model = await loadTrainedModel(job.model);
+  // Saved without its optimizer (tf.js' default), a model.json has no loss: ascent needs one.
+  if (model.loss === undefined) {
+    model.dispose();
+    throw new InrunError(`the model at ${job.model} is not compiled (no loss): save it with model.save(..., { includeOptimizer: true }) after compile, or pass an inrun checkpoint`, { code: 'invalid_input', field: 'model' });
+  }
   try {
     const sources = await readNamed(job.sources, inv ? undefined : job.unlearn);
     try {
