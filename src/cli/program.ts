@@ -1,9 +1,10 @@
-// The `inrun` command line: report, query, curate and compare over stored runs, TracIn jobs and workers, with exit codes per error.
+// The `inrun` command line: report, query, curate, compare and merge over stored runs, TracIn jobs and workers, with exit codes per error.
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { InrunError, type InrunErrorCode } from '../errors.js';
 import { compareRuns } from '../report/compare.js';
 import { curate } from '../report/curate.js';
 import { formatNumber } from '../report/html.js';
+import { mergeStores, type OnConflict } from '../report/merge.js';
 import { writeReport } from '../report/report.js';
 import { openStore } from '../report/store.js';
 import { VERSION } from '../version.js';
@@ -126,6 +127,23 @@ export function program(io: CliIo): Command {
       const rows = r.columns.map((c) => ({ column: c.column, examples: c.examples, spearman: c.spearman, k: c.k, 'top-k overlap': c.topOverlap, 'bottom-k overlap': c.bottomOverlap }));
       await writeRows(rows, 'table', io.out);
     });
+  cli
+    .command('merge')
+    .description('Merge many runs\' stores into one Hive-partitioned Parquet dataset (<out>/<table>/run=<id>/) that query, report and DuckDB read.')
+    .argument('<stores...>', 'SQLite files, Parquet folders or merged datasets written by inrun')
+    .requiredOption('--out <dir>', 'the dataset folder: new, empty, or a dataset an earlier merge wrote (its runs stay; the new ones are added)')
+    .addOption(new Option('--on-conflict <what>', 'a run id already in the dataset or an earlier store: refuse the merge, keep the first, or take the last').choices(['error', 'skip', 'replace']).default('error'))
+    .option('--rows-per-file <n>', 'rows per part file (and the most held in memory at once)', positiveInt('--rows-per-file'), 200_000)
+    .addHelpText('after', '\nAll or nothing: a failing merge leaves the dataset as it was. Read it with inrun query <out> "SQL" (the same tables as one store),\nor in DuckDB: SELECT * FROM read_parquet(\'<out>/scores/*/*.parquet\', hive_partitioning = true). docs/scale-out.md.')
+    .action(async (stores: string[], o: { out: string; onConflict: OnConflict; rowsPerFile: number }) => {
+      const r = await mergeStores(stores, { out: o.out, onConflict: o.onConflict, rowsPerFile: o.rowsPerFile });
+      const rows = r.runs.map((m) => ({ run: m.runId, store: m.store, ...m.rows, files: m.files, replaced: m.replaced ? 'yes' : '' }));
+      if (rows.length > 0) await writeRows(rows, 'table', io.out);
+      for (const s of r.skipped) io.out(`Skipped run ${s.runId} of ${s.store} (--on-conflict ${o.onConflict}).\n`);
+      for (const u of r.unmatchedSourceInfluence) io.out(`Left out ${u.rows} source_influence rows of ${u.store}: their runs are not in that store.\n`);
+      io.out(`Merged ${r.runs.length} run${r.runs.length === 1 ? '' : 's'} into ${r.out}.\n`);
+    });
+
   addJobCommands(cli, io, positiveInt);
   return cli;
 }
