@@ -28,7 +28,7 @@ export interface CliIo {
 }
 
 const TABLES_HELP = `
-Tables and views (the same names for a SQLite file and a Parquet folder; docs/schema.md):
+Tables and views (the same names for a SQLite file, a Parquet folder and a merged dataset; docs/schema.md):
   runs(run_id, started_at, ended_at, status, totals_step, model, optimizer, info)
   columns(run_id, column_id, name, method, target)
   examples(run_id, example_key, example_id, source, label, text)
@@ -38,7 +38,8 @@ Tables and views (the same names for a SQLite file and a Parquet folder; docs/sc
   token_scores(run_id, column_id, example_key, rank, token, word, value)
   example_scores(run_id, example_id, source, label, column_name, method, target, value, steps)
 Parquet folders also have step_rows (the per-step files as written, one column per score column).
-SQLite files are read with SQLite's SQL (better-sqlite3), Parquet folders with DuckDB's.
+SQLite files are read with SQLite's SQL (better-sqlite3), Parquet folders and merged datasets with DuckDB's.
+source_influence (untrac's rows) is there where they were written.
 
 Example:
   inrun query runs/demo.sqlite "SELECT source, COUNT(*) AS n, SUM(value) AS value FROM example_scores WHERE column_name = 'shapley1:val' GROUP BY source ORDER BY value"`;
@@ -62,7 +63,7 @@ export function program(io: CliIo): Command {
   cli
     .command('report')
     .description('Write one self-contained HTML page of a run: sources, distributions, helpful and harmful examples, curation curves.')
-    .argument('<store>', 'a SQLite file or a Parquet folder written by inrun')
+    .argument('<store>', 'a SQLite file, a Parquet folder or a merged dataset written by inrun')
     .option('--run <id>', 'the run to report (default: the newest)')
     .option('--target <name>', 'the target whose columns lead the report (default: that of the first shapley1 column)')
     .option('--out <file>', 'the HTML file to write', 'report.html')
@@ -81,7 +82,7 @@ export function program(io: CliIo): Command {
   cli
     .command('query')
     .description('Run SQL over a store: SQLite files through better-sqlite3, Parquet folders through DuckDB.')
-    .argument('<store>', 'a SQLite file or a Parquet folder written by inrun')
+    .argument('<store>', 'a SQLite file, a Parquet folder or a merged dataset written by inrun')
     .argument('<sql>', 'the query')
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'csv', 'json']).default('table'))
     .addHelpText('after', TABLES_HELP)
@@ -97,7 +98,7 @@ export function program(io: CliIo): Command {
   cli
     .command('curate')
     .description('Write the manifest of examples to drop, and print the predicted change of the target loss.')
-    .argument('<store>', 'a SQLite file or a Parquet folder written by inrun')
+    .argument('<store>', 'a SQLite file, a Parquet folder or a merged dataset written by inrun')
     .requiredOption('--drop <spec>', 'lowest:10% | lowest:N | negative | self-top:5% | self-top:N | source:NAME')
     .requiredOption('--out <file>', 'the manifest: .csv or .jsonl')
     .option('--column <name>', 'the column that ranks examples (default: the first shapley1 column; self-top uses tracin_self)')
