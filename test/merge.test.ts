@@ -148,6 +148,14 @@ describe('merging a SQLite file of two runs and a Parquet folder', () => {
     expect(await tableRows(out, 'latest_run')).toHaveLength(1);
   });
 
+  it('takes a merged dataset as an input too', async () => {
+    const again = join(tmp, 'merged-again');
+    const r = await cli('merge', out, '--out', again, '--rows-per-file', '50');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`Merged 3 runs into ${again}`);
+    for (const table of TABLES) expect(canonical(await tableRows(again, table)), table).toEqual(canonical(await tableRows(out, table)));
+  });
+
   it('writes one run=<id> partition per run and table, in part files of at most rowsPerFile rows', async () => {
     for (const table of ['runs', 'columns', 'examples', 'steps', 'step_scores', 'scores', 'token_scores']) {
       expect(readdirSync(join(out, table)).sort(), table).toEqual(['run=pq-1', 'run=sq-1', 'run=sq-2']);
@@ -223,7 +231,7 @@ describe('run ids met twice, incremental merges, failures', () => {
 
     // Two inputs holding the same run, into a new folder: refused there too.
     await expect(mergeStores([sqliteA, sqliteC], { out: join(tmp, 'two-inputs') })).rejects.toMatchObject({ field: 'inputs[1].runs.sq-1' });
-    expect(existsSync(join(tmp, 'two-inputs', 'runs'))).toBe(false);
+    expect(existsSync(join(tmp, 'two-inputs'))).toBe(false);
 
     const skip = await cli('merge', sqliteC, parquetB, '--out', out, '--on-conflict', 'skip');
     expect(skip.code).toBe(0);

@@ -134,10 +134,10 @@ export function program(io: CliIo): Command {
     .argument('<stores...>', 'SQLite files, Parquet folders or merged datasets written by inrun')
     .requiredOption('--out <dir>', 'the dataset folder: new, empty, or a dataset an earlier merge wrote (its runs stay; the new ones are added)')
     .addOption(new Option('--on-conflict <what>', 'a run id already in the dataset or an earlier store: refuse the merge, keep the first, or take the last').choices(['error', 'skip', 'replace']).default('error'))
-    .option('--rows-per-file <n>', 'rows per part file (and the most held in memory at once)', positiveInt('--rows-per-file'), 200_000)
+    .option('--rows-per-file <n>', 'rows per part file, the most held in memory at once (default 200000)', positiveInt('--rows-per-file'))
     .addHelpText('after', '\nAll or nothing: a failing merge leaves the dataset as it was. Read it with inrun query <out> "SQL" (the same tables as one store),\nor in DuckDB: SELECT * FROM read_parquet(\'<out>/scores/*/*.parquet\', hive_partitioning = true). docs/scale-out.md.')
-    .action(async (stores: string[], o: { out: string; onConflict: OnConflict; rowsPerFile: number }) => {
-      const r = await mergeStores(stores, { out: o.out, onConflict: o.onConflict, rowsPerFile: o.rowsPerFile });
+    .action(async (stores: string[], o: { out: string; onConflict: OnConflict; rowsPerFile?: number }) => {
+      const r = await mergeStores(stores, { out: o.out, onConflict: o.onConflict, ...(o.rowsPerFile === undefined ? {} : { rowsPerFile: o.rowsPerFile }) });
       const rows = r.runs.map((m) => ({ run: m.runId, store: m.store, ...m.rows, files: m.files, replaced: m.replaced ? 'yes' : '' }));
       if (rows.length > 0) await writeRows(rows, 'table', io.out);
       for (const s of r.skipped) io.out(`Skipped run ${s.runId} of ${s.store} (--on-conflict ${o.onConflict}).\n`);

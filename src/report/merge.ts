@@ -1,6 +1,6 @@
 // mergeStores: many runs' stores (SQLite files, Parquet folders, merged datasets) into one Hive-partitioned Parquet dataset.
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { InrunError, invalid, quote } from '../errors.js';
 import { writeAtomically } from '../store/parquet-file.js';
@@ -103,9 +103,11 @@ export async function mergeStores(inputs: readonly string[], options: MergeOptio
 
   const out = resolve(options.out);
   checkOut(out);
+  const real = (p: string) => (existsSync(p) ? realpathSync(p) : resolve(p));
   inputs.forEach((p: string, i) => {
-    if (resolve(p) === out) throw new InrunError(`${quote(p)} is the output folder; merge into another one`, { field: `inputs[${i}]`, code: 'invalid_input' });
+    if (real(p) === real(out)) throw new InrunError(`${quote(p)} is the output folder; merge into another one`, { field: `inputs[${i}]`, code: 'invalid_input' });
   });
+  const created = !existsSync(out);
   mkdirSync(out, { recursive: true });
   const unlock = lock(out);
   try {
@@ -121,6 +123,8 @@ export async function mergeStores(inputs: readonly string[], options: MergeOptio
     }
   } finally {
     unlock();
+    // A first merge that failed leaves no empty folder behind.
+    if (created && readdirSync(out).length === 0) rmSync(out, { recursive: true, force: true });
   }
 }
 
