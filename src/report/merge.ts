@@ -32,7 +32,9 @@ export interface MergeOptions {
 
 /** Where a merge stands. */
 export interface MergeProgress {
+  /** Runs written so far (to the staging folder). */
   readonly runs: number;
+  /** Runs this merge writes. */
   readonly totalRuns: number;
   /** Rows written so far, all tables together. */
   readonly rows: number;
@@ -87,7 +89,9 @@ const LOCK = '.merge-lock';
  * at a time (a lock file refuses a second one).
  *
  * Throws `invalid_input` naming `inputs[i]` (and the run) for a missing or foreign store, a run id
- * met twice under `onConflict: 'error'`, or a run id that cannot name a folder; `invalid_option` for bad options.
+ * met twice under `onConflict: 'error'`, or a run id that cannot name a folder; naming `out` for an
+ * output folder that is neither empty nor a dataset, or that another merge is writing;
+ * `invalid_option` for bad options.
  */
 export async function mergeStores(inputs: readonly string[], options: MergeOptions): Promise<MergeResult> {
   if (!Array.isArray(inputs) || inputs.length === 0) invalid('inputs', 'a non-empty array of store paths', inputs);
