@@ -1,14 +1,26 @@
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import type * as nodeFs from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync, type PathLike } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import * as tf from '@tensorflow/tfjs';
 import Database from 'better-sqlite3';
 import { attach, InrunError, mergeStores, openStore, parquetSink, sqliteSink, writeSourceInfluence, type Row, type Sink, type SourceInfluenceRow } from 'inrun';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../src/cli/program.js';
 import { syntheticRun } from './store-fixtures.js';
+
+// Fault injection: a rename into a path matching `fault.renameTo` fails as a full or broken disk would.
+const fault = vi.hoisted(() => ({ renameTo: null as RegExp | null }));
+vi.mock('node:fs', async (original) => {
+  const fs = await original<typeof nodeFs>();
+  const renameSync = (from: PathLike, to: PathLike) => {
+    if (fault.renameTo?.test(String(to))) throw Object.assign(new Error(`EIO: injected failure, rename '${String(to)}'`), { code: 'EIO' });
+    fs.renameSync(from, to);
+  };
+  return { ...fs, renameSync, default: { ...fs, renameSync } };
+});
 
 const tmp = mkdtempSync(join(tmpdir(), 'inrun-merge-'));
 const sqliteA = join(tmp, 'a.sqlite'); // runs sq-1 (numeric ids, numeric labels) and sq-2
@@ -286,6 +298,23 @@ describe('run ids met twice, incremental merges, failures', () => {
     expect(canonical(await tableRows(out, 'example_scores'))).toEqual(canonical(answer));
     expect(readdirSync(out).filter((f) => f.startsWith('.'))).toEqual([]);
     expect((await cli('merge', parquetB, bad, '--out', out)).code).toBe(3);
+  });
+
+  it('undoes its renames when one fails while it commits: a replaced run comes back, the new one goes', async () => {
+    const out = join(tmp, 'commit-fails');
+    await mergeStores([sqliteA], { out });
+    const before = snapshot(out);
+    // sq-1 is replaced first (old partitions aside, new ones in), then pq-1's last rename fails.
+    fault.renameTo = /[\\/]runs[\\/]run=pq-1$/;
+    try {
+      const error = await mergeStores([sqliteC, parquetB], { out, onConflict: 'replace' }).catch((e: unknown) => e);
+      expect((error as Error).message).toMatch(/EIO: injected failure/);
+    } finally {
+      fault.renameTo = null;
+    }
+    expect(snapshot(out)).toEqual(before);
+    expect(canonical(await tableRows(out, 'scores'))).toEqual(canonical(await tableRows(sqliteA, 'scores')));
+    expect(readdirSync(out).filter((f) => f.startsWith('.'))).toEqual([]);
   });
 
   it('repairs what a killed merge left: a replaced run half swapped comes back, a stale lock is taken over', async () => {
