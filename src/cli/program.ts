@@ -53,7 +53,7 @@ const positiveInt = (name: string) => (v: string) => {
 /** Builds the program; actions write through `io`. */
 export function program(io: CliIo): Command {
   const cli = new Command('inrun')
-    .description('Read what inrun runs stored: an HTML report, SQL, a curation manifest, run-to-run stability.')
+    .description('Read what inrun runs stored: an HTML report, SQL, a curation manifest, run-to-run stability; merge many runs into one dataset.')
     .version(VERSION)
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err })
