@@ -66,7 +66,7 @@ export type { SqliteSinkOptions } from './store/sqlite.js';
 export type { ResumeState, Sink, TotalsPoint } from './store/sink.js';
 export type { DeliveryStats, SinkFailure } from './stream/delivery.js';
 
-// Offline reading of stored runs: the HTML report, curation manifests, run comparison, SQL (the `inrun` CLI).
+// Offline reading of stored runs: the HTML report, curation manifests, run comparison, SQL, merging many runs' stores into one dataset (the `inrun` CLI).
 export { writeReport } from './report/report.js';
 export type { ReportOptions, ReportResult } from './report/report.js';
 export { curate } from './report/curate.js';
@@ -75,6 +75,9 @@ export { compareRuns } from './report/compare.js';
 export type { ColumnComparison, CompareOptions } from './report/compare.js';
 export { openStore } from './report/store.js';
 export type { Row, SqlParam, StoreReader } from './report/store.js';
+export { mergeStores } from './report/merge.js';
+export type { MergedRun, MergeOptions, MergeProgress, MergeResult, OnConflict } from './report/merge.js';
+export { DATASET_LAYOUT_VERSION } from './report/dataset.js';
 
 // Telemetry.
 export { SCORE_BUCKETS } from './telemetry/metrics.js';

@@ -1,9 +1,10 @@
-// The `inrun` command line: report, query, curate and compare over stored runs, TracIn jobs and workers, with exit codes per error.
+// The `inrun` command line: report, query, curate, compare and merge over stored runs, TracIn jobs and workers, with exit codes per error.
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { InrunError, type InrunErrorCode } from '../errors.js';
 import { compareRuns } from '../report/compare.js';
 import { curate } from '../report/curate.js';
 import { formatNumber } from '../report/html.js';
+import { mergeStores, type OnConflict } from '../report/merge.js';
 import { writeReport } from '../report/report.js';
 import { openStore } from '../report/store.js';
 import { VERSION } from '../version.js';
@@ -27,7 +28,7 @@ export interface CliIo {
 }
 
 const TABLES_HELP = `
-Tables and views (the same names for a SQLite file and a Parquet folder; docs/schema.md):
+Tables and views (the same names for a SQLite file, a Parquet folder and a merged dataset; docs/schema.md):
   runs(run_id, started_at, ended_at, status, totals_step, model, optimizer, info)
   columns(run_id, column_id, name, method, target)
   examples(run_id, example_key, example_id, source, label, text)
@@ -37,7 +38,8 @@ Tables and views (the same names for a SQLite file and a Parquet folder; docs/sc
   token_scores(run_id, column_id, example_key, rank, token, word, value)
   example_scores(run_id, example_id, source, label, column_name, method, target, value, steps)
 Parquet folders also have step_rows (the per-step files as written, one column per score column).
-SQLite files are read with SQLite's SQL (better-sqlite3), Parquet folders with DuckDB's.
+SQLite files are read with SQLite's SQL (better-sqlite3), Parquet folders and merged datasets with DuckDB's.
+source_influence (untrac's rows) is there where they were written.
 
 Example:
   inrun query runs/demo.sqlite "SELECT source, COUNT(*) AS n, SUM(value) AS value FROM example_scores WHERE column_name = 'shapley1:val' GROUP BY source ORDER BY value"`;
@@ -51,7 +53,7 @@ const positiveInt = (name: string) => (v: string) => {
 /** Builds the program; actions write through `io`. */
 export function program(io: CliIo): Command {
   const cli = new Command('inrun')
-    .description('Read what inrun runs stored: an HTML report, SQL, a curation manifest, run-to-run stability.')
+    .description('Read what inrun runs stored: an HTML report, SQL, a curation manifest, run-to-run stability; merge many runs into one dataset.')
     .version(VERSION)
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err })
@@ -61,7 +63,7 @@ export function program(io: CliIo): Command {
   cli
     .command('report')
     .description('Write one self-contained HTML page of a run: sources, distributions, helpful and harmful examples, curation curves.')
-    .argument('<store>', 'a SQLite file or a Parquet folder written by inrun')
+    .argument('<store>', 'a SQLite file, a Parquet folder or a merged dataset written by inrun')
     .option('--run <id>', 'the run to report (default: the newest)')
     .option('--target <name>', 'the target whose columns lead the report (default: that of the first shapley1 column)')
     .option('--out <file>', 'the HTML file to write', 'report.html')
@@ -80,7 +82,7 @@ export function program(io: CliIo): Command {
   cli
     .command('query')
     .description('Run SQL over a store: SQLite files through better-sqlite3, Parquet folders through DuckDB.')
-    .argument('<store>', 'a SQLite file or a Parquet folder written by inrun')
+    .argument('<store>', 'a SQLite file, a Parquet folder or a merged dataset written by inrun')
     .argument('<sql>', 'the query')
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'csv', 'json']).default('table'))
     .addHelpText('after', TABLES_HELP)
@@ -96,7 +98,7 @@ export function program(io: CliIo): Command {
   cli
     .command('curate')
     .description('Write the manifest of examples to drop, and print the predicted change of the target loss.')
-    .argument('<store>', 'a SQLite file or a Parquet folder written by inrun')
+    .argument('<store>', 'a SQLite file, a Parquet folder or a merged dataset written by inrun')
     .requiredOption('--drop <spec>', 'lowest:10% | lowest:N | negative | self-top:5% | self-top:N | source:NAME')
     .requiredOption('--out <file>', 'the manifest: .csv or .jsonl')
     .option('--column <name>', 'the column that ranks examples (default: the first shapley1 column; self-top uses tracin_self)')
@@ -126,6 +128,23 @@ export function program(io: CliIo): Command {
       const rows = r.columns.map((c) => ({ column: c.column, examples: c.examples, spearman: c.spearman, k: c.k, 'top-k overlap': c.topOverlap, 'bottom-k overlap': c.bottomOverlap }));
       await writeRows(rows, 'table', io.out);
     });
+  cli
+    .command('merge')
+    .description('Merge many runs\' stores into one Hive-partitioned Parquet dataset (<out>/<table>/run=<id>/) that query, report and DuckDB read.')
+    .argument('<stores...>', 'SQLite files, Parquet folders or merged datasets written by inrun')
+    .requiredOption('--out <dir>', 'the dataset folder: new, empty, or a dataset an earlier merge wrote (its runs stay; the new ones are added)')
+    .addOption(new Option('--on-conflict <what>', 'a run id already in the dataset or an earlier store: refuse the merge, keep the first, or take the last').choices(['error', 'skip', 'replace']).default('error'))
+    .option('--rows-per-file <n>', 'rows per part file, the most held in memory at once (default 200000)', positiveInt('--rows-per-file'))
+    .addHelpText('after', '\nAll or nothing: a failing merge leaves the dataset as it was. Read it with inrun query <out> "SQL" (the same tables as one store),\nor in DuckDB: SELECT * FROM read_parquet(\'<out>/scores/*/*.parquet\', hive_partitioning = true). docs/scale-out.md.')
+    .action(async (stores: string[], o: { out: string; onConflict: OnConflict; rowsPerFile?: number }) => {
+      const r = await mergeStores(stores, { out: o.out, onConflict: o.onConflict, ...(o.rowsPerFile === undefined ? {} : { rowsPerFile: o.rowsPerFile }) });
+      const rows = r.runs.map((m) => ({ run: m.runId, store: m.store, ...m.rows, files: m.files, replaced: m.replaced ? 'yes' : '' }));
+      if (rows.length > 0) await writeRows(rows, 'table', io.out);
+      for (const s of r.skipped) io.out(`Skipped run ${s.runId} of ${s.store} (--on-conflict ${o.onConflict}).\n`);
+      for (const u of r.unmatchedSourceInfluence) io.out(`Left out ${u.rows} source_influence rows of ${u.store}: their runs are not in that store.\n`);
+      io.out(`Merged ${r.runs.length} run${r.runs.length === 1 ? '' : 's'} into ${r.out}.\n`);
+    });
+
   addJobCommands(cli, io, positiveInt);
   return cli;
 }

@@ -22,13 +22,14 @@ export function csvField(value: unknown): string {
 export type Row = Record<string, unknown>;
 
 /**
- * A stored run's tables, read-only, through SQL. Both kinds answer the same tables and view
+ * A stored run's tables, read-only, through SQL. Every kind answers the same tables and view
  * (`runs`, `columns`, `examples`, `steps`, `step_scores`, `scores`, `token_scores`, `example_scores`;
- * docs/schema.md), so reports and the CLI write their SQL once.
+ * docs/schema.md), so reports and the CLI write their SQL once: a SQLite file, a Parquet folder, or a
+ * dataset `mergeStores` wrote (`merged`, docs/scale-out.md).
  */
 export interface StoreReader {
   readonly path: string;
-  readonly kind: 'sqlite' | 'parquet';
+  readonly kind: 'sqlite' | 'parquet' | 'merged';
   /** Every row of a query (for small results). */
   all(sql: string, params?: readonly SqlParam[]): Promise<Row[]>;
   /** The rows one at a time, never the whole result in memory (for large results). */
@@ -39,13 +40,19 @@ export interface StoreReader {
 }
 
 /**
- * Opens a store for reading: a SQLite file (through better-sqlite3) or a Parquet folder (through
- * DuckDB views over the segment files). Throws `invalid_input` on `store` when nothing is there or it
- * is not a store, and `invalid_state` when a newer inrun wrote it.
+ * Opens a store for reading: a SQLite file (through better-sqlite3), a Parquet folder (through
+ * DuckDB views over the segment files) or a merged dataset (DuckDB views over its Hive partitions).
+ * Throws `invalid_input` on `store` when nothing is there or it is not a store, and `invalid_state`
+ * when a newer inrun wrote it.
  */
 export async function openStore(path: string): Promise<StoreReader> {
   if (!existsSync(path)) throw new InrunError(`no store at ${path}: expected a SQLite file or a Parquet folder written by inrun`, { field: 'store', code: 'invalid_input' });
   if (statSync(path).isDirectory()) {
+    const { isDataset } = await import('./dataset.js');
+    if (isDataset(path)) {
+      const { openMergedStore } = await import('./merged-store.js');
+      return openMergedStore(path);
+    }
     const { openParquetStore } = await import('./parquet-store.js');
     return openParquetStore(path);
   }
