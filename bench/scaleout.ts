@@ -1,11 +1,11 @@
-/**
- * Scale-out: TracIn over JSON-lines rows in this process and on 1, 2 and 4 `inrun worker` processes
- * through a throwaway Redis; the queue's own overhead per job; JSONL read rates and output sizes; and,
- * computed from those numbers, an estimate for 100M training rows on N machines. Writes a section of
- * docs/benchmarks.md.
- *
- *   npx tsx bench/scaleout.ts [--size full|small] [--lock-ms 600000] [--out docs/benchmarks.md]
- */
+// The scale-out bench: TracIn in process and on 1, 2 and 4 `inrun worker` processes over BullMQ, the queue's overhead, a 100M-row estimate.
+//
+// TracIn over JSON-lines rows in this process and on worker processes through a throwaway Redis; the
+// queue's own overhead per job; JSONL read rates and output sizes; CPU accounting against other load;
+// and, computed from those numbers, an estimate for 100M training rows on N machines. Writes a section
+// of docs/benchmarks.md. `--size small` is a smoke run (under a minute); full takes about 10 minutes.
+//
+//   npx tsx bench/scaleout.ts [--size full|small] [--lock-ms 600000] [--out docs/benchmarks.md]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
