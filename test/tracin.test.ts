@@ -79,6 +79,18 @@ describe('TracIn from checkpoints', () => {
     expectMatches(streamed, expected, 4);
   });
 
+  it('gives timers a turn every batch (a queued shard renews its job lock on a timer)', async () => {
+    const dir = await trainWithCheckpoints();
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    try {
+      await tracin({ checkpoints: dir, train: { xs: x, ys: y, ids }, queries: { xs: qx, ys: qy }, batchSize: 2 });
+    } finally {
+      clearInterval(timer);
+    }
+    expect(ticks).toBeGreaterThan(1);
+  });
+
   it("layers: 'last' is the last-layer fast path, equal to brute force over that layer's weights", async () => {
     const dir = await trainWithCheckpoints();
     const expected = await bruteForce(dir, true);

@@ -90,6 +90,19 @@ describe('untrac', () => {
     expect(state.length).toBeGreaterThan(0);
   });
 
+  it('gives timers a turn while it ascends (a queued job renews its lock on a timer)', async () => {
+    let ticks = 0;
+    const marks: number[] = [];
+    const timer = setInterval(() => ticks++, 1);
+    try {
+      await untrac(model, options({ sources: { c: sources.c }, batchSize: 1, onProgress: () => marks.push(ticks) }));
+    } finally {
+      clearInterval(timer);
+    }
+    expect(marks.length).toBeGreaterThanOrEqual(20);
+    expect(marks.at(-1)! - marks[0]!).toBeGreaterThan(0);
+  });
+
   it('ascends: the unlearned source own loss rises, and the influence says so', async () => {
     const r = await untrac(model, options({ sources: { c: sources.c }, targets: { c: sources.c } }));
     const row = r.rows[0]!;

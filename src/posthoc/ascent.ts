@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
 import type { ModelAdapter } from '../attach/model.js';
 import { permutation, seededRandom } from '../hooks/fit.js';
+import { yieldTurn } from '../event-loop.js';
 
 /** Checked rows: tensors with a shared first (row) axis. */
 export interface Rows {
@@ -42,7 +43,7 @@ export function ascentSteps(rows: number, o: Pick<AscentOptions, 'epochs' | 'bat
  * previous step (the last ones whose loss was seen to be sane) and the ascent stops. Single-row
  * losses are noisy, hence the average. The caller restores the weights it started from.
  */
-export function ascend(model: ModelAdapter, variables: readonly tf.Variable[], data: Rows, o: AscentOptions): AscentResult {
+export async function ascend(model: ModelAdapter, variables: readonly tf.Variable[], data: Rows, o: AscentOptions): Promise<AscentResult> {
   const optimizer = o.optimizer();
   if (!(optimizer instanceof tf.Optimizer)) {
     throw new InrunError('the optimizer factory returned something other than a tf.Optimizer', { field: 'optimizer' });
@@ -90,6 +91,8 @@ export function ascend(model: ModelAdapter, variables: readonly tf.Variable[], d
       }
       steps++;
       o.onStep?.();
+      // An ascent runs for minutes on a large source: timers (a queued job's lock renewal, progress) get a turn each step.
+      await yieldTurn();
     }
   } finally {
     tf.dispose([...(previous ?? []), ...(current ?? [])]);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { isCheckpointFolder, loadCheckpoint, readCheckpointInfo, resolveCheckpoint } from '../run/checkpoint.js';
 import { InrunError, invalid, preview } from '../errors.js';
+import { yieldTurn } from '../event-loop.js';
 import { stepProducts } from '../ghost/products.js';
 import type { LayerRows, PieceShape } from '../ghost/rows.js';
 import { disposeProjections, makeProjections, sketchRows, type Projection } from '../ghost/sketch.js';
@@ -278,6 +279,8 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
         });
         const [values, selfValues] = await Promise.all([block.data(), selfBlock.data()]);
         tf.dispose([block, selfBlock]);
+        // A queued shard's worker renews its job lock on a timer: give timers a turn every batch (docs/scale-out.md).
+        await yieldTurn();
         for (let r = 0; r < n; r++) {
           const id = train.ids[start + r]!;
           for (let j = 0; j < q; j++) top.add(j, id, values[r * q + j]!);
@@ -349,6 +352,7 @@ async function scoreStoredSketches(checkpoints: readonly Checkpoint[], top: TopK
     );
     const values = await scores.data();
     scores.dispose();
+    await yieldTurn();
     block.forEach((id, r) => {
       for (let j = 0; j < q; j++) top.add(j, id, values[r * q + j]!);
     });

@@ -52,8 +52,8 @@ export async function untrac(model: tf.LayersModel | FunctionalModel, options: U
           const t0 = performance.now();
           const data = unlearned.rows.get(name)!;
           progress.begin(name, planned[i]!);
-          const { steps, stopped, after } = withRestore(variables, () => {
-            const result = ascendOn(adapter, variables, data, o, batchOf(data), progress);
+          const { steps, stopped, after } = await withRestore(variables, async () => {
+            const result = await ascendOn(adapter, variables, data, o, batchOf(data), progress);
             return { ...result, after: new Map(measured.names.map((n) => [n, lossOf(n)])) };
           });
           progress.end();
@@ -90,10 +90,10 @@ function ascentVariables(model: tf.LayersModel | FunctionalModel, given: readonl
 }
 
 /** Runs `body`, then puts `variables` back to their values before it (bit-exact: the same tensor data). */
-function withRestore<T>(variables: readonly tf.Variable[], body: () => T): T {
+async function withRestore<T>(variables: readonly tf.Variable[], body: () => Promise<T>): Promise<T> {
   const saved = variables.map((v) => tf.clone(v));
   try {
-    return body();
+    return await body();
   } finally {
     variables.forEach((v, i) => v.assign(saved[i]!));
     tf.dispose(saved);

@@ -2,6 +2,7 @@
 import { InrunError } from '../errors.js';
 import type { ResumeState, Sink, TotalsPoint } from '../store/sink.js';
 import type { ExampleInfo, RunInfo, Scores, StepRecord } from '../types.js';
+import { yieldTurn } from '../event-loop.js';
 
 /**
  * What happens when sinks fall behind: `block` makes the training step wait for room (never loses a
@@ -58,11 +59,6 @@ type Item =
 
 /** The longest a `drop` flush point waits for room while a sink is mid-write. */
 const MAX_WAIT_MS = 250;
-
-/** One turn of the event loop: I/O callbacks that are ready run before it resolves. */
-function yieldTurn(): Promise<void> {
-  return new Promise<void>((resolve) => setImmediate(resolve));
-}
 
 /**
  * The bounded queue between the training hook and the sinks (RxJS has no back-pressure). One
