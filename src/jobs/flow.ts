@@ -1,6 +1,7 @@
 // A BullMQ flow of inrun jobs: a parent that runs after its children, enqueued and awaited with the children's own failure messages.
 import { FlowProducer, Job, Queue, QueueEvents, type ConnectionOptions, type JobNode } from 'bullmq';
 import { InrunError } from '../errors.js';
+import type { FlowJobEvent, JobMetrics } from './metrics.js';
 import { DEFAULT_QUEUE } from './queue.js';
 
 /** Where the jobs go: a BullMQ queue on Redis, served by `inrun worker` processes. */
@@ -27,8 +28,12 @@ export interface FlowJob {
   readonly data: object;
 }
 
-/** Enqueues `parent` with `children` (a child failing on every attempt fails the parent) and waits for the parent's result. */
-export async function runFlow(queue: JobQueue, parent: FlowJob, children: readonly FlowJob[], onProgress?: (p: JobProgress) => void): Promise<unknown> {
+/**
+ * Enqueues `parent` with `children` (a child failing on every attempt fails the parent) and waits for
+ * the parent's result. With `metrics`, counts the flow's jobs as the queue's events show them
+ * (`inrun.flow.jobs`, `inrun.flow.retries`); the workers measure the attempts they run.
+ */
+export async function runFlow(queue: JobQueue, parent: FlowJob, children: readonly FlowJob[], onProgress?: (p: JobProgress) => void, metrics: JobMetrics | null = null): Promise<unknown> {
   const queueName = queue.queueName ?? DEFAULT_QUEUE;
   const opts = { attempts: queue.attempts ?? 3, backoff: { type: 'fixed', delay: 1000 } };
   // Listening starts before the flow exists, so a fast flow's completion is not missed.
@@ -38,6 +43,17 @@ export async function runFlow(queue: JobQueue, parent: FlowJob, children: readon
   const completed = new Set<string>();
   const failures: string[] = [];
   let childIds: Set<string> | null = null;
+  // Job names by id, for the metrics: known once the flow is added; events that came first wait for them.
+  let names: Map<string, string> | null = null;
+  const early: [string, FlowJobEvent][] = [];
+  const count = (jobId: string, event: FlowJobEvent) => {
+    if (metrics === null) return;
+    if (names === null) early.push([jobId, event]);
+    else {
+      const name = names.get(jobId);
+      if (name !== undefined) metrics.flowJob(name, event);
+    }
+  };
   const report = () => {
     if (childIds === null || onProgress === undefined) return;
     const ids = childIds;
@@ -45,12 +61,17 @@ export async function runFlow(queue: JobQueue, parent: FlowJob, children: readon
   };
   events.on('completed', ({ jobId }) => {
     completed.add(jobId);
+    count(jobId, 'completed');
     report();
   });
   events.on('failed', ({ jobId }) => {
     failures.push(jobId);
+    count(jobId, 'failed');
     report();
   });
+  // A failed attempt with attempts left goes to `delayed` (the backoff); a dead worker's job is `stalled` and goes back to wait.
+  events.on('delayed', ({ jobId }) => count(jobId, 'retried'));
+  events.on('stalled', ({ jobId }) => count(jobId, 'retried'));
   try {
     await events.waitUntilReady();
     const flow = await producer.add({
@@ -60,6 +81,8 @@ export async function runFlow(queue: JobQueue, parent: FlowJob, children: readon
       children: children.map((c) => ({ ...c, queueName, opts: { ...opts, failParentOnFailure: true } })),
     });
     childIds = new Set((flow.children ?? []).flatMap((c) => (c.job.id === undefined ? [] : [c.job.id])));
+    names = new Map([flow, ...(flow.children ?? [])].flatMap((n) => (n.job.id === undefined ? [] : [[n.job.id, n.job.name] as const])));
+    for (const [id, event] of early.splice(0)) count(id, event);
     report();
     try {
       return await flow.job.waitUntilFinished(events, queue.timeoutMs ?? 3_600_000);
