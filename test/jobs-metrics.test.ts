@@ -1,4 +1,5 @@
 // OpenTelemetry metrics of the offline jobs: counts, seconds and retries of in-process runs and of a worker on a throwaway redis-server; results unchanged, a broken meter never fails a job.
+import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -142,6 +143,30 @@ describe.skipIf(!hasRedis)('job metrics of a worker (redis-server on a free port
       await worker.close();
       await Promise.all([onWorker.provider.shutdown(), onCaller.provider.shutdown()]);
     }
+  });
+
+  it('inrun worker --metrics-port serves the jobs it ran to Prometheus', async () => {
+    const metricsPort = await freePort();
+    const cli = join(import.meta.dirname, '..', 'src', 'cli', 'inrun.ts');
+    const worker = spawn(process.execPath, ['--import', 'tsx', cli, 'worker', '--redis', `redis://127.0.0.1:${redis!.port}`, '--queue', 'inrun-prom', '--metrics-port', String(metricsPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        worker.once('exit', (code) => reject(new Error(`worker exited early (${String(code)})`)));
+        worker.stdout!.on('data', (b: Buffer) => {
+          if (b.toString().includes(`metrics at http://127.0.0.1:${metricsPort}/metrics`)) resolve();
+        });
+      });
+      const r = await distributedTracin({ checkpoints: c.checkpoints, train: c.trainFile, queries: c.queriesFile, out: join(dir, 'prom'), k: K, shards: 2, queue: { connection: { host: '127.0.0.1', port: redis!.port }, queueName: 'inrun-prom', timeoutMs: 60_000 } });
+      expectSame(r.result, c.expected);
+      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      expect(text).toMatch(/^inrun_jobs_total\{[^}]*job_name="tracin-shard"[^}]*outcome="completed"[^}]*\} 2$/m);
+      expect(text).toMatch(/^inrun_jobs_total\{[^}]*job_name="tracin-merge"[^}]*outcome="completed"[^}]*\} 1$/m);
+      expect(text).toMatch(/^inrun_job_duration_count\{[^}]*job_name="tracin-shard"[^}]*\} 2$/m);
+    } finally {
+      worker.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
   });
 });
 
