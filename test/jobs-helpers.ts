@@ -1,8 +1,9 @@
-// Test helpers of the offline jobs: a throwaway redis-server on a free port, JSON-lines rows, a small model's checkpoints with single-process tracin() as ground truth.
+// Test helpers of the offline jobs: a throwaway redis-server on a free port, JSON-lines rows, a small model's checkpoints with single-process tracin() as ground truth, metrics read back from memory.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type DataPoint, type Histogram } from '@opentelemetry/sdk-metrics';
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'vitest';
 import { attach, tracin, type TracInResult } from 'inrun';
@@ -115,3 +116,27 @@ export async function tracinCase(dir: string, n: number, k: number): Promise<Tra
   tf.dispose(tensors.flat());
   return { checkpoints, trainFile, queriesFile, expected };
 }
+
+/** An SDK provider exporting to memory; `read()` flushes and returns every data point by instrument name, `job.name` and `outcome`. */
+export function memoryMetrics() {
+  const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+  const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 });
+  const provider = new MeterProvider({ readers: [reader] });
+  return {
+    provider,
+    async read(): Promise<Map<string, DataPoint<unknown>>> {
+      await reader.forceFlush();
+      const last = exporter.getMetrics().at(-1);
+      const points = new Map<string, DataPoint<unknown>>();
+      for (const m of last?.scopeMetrics.flatMap((s) => s.metrics) ?? []) {
+        for (const p of m.dataPoints as DataPoint<unknown>[]) {
+          points.set([m.descriptor.name, p.attributes['job.name'], p.attributes['outcome']].filter((x) => x !== undefined).join(' '), p);
+        }
+      }
+      return points;
+    },
+  };
+}
+
+export const value = (points: Map<string, DataPoint<unknown>>, key: string) => points.get(key)?.value as number | undefined;
+export const histogram = (points: Map<string, DataPoint<unknown>>, key: string) => points.get(key)?.value as Histogram | undefined;

@@ -4,11 +4,10 @@ import { cpSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Meter, MeterProvider } from '@opentelemetry/api';
-import { AggregationTemporality, InMemoryMetricExporter, MeterProvider as SdkMeterProvider, PeriodicExportingMetricReader, type DataPoint, type Histogram } from '@opentelemetry/sdk-metrics';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { distributedTracin, startWorker } from 'inrun';
-import { expectSame, freePort, hasRedis, startRedis, tracinCase, type RedisServer, type TracinCase } from './jobs-helpers.js';
+import { expectSame, freePort, hasRedis, histogram, memoryMetrics, startRedis, tracinCase, value, type RedisServer, type TracinCase } from './jobs-helpers.js';
 
 const K = 3;
 let dir: string;
@@ -23,30 +22,6 @@ beforeAll(async () => {
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** An SDK provider exporting to memory; `read()` flushes and returns every data point by instrument name, `job.name` and `outcome`. */
-function memoryMetrics() {
-  const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
-  const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 });
-  const provider = new SdkMeterProvider({ readers: [reader] });
-  return {
-    provider,
-    async read(): Promise<Map<string, DataPoint<unknown>>> {
-      await reader.forceFlush();
-      const last = exporter.getMetrics().at(-1);
-      const points = new Map<string, DataPoint<unknown>>();
-      for (const m of last?.scopeMetrics.flatMap((s) => s.metrics) ?? []) {
-        for (const p of m.dataPoints as DataPoint<unknown>[]) {
-          points.set([m.descriptor.name, p.attributes['job.name'], p.attributes['outcome']].filter((x) => x !== undefined).join(' '), p);
-        }
-      }
-      return points;
-    },
-  };
-}
-
-const value = (points: Map<string, DataPoint<unknown>>, key: string) => points.get(key)?.value as number | undefined;
-const histogram = (points: Map<string, DataPoint<unknown>>, key: string) => points.get(key)?.value as Histogram | undefined;
 
 describe('job metrics in process', () => {
   it('3 shards and the merge: jobs counted by name and outcome, their seconds recorded, none running after, the result unchanged', async () => {

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { distributedTracin, distributedUntrac, loadCheckpoint, startWorker, untrac, type TracInResult, type UntracRow } from 'inrun';
 import { main } from '../src/cli/program.js';
 import { oneHot, randn } from './cases.js';
-import { expectSame, freePort, hasRedis, jsonl, readLines, startRedis, tracinCase, type RedisServer } from './jobs-helpers.js';
+import { expectSame, freePort, hasRedis, jsonl, memoryMetrics, readLines, startRedis, tracinCase, value, type RedisServer } from './jobs-helpers.js';
 
 const N = 20;
 const K = 4;
@@ -215,16 +215,22 @@ describe.skipIf(!hasRedis)('jobs on BullMQ workers (redis-server on a free port,
     await seen;
     doomed.removeAllListeners('exit');
     doomed.kill('SIGKILL');
-    const rescuer = startWorker({ connection, queueName, lockDuration: 1000, stalledInterval: 500 });
+    const measured = memoryMetrics();
+    const rescuer = startWorker({ connection, queueName, lockDuration: 1000, stalledInterval: 500, metrics: { meterProvider: measured.provider } });
     const stalled: string[] = [];
     rescuer.on('stalled', (id) => stalled.push(id));
     try {
       const r = await flow;
       expect(stalled.length).toBeGreaterThan(0);
       expectSame(r.result, local.result);
+      // The stalled shard taken back is a retry in the rescuer's metrics (the dead worker's try was the first).
+      const points = await measured.read();
+      expect(value(points, 'inrun.job.retries tracin-shard')).toBe(1);
+      expect(value(points, 'inrun.jobs tracin-shard completed')).toBe(1);
     } finally {
       doomed.kill('SIGKILL');
       await Promise.all([rescuer.close(), events.close()]);
+      await measured.provider.shutdown();
     }
   });
 });
