@@ -45,8 +45,10 @@ describe.skipIf(!hasRedis)('Redis restarted mid-run', () => {
     redis = await startRedis(port, persistent);
     const connection = { host: '127.0.0.1', port };
     // A reply lost with Redis (a job handed to a worker as Redis died) leaves that job locked to nobody
-    // until its lock expires: a short lock brings it back in about a second instead of BullMQ's 30 s.
-    const workers = [0, 1].map(() => startWorker({ connection, lockDuration: 1000, stalledInterval: 500 }));
+    // until its lock expires: a shorter lock brings it back in seconds instead of BullMQ's 30 s to 60 s.
+    // Not much shorter: a shard computes without yielding, and a lock expiring under a busy worker on a
+    // loaded machine would count as a second stall (BullMQ fails a job stalled twice).
+    const workers = [0, 1].map(() => startWorker({ connection, lockDuration: 5000, stalledInterval: 1000 }));
     const errors: string[] = [];
     for (const w of workers) w.on('error', (e) => errors.push(e.message));
     try {

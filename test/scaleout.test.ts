@@ -216,7 +216,10 @@ describe.skipIf(!hasRedis)('jobs on BullMQ workers (redis-server on a free port,
     doomed.removeAllListeners('exit');
     doomed.kill('SIGKILL');
     const measured = memoryMetrics();
-    const rescuer = startWorker({ connection, queueName, lockDuration: 1000, stalledInterval: 500, metrics: { meterProvider: measured.provider } });
+    // Its own lock long: a shard computes without yielding, and on a loaded machine a 1 s lock would
+    // expire under it and count a second stall (BullMQ fails a job stalled twice). The dead worker's
+    // 1 s lock and this worker's 0.5 s check still bring the job back quickly.
+    const rescuer = startWorker({ connection, queueName, lockDuration: 10_000, stalledInterval: 500, metrics: { meterProvider: measured.provider } });
     const stalled: string[] = [];
     rescuer.on('stalled', (id) => stalled.push(id));
     try {
