@@ -106,7 +106,7 @@ export function jobMetrics(option: boolean | JobMetricsOptions | undefined): Job
   return new JobMetrics(option);
 }
 
-/** `work` measured as one attempt of the job `name` when metrics are on, else just `work`. */
-export function measured<T>(metrics: JobMetrics | null, name: string, work: () => Promise<T>, attemptsStarted = 1): Promise<T> {
-  return metrics === null ? work() : metrics.run(name, attemptsStarted, work);
+/** `work` measured as the one attempt of the job `name` (run in process: no retries) when metrics are on, else just `work`. */
+export function measured<T>(metrics: JobMetrics | null, name: string, work: () => Promise<T>): Promise<T> {
+  return metrics === null ? work() : metrics.run(name, 1, work);
 }
