@@ -37,7 +37,7 @@ export type { Influence, LabelledRows, TracInOptions, TracInResult, SourceInflue
 
 // Offline jobs past one process: TracIn in training-row shards and UnTrac one ascent per job, in process or on BullMQ workers (docs/scale-out.md).
 export { distributedTracin, distributedUntrac, DEFAULT_QUEUE, redisConnection, shardRanges, startWorker } from './jobs/index.js';
-export type { DistributedTracInOptions, DistributedTracInResult, DistributedUntracOptions, DistributedUntracResult, JobProgress, JobQueue, TracinQueue, UntracJobSettings, WorkerOptions } from './jobs/index.js';
+export type { DistributedTracInOptions, DistributedTracInResult, DistributedUntracOptions, DistributedUntracResult, JobMetricsOptions, JobProgress, JobQueue, TracinQueue, UntracJobSettings, WorkerOptions } from './jobs/index.js';
 
 // Dataset-level influence: unlearning (UnTrac, UnTrac-Inv) and a run's values summed per source.
 export { untrac } from './posthoc/untrac.js';

@@ -1,7 +1,6 @@
 // Offline jobs past one process: TracIn shards and UnTrac ascents in process (API, CLI) and on BullMQ workers over a throwaway redis-server equal single-process tracin() and untrac().
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -10,67 +9,26 @@ import { asyncBufferFromFile, parquetMetadata, parquetReadObjects, type SchemaEl
 import { parquetWriteFile, type BasicType } from 'hyparquet-writer';
 import { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attach, distributedTracin, distributedUntrac, loadCheckpoint, startWorker, tracin, untrac, type TracInResult, type UntracRow } from 'inrun';
+import { distributedTracin, distributedUntrac, loadCheckpoint, startWorker, untrac, type TracInResult, type UntracRow } from 'inrun';
 import { main } from '../src/cli/program.js';
 // Internal: the row reader's own fields and row ranges are what these cases check.
 import { countRows, readRows } from '../src/jobs/rows.js';
-import { mlp, oneHot, randn } from './cases.js';
+import { oneHot, randn } from './cases.js';
 import { saveModelFiles } from './helpers.js';
+import { expectSame, freePort, hasRedis, jsonl, memoryMetrics, readLines, startRedis, tracinCase, value, type RedisServer } from './jobs-helpers.js';
 
 const N = 20;
 const K = 4;
-const hasRedis = spawnSync('sh', ['-c', 'command -v redis-server']).status === 0;
 let dir: string;
 let checkpoints: string;
 let trainFile: string;
 let queriesFile: string;
 let expected: TracInResult;
 
-function jsonl(path: string, ids: readonly (string | number)[], xs: tf.Tensor, ys: tf.Tensor): void {
-  const [x, y] = [xs.arraySync() as number[][], ys.arraySync() as number[][]];
-  writeFileSync(path, ids.map((id, i) => JSON.stringify({ id, xs: x[i], ys: y[i] })).join('\n') + '\n');
-}
-
-/** Same queries, same proponent and opponent ids in the same order, scores and self-influence within 1e-5. */
-function expectSame(actual: TracInResult, wanted: TracInResult): void {
-  expect(actual.queries.map((q) => q.id)).toEqual(wanted.queries.map((q) => q.id));
-  actual.queries.forEach((q, j) => {
-    const w = wanted.queries[j]!;
-    for (const side of ['proponents', 'opponents'] as const) {
-      expect(q[side].map((p) => p.id)).toEqual(w[side].map((p) => p.id));
-      q[side].forEach((p, r) => expect(p.score).toBeCloseTo(w[side][r]!.score, 5));
-    }
-  });
-  expect(actual.selfInfluence!.ids).toEqual(wanted.selfInfluence!.ids);
-  actual.selfInfluence!.values.forEach((v, i) => expect(v).toBeCloseTo(wanted.selfInfluence!.values[i]!, 5));
-  expect(actual.checkpoints).toEqual(wanted.checkpoints);
-}
-
 beforeAll(async () => {
   await tf.setBackend('cpu');
-  const c = mlp(['relu', 'softmax'], true);
-  const [x, y] = [randn([N, 5], 11), oneHot(N, 3, 12)];
-  const ids = Array.from({ length: N }, (_, i) => `row-${i}`);
   dir = mkdtempSync(join(tmpdir(), 'inrun-scaleout-'));
-  checkpoints = join(dir, 'ckpt');
-  const run = attach(c.model, { checkpoints: { dir: checkpoints, everyEpochs: 1 }, seed: 3 });
-  await run.fit(x, y, { ids, epochs: 2, batchSize: 10, verbose: 0 });
-  await run.close();
-  const queries = { xs: randn([3, 5], 13), ys: oneHot(3, 3, 14), ids: [7, 8, 9] };
-  trainFile = join(dir, 'train.jsonl');
-  queriesFile = join(dir, 'queries.jsonl');
-  jsonl(trainFile, ids, x, y);
-  jsonl(queriesFile, queries.ids, queries.xs, queries.ys);
-  // Ground truth: single-process tracin on the same rows (read back from the files, as the shards do).
-  const back = (path: string) => JSON.parse(`[${readLines(path).join(',')}]`) as { id: string | number; xs: number[]; ys: number[] }[];
-  const t = back(trainFile);
-  const q = back(queriesFile);
-  expected = await tracin({
-    checkpoints,
-    train: { xs: tf.tensor2d(t.map((r) => r.xs)), ys: tf.tensor2d(t.map((r) => r.ys)), ids: t.map((r) => r.id) },
-    queries: { xs: tf.tensor2d(q.map((r) => r.xs)), ys: tf.tensor2d(q.map((r) => r.ys)), ids: q.map((r) => r.id) },
-    k: K,
-  });
+  ({ checkpoints, trainFile, queriesFile, expected } = await tracinCase(dir, N, K));
   expect(expected.checkpoints.length).toBe(2);
   // The test must exercise the merge: some query's top k draws on several shards.
   expect(expected.queries.every((qq) => qq.proponents.length + qq.opponents.length > 0)).toBe(true);
@@ -91,10 +49,6 @@ function flatParquet(name: string, id: { type: BasicType; data: unknown[] }, xs:
   const filename = join(dir, name);
   parquetWriteFile({ filename, columnData: [{ name: 'id', ...id }, { name: 'xs', ...xs }, { name: 'ys', ...xs }] });
   return filename;
-}
-
-function readLines(path: string): string[] {
-  return readFileSync(path, 'utf8').split('\n').filter((l) => l !== '');
 }
 
 async function readParquet(path: string): Promise<Record<string, unknown>[]> {
@@ -360,27 +314,16 @@ describe('Parquet row files and run folders', () => {
 });
 
 describe.skipIf(!hasRedis)('jobs on BullMQ workers (redis-server on a free port, no persistence)', () => {
-  let redis: ChildProcess;
+  let redis: RedisServer | undefined;
   let port: number;
 
   beforeAll(async () => {
-    port = await new Promise<number>((resolve) => {
-      const s = createServer().listen(0, '127.0.0.1', () => {
-        const p = (s.address() as { port: number }).port;
-        s.close(() => resolve(p));
-      });
-    });
-    redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve, reject) => {
-      redis.once('exit', (code) => reject(new Error(`redis-server exited with ${String(code)}`)));
-      redis.stdout!.on('data', (b: Buffer) => {
-        if (b.toString().includes('Ready to accept connections')) resolve();
-      });
-    });
+    port = await freePort();
+    redis = await startRedis(port);
   });
 
-  afterAll(() => {
-    redis?.kill('SIGTERM');
+  afterAll(async () => {
+    await redis?.stop();
   });
 
   it('a flow of 3 shards on 2 workers equals single-process tracin', async () => {
@@ -464,18 +407,24 @@ describe.skipIf(!hasRedis)('jobs on BullMQ workers (redis-server on a free port,
     await seen;
     doomed.removeAllListeners('exit');
     doomed.kill('SIGKILL');
+    const measured = memoryMetrics();
     // The rescuer looks for the dead worker's expired 1 s lock every 500 ms, but holds the job it takes back
     // with a long lock: a busy machine that delays its renewals must not make the job stall a second time.
-    const rescuer = startWorker({ connection, queueName, lockDuration: 30_000, stalledInterval: 500 });
+    const rescuer = startWorker({ connection, queueName, lockDuration: 10_000, stalledInterval: 500, metrics: { meterProvider: measured.provider } });
     const stalled: string[] = [];
     rescuer.on('stalled', (id) => stalled.push(id));
     try {
       const r = await flow;
       expect(stalled.length).toBeGreaterThan(0);
       expectSame(r.result, local.result);
+      // The stalled shard taken back is a retry in the rescuer's metrics (the dead worker's try was the first).
+      const points = await measured.read();
+      expect(value(points, 'inrun.job.retries tracin-shard')).toBe(1);
+      expect(value(points, 'inrun.jobs tracin-shard completed')).toBe(1);
     } finally {
       doomed.kill('SIGKILL');
       await Promise.all([rescuer.close(), events.close()]);
+      await measured.provider.shutdown();
     }
   });
 });

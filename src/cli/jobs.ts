@@ -3,6 +3,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { InrunError } from '../errors.js';
 import { checkRunId } from '../store/run-id.js';
 import type { CliIo } from './program.js';
+import { prometheusEndpoint } from './metrics-export.js';
 import { jobsBar } from './progress.js';
 
 /** The jobs module, loaded on demand: `inrun report`/`query` never load tf.js (docs/architecture.md). */
@@ -159,16 +160,20 @@ export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: stri
     .option('--concurrency <n>', 'jobs at once in this process', positiveInt('--concurrency'), 1)
     .option('--queue <name>', 'the BullMQ queue', 'inrun')
     .option('--lock-ms <n>', "a job's lock lifetime, and how often to look for dead workers' jobs: if this worker dies, another takes its job back after about this long", positiveInt('--lock-ms'), 30_000)
-    .action(async (o: { redis: string; concurrency: number; queue: string; lockMs: number }) => {
+    .option('--metrics-port <n>', 'serve OpenTelemetry job metrics for Prometheus at http://<host>:<n>/metrics (needs @opentelemetry/sdk-metrics and @opentelemetry/exporter-prometheus)', positiveInt('--metrics-port'))
+    .option('--metrics-host <host>', 'the address the metrics endpoint listens on (0.0.0.0 for a scraper on another machine)', '127.0.0.1')
+    .action(async (o: { redis: string; concurrency: number; queue: string; lockMs: number; metricsPort?: number; metricsHost: string }) => {
       const jobs = await loadJobs();
-      const worker = jobs.startWorker({ connection: jobs.redisConnection(o.redis), concurrency: o.concurrency, queueName: o.queue, lockDuration: o.lockMs });
+      const endpoint = o.metricsPort === undefined ? undefined : await prometheusEndpoint(o.metricsPort, o.metricsHost);
+      const worker = jobs.startWorker({ connection: jobs.redisConnection(o.redis), concurrency: o.concurrency, queueName: o.queue, lockDuration: o.lockMs, ...(endpoint === undefined ? {} : { metrics: { meterProvider: endpoint.meterProvider } }) });
       worker.on('failed', (job, error) => io.err(`job ${job?.name ?? ''} ${job?.id ?? ''} failed: ${error.message}\n`));
       await worker.waitUntilReady();
-      io.out(`inrun worker on ${o.redis}, queue ${o.queue}, concurrency ${o.concurrency}.\n`);
+      io.out(`inrun worker on ${o.redis}, queue ${o.queue}, concurrency ${o.concurrency}${endpoint === undefined ? '' : `, metrics at ${endpoint.url}`}.\n`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);
       });
       await worker.close();
+      await endpoint?.close();
     });
 }

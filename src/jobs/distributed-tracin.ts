@@ -2,6 +2,7 @@
 import { invalid } from '../errors.js';
 import type { TracInResult } from '../posthoc/tracin.js';
 import { runFlow, type JobProgress, type JobQueue } from './flow.js';
+import { jobMetrics, measured, type JobMetricsOptions } from './metrics.js';
 import { JOB_NAMES } from './queue.js';
 import { countRows, type RowRange } from './rows.js';
 import { claimRunFolder } from './run-folder.js';
@@ -39,6 +40,11 @@ export interface DistributedTracInOptions {
   readonly queue?: TracinQueue;
   /** Called as shard jobs finish or fail for good. */
   readonly onProgress?: (progress: JobProgress) => void;
+  /**
+   * OpenTelemetry metrics (docs/telemetry.md): in process, of the jobs run here; with `queue`, of the
+   * flow's jobs as seen on the queue (the workers measure the jobs they run). @defaultValue off
+   */
+  readonly metrics?: boolean | JobMetricsOptions;
 }
 
 /** The merged result (as {@link tracin} returns it) and the files written. */
@@ -74,15 +80,18 @@ export async function distributedTracin(options: DistributedTracInOptions): Prom
   const runId = claimRunFolder(options.out, options.runId);
   const jobs: TracinShardJob[] = ranges.map((range, shard) => ({ checkpoints: options.checkpoints, train: options.train, queries: options.queries, range, shard, k, layers, out: options.out, runId }));
   const merge: TracinMergeJob = { parts: jobs.map((j) => shardPartPath(j.out, runId, j.shard)), checkpoints: options.checkpoints, queries: options.queries, k, out: options.out };
+  const metrics = jobMetrics(options.metrics);
   if (options.queue === undefined) {
     for (const [i, job] of jobs.entries()) {
-      await runTracinShard(job);
+      await measured(metrics, JOB_NAMES.tracinShard, () => runTracinShard(job));
       options.onProgress?.({ done: i + 1, failed: 0, total: jobs.length });
     }
-    const result = await mergeTracinParts(merge);
-    return { result, runId, parts: merge.parts, ...writeTracinOutputs(result, options.out) };
+    return await measured(metrics, JOB_NAMES.tracinMerge, async () => {
+      const result = await mergeTracinParts(merge);
+      return { result, runId, parts: merge.parts, ...writeTracinOutputs(result, options.out) };
+    });
   }
-  const outputs = (await runFlow(options.queue, { name: JOB_NAMES.tracinMerge, data: merge }, jobs.map((data) => ({ name: JOB_NAMES.tracinShard, data })), options.onProgress)) as TracinOutputs;
+  const outputs = (await runFlow(options.queue, { name: JOB_NAMES.tracinMerge, data: merge }, jobs.map((data) => ({ name: JOB_NAMES.tracinShard, data })), options.onProgress, metrics)) as TracinOutputs;
   // The parent wrote the files; the result is read back from the parts (small: k per query per shard).
   return { result: await mergeTracinParts(merge), runId, parts: merge.parts, ...outputs };
 }

@@ -2,6 +2,7 @@
 import { InrunError, invalid } from '../errors.js';
 import type { UntracRow } from '../posthoc/untrac-options.js';
 import { runFlow, type JobProgress, type JobQueue } from './flow.js';
+import { jobMetrics, measured, type JobMetricsOptions } from './metrics.js';
 import { JOB_NAMES } from './queue.js';
 import { claimRunFolder } from './run-folder.js';
 import { mergeUntracParts, runUntracJob, runUntracMerge, untracPartPath, type UntracJob, type UntracJobSettings, type UntracMergeJob } from './untrac-job.js';
@@ -27,6 +28,8 @@ export interface DistributedUntracOptions extends UntracJobSettings {
   readonly queue?: JobQueue;
   /** Called as ascent jobs finish or fail for good. */
   readonly onProgress?: (progress: JobProgress) => void;
+  /** OpenTelemetry metrics, as `distributedTracin`'s (docs/telemetry.md). @defaultValue off */
+  readonly metrics?: boolean | JobMetricsOptions;
 }
 
 /** What {@link distributedUntrac} returns: `untrac`'s rows, the run's id and the merged file. */
@@ -53,20 +56,21 @@ export async function distributedUntrac(options: DistributedUntracOptions): Prom
   const method = options.method;
   if (method !== 'untrac' && method !== 'untrac-inv') invalid('method', "'untrac' or 'untrac-inv'", method);
   if (options.learningRate !== undefined && !(Number.isFinite(options.learningRate) && options.learningRate > 0)) invalid('learningRate', 'a positive number', options.learningRate);
-  const { queue, onProgress, runId: chosen, ...rest } = options;
+  const { queue, onProgress, runId: chosen, metrics: metricsOption, ...rest } = options;
   const runId = claimRunFolder(options.out, chosen);
+  const metrics = jobMetrics(metricsOption);
   const unlearned = Object.keys(method === 'untrac' ? options.sources : options.targets);
   const jobs: UntracJob[] = unlearned.map((unlearn) => ({ ...rest, unlearn, runId }));
   const merge: UntracMergeJob = { parts: unlearned.map((n) => untracPartPath(options.out, runId, n)), targets: Object.keys(options.targets), sources: Object.keys(options.sources), out: options.out };
   let influence: string;
   if (queue === undefined) {
     for (const [i, job] of jobs.entries()) {
-      await runUntracJob(job);
+      await measured(metrics, JOB_NAMES.untrac, () => runUntracJob(job));
       onProgress?.({ done: i + 1, failed: 0, total: jobs.length });
     }
-    influence = await runUntracMerge(merge);
+    influence = await measured(metrics, JOB_NAMES.untracMerge, () => runUntracMerge(merge));
   } else {
-    influence = (await runFlow(queue, { name: JOB_NAMES.untracMerge, data: merge }, jobs.map((data) => ({ name: JOB_NAMES.untrac, data })), onProgress)) as string;
+    influence = (await runFlow(queue, { name: JOB_NAMES.untracMerge, data: merge }, jobs.map((data) => ({ name: JOB_NAMES.untrac, data })), onProgress, metrics)) as string;
   }
   return { rows: await mergeUntracParts(merge), runId, influence };
 }

@@ -6,4 +6,5 @@ export type { WorkerOptions } from './queue.js';
 export { distributedUntrac } from './distributed-untrac.js';
 export type { DistributedUntracOptions, DistributedUntracResult } from './distributed-untrac.js';
 export type { JobProgress, JobQueue } from './flow.js';
+export type { JobMetricsOptions } from './metrics.js';
 export type { UntracJobSettings } from './untrac-job.js';
