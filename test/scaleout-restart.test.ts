@@ -46,21 +46,21 @@ describe.skipIf(!hasRedis)('Redis restarted mid-run', () => {
     const connection = { host: '127.0.0.1', port };
     // A reply lost with Redis (a job handed to a worker as Redis died) leaves that job locked to nobody
     // until its lock expires: a shorter lock brings it back in seconds instead of BullMQ's 30 s to 60 s.
-    // Not much shorter: a shard computes without yielding, and a lock expiring under a busy worker on a
-    // loaded machine would count as a second stall (BullMQ fails a job stalled twice).
+    // Not much shorter: a lock whose renewal a loaded machine delays past it counts as a second stall
+    // (BullMQ fails a job stalled twice).
     const workers = [0, 1].map(() => startWorker({ connection, lockDuration: 5000, stalledInterval: 1000 }));
     const errors: string[] = [];
     for (const w of workers) w.on('error', (e) => errors.push(e.message));
     try {
       const out = join(dir, 'out');
-      const flow = distributedTracin({ checkpoints: c.checkpoints, train: c.trainFile, queries: c.queriesFile, out, k: K, shards: SHARDS, queue: { connection, timeoutMs: 120_000 } });
+      const flow = distributedTracin({ checkpoints: c.checkpoints, train: c.trainFile, queries: c.queriesFile, out, runId: 'kept', k: K, shards: SHARDS, queue: { connection, timeoutMs: 120_000 } });
       // Guards the test itself: the flow must still be running when Redis goes.
       let settled = false;
       void flow.then(
         () => (settled = true),
         () => (settled = true),
       );
-      await until(() => existsSync(join(out, 'ckpt=all', 'shard=0', 'part.parquet')), 'the first shard');
+      await until(() => existsSync(join(out, 'run=kept', 'ckpt=all', 'shard=0', 'part.parquet')), 'the first shard');
       expect(settled).toBe(false);
       await redis.stop('SIGKILL');
       await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -84,9 +84,9 @@ describe.skipIf(!hasRedis)('Redis restarted mid-run', () => {
     worker.on('error', () => undefined);
     try {
       const out = join(dir, 'lost');
-      const flow = distributedTracin({ checkpoints: c.checkpoints, train: c.trainFile, queries: c.queriesFile, out, k: K, shards: SHARDS, queue: { connection, queueName: 'inrun-lost', timeoutMs: 600_000 } });
+      const flow = distributedTracin({ checkpoints: c.checkpoints, train: c.trainFile, queries: c.queriesFile, out, runId: 'lost', k: K, shards: SHARDS, queue: { connection, queueName: 'inrun-lost', timeoutMs: 600_000 } });
       const failed = expect(flow).rejects.toThrow(/gone from Redis \(restarted without persistence/);
-      await until(() => existsSync(join(out, 'ckpt=all', 'shard=0', 'part.parquet')), 'the first shard');
+      await until(() => existsSync(join(out, 'run=lost', 'ckpt=all', 'shard=0', 'part.parquet')), 'the first shard');
       await redis.stop('SIGKILL');
       redis = await startRedis(port);
       await failed;
