@@ -168,6 +168,20 @@ describe('offline jobs in process', () => {
     await expect(distributedUntrac({ ...options, model: bare, out: join(dir, 'untrac-bare') })).rejects.toMatchObject({ code: 'invalid_input', field: 'model' });
   });
 
+  it("importing inrun does not load bullmq; making a worker does (the queue's client stays off the attach path)", () => {
+    const src = join(import.meta.dirname, '..', 'src');
+    const probe = `const { createRequire } = await import('node:module');
+      const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('/node_modules/bullmq/'));
+      const inrun = await import(${JSON.stringify(join(src, 'index.ts'))});
+      const before = loaded();
+      inrun.startWorker({ connection: { host: '127.0.0.1', port: 1 } });
+      const after = loaded();
+      process.stdout.write(JSON.stringify({ before, after }));
+      process.exit(0);`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', probe], { encoding: 'utf8' });
+    expect(JSON.parse(r.stdout), r.stderr).toEqual({ before: false, after: true });
+  });
+
   it('the CLI loads tf.js only when a job command runs (tf.js registers globalThis._tfengine)', () => {
     const src = join(import.meta.dirname, '..', 'src');
     const probe = `const { main } = await import(${JSON.stringify(join(src, 'cli', 'program.ts'))});

@@ -1,5 +1,6 @@
 // A BullMQ flow of inrun jobs: a parent that runs after its children, enqueued and awaited with the children's own failure messages.
-import { FlowProducer, Job, Queue, QueueEvents, type ConnectionOptions, type JobNode } from 'bullmq';
+import type { ConnectionOptions, JobNode, Queue } from 'bullmq';
+import { bullmq } from './bullmq.js';
 import { InrunError } from '../errors.js';
 import type { FlowJobEvent, JobMetrics } from './metrics.js';
 import { DEFAULT_QUEUE } from './queue.js';
@@ -38,7 +39,7 @@ export async function runFlow(queue: JobQueue, parent: FlowJob, children: readon
   const queueName = queue.queueName ?? DEFAULT_QUEUE;
   const deadline = Date.now() + (queue.timeoutMs ?? 3_600_000);
   // Reads job states: the parent's as a fallback to its events, the failed children's messages.
-  const jobs = new Queue(queueName, { connection: queue.connection });
+  const jobs = new (bullmq().Queue)(queueName, { connection: queue.connection });
   jobs.on('error', quiet);
   try {
     // Redis is reached first, by this client alone: a QueueEvents that never reached Redis cannot be
@@ -64,8 +65,8 @@ async function enqueueAndWait(queue: JobQueue, jobs: Queue, deadline: number, pa
   const queueName = jobs.name;
   const opts = { attempts: queue.attempts ?? 3, backoff: { type: 'fixed', delay: 1000 } };
   // Listening starts before the flow exists, so a fast flow's completion is not missed.
-  const events = new QueueEvents(queueName, { connection: queue.connection });
-  const producer = new FlowProducer({ connection: queue.connection });
+  const events = new (bullmq().QueueEvents)(queueName, { connection: queue.connection });
+  const producer = new (bullmq().FlowProducer)({ connection: queue.connection });
   events.on('error', quiet);
   producer.on('error', quiet);
   // Events may come before the flow's ids are known: kept by id, counted against the children.
@@ -141,7 +142,7 @@ function where(queue: JobQueue): string {
 async function childFailures(queue: Queue, children: readonly JobNode[]): Promise<string[]> {
   const reasons: string[] = [];
   for (const c of children) {
-    const job = c.job.id === undefined ? undefined : await Job.fromId(queue, c.job.id);
+    const job = c.job.id === undefined ? undefined : await bullmq().Job.fromId(queue, c.job.id);
     if (job?.failedReason) reasons.push(job.failedReason);
   }
   return reasons;

@@ -1,5 +1,6 @@
 // BullMQ plumbing of inrun jobs: the Redis URL, the queue's name, a worker that runs every job kind (TracIn shards, UnTrac ascents, merges).
-import { Worker, type ConnectionOptions, type Job } from 'bullmq';
+import type { ConnectionOptions, Job, Worker } from 'bullmq';
+import { bullmq } from './bullmq.js';
 import { InrunError } from '../errors.js';
 import { jobMetrics, type JobMetricsOptions } from './metrics.js';
 import { runTracinMerge, type TracinMergeJob } from './tracin-merge.js';
@@ -84,7 +85,7 @@ export function startWorker(options: WorkerOptions): Worker {
   const metrics = jobMetrics(options.metrics);
   // attemptsStarted counts this attempt: above 1 it is a retry (after a failure, or a dead worker's job taken back).
   const processor = metrics === null ? processJob : (job: Job) => metrics.run(job.name, job.attemptsStarted, () => processJob(job));
-  return new Worker(options.queueName ?? DEFAULT_QUEUE, processor, {
+  return new (bullmq().Worker)(options.queueName ?? DEFAULT_QUEUE, processor, {
     connection: options.connection,
     concurrency,
     ...(options.lockDuration === undefined ? {} : { lockDuration: options.lockDuration }),

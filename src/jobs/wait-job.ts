@@ -1,5 +1,6 @@
 // Waiting for a job's end on a queue whose events can be lost (Redis restarted, a trimmed event stream): its events first, its state polled as a fallback, always a deadline.
-import { Job, type Queue, type QueueEvents } from 'bullmq';
+import type { Queue, QueueEvents } from 'bullmq';
+import { bullmq } from './bullmq.js';
 import { InrunError } from '../errors.js';
 
 /** What {@link waitForJob} watches. */
@@ -50,7 +51,7 @@ export function waitForJob(wait: JobWait): Promise<unknown> {
       try {
         const state = await queue.getJobState(jobId);
         if (state === 'completed' || state === 'failed') {
-          const job = await Job.fromId(queue, jobId);
+          const job = await bullmq().Job.fromId(queue, jobId);
           if (state === 'completed') end(() => resolve(job?.returnvalue));
           else end(() => reject(new Error(job?.failedReason ?? `job ${jobId} failed`)));
         } else if (state === 'unknown') {
