@@ -384,6 +384,9 @@ describe.skipIf(!hasRedis)('jobs on BullMQ workers (redis-server on a free port,
       const progress: { done: number; failed: number; total: number }[] = [];
       const flow = distributedTracin({ checkpoints: join(dir, 'no-such-checkpoints'), train: trainFile, queries: queriesFile, out, k: K, shards: 2, queue: { connection, queueName, attempts: 2, timeoutMs: 30_000 }, onProgress: (p) => progress.push(p) });
       await expect(flow).rejects.toThrow(/shard 0 \(rows 0 to 9 of .*train\.jsonl\):.*no checkpoints in/);
+      // The shard's own code and field come back through Redis (the CLI exits 3 for bad input, not 1 as for a bug).
+      await expect(flow).rejects.toMatchObject({ code: 'bad_checkpoint', field: 'shards[0]' });
+      await expect(flow).rejects.not.toThrow(/inrun-error/);
       expect(existsSync(join(out, 'queries.parquet'))).toBe(false);
       expect(progress.at(-1)).toMatchObject({ done: 0, total: 2 });
       expect(progress.at(-1)!.failed).toBeGreaterThanOrEqual(1);

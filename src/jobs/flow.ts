@@ -1,6 +1,7 @@
 // A BullMQ flow of inrun jobs: a parent that runs after its children, enqueued and awaited with the children's own failure messages.
 import type { ConnectionOptions, JobNode, Queue } from 'bullmq';
 import { bullmq } from './bullmq.js';
+import { readReason } from './job-error.js';
 import { InrunError } from '../errors.js';
 import type { FlowJobEvent, JobMetrics } from './metrics.js';
 import { DEFAULT_QUEUE } from './queue.js';
@@ -123,8 +124,13 @@ async function enqueueAndWait(queue: JobQueue, jobs: Queue, deadline: number, pa
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       // Bounded too: after a timeout Redis may be the reason, and the messages are a courtesy.
-      const reasons = await beforeDeadline(childFailures(jobs, flow.children ?? []), Date.now() + 5000, 'reading the failures').catch(() => []);
-      throw new InrunError(`the ${parent.name} flow ${flow.job.id ?? ''} on queue ${queueName} failed, nothing merged: ${[message, ...reasons].join('; ')}`, { code: 'internal', field: 'queue' });
+      const reasons = (await beforeDeadline(childFailures(jobs, flow.children ?? []), Date.now() + 5000, 'reading the failures').catch(() => [])).map(readReason);
+      // Every failed child saying the same code (a bad row file, a missing checkpoint): the flow fails with that code and the first one's field.
+      const codes = new Set(reasons.map((r) => r.code));
+      const first = reasons[0];
+      const code = codes.size === 1 && first?.code !== undefined ? first.code : 'internal';
+      const field = code === 'internal' ? 'queue' : (first?.field ?? 'queue');
+      throw new InrunError(`the ${parent.name} flow ${flow.job.id ?? ''} on queue ${queueName} failed, nothing merged: ${[readReason(message).message, ...reasons.map((r) => r.message)].join('; ')}`, { code, field });
     }
   } finally {
     // Bounded: should Redis go for good after it was reached, the caller still gets its answer.

@@ -1,6 +1,7 @@
 // BullMQ plumbing of inrun jobs: the Redis URL, the queue's name, a worker that runs every job kind (TracIn shards, UnTrac ascents, merges).
 import type { ConnectionOptions, Job, Worker } from 'bullmq';
 import { bullmq } from './bullmq.js';
+import { taggedForQueue } from './job-error.js';
 import { InrunError } from '../errors.js';
 import { jobMetrics, type JobMetricsOptions } from './metrics.js';
 import { runTracinMerge, type TracinMergeJob } from './tracin-merge.js';
@@ -61,6 +62,15 @@ export interface WorkerOptions {
 
 /** Runs one job by its name. */
 export async function processJob(job: Job): Promise<unknown> {
+  try {
+    return await runByName(job);
+  } catch (e) {
+    // The caller reports the child's code (bad input exits 3 on the CLI, not 1) and field.
+    throw taggedForQueue(e);
+  }
+}
+
+async function runByName(job: Job): Promise<unknown> {
   switch (job.name) {
     case JOB_NAMES.tracinShard:
       return await runTracinShard(job.data as TracinShardJob);
