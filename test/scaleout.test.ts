@@ -9,7 +9,7 @@ import { asyncBufferFromFile, parquetMetadata, parquetReadObjects, type SchemaEl
 import { parquetWriteFile, type BasicType } from 'hyparquet-writer';
 import { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { distributedTracin, distributedUntrac, loadCheckpoint, startWorker, untrac, type TracInResult, type UntracRow } from 'inrun';
+import { distributedTracin, distributedUntrac, loadCheckpoint, startWorker, tracin, untrac, type TracInResult, type UntracRow } from 'inrun';
 import { main } from '../src/cli/program.js';
 // Internal: the row reader's own fields and row ranges are what these cases check.
 import { countRows, readRows } from '../src/jobs/rows.js';
@@ -191,6 +191,33 @@ describe('offline jobs in process', () => {
       process.stdout.write(JSON.stringify({ before, after: '_tfengine' in globalThis }));`;
     const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', probe], { encoding: 'utf8' });
     expect(JSON.parse(r.stdout)).toEqual({ before: false, after: true });
+  });
+
+  it('rows with a source: shards sum TracIn per source, equal to tracin({ sources }) on all rows; sources.parquet', async () => {
+    const names = ['web', 'news', 'books', 'web', 'forum'];
+    const rows = rowsOf(trainFile).map((r, i) => ({ ...r, source: names[(i * 7) % 5]! }));
+    const train = jsonFile('train-sources.jsonl', rows);
+    const truth = await tracin({
+      checkpoints,
+      train: { xs: tf.tensor2d(rows.map((r) => r.xs as number[])), ys: tf.tensor2d(rows.map((r) => r.ys as number[])), ids: rows.map((r) => r.id as string) },
+      queries: { xs: tf.tensor2d(rowsOf(queriesFile).map((r) => r.xs as number[])), ys: tf.tensor2d(rowsOf(queriesFile).map((r) => r.ys as number[])) },
+      k: K,
+      sources: rows.map((r) => r.source),
+    });
+    const r = await distributedTracin({ checkpoints, train, queries: queriesFile, out: join(dir, 'by-source'), k: K, shards: 3 });
+    expect(r.result.sources!.map((x) => [x.source, x.examples])).toEqual(truth.sources!.map((x) => [x.source, x.examples]));
+    r.result.sources!.forEach((x, i) => {
+      x.scores.forEach((v, j) => expect(v).toBeCloseTo(truth.sources![i]!.scores[j]!, 5));
+      expect(x.mean).toBeCloseTo(truth.sources![i]!.mean, 5);
+    });
+    expectSame(r.result, expected);
+    const stored = await readParquet(r.bySource!);
+    expect(stored.length).toBe(3 * truth.sources!.length);
+    expect(stored[0]).toMatchObject({ query_id: '7', source: truth.sources![0]!.source, examples: truth.sources![0]!.examples });
+    expect(stored[0]!.score).toBeCloseTo(truth.sources![0]!.scores[0]!, 5);
+    expect((await distributedTracin({ checkpoints, train: trainFile, queries: queriesFile, out: join(dir, 'no-source'), k: K })).bySource).toBeNull();
+    const half = jsonFile('half-sources.jsonl', rows.map((row, i) => (i === 4 ? { id: row.id, xs: row.xs, ys: row.ys } : row)));
+    await expect(distributedTracin({ checkpoints, train: half, queries: queriesFile, out: join(dir, 'half'), k: K })).rejects.toMatchObject({ code: 'invalid_input', message: expect.stringContaining('source must be a string on every row') as unknown });
   });
 
   it('in process: 3 shards equal single-process tracin (ids keep their types)', async () => {

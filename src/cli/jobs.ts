@@ -104,7 +104,8 @@ export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: stri
           ...(queue === undefined ? {} : { queue }),
         })
         .finally(bar.stop);
-      io.out(`Run ${r.runId}: wrote ${r.queries} (${r.result.queries.length} queries) and ${r.selfInfluence} (${r.result.selfInfluence?.ids.length ?? 0} training rows) from ${r.parts.length} shard(s) over ${r.result.checkpoints.length} checkpoint(s).\n`);
+      const bySource = r.bySource === null ? '' : ` and ${r.bySource} (${r.result.sources?.length ?? 0} sources)`;
+      io.out(`Run ${r.runId}: wrote ${r.queries} (${r.result.queries.length} queries), ${r.selfInfluence} (${r.result.selfInfluence?.ids.length ?? 0} training rows)${bySource} from ${r.parts.length} shard(s) over ${r.result.checkpoints.length} checkpoint(s).\n`);
     });
 
   cli

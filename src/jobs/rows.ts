@@ -18,6 +18,8 @@ export interface FileRows {
   readonly xs: tf.Tensor;
   readonly ys: tf.Tensor;
   readonly ids: ExampleId[];
+  /** Each row's `source` (the dataset it came from) when the file has that field or column, else null. */
+  readonly sources: string[] | null;
 }
 
 /** A file whose name ends in `.parquet` (any case) is read as Parquet; any other as JSON lines. */
@@ -44,7 +46,8 @@ export async function readRows(path: string, range?: RowRange): Promise<FileRows
   const rows = stacker(path);
   if (isParquetRows(path)) {
     const start = range?.start ?? 0;
-    for (const [i, row] of (await readParquetRows(path, ['id', 'xs', 'ys'], range)).entries()) rows.add(start + i, row);
+    const optional = (await parquetColumns(path)).includes('source') ? ['source'] : [];
+    for (const [i, row] of (await readParquetRows(path, ['id', 'xs', 'ys', ...optional], range)).entries()) rows.add(start + i, row);
   } else {
     let index = -1;
     for await (const line of lines(path)) {
@@ -113,6 +116,11 @@ async function openParquet(path: string): Promise<{ file: AsyncBuffer; metadata:
   }
 }
 
+/** The top-level column names of a Parquet file (its footer only). */
+async function parquetColumns(path: string): Promise<string[]> {
+  return parquetSchema((await openParquet(path)).metadata).children.map((c) => c.element.name);
+}
+
 /** Rows of the named columns (all present, else an error naming the missing one), over the row groups that hold `range`. */
 async function readParquetRows(path: string, columns: string[], range?: RowRange): Promise<Record<string, unknown>[]> {
   const { file, metadata } = await openParquet(path);
@@ -141,12 +149,20 @@ function rowId(path: string, index: number, id: unknown): ExampleId {
 /** Collects rows, checking each one's id and shapes as it comes, and stacks them into two tensors. */
 function stacker(path: string) {
   const ids: ExampleId[] = [];
+  // Sources: all rows have one (a string) or none does; the first row decides which.
+  let sources: string[] | null | undefined;
   // Per column: the first row's shape and index (what every later row is checked against), and the flat values.
   const column = () => ({ shape: null as number[] | null, first: 0, values: new Floats() });
   const columns = { xs: column(), ys: column() };
   return {
     add(index: number, row: Record<string, unknown>): void {
       ids.push(rowId(path, index, row.id));
+      const source = row.source ?? undefined;
+      if (sources === undefined) sources = source === undefined ? null : [];
+      if ((sources === null) !== (source === undefined) || (source !== undefined && typeof source !== 'string')) {
+        throw new InrunError(`row ${index} of ${path}: source must be a string on every row or on none (the first row read decides), got ${preview(source)}`, { code: 'invalid_input', field: `${path}[${index}].source` });
+      }
+      if (sources !== null) sources.push(source as string);
       for (const name of ['xs', 'ys'] as const) {
         const column = columns[name];
         const value = row[name];
@@ -165,7 +181,7 @@ function stacker(path: string) {
     finish(range?: RowRange): FileRows {
       if (ids.length === 0) throw new InrunError(`no rows in ${path}${range === undefined ? '' : ` [${range.start}, ${range.end})`}`, { code: 'invalid_input', field: path });
       const tensor = (name: 'xs' | 'ys') => tf.tensor(columns[name].values.take(), [ids.length, ...columns[name].shape!]);
-      return { xs: tensor('xs'), ys: tensor('ys'), ids };
+      return { xs: tensor('xs'), ys: tensor('ys'), ids, sources: sources ?? null };
     },
   };
 }

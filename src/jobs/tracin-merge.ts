@@ -1,7 +1,7 @@
 // The TracIn merge step: shards' top-k lists per query and self-influence into one result and two Parquet files.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkpointFolders, type Influence, type TracInResult } from '../posthoc/tracin.js';
+import { checkpointFolders, type Influence, type SourceInfluence, type TracInResult } from '../posthoc/tracin.js';
 import { readCheckpointInfo } from '../run/checkpoint.js';
 import { readParquetFile, writeParquetFile } from '../store/parquet-file.js';
 import type { ExampleId } from '../types.js';
@@ -20,6 +20,8 @@ export interface TracinMergeJob {
 export interface TracinOutputs {
   readonly queries: string;
   readonly selfInfluence: string;
+  /** `<out>/sources.parquet` when the training rows had a `source`, else null. */
+  readonly bySource: string | null;
 }
 
 interface PartRow {
@@ -42,6 +44,8 @@ export async function mergeTracinParts(job: Omit<TracinMergeJob, 'out'>): Promis
   const worst: Influence[][] = queryIds.map(() => []);
   const selfIds: ExampleId[] = [];
   const selfValues: number[] = [];
+  // Per source (first seen, in shard order: training order, as tracin() orders them): rows and per-query sums.
+  const bySource = new Map<string, { examples: number; scores: Float64Array }>();
   for (const part of job.parts) {
     const rows = (await readParquetFile(part)) as unknown as PartRow[];
     for (const r of rows) {
@@ -49,6 +53,13 @@ export async function mergeTracinParts(job: Omit<TracinMergeJob, 'out'>): Promis
       if (r.kind === 'self') {
         selfIds.push(id);
         selfValues.push(r.score);
+      } else if (r.kind === 'source') {
+        const name = id as string;
+        let s = bySource.get(name);
+        if (s === undefined) bySource.set(name, (s = { examples: 0, scores: new Float64Array(queryIds.length) }));
+        // A shard writes one row per source and query, each with the source's rows in the shard: count them once.
+        if (r.query === 0) s.examples += r.rank;
+        s.scores[r.query]! += r.score;
       } else (r.kind === 'proponent' ? best : worst)[r.query]!.push({ id, score: r.score });
     }
   }
@@ -62,13 +73,18 @@ export async function mergeTracinParts(job: Omit<TracinMergeJob, 'out'>): Promis
     }),
     queries: queryIds.map((id, j) => ({ id, proponents: proponents[j]!, opponents: opponents[j]! })),
     selfInfluence: { ids: selfIds, values: Float64Array.from(selfValues) },
-    sources: null,
+    sources:
+      bySource.size === 0
+        ? null
+        : [...bySource].map(([source, s]): SourceInfluence => ({ source, examples: s.examples, scores: s.scores, mean: s.scores.reduce((a, b) => a + b, 0) / queryIds.length })),
   };
 }
 
 /**
  * Writes a result as `<out>/queries.parquet` (`query_id`, `kind` proponent | opponent, `rank` from 1,
- * `train_id`, `score`) and `<out>/self_influence.parquet` (`train_id`, `value`); ids as strings.
+ * `train_id`, `score`) and `<out>/self_influence.parquet` (`train_id`, `value`); ids as strings. With
+ * sources, also `<out>/sources.parquet` (`query_id`, `source`, `examples`, `score`: the source's rows'
+ * scores summed for that query).
  */
 export function writeTracinOutputs(result: TracInResult, out: string): TracinOutputs {
   mkdirSync(out, { recursive: true });
@@ -101,7 +117,17 @@ export function writeTracinOutputs(result: TracInResult, out: string): TracinOut
     { name: 'train_id', type: 'STRING', data: (self?.ids ?? []).map(String) },
     { name: 'value', type: 'DOUBLE', data: Array.from(self?.values ?? []) },
   ]);
-  return outputs;
+  if (result.sources === null) return { ...outputs, bySource: null };
+  const sources = result.sources;
+  const rows = result.queries.flatMap((q, j) => sources.map((s) => ({ query: String(q.id), source: s.source, examples: s.examples, score: s.scores[j]! })));
+  const bySource = join(out, 'sources.parquet');
+  writeParquetFile(bySource, [
+    { name: 'query_id', type: 'STRING', data: rows.map((r) => r.query) },
+    { name: 'source', type: 'STRING', data: rows.map((r) => r.source) },
+    { name: 'examples', type: 'INT32', data: rows.map((r) => r.examples) },
+    { name: 'score', type: 'DOUBLE', data: rows.map((r) => r.score) },
+  ]);
+  return { ...outputs, bySource };
 }
 
 /** The merge job: merges the parts and writes the outputs. */

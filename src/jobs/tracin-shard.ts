@@ -44,8 +44,10 @@ export function shardPartPath(out: string, runId: string, shard: number): string
 /**
  * Runs one shard with {@link tracin} on the shard's rows and writes its part atomically (temp + rename:
  * a retried or duplicated job replaces the whole file, never leaves a partial one). Rows of the part:
- * `kind` proponent | opponent | self, `query` (query index; -1 for self), `rank` (row index in the shard
- * for self), `train_id` (JSON of the id, so numbers stay numbers), `score`.
+ * `kind` proponent | opponent | self | source, `query` (query index; -1 for self), `rank` (row index in
+ * the shard for self; the source's rows in the shard for source), `train_id` (JSON of the id, so numbers
+ * stay numbers; JSON of the source's name for source), `score`. Source rows exist when the training
+ * file gives each row a `source`: the shard's summed scores per source and query ({@link tracin}'s `sources`).
  */
 export async function runTracinShard(job: TracinShardJob): Promise<string> {
   try {
@@ -62,7 +64,7 @@ async function scoreShard(job: TracinShardJob): Promise<string> {
   try {
     const queries = await readRows(job.queries);
     try {
-      const result = await tracin({ checkpoints: job.checkpoints, train, queries, k: job.k, layers: job.layers });
+      const result = await tracin({ checkpoints: job.checkpoints, train, queries, k: job.k, layers: job.layers, ...(train.sources === null ? {} : { sources: train.sources }) });
       const kind: string[] = [];
       const query: number[] = [];
       const rank: number[] = [];
@@ -81,6 +83,8 @@ async function scoreShard(job: TracinShardJob): Promise<string> {
       });
       const self = result.selfInfluence!;
       self.ids.forEach((i, r) => push('self', -1, r, i, self.values[r]!));
+      // Per source and query: the shard's sum (rank holds the source's rows in the shard); the merge adds shards' sums.
+      for (const s of result.sources ?? []) s.scores.forEach((v, j) => push('source', j, s.examples, s.source, v));
       const path = shardPartPath(job.out, job.runId, job.shard);
       mkdirSync(dirname(path), { recursive: true });
       writeParquetFile(path, [
