@@ -220,6 +220,24 @@ describe('offline jobs in process', () => {
     await expect(distributedTracin({ checkpoints, train: half, queries: queriesFile, out: join(dir, 'half'), k: K })).rejects.toMatchObject({ code: 'invalid_input', message: expect.stringContaining('source must be a string on every row') as unknown });
   });
 
+  it('perCheckpoint: one job per (checkpoint, shard) under ckpt=<c>/, summed in the merge: equals tracin (and per source); inrun tracin --per-checkpoint', async () => {
+    const rows = rowsOf(trainFile).map((r, i) => ({ ...r, source: ['a', 'b'][i % 2]! }));
+    const train = jsonFile('train-ckpt.jsonl', rows);
+    const progress: unknown[] = [];
+    const r = await distributedTracin({ checkpoints, train, queries: queriesFile, out: join(dir, 'per-ckpt'), k: K, shards: 3, perCheckpoint: true, onProgress: (p) => progress.push(p) });
+    const c = expected.checkpoints.length;
+    expect(c).toBeGreaterThan(1);
+    expect(r.parts).toEqual([0, 1, 2].flatMap((s) => Array.from({ length: c }, (_, k) => join(dir, 'per-ckpt', `run=${r.runId}`, `ckpt=${k}`, `shard=${s}`, 'part.parquet'))));
+    expect(progress.at(-1)).toEqual({ done: 3 * c, failed: 0, total: 3 * c });
+    expectSame(r.result, expected);
+    const whole = await distributedTracin({ checkpoints, train, queries: queriesFile, out: join(dir, 'per-ckpt-whole'), k: K, shards: 2 });
+    r.result.sources!.forEach((s, i) => s.scores.forEach((v, j) => expect(v).toBeCloseTo(whole.result.sources![i]!.scores[j]!, 5)));
+    expect(r.result.sources!.map((s) => s.examples)).toEqual([10, 10]);
+    const out: string[] = [];
+    expect(await main(['tracin', '--checkpoints', checkpoints, '--train', trainFile, '--queries', queriesFile, '--out', join(dir, 'per-ckpt-cli'), '--k', String(K), '--shards', '2', '--per-checkpoint'], { out: (s: string) => out.push(s), err: () => undefined })).toBe(0);
+    expect(out.join('')).toContain(`from ${2 * c} part(s)`);
+  });
+
   it('in process: 3 shards equal single-process tracin (ids keep their types)', async () => {
     const before = tf.memory().numTensors;
     const progress: unknown[] = [];

@@ -75,8 +75,12 @@ describe('TracIn from checkpoints', () => {
     expect(result.checkpoints.map((c) => c.step)).toEqual([3, 7, 11]);
     expect(result.checkpoints.every((c) => c.learningRate === 0.3)).toBe(true);
     expectMatches(result, expected, 4);
-    const streamed = await tracin({ checkpoints: dir, train: { xs: x, ys: y, ids }, queries: { xs: qx, ys: qy }, k: 4, batchSize: 3, ghostPath: 'pairwise' });
+    const streamed = await tracin({ checkpoints: dir, train: { xs: x, ys: y, ids }, queries: { xs: qx, ys: qy }, k: 4, batchSize: 3, ghostPath: 'pairwise', matrix: true });
     expectMatches(streamed, expected, 4);
+    // matrix: every score, row-major in training order.
+    expect(result.matrix).toBeNull();
+    expect(streamed.matrix!.length).toBe(N * 3);
+    expected.scores.forEach((row, i) => row.forEach((v, j) => expect(streamed.matrix![i * 3 + j]!).toBeCloseTo(v, 4)));
   });
 
   it('gives timers a turn every batch (a queued shard renews its job lock on a timer)', async () => {

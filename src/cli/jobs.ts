@@ -18,6 +18,7 @@ interface TracinFlags {
   out: string;
   redis?: string;
   shards: number;
+  perCheckpoint: boolean;
   queue: string;
   runId?: string;
 }
@@ -84,6 +85,7 @@ export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: stri
     .addOption(new Option('--layers <which>', 'parameters the scores cover').choices(['all', 'last', 'embedding']).default('all'))
     .option('--redis <url>', 'run the shards on workers through this Redis (redis://host:port); without it, here')
     .option('--shards <n>', 'training-row shards, one job each', positiveInt('--shards'), 1)
+    .option('--per-checkpoint', 'one job per (checkpoint, shard): each loads one checkpoint; parts keep every score (rows x queries) for the merge to sum', false)
     .option('--queue <name>', 'the BullMQ queue', 'inrun')
     .option('--run-id <id>', RUN_ID_HELP, runIdFlag)
     .action(async (o: TracinFlags) => {
@@ -98,14 +100,14 @@ export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: stri
           out: o.out,
           k: o.k,
           layers: o.layers,
-          shards: o.shards,
+          shards: o.shards, perCheckpoint: o.perCheckpoint,
           onProgress: bar.update,
           ...(o.runId === undefined ? {} : { runId: o.runId }),
           ...(queue === undefined ? {} : { queue }),
         })
         .finally(bar.stop);
       const bySource = r.bySource === null ? '' : ` and ${r.bySource} (${r.result.sources?.length ?? 0} sources)`;
-      io.out(`Run ${r.runId}: wrote ${r.queries} (${r.result.queries.length} queries), ${r.selfInfluence} (${r.result.selfInfluence?.ids.length ?? 0} training rows)${bySource} from ${r.parts.length} shard(s) over ${r.result.checkpoints.length} checkpoint(s).\n`);
+      io.out(`Run ${r.runId}: wrote ${r.queries} (${r.result.queries.length} queries), ${r.selfInfluence} (${r.result.selfInfluence?.ids.length ?? 0} training rows)${bySource} from ${r.parts.length} part(s) over ${r.result.checkpoints.length} checkpoint(s).\n`);
     });
 
   cli

@@ -1,6 +1,6 @@
 // distributedTracin(): TracInCP over files, split into training-row shards, in this process or as a BullMQ flow.
 import { invalid } from '../errors.js';
-import type { TracInResult } from '../posthoc/tracin.js';
+import { checkpointFolders, type TracInResult } from '../posthoc/tracin.js';
 import { runFlow, type JobProgress, type JobQueue } from './flow.js';
 import { jobMetrics, measured, type JobMetricsOptions } from './metrics.js';
 import { JOB_NAMES } from './queue.js';
@@ -34,8 +34,15 @@ export interface DistributedTracInOptions {
   readonly k?: number;
   /** @defaultValue 'all' */
   readonly layers?: TracinLayers;
-  /** Training-row shards (one job each). @defaultValue 1 */
+  /** Training-row shards (one job each, or one per checkpoint with `perCheckpoint`). @defaultValue 1 */
   readonly shards?: number;
+  /**
+   * One job per (checkpoint, shard) instead of per shard: each job loads one checkpoint's model (a
+   * shard job holds them all at once) and there are checkpoints x shards jobs to spread, but each part
+   * holds every score of its rows at its checkpoint (rows x queries floats, `ckpt=<c>/`), which the
+   * merge sums per shard before ranking. @defaultValue false
+   */
+  readonly perCheckpoint?: boolean;
   /** Run the shards on a BullMQ queue; without it they run here, one after another. */
   readonly queue?: TracinQueue;
   /** Called as shard jobs finish or fail for good. */
@@ -77,9 +84,15 @@ export async function distributedTracin(options: DistributedTracInOptions): Prom
   const layers = options.layers ?? 'all';
   if (!['all', 'last', 'embedding'].includes(layers)) invalid('layers', "'all', 'last' or 'embedding'", layers);
   const ranges = shardRanges(await countRows(options.train), shards);
+  const perCheckpoint = options.perCheckpoint ?? false;
+  if (typeof perCheckpoint !== 'boolean') invalid('perCheckpoint', 'true or false', perCheckpoint);
+  // Known before any job: a folder without checkpoints fails here, not in every job.
+  const checkpoints = perCheckpoint ? checkpointFolders(options.checkpoints).length : 0;
   const runId = claimRunFolder(options.out, options.runId);
-  const jobs: TracinShardJob[] = ranges.map((range, shard) => ({ checkpoints: options.checkpoints, train: options.train, queries: options.queries, range, shard, k, layers, out: options.out, runId }));
-  const merge: TracinMergeJob = { parts: jobs.map((j) => shardPartPath(j.out, runId, j.shard)), checkpoints: options.checkpoints, queries: options.queries, k, out: options.out };
+  const base = { checkpoints: options.checkpoints, train: options.train, queries: options.queries, k, layers, out: options.out, runId };
+  // Shard-major: the merge takes each shard's checkpoints together.
+  const jobs: TracinShardJob[] = ranges.flatMap((range, shard) => (perCheckpoint ? Array.from({ length: checkpoints }, (_, checkpoint) => ({ ...base, range, shard, checkpoint })) : [{ ...base, range, shard }]));
+  const merge: TracinMergeJob = { parts: jobs.map((j) => shardPartPath(j.out, runId, j.shard, j.checkpoint)), checkpoints: options.checkpoints, queries: options.queries, k, out: options.out, perCheckpoint };
   const metrics = jobMetrics(options.metrics);
   if (options.queue === undefined) {
     for (const [i, job] of jobs.entries()) {

@@ -1,6 +1,8 @@
-// The TracIn merge step: shards' top-k lists per query and self-influence into one result and two Parquet files.
+// The TracIn merge step: shards' top-k lists per query (or per-checkpoint scores, summed first) and self-influence into one result and its Parquet files.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { InrunError } from '../errors.js';
+import { TopK } from '../posthoc/top-k.js';
 import { checkpointFolders, type Influence, type SourceInfluence, type TracInResult } from '../posthoc/tracin.js';
 import { readCheckpointInfo } from '../run/checkpoint.js';
 import { readParquetFile, writeParquetFile } from '../store/parquet-file.js';
@@ -14,6 +16,11 @@ export interface TracinMergeJob {
   readonly queries: string;
   readonly k: number;
   readonly out: string;
+  /**
+   * The parts are per (shard, checkpoint), shard-major (each shard's checkpoints in step order), and
+   * hold every score: the merge sums each shard's checkpoints, then ranks. @defaultValue false
+   */
+  readonly perCheckpoint?: boolean;
 }
 
 /** Paths the merge wrote. */
@@ -46,8 +53,7 @@ export async function mergeTracinParts(job: Omit<TracinMergeJob, 'out'>): Promis
   const selfValues: number[] = [];
   // Per source (first seen, in shard order: training order, as tracin() orders them): rows and per-query sums.
   const bySource = new Map<string, { examples: number; scores: Float64Array }>();
-  for (const part of job.parts) {
-    const rows = (await readParquetFile(part)) as unknown as PartRow[];
+  for await (const rows of shardRows(job, queryIds.length)) {
     for (const r of rows) {
       const id = JSON.parse(r.train_id) as ExampleId;
       if (r.kind === 'self') {
@@ -77,7 +83,66 @@ export async function mergeTracinParts(job: Omit<TracinMergeJob, 'out'>): Promis
       bySource.size === 0
         ? null
         : [...bySource].map(([source, s]): SourceInfluence => ({ source, examples: s.examples, scores: s.scores, mean: s.scores.reduce((a, b) => a + b, 0) / queryIds.length })),
+    matrix: null,
   };
+}
+
+/** Each shard's rows in the form of a whole-shard part: read as they are, or summed over its per-checkpoint parts first. */
+async function* shardRows(job: Omit<TracinMergeJob, 'out'>, queries: number): AsyncGenerator<PartRow[]> {
+  if (job.perCheckpoint !== true) {
+    for (const part of job.parts) yield (await readParquetFile(part)) as unknown as PartRow[];
+    return;
+  }
+  const c = checkpointFolders(job.checkpoints).length;
+  if (job.parts.length % c !== 0) throw new InrunError(`${job.parts.length} parts are not whole shards of ${c} checkpoints each`, { code: 'internal', field: 'parts' });
+  for (let at = 0; at < job.parts.length; at += c) yield await summedShard(job.parts.slice(at, at + c), queries, job.k);
+}
+
+/**
+ * One shard's per-checkpoint parts summed (float64) into TracInCP scores, then ranked as `tracin()`
+ * ranks (positive scores only for proponents, ties in training order), self-influence and per-source
+ * sums added up: the rows a whole-shard part would hold.
+ */
+async function summedShard(paths: readonly string[], queries: number, k: number): Promise<PartRow[]> {
+  let ids: string[] = [];
+  let sources: string[] | null = null;
+  let sums = new Float64Array(0);
+  let self = new Float64Array(0);
+  for (const [c, path] of paths.entries()) {
+    const rows = await readParquetFile(path);
+    if (c === 0) {
+      ids = rows.map((r) => r.train_id as string);
+      sources = rows.length > 0 && typeof rows[0]!.source === 'string' ? rows.map((r) => r.source as string) : null;
+      sums = new Float64Array(ids.length * queries);
+      self = new Float64Array(ids.length);
+    } else if (rows.length !== ids.length || rows.some((r, i) => r.train_id !== ids[i])) {
+      throw new InrunError(`${path} does not hold the rows of ${paths[0]!} (same shard, another checkpoint)`, { code: 'internal', field: 'parts' });
+    }
+    const columns = Array.from({ length: queries }, (_, j) => `query_${j}`);
+    rows.forEach((r, i) => {
+      self[i]! += r.self as number;
+      columns.forEach((name, j) => (sums[i * queries + j]! += r[name] as number));
+    });
+  }
+  const top = new TopK(queries, k);
+  ids.forEach((id, i) => {
+    for (let j = 0; j < queries; j++) top.add(j, id, sums[i * queries + j]!);
+  });
+  const out: PartRow[] = [];
+  top.best.forEach((list, j) => list.forEach((p, rank) => out.push({ kind: 'proponent', query: j, rank, train_id: p.id as string, score: p.score })));
+  top.worst.forEach((list, j) => list.forEach((p, rank) => out.push({ kind: 'opponent', query: j, rank, train_id: p.id as string, score: p.score })));
+  ids.forEach((id, i) => out.push({ kind: 'self', query: -1, rank: i, train_id: id, score: self[i]! }));
+  if (sources !== null) {
+    const bySource = new Map<string, { examples: number; scores: Float64Array }>();
+    sources.forEach((name, i) => {
+      let s = bySource.get(name);
+      if (s === undefined) bySource.set(name, (s = { examples: 0, scores: new Float64Array(queries) }));
+      s.examples++;
+      for (let j = 0; j < queries; j++) s.scores[j]! += sums[i * queries + j]!;
+    });
+    for (const [name, s] of bySource) s.scores.forEach((score, j) => out.push({ kind: 'source', query: j, rank: s.examples, train_id: JSON.stringify(name), score }));
+  }
+  return out;
 }
 
 /**

@@ -1,11 +1,11 @@
-// One TracIn shard job: every checkpoint over one row range of the training file, top-k and self-influence to one Parquet part.
+// One TracIn shard job: one row range of the training file over every checkpoint (top-k and self-influence) or over one checkpoint (every score), to one Parquet part.
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
-import { tracin } from '../posthoc/tracin.js';
+import { checkpointFolders, tracin } from '../posthoc/tracin.js';
 import { writeParquetFile } from '../store/parquet-file.js';
-import { readRows, type RowRange } from './rows.js';
+import { readRows, type FileRows, type RowRange } from './rows.js';
 
 /** Parameters TracIn covers, as the CLI names them. */
 export type TracinLayers = 'all' | 'last' | 'embedding';
@@ -31,14 +31,19 @@ export interface TracinShardJob {
   readonly out: string;
   /** The run (the invocation of `distributedTracin`) the part belongs to: its folder is `run=<runId>`. */
   readonly runId: string;
+  /**
+   * Only this checkpoint (its index among the checkpoint folders, in step order): the part then holds
+   * every score of the shard's rows at that checkpoint, for the merge to sum. Absent: every checkpoint, top-k.
+   */
+  readonly checkpoint?: number;
 }
 
 /**
  * Where shard `shard` of run `runId` writes: Hive-style partitions, the run first (so a second run into
  * the same folder never mixes with the first), one part per shard over all checkpoints (`ckpt=all`).
  */
-export function shardPartPath(out: string, runId: string, shard: number): string {
-  return join(out, `run=${runId}`, 'ckpt=all', `shard=${shard}`, 'part.parquet');
+export function shardPartPath(out: string, runId: string, shard: number, checkpoint?: number): string {
+  return join(out, `run=${runId}`, `ckpt=${checkpoint ?? 'all'}`, `shard=${shard}`, 'part.parquet');
 }
 
 /**
@@ -54,7 +59,8 @@ export async function runTracinShard(job: TracinShardJob): Promise<string> {
     return await scoreShard(job);
   } catch (e) {
     // The flow's caller sees only this message: name the shard and its rows.
-    const message = `shard ${job.shard} (rows ${job.range.start} to ${job.range.end - 1} of ${job.train}): ${e instanceof Error ? e.message : String(e)}`;
+    const at = job.checkpoint === undefined ? '' : `, checkpoint ${job.checkpoint}`;
+    const message = `shard ${job.shard}${at} (rows ${job.range.start} to ${job.range.end - 1} of ${job.train}): ${e instanceof Error ? e.message : String(e)}`;
     throw new InrunError(message, { code: e instanceof InrunError ? e.code : 'internal', field: `shards[${job.shard}]` });
   }
 }
@@ -64,6 +70,7 @@ async function scoreShard(job: TracinShardJob): Promise<string> {
   try {
     const queries = await readRows(job.queries);
     try {
+      if (job.checkpoint !== undefined) return await scoreCheckpoint(job, job.checkpoint, train, queries);
       const result = await tracin({ checkpoints: job.checkpoints, train, queries, k: job.k, layers: job.layers, ...(train.sources === null ? {} : { sources: train.sources }) });
       const kind: string[] = [];
       const query: number[] = [];
@@ -101,4 +108,28 @@ async function scoreShard(job: TracinShardJob): Promise<string> {
   } finally {
     tf.dispose([train.xs, train.ys]);
   }
+}
+
+/**
+ * One checkpoint over the shard's rows, every score kept: columns `train_id` (JSON), `self`, `source`
+ * (when the rows have one) and `query_<j>` per query (float32, as computed). Rows x queries numbers:
+ * the price of splitting checkpoints across jobs, since TracInCP ranks sums over checkpoints.
+ */
+async function scoreCheckpoint(job: TracinShardJob, checkpoint: number, train: FileRows, queries: FileRows): Promise<string> {
+  const folder = checkpointFolders(job.checkpoints)[checkpoint];
+  if (folder === undefined) throw new InrunError(`no checkpoint ${checkpoint} in ${job.checkpoints}`, { code: 'bad_checkpoint', field: 'checkpoints' });
+  const result = await tracin({ checkpoints: [folder], train, queries, k: 1, layers: job.layers, matrix: true });
+  const matrix = result.matrix!;
+  const n = train.ids.length;
+  const q = queries.ids.length;
+  const self = result.selfInfluence!.values;
+  const path = shardPartPath(job.out, job.runId, job.shard, checkpoint);
+  mkdirSync(dirname(path), { recursive: true });
+  writeParquetFile(path, [
+    { name: 'train_id', type: 'STRING', data: train.ids.map((id) => JSON.stringify(id)) },
+    { name: 'self', type: 'DOUBLE', data: self },
+    ...(train.sources === null ? [] : [{ name: 'source', type: 'STRING' as const, data: train.sources }]),
+    ...Array.from({ length: q }, (_, j) => ({ name: `query_${j}`, type: 'FLOAT' as const, data: Float32Array.from({ length: n }, (_, r) => matrix[r * q + j]!) })),
+  ]);
+  return path;
 }

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { isCheckpointFolder, loadCheckpoint, readCheckpointInfo, resolveCheckpoint } from '../run/checkpoint.js';
 import { InrunError, invalid, preview } from '../errors.js';
 import { yieldTurn } from '../event-loop.js';
+import { TopK, type Influence } from './top-k.js';
 import { stepProducts } from '../ghost/products.js';
 import type { LayerRows, PieceShape } from '../ghost/rows.js';
 import { disposeProjections, makeProjections, sketchRows, type Projection } from '../ghost/sketch.js';
@@ -62,12 +63,14 @@ export interface TracInOptions {
    * TracIn at the dataset level beside UnTrac (docs/methods.md). Not with `train: 'sketches'`.
    */
   readonly sources?: readonly string[] | ReadonlyMap<ExampleId, string>;
+  /**
+   * Also return every (training row, query) score ({@link TracInResult.matrix}): n x q numbers, so for
+   * sets small enough to hold, or one shard at a time. Not with `train: 'sketches'`. @defaultValue false
+   */
+  readonly matrix?: boolean;
 }
 
-export interface Influence {
-  readonly id: ExampleId;
-  readonly score: number;
-}
+export type { Influence } from './top-k.js';
 
 export interface TracInResult {
   readonly checkpoints: readonly { readonly path: string; readonly step: number; readonly learningRate: number }[];
@@ -77,6 +80,8 @@ export interface TracInResult {
   readonly selfInfluence: { readonly ids: readonly ExampleId[]; readonly values: Float64Array } | null;
   /** Per source (first-seen order) when `sources` was given, else null. */
   readonly sources: readonly SourceInfluence[] | null;
+  /** With `matrix: true`: every score, row-major (training row r, query j at `r * queries + j`), training order; else null. */
+  readonly matrix: Float32Array | null;
 }
 
 /** One source's TracIn: its rows' scores summed per query. */
@@ -135,33 +140,6 @@ export function checkpointFolders(spec: string | readonly string[]): string[] {
   return steps.map((f) => join(spec, f));
 }
 
-/** Top-k lists per query, updated block by block (memory: 2k per query, never the train x query matrix). */
-class TopK {
-  readonly best: Influence[][];
-  readonly worst: Influence[][];
-
-  constructor(
-    queries: number,
-    private readonly k: number,
-  ) {
-    this.best = Array.from({ length: queries }, () => []);
-    this.worst = Array.from({ length: queries }, () => []);
-  }
-
-  add(q: number, id: ExampleId, score: number): void {
-    if (score > 0) insert(this.best[q]!, { id, score }, (a, b) => b.score - a.score, this.k);
-    if (score < 0) insert(this.worst[q]!, { id, score }, (a, b) => a.score - b.score, this.k);
-  }
-}
-
-function insert(list: Influence[], item: Influence, order: (a: Influence, b: Influence) => number, k: number): void {
-  if (list.length === k && order(item, list[k - 1]!) >= 0) return;
-  let at = list.length;
-  while (at > 0 && order(item, list[at - 1]!) < 0) at--;
-  list.splice(at, 0, item);
-  if (list.length > k) list.pop();
-}
-
 function checkRows(field: string, rows: LabelledRows): { xs: tf.Tensor[]; ys: tf.Tensor[]; ids: ExampleId[] } {
   if (rows === null || typeof rows !== 'object') invalid(field, '{ xs, ys, ids? }', rows);
   const xs = tensorList(rows.xs);
@@ -189,6 +167,7 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
   if (fromSketches && (options.sketch !== undefined || options.layers !== undefined)) {
     throw new InrunError("train: 'sketches' uses the run's own projections and layers; leave out sketch and layers", { field: 'train' });
   }
+  if (fromSketches && options.matrix === true) throw new InrunError("matrix needs the training rows: not with train: 'sketches'", { field: 'matrix', code: 'invalid_option' });
   if (fromSketches && options.sources !== undefined) throw new InrunError("sources need the training rows: not with train: 'sketches'", { field: 'sources', code: 'invalid_option' });
   const sketch = options.sketch;
   if (sketch !== undefined && !(Number.isInteger(sketch.size) && sketch.size >= 1)) invalid('sketch.size', 'a positive integer', sketch.size);
@@ -242,10 +221,12 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
         queries: await scoreStoredSketches(checkpoints, top, q, batchSize, queries.ids),
         selfInfluence: null,
         sources: null,
+        matrix: null,
       };
     }
     const self = wantSelf ? new Float64Array(train.ids.length) : null;
     const sums = grouping === null ? null : new Float64Array(grouping.names.length * q);
+    const matrix = options.matrix === true ? new Float32Array(train.ids.length * q) : null;
     const queryLayout = perRowLayout(q);
     try {
       for (let start = 0; start < train.ids.length; start += batchSize) {
@@ -279,6 +260,7 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
         });
         const [values, selfValues] = await Promise.all([block.data(), selfBlock.data()]);
         tf.dispose([block, selfBlock]);
+        matrix?.set(values as Float32Array, start * q);
         // A queued shard's worker renews its job lock on a timer: give timers a turn every batch (docs/scale-out.md).
         await yieldTurn();
         for (let r = 0; r < n; r++) {
@@ -305,6 +287,7 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
               const scores = sums!.slice(g * q, (g + 1) * q);
               return { source, examples: grouping.counts[g]!, scores, mean: scores.reduce((a, b) => a + b, 0) / q };
             }),
+      matrix,
     };
   } finally {
     for (const c of checkpoints) {
