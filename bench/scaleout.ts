@@ -208,7 +208,8 @@ async function measure(label: string, workers: number, shards: number, train: st
   try {
     const before = { busy: machineBusySeconds(), bench: selfSeconds(), workers: childSeconds(procs), redis: childSeconds([redis]) };
     const started = performance.now();
-    const result = await distributedTracin({ checkpoints, train, queries, out, k: K, shards, ...(workers === 0 ? {} : { queue: { connection, queueName: name, timeoutMs: 1_800_000 } }) });
+    // As the CLI runs it: self-influence streamed to its file, never held here.
+    const result = await distributedTracin({ checkpoints, train, queries, out, k: K, shards, keepSelfInfluence: false, ...(workers === 0 ? {} : { queue: { connection, queueName: name, timeoutMs: 1_800_000 } }) });
     const seconds = (performance.now() - started) / 1000;
     const cpu = { bench: selfSeconds() - before.bench, workers: childSeconds(procs) - before.workers };
     const otherCores = (machineBusySeconds() - before.busy - cpu.bench - cpu.workers - (childSeconds([redis]) - before.redis)) / seconds;
@@ -373,9 +374,9 @@ Assumptions and where each number comes from:
   shard (or a row format that seeks) remove it; the shared storage is assumed to keep up
   (${si(R * rates.bytesPerRow)}B of JSONL read once).
 - The merge runs in one process: ${fmt(R * mergePerRow)} for the merge job and ${fmt(R * tailPerRow)} for the caller
-  reading the parts back (CPU seconds per training row of the 1-worker run, dominated by self-influence), a serial step that
-  no number of machines shortens. It holds every row's self-influence in memory; at ${si(R)} rows that is
-  several GB in one Node process, so a merge that streams self-influence is needed before this scale.
+  reading the parts back for the top-k lists (CPU seconds per training row of the 1-worker run), a serial step that
+  no number of machines shortens. Self-influence goes from the parts to \`self_influence.parquet\` through DuckDB
+  (streamed, sorted out of core), so neither process holds ${si(R)} rows of it (\`keepSelfInfluence: false\`, as the CLI runs).
 - Outputs: ${si(R * partBytesPerRow)}B of shard parts and ${si(R * selfBytesPerRow)}B of \`self_influence.parquet\`.
 - Core-hours count every worker for the whole wall time (the merge included).`,
 );

@@ -236,6 +236,15 @@ describe('offline jobs in process', () => {
     const out: string[] = [];
     expect(await main(['tracin', '--checkpoints', checkpoints, '--train', trainFile, '--queries', queriesFile, '--out', join(dir, 'per-ckpt-cli'), '--k', String(K), '--shards', '2', '--per-checkpoint'], { out: (s: string) => out.push(s), err: () => undefined })).toBe(0);
     expect(out.join('')).toContain(`from ${2 * c} part(s)`);
+    // Self-influence streamed from the per-checkpoint parts, summed over checkpoints, in training order.
+    const self = await readParquet(join(dir, 'per-ckpt-cli', 'self_influence.parquet'));
+    expect(self.map((x) => x.train_id)).toEqual(expected.selfInfluence!.ids);
+    self.forEach((x, i) => expect(x.value as number).toBeCloseTo(expected.selfInfluence!.values[i]!, 5));
+    // keepSelfInfluence: false leaves it to the file; the lists are the same.
+    const light = await distributedTracin({ checkpoints, train: trainFile, queries: queriesFile, out: join(dir, 'per-ckpt-light'), k: K, shards: 2, perCheckpoint: true, keepSelfInfluence: false });
+    expect(light.result.selfInfluence).toBeNull();
+    expect(light.trainingRows).toBe(expected.selfInfluence!.ids.length);
+    expect(light.result.queries).toEqual(r.result.queries);
   });
 
   it('in process: 3 shards equal single-process tracin (ids keep their types)', async () => {

@@ -100,14 +100,14 @@ export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: stri
           out: o.out,
           k: o.k,
           layers: o.layers,
-          shards: o.shards, perCheckpoint: o.perCheckpoint,
+          shards: o.shards, perCheckpoint: o.perCheckpoint, keepSelfInfluence: false,
           onProgress: bar.update,
           ...(o.runId === undefined ? {} : { runId: o.runId }),
           ...(queue === undefined ? {} : { queue }),
         })
         .finally(bar.stop);
       const bySource = r.bySource === null ? '' : ` and ${r.bySource} (${r.result.sources?.length ?? 0} sources)`;
-      io.out(`Run ${r.runId}: wrote ${r.queries} (${r.result.queries.length} queries), ${r.selfInfluence} (${r.result.selfInfluence?.ids.length ?? 0} training rows)${bySource} from ${r.parts.length} part(s) over ${r.result.checkpoints.length} checkpoint(s).\n`);
+      io.out(`Run ${r.runId}: wrote ${r.queries} (${r.result.queries.length} queries), ${r.selfInfluence} (${r.trainingRows} training rows)${bySource} from ${r.parts.length} part(s) over ${r.result.checkpoints.length} checkpoint(s).\n`);
     });
 
   cli

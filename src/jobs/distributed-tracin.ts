@@ -43,6 +43,13 @@ export interface DistributedTracInOptions {
    * merge sums per shard before ranking. @defaultValue false
    */
   readonly perCheckpoint?: boolean;
+  /**
+   * Return every training row's self-influence in `result.selfInfluence` (as `tracin()` does). false:
+   * `result.selfInfluence` is null and the values are only in `self_influence.parquet`, which the merge
+   * streams from the parts: nothing in this process grows with the training rows (the CLI's choice).
+   * @defaultValue true
+   */
+  readonly keepSelfInfluence?: boolean;
   /** Run the shards on a BullMQ queue; without it they run here, one after another. */
   readonly queue?: TracinQueue;
   /** Called as shard jobs finish or fail for good. */
@@ -84,6 +91,8 @@ export async function distributedTracin(options: DistributedTracInOptions): Prom
   const layers = options.layers ?? 'all';
   if (!['all', 'last', 'embedding'].includes(layers)) invalid('layers', "'all', 'last' or 'embedding'", layers);
   const ranges = shardRanges(await countRows(options.train), shards);
+  const keepSelfInfluence = options.keepSelfInfluence ?? true;
+  if (typeof keepSelfInfluence !== 'boolean') invalid('keepSelfInfluence', 'true or false', keepSelfInfluence);
   const perCheckpoint = options.perCheckpoint ?? false;
   if (typeof perCheckpoint !== 'boolean') invalid('perCheckpoint', 'true or false', perCheckpoint);
   // Known before any job: a folder without checkpoints fails here, not in every job.
@@ -100,11 +109,11 @@ export async function distributedTracin(options: DistributedTracInOptions): Prom
       options.onProgress?.({ done: i + 1, failed: 0, total: jobs.length });
     }
     return await measured(metrics, JOB_NAMES.tracinMerge, async () => {
-      const result = await mergeTracinParts(merge);
-      return { result, runId, parts: merge.parts, ...writeTracinOutputs(result, options.out) };
+      const result = await mergeTracinParts(merge, keepSelfInfluence);
+      return { result, runId, parts: merge.parts, ...(await writeTracinOutputs(result, merge)) };
     });
   }
   const outputs = (await runFlow(options.queue, { name: JOB_NAMES.tracinMerge, data: merge }, jobs.map((data) => ({ name: JOB_NAMES.tracinShard, data })), options.onProgress, metrics)) as TracinOutputs;
-  // The parent wrote the files; the result is read back from the parts (small: k per query per shard).
-  return { result: await mergeTracinParts(merge), runId, parts: merge.parts, ...outputs };
+  // The parent wrote the files; the result is read back from the parts (k per query per shard, and self-influence when kept).
+  return { result: await mergeTracinParts(merge, keepSelfInfluence), runId, parts: merge.parts, ...outputs };
 }

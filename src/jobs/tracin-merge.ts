@@ -8,6 +8,7 @@ import { readCheckpointInfo } from '../run/checkpoint.js';
 import { readParquetFile, writeParquetFile } from '../store/parquet-file.js';
 import type { ExampleId } from '../types.js';
 import { readIds } from './rows.js';
+import { writeSelfInfluence } from './self-influence-file.js';
 
 /** What the merge needs: the shards' parts in training-row order, and what the shards were run with. */
 export interface TracinMergeJob {
@@ -29,6 +30,8 @@ export interface TracinOutputs {
   readonly selfInfluence: string;
   /** `<out>/sources.parquet` when the training rows had a `source`, else null. */
   readonly bySource: string | null;
+  /** Rows of `self_influence.parquet`: every training row. */
+  readonly trainingRows: number;
 }
 
 interface PartRow {
@@ -45,7 +48,7 @@ interface PartRow {
  * among the union of the shards' top-k lists: concatenated in shard order and stably sorted, ties keep
  * training order as single-process `tracin` does.
  */
-export async function mergeTracinParts(job: Omit<TracinMergeJob, 'out'>): Promise<TracInResult> {
+export async function mergeTracinParts(job: Omit<TracinMergeJob, 'out'>, keepSelfInfluence = true): Promise<TracInResult> {
   const queryIds = await readIds(job.queries);
   const best: Influence[][] = queryIds.map(() => []);
   const worst: Influence[][] = queryIds.map(() => []);
@@ -57,8 +60,10 @@ export async function mergeTracinParts(job: Omit<TracinMergeJob, 'out'>): Promis
     for (const r of rows) {
       const id = JSON.parse(r.train_id) as ExampleId;
       if (r.kind === 'self') {
-        selfIds.push(id);
-        selfValues.push(r.score);
+        if (keepSelfInfluence) {
+          selfIds.push(id);
+          selfValues.push(r.score);
+        }
       } else if (r.kind === 'source') {
         const name = id as string;
         let s = bySource.get(name);
@@ -78,7 +83,7 @@ export async function mergeTracinParts(job: Omit<TracinMergeJob, 'out'>): Promis
       return { path, step: info.step, learningRate: info.learningRate };
     }),
     queries: queryIds.map((id, j) => ({ id, proponents: proponents[j]!, opponents: opponents[j]! })),
-    selfInfluence: { ids: selfIds, values: Float64Array.from(selfValues) },
+    selfInfluence: keepSelfInfluence ? { ids: selfIds, values: Float64Array.from(selfValues) } : null,
     sources:
       bySource.size === 0
         ? null
@@ -146,12 +151,13 @@ async function summedShard(paths: readonly string[], queries: number, k: number)
 }
 
 /**
- * Writes a result as `<out>/queries.parquet` (`query_id`, `kind` proponent | opponent, `rank` from 1,
- * `train_id`, `score`) and `<out>/self_influence.parquet` (`train_id`, `value`); ids as strings. With
- * sources, also `<out>/sources.parquet` (`query_id`, `source`, `examples`, `score`: the source's rows'
- * scores summed for that query).
+ * Writes `<out>/queries.parquet` (`query_id`, `kind` proponent | opponent, `rank` from 1, `train_id`,
+ * `score`), `<out>/self_influence.parquet` (`train_id`, `value`, training order; streamed from the
+ * parts, whatever `result` holds) and, with sources, `<out>/sources.parquet` (`query_id`, `source`,
+ * `examples`, `score`: the source's rows' scores summed for that query); ids as strings.
  */
-export function writeTracinOutputs(result: TracInResult, out: string): TracinOutputs {
+export async function writeTracinOutputs(result: TracInResult, job: TracinMergeJob): Promise<TracinOutputs> {
+  const out = job.out;
   mkdirSync(out, { recursive: true });
   const queryId: string[] = [];
   const kind: string[] = [];
@@ -169,20 +175,17 @@ export function writeTracinOutputs(result: TracInResult, out: string): TracinOut
       });
     }
   }
-  const outputs = { queries: join(out, 'queries.parquet'), selfInfluence: join(out, 'self_influence.parquet') };
-  writeParquetFile(outputs.queries, [
+  const queries = join(out, 'queries.parquet');
+  writeParquetFile(queries, [
     { name: 'query_id', type: 'STRING', data: queryId },
     { name: 'kind', type: 'STRING', data: kind },
     { name: 'rank', type: 'INT32', data: rank },
     { name: 'train_id', type: 'STRING', data: trainId },
     { name: 'score', type: 'DOUBLE', data: score },
   ]);
-  const self = result.selfInfluence;
-  writeParquetFile(outputs.selfInfluence, [
-    { name: 'train_id', type: 'STRING', data: (self?.ids ?? []).map(String) },
-    { name: 'value', type: 'DOUBLE', data: Array.from(self?.values ?? []) },
-  ]);
-  if (result.sources === null) return { ...outputs, bySource: null };
+  const selfInfluence = join(out, 'self_influence.parquet');
+  const trainingRows = await writeSelfInfluence(selfInfluence, job.parts, job.perCheckpoint === true ? checkpointFolders(job.checkpoints).length : null);
+  if (result.sources === null) return { queries, selfInfluence, bySource: null, trainingRows };
   const sources = result.sources;
   const rows = result.queries.flatMap((q, j) => sources.map((s) => ({ query: String(q.id), source: s.source, examples: s.examples, score: s.scores[j]! })));
   const bySource = join(out, 'sources.parquet');
@@ -192,10 +195,10 @@ export function writeTracinOutputs(result: TracInResult, out: string): TracinOut
     { name: 'examples', type: 'INT32', data: rows.map((r) => r.examples) },
     { name: 'score', type: 'DOUBLE', data: rows.map((r) => r.score) },
   ]);
-  return { ...outputs, bySource };
+  return { queries, selfInfluence, bySource, trainingRows };
 }
 
-/** The merge job: merges the parts and writes the outputs. */
+/** The merge job: merges the top-k lists (and per-source sums) and writes the outputs; self-influence goes from the parts to its file, never through memory. */
 export async function runTracinMerge(job: TracinMergeJob): Promise<TracinOutputs> {
-  return writeTracinOutputs(await mergeTracinParts(job), job.out);
+  return writeTracinOutputs(await mergeTracinParts(job, false), job);
 }
