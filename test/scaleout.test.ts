@@ -411,6 +411,12 @@ describe.skipIf(!hasRedis)('jobs on BullMQ workers (redis-server on a free port,
       const viaCli = await readParquet(join(out, 'queries.parquet'));
       expect(viaCli.map(({ score: _, ...key }) => key)).toEqual(rows.map(({ score: _, ...key }) => key));
       viaCli.forEach((row, i) => expect(row.score as number).toBeCloseTo(rows[i]!.score as number, 5));
+      // keepSelfInfluence: false: the lists come back from the merge job through Redis (ids keep their types), no part read again.
+      const light = await distributedTracin({ checkpoints, train: trainFile, queries: queriesFile, out: join(dir, 'queue-light'), k: K, shards: 3, keepSelfInfluence: false, queue: { connection, timeoutMs: 60_000 } });
+      expectSame({ ...light.result, selfInfluence: expected.selfInfluence }, expected);
+      expect(light.result.selfInfluence).toBeNull();
+      expect(light.result.queries.map((q) => q.id)).toEqual([7, 8, 9]);
+      expect(light.trainingRows).toBe(N);
     } finally {
       await Promise.all(workers.map((w) => w.close()));
     }

@@ -6,7 +6,7 @@ import { jobMetrics, measured, type JobMetricsOptions } from './metrics.js';
 import { JOB_NAMES } from './queue.js';
 import { countRows, type RowRange } from './rows.js';
 import { claimRunFolder } from './run-folder.js';
-import { mergeTracinParts, writeTracinOutputs, type TracinMergeJob, type TracinOutputs } from './tracin-merge.js';
+import { mergeTracinParts, resultOf, writeTracinOutputs, type TracinMergeJob, type TracinMergeReturn, type TracinOutputs } from './tracin-merge.js';
 import { runTracinShard, shardPartPath, type TracinLayers, type TracinShardJob } from './tracin-shard.js';
 
 /** Where the jobs go (see {@link JobQueue}). */
@@ -113,7 +113,9 @@ export async function distributedTracin(options: DistributedTracInOptions): Prom
       return { result, runId, parts: merge.parts, ...(await writeTracinOutputs(result, merge)) };
     });
   }
-  const outputs = (await runFlow(options.queue, { name: JOB_NAMES.tracinMerge, data: merge }, jobs.map((data) => ({ name: JOB_NAMES.tracinShard, data })), options.onProgress, metrics)) as TracinOutputs;
-  // The parent wrote the files; the result is read back from the parts (k per query per shard, and self-influence when kept).
-  return { result: await mergeTracinParts(merge, keepSelfInfluence), runId, parts: merge.parts, ...outputs };
+  const merged = (await runFlow(options.queue, { name: JOB_NAMES.tracinMerge, data: merge }, jobs.map((data) => ({ name: JOB_NAMES.tracinShard, data })), options.onProgress, metrics)) as TracinMergeReturn;
+  // The parent wrote the files and returned the lists; self-influence, when kept, is read back from the parts.
+  const result = keepSelfInfluence ? await mergeTracinParts(merge, true) : resultOf(merged);
+  const outputs: TracinOutputs = { queries: merged.queries, selfInfluence: merged.selfInfluence, bySource: merged.bySource, trainingRows: merged.trainingRows };
+  return { result, runId, parts: merge.parts, ...outputs };
 }

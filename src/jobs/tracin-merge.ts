@@ -198,7 +198,25 @@ export async function writeTracinOutputs(result: TracInResult, job: TracinMergeJ
   return { queries, selfInfluence, bySource, trainingRows };
 }
 
-/** The merge job: merges the top-k lists (and per-source sums) and writes the outputs; self-influence goes from the parts to its file, never through memory. */
-export async function runTracinMerge(job: TracinMergeJob): Promise<TracinOutputs> {
-  return writeTracinOutputs(await mergeTracinParts(job, false), job);
+/** What the merge job returns through Redis: the paths, and the small part of the result (JSON: lists, sources' sums as arrays). */
+export interface TracinMergeReturn extends TracinOutputs {
+  readonly lists: Omit<TracInResult, 'sources' | 'selfInfluence' | 'matrix'> & { readonly sources: readonly (Omit<SourceInfluence, 'scores'> & { readonly scores: readonly number[] })[] | null };
+}
+
+/**
+ * The merge job: merges the top-k lists (and per-source sums) and writes the outputs; self-influence
+ * goes from the parts to its file, never through memory. Returns the lists too (k per query: small
+ * enough for Redis), so a queued caller need not read the parts again.
+ */
+export async function runTracinMerge(job: TracinMergeJob): Promise<TracinMergeReturn> {
+  const merged = await mergeTracinParts(job, false);
+  const outputs = await writeTracinOutputs(merged, job);
+  const { checkpoints, queries, sources } = merged;
+  return { ...outputs, lists: { checkpoints, queries, sources: sources?.map((s) => ({ ...s, scores: Array.from(s.scores) })) ?? null } };
+}
+
+/** The result from a merge job's return (no self-influence: that stays in its file). */
+export function resultOf(merged: TracinMergeReturn): TracInResult {
+  const { sources, ...lists } = merged.lists;
+  return { ...lists, sources: sources?.map((s) => ({ ...s, scores: Float64Array.from(s.scores) })) ?? null, selfInfluence: null, matrix: null };
 }
