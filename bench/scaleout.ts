@@ -374,7 +374,8 @@ Assumptions and where each number comes from:
   shard (or a row format that seeks) remove it; the shared storage is assumed to keep up
   (${si(R * rates.bytesPerRow)}B of JSONL read once).
 - The merge runs in one process: ${fmt(R * mergePerRow)} for the merge job and ${fmt(R * tailPerRow)} for the caller
-  reading the parts back for the top-k lists (CPU seconds per training row of the 1-worker run), a serial step that
+  (the bench process's CPU: enqueueing, events, the result; it reads no part, the merge job returns the lists), both as CPU
+  seconds per training row of the 1-worker run scaled up (a conservative reading of the caller's share), a serial step that
   no number of machines shortens. Self-influence goes from the parts to \`self_influence.parquet\` through DuckDB
   (streamed, sorted out of core), so neither process holds ${si(R)} rows of it (\`keepSelfInfluence: false\`, as the CLI runs).
 - Outputs: ${si(R * partBytesPerRow)}B of shard parts and ${si(R * selfBytesPerRow)}B of \`self_influence.parquet\`.
