@@ -2,6 +2,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { InrunError } from '../errors.js';
+import { SourceSums } from '../posthoc/source-sums.js';
 import { TopK } from '../posthoc/top-k.js';
 import { checkpointFolders, type Influence, type SourceInfluence, type TracInResult } from '../posthoc/tracin.js';
 import { readCheckpointInfo } from '../run/checkpoint.js';
@@ -54,24 +55,20 @@ export async function mergeTracinParts(job: Omit<TracinMergeJob, 'out'>, keepSel
   const worst: Influence[][] = queryIds.map(() => []);
   const selfIds: ExampleId[] = [];
   const selfValues: number[] = [];
-  // Per source (first seen, in shard order: training order, as tracin() orders them): rows and per-query sums.
-  const bySource = new Map<string, { examples: number; scores: Float64Array }>();
+  // Sources first seen in shard order: training order, as tracin() orders them.
+  const bySource = new SourceSums(queryIds.length);
   for await (const rows of shardRows(job, queryIds.length)) {
     for (const r of rows) {
-      const id = JSON.parse(r.train_id) as ExampleId;
+      // Self rows are one per training row: their ids are parsed only when they are kept.
       if (r.kind === 'self') {
         if (keepSelfInfluence) {
-          selfIds.push(id);
+          selfIds.push(JSON.parse(r.train_id) as ExampleId);
           selfValues.push(r.score);
         }
       } else if (r.kind === 'source') {
-        const name = id as string;
-        let s = bySource.get(name);
-        if (s === undefined) bySource.set(name, (s = { examples: 0, scores: new Float64Array(queryIds.length) }));
         // A shard writes one row per source and query, each with the source's rows in the shard: count them once.
-        if (r.query === 0) s.examples += r.rank;
-        s.scores[r.query]! += r.score;
-      } else (r.kind === 'proponent' ? best : worst)[r.query]!.push({ id, score: r.score });
+        bySource.addSum(bySource.slot(JSON.parse(r.train_id) as string), r.query === 0 ? r.rank : 0, r.query, r.score);
+      } else (r.kind === 'proponent' ? best : worst)[r.query]!.push({ id: JSON.parse(r.train_id) as ExampleId, score: r.score });
     }
   }
   const top = (lists: Influence[][], sign: number): Influence[][] => lists.map((l) => l.sort((a, b) => sign * (b.score - a.score)).slice(0, job.k));
@@ -84,10 +81,7 @@ export async function mergeTracinParts(job: Omit<TracinMergeJob, 'out'>, keepSel
     }),
     queries: queryIds.map((id, j) => ({ id, proponents: proponents[j]!, opponents: opponents[j]! })),
     selfInfluence: keepSelfInfluence ? { ids: selfIds, values: Float64Array.from(selfValues) } : null,
-    sources:
-      bySource.size === 0
-        ? null
-        : [...bySource].map(([source, s]): SourceInfluence => ({ source, examples: s.examples, scores: s.scores, mean: s.scores.reduce((a, b) => a + b, 0) / queryIds.length })),
+    sources: bySource.size === 0 ? null : bySource.list(),
     matrix: null,
   };
 }
@@ -113,6 +107,7 @@ async function summedShard(paths: readonly string[], queries: number, k: number)
   let sources: string[] | null = null;
   let sums = new Float64Array(0);
   let self = new Float64Array(0);
+  const columns = Array.from({ length: queries }, (_, j) => `query_${j}`);
   for (const [c, path] of paths.entries()) {
     const rows = await readParquetFile(path);
     if (c === 0) {
@@ -123,7 +118,6 @@ async function summedShard(paths: readonly string[], queries: number, k: number)
     } else if (rows.length !== ids.length || rows.some((r, i) => r.train_id !== ids[i])) {
       throw new InrunError(`${path} does not hold the rows of ${paths[0]!} (same shard, another checkpoint)`, { code: 'internal', field: 'parts' });
     }
-    const columns = Array.from({ length: queries }, (_, j) => `query_${j}`);
     rows.forEach((r, i) => {
       self[i]! += r.self as number;
       columns.forEach((name, j) => (sums[i * queries + j]! += r[name] as number));
@@ -138,14 +132,9 @@ async function summedShard(paths: readonly string[], queries: number, k: number)
   top.worst.forEach((list, j) => list.forEach((p, rank) => out.push({ kind: 'opponent', query: j, rank, train_id: p.id as string, score: p.score })));
   ids.forEach((id, i) => out.push({ kind: 'self', query: -1, rank: i, train_id: id, score: self[i]! }));
   if (sources !== null) {
-    const bySource = new Map<string, { examples: number; scores: Float64Array }>();
-    sources.forEach((name, i) => {
-      let s = bySource.get(name);
-      if (s === undefined) bySource.set(name, (s = { examples: 0, scores: new Float64Array(queries) }));
-      s.examples++;
-      for (let j = 0; j < queries; j++) s.scores[j]! += sums[i * queries + j]!;
-    });
-    for (const [name, s] of bySource) s.scores.forEach((score, j) => out.push({ kind: 'source', query: j, rank: s.examples, train_id: JSON.stringify(name), score }));
+    const bySource = new SourceSums(queries);
+    sources.forEach((name, i) => bySource.addRow(bySource.slot(name), sums, i * queries));
+    for (const s of bySource.list()) s.scores.forEach((score, j) => out.push({ kind: 'source', query: j, rank: s.examples, train_id: JSON.stringify(s.source), score }));
   }
   return out;
 }

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { isCheckpointFolder, loadCheckpoint, readCheckpointInfo, resolveCheckpoint } from '../run/checkpoint.js';
 import { InrunError, invalid, preview } from '../errors.js';
 import { yieldTurn } from '../event-loop.js';
+import { SourceSums, type SourceInfluence } from './source-sums.js';
 import { TopK, type Influence } from './top-k.js';
 import { stepProducts } from '../ghost/products.js';
 import type { LayerRows, PieceShape } from '../ghost/rows.js';
@@ -71,6 +72,7 @@ export interface TracInOptions {
 }
 
 export type { Influence } from './top-k.js';
+export type { SourceInfluence } from './source-sums.js';
 
 export interface TracInResult {
   readonly checkpoints: readonly { readonly path: string; readonly step: number; readonly learningRate: number }[];
@@ -82,20 +84,6 @@ export interface TracInResult {
   readonly sources: readonly SourceInfluence[] | null;
   /** With `matrix: true`: every score, row-major (training row r, query j at `r * queries + j`), training order; else null. */
   readonly matrix: Float32Array | null;
-}
-
-/** One source's TracIn: its rows' scores summed per query. */
-export interface SourceInfluence {
-  readonly source: string;
-  /** Training rows of the source. */
-  readonly examples: number;
-  /** Per query, in query order: the sum of the source's rows' scores (positive = the source lowers that query's loss). */
-  readonly scores: Float64Array;
-  /**
-   * The mean of `scores` over the queries: the source's influence on the queries taken as one target set
-   * (the gradient of a mean loss is the mean of the gradients), comparable with UnTrac's per-source influence.
-   */
-  readonly mean: number;
 }
 
 /** Sketches a run saved with a checkpoint. */
@@ -178,8 +166,8 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
     invalid('learningRates', `${paths.length} numbers, one per checkpoint`, options.learningRates);
   }
   const wantSelf = !fromSketches && (options.selfInfluence ?? true);
-  const grouping = train === null || options.sources === undefined ? null : sourceGroups(options.sources, train.ids);
   const q = queries.ids.length;
+  const grouping = train === null || options.sources === undefined ? null : sourceSlots(options.sources, train.ids, q);
   const checkpoints: Checkpoint[] = [];
   try {
     for (const [i, path] of paths.entries()) {
@@ -225,7 +213,6 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
       };
     }
     const self = wantSelf ? new Float64Array(train.ids.length) : null;
-    const sums = grouping === null ? null : new Float64Array(grouping.names.length * q);
     const matrix = options.matrix === true ? new Float32Array(train.ids.length * q) : null;
     const queryLayout = perRowLayout(q);
     try {
@@ -267,10 +254,7 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
           const id = train.ids[start + r]!;
           for (let j = 0; j < q; j++) top.add(j, id, values[r * q + j]!);
           if (self !== null) self[start + r] = selfValues[r]!;
-          if (sums !== null) {
-            const at = grouping!.of[start + r]! * q;
-            for (let j = 0; j < q; j++) sums[at + j]! += values[r * q + j]!;
-          }
+          grouping?.sums.addRow(grouping.of[start + r]!, values, r * q);
         }
       }
     } finally {
@@ -280,13 +264,7 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
       checkpoints: checkpoints.map((c) => ({ path: c.path, step: c.step, learningRate: c.learningRate })),
       queries: queries.ids.map((id, j) => ({ id, proponents: top.best[j]!, opponents: top.worst[j]! })),
       selfInfluence: self === null ? null : { ids: train.ids, values: self },
-      sources:
-        grouping === null
-          ? null
-          : grouping.names.map((source, g) => {
-              const scores = sums!.slice(g * q, (g + 1) * q);
-              return { source, examples: grouping.counts[g]!, scores, mean: scores.reduce((a, b) => a + b, 0) / q };
-            }),
+      sources: grouping?.sums.list() ?? null,
       matrix,
     };
   } finally {
@@ -343,29 +321,19 @@ async function scoreStoredSketches(checkpoints: readonly Checkpoint[], top: TopK
   return queryIds.map((id, j) => ({ id, proponents: top.best[j]!, opponents: top.worst[j]! }));
 }
 
-/** Each training row's source index (first-seen order), from a per-row list or a map by id (every row must have one). */
-function sourceGroups(sources: readonly string[] | ReadonlyMap<ExampleId, string>, ids: readonly ExampleId[]): { names: string[]; counts: number[]; of: Uint32Array } {
+/** Each training row's slot in the per-source sums (first-seen order), from a per-row list or a map by id (every row must have one). */
+function sourceSlots(sources: readonly string[] | ReadonlyMap<ExampleId, string>, ids: readonly ExampleId[], queries: number): { sums: SourceSums; of: Uint32Array } {
   const byRow = sources instanceof Map;
   if (!byRow && !Array.isArray(sources)) invalid('sources', 'one source name per training row, or a Map from example id to source', sources);
   if (!byRow && (sources as readonly string[]).length !== ids.length) invalid('sources', `${ids.length} names, one per training row`, `${(sources as readonly string[]).length} names`);
-  const names: string[] = [];
-  const counts: number[] = [];
-  const index = new Map<string, number>();
+  const sums = new SourceSums(queries);
   const of = new Uint32Array(ids.length);
   ids.forEach((id, r) => {
     const name = byRow ? (sources as ReadonlyMap<ExampleId, string>).get(id) : (sources as readonly string[])[r];
     if (typeof name !== 'string') throw new InrunError(`training row ${r} (id ${preview(id)}) has no source`, { field: `sources[${r}]`, code: 'invalid_option' });
-    let g = index.get(name);
-    if (g === undefined) {
-      g = names.length;
-      index.set(name, g);
-      names.push(name);
-      counts.push(0);
-    }
-    counts[g]!++;
-    of[r] = g;
+    of[r] = sums.slot(name);
   });
-  return { names, counts, of };
+  return { sums, of };
 }
 
 function ordered(rows: ReadonlyMap<string, LayerRows>, order: readonly string[]): LayerRows[] {
