@@ -46,8 +46,7 @@ export async function readRows(path: string, range?: RowRange): Promise<FileRows
   const rows = stacker(path);
   if (isParquetRows(path)) {
     const start = range?.start ?? 0;
-    const optional = (await parquetColumns(path)).includes('source') ? ['source'] : [];
-    for (const [i, row] of (await readParquetRows(path, ['id', 'xs', 'ys', ...optional], range)).entries()) rows.add(start + i, row);
+    for (const [i, row] of (await readParquetRows(path, ['id', 'xs', 'ys'], range, ['source'])).entries()) rows.add(start + i, row);
   } else {
     let index = -1;
     for await (const line of lines(path)) {
@@ -116,18 +115,17 @@ async function openParquet(path: string): Promise<{ file: AsyncBuffer; metadata:
   }
 }
 
-/** The top-level column names of a Parquet file (its footer only). */
-async function parquetColumns(path: string): Promise<string[]> {
-  return parquetSchema((await openParquet(path)).metadata).children.map((c) => c.element.name);
-}
-
-/** Rows of the named columns (all present, else an error naming the missing one), over the row groups that hold `range`. */
-async function readParquetRows(path: string, columns: string[], range?: RowRange): Promise<Record<string, unknown>[]> {
+/**
+ * Rows of the named columns (all present, else an error naming the missing one) and of the `optional`
+ * ones the file has, over the row groups that hold `range`.
+ */
+async function readParquetRows(path: string, required: string[], range?: RowRange, optional: readonly string[] = []): Promise<Record<string, unknown>[]> {
   const { file, metadata } = await openParquet(path);
   const names = parquetSchema(metadata).children.map((c) => c.element.name);
-  for (const c of columns) {
+  for (const c of required) {
     if (!names.includes(c)) throw new InrunError(`${path} has no column ${c} (columns: ${names.join(', ')}); row files have id, xs and ys`, { code: 'invalid_input', field: `${path}.${c}` });
   }
+  const columns = [...required, ...optional.filter((c) => names.includes(c))];
   try {
     return (await parquetReadObjects({ file, metadata, columns, ...(range === undefined ? {} : { rowStart: range.start, rowEnd: range.end }) })) as Record<string, unknown>[];
   } catch (e) {
