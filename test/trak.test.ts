@@ -42,8 +42,8 @@ async function denseProjection(model: tf.LayersModel, dim: number, seed: number)
   for (const [i, layer] of dense.entries()) {
     const [dIn, dOut] = layer.trainableWeights[0]!.shape as [number, number];
     const side = (d: number, s: number) => (d <= dim ? tf.eye(d) : tf.randomNormal([d, dim], 0, 1 / Math.sqrt(dim), 'float32', s));
-    const pa = (await side(dIn + 1, seed + 2 * i).array()) as number[][];
-    const pb = (await side(dOut, seed + 2 * i + 1).array()) as number[][];
+    const pa = (await side(dIn + 1, 2 * seed + 1 + 2 * i).array()) as number[][];
+    const pb = (await side(dOut, 2 * seed + 2 + 2 * i).array()) as number[][];
     const [ka, kb] = [pa[0]!.length, pb[0]!.length];
     const block: number[][] = [];
     for (let r = 0; r <= dIn; r++) {
@@ -153,6 +153,10 @@ describe('TRAK from checkpoints', () => {
     const one = await trak({ checkpoints: dirs[0]!, train: { xs: x, ys: y, ids }, queries: { xs: qx, ys: qy }, dim, seed: 7, matrix: true });
     const asRuns = await trak({ runs: [steps(dirs[0]!)], train: { xs: x, ys: y, ids }, queries: { xs: qx, ys: qy }, dim, seed: 7, matrix: true });
     expectClose(one.matrix!, asRuns.matrix!, 1e-6);
+    // The default seed 0 (which tf.js alone treats as unseeded) gives the same scores every call.
+    const first = await trak({ checkpoints: dirs[0]!, train: { xs: x, ys: y, ids }, queries: { xs: qx, ys: qy }, dim, matrix: true });
+    const second = await trak({ checkpoints: dirs[0]!, train: { xs: x, ys: y, ids }, queries: { xs: qx, ys: qy }, dim, matrix: true });
+    expect(Array.from(second.matrix!)).toEqual(Array.from(first.matrix!));
   });
 
   it('holds no tensors after it returns', async () => {
@@ -176,6 +180,7 @@ describe('TRAK from checkpoints', () => {
       [{ checkpoints: dir, batchSize: -3 }, 'batchSize'],
       [{ checkpoints: dir, output: 'logit' }, 'output'],
       [{ checkpoints: dir, seed: 0.5 }, 'seed'],
+      [{ checkpoints: dir, seed: -1 }, 'seed'],
       [{ checkpoints: dir, runs: [dir] }, 'runs'],
       [{}, 'runs'],
       [{ runs: [] }, 'runs'],

@@ -32,7 +32,10 @@ export interface TrakOptions {
    * @defaultValue 32
    */
   readonly dim?: number;
-  /** Seed of the projections (the same projection at every checkpoint of every run). @defaultValue 0 */
+  /**
+   * Seed of the projections (the same projection at every checkpoint of every run; piece i draws from
+   * seeds 2 seed + 1 + 2i and 2 seed + 2 + 2i, none of them tf.js's unseeded 0). An integer >= 0. @defaultValue 0
+   */
   readonly seed?: number;
   /**
    * Ridge term of the kernel (Phi^T Phi + lambda I)^-1. @defaultValue 1e-3 x the mean diagonal of
@@ -80,7 +83,7 @@ export function resolveTrakOptions(options: TrakOptions): ResolvedTrakOptions {
   const dim = options.dim ?? 32;
   positiveInteger('dim', dim);
   const seed = options.seed ?? 0;
-  if (!Number.isInteger(seed)) invalid('seed', 'an integer', seed);
+  if (!(Number.isInteger(seed) && seed >= 0)) invalid('seed', 'an integer >= 0', seed);
   if (options.lambda !== undefined && !(typeof options.lambda === 'number' && Number.isFinite(options.lambda) && options.lambda >= 0)) {
     invalid('lambda', 'a finite number >= 0', options.lambda);
   }

@@ -182,7 +182,8 @@ async function projectedOutputGradients(
     const sketch = tf.tidy(() => {
       const layers = ordered(pass.capture.rows(rows), order);
       if (get().length === 0) {
-        const made = makeProjections(layers.flatMap((l) => l.layout.pieces), o.dim, o.seed);
+        // tf.js treats a seed of 0 as no seed (Math.random): seeds from 2 seed + 1 (seed >= 0) are never 0.
+        const made = makeProjections(layers.flatMap((l) => l.layout.pieces), o.dim, 2 * o.seed + 1);
         for (const p of made) {
           tf.keep(p.pa);
           tf.keep(p.pb);
