@@ -87,3 +87,5 @@ export type { MetricsOptions } from './telemetry/metrics.js';
 export { InrunError } from './errors.js';
 export type { InrunErrorCode } from './errors.js';
 export { VERSION } from './version.js';
+export { trak, resolveTrakOptions } from './posthoc/trak.js';
+export type { TrakOptions, ResolvedTrakOptions, TrakResult } from './posthoc/trak.js';

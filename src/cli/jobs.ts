@@ -1,4 +1,4 @@
-// `inrun tracin`, `inrun untrac` and `inrun worker`: offline jobs, with tf.js and BullMQ loaded only when one of them runs.
+// `inrun tracin`, `inrun trak`, `inrun untrac` and `inrun worker`: offline jobs, with tf.js and BullMQ loaded only when one of them runs.
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { InrunError } from '../errors.js';
 import { checkRunId } from '../store/run-id.js';
@@ -108,6 +108,37 @@ export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: stri
         .finally(bar.stop);
       const bySource = r.bySource === null ? '' : ` and ${r.bySource} (${r.result.sources?.length ?? 0} sources)`;
       io.out(`Run ${r.runId}: wrote ${r.queries} (${r.result.queries.length} queries), ${r.selfInfluence} (${r.trainingRows} training rows)${bySource} from ${r.parts.length} part(s) over ${r.result.checkpoints.length} checkpoint(s).\n`);
+    });
+
+  cli
+    .command('trak')
+    .description('TRAK from checkpoints over row files (JSON lines or Parquet), in this process: top-k proponents and opponents per query, as queries.parquet (the columns of inrun tracin\'s).')
+    .requiredOption('--checkpoints <dir...>', 'one run per folder: a checkpoint folder or a folder of step-* checkpoints; several folders ensemble several runs')
+    .requiredOption('--train <rows>', `training rows: ${ROWS_HELP}`)
+    .requiredOption('--queries <rows>', 'the examples to explain, same forms')
+    .requiredOption('--out <dir>', 'writes queries.parquet')
+    .option('--k <n>', 'proponents and opponents per query', positiveInt('--k'), 10)
+    .option('--dim <n>', 'projection width per side of each layer (default: 32)', positiveInt('--dim'))
+    .option('--lambda <x>', 'ridge term of the kernel (default: 1e-3 x the mean diagonal of Phi^T Phi)', numberParser('--lambda', 'a number >= 0', (n) => Number.isFinite(n) && n >= 0))
+    .option('--seed <n>', 'projection seed', numberParser('--seed', 'an integer >= 0', (n) => Number.isSafeInteger(n) && n >= 0), 0)
+    .addOption(new Option('--output <f>', 'margin: log p_y - log(1 - p_y) (cross-entropy); loss: minus the loss').choices(['margin', 'loss']).default('margin'))
+    .addOption(new Option('--layers <which>', 'parameters the scores cover').choices(['all', 'last', 'embedding']).default('all'))
+    .action(async (o: { checkpoints: string[]; train: string; queries: string; out: string; k: number; dim?: number; lambda?: number; seed: number; output: 'margin' | 'loss'; layers: 'all' | 'last' | 'embedding' }) => {
+      const jobs = await loadJobs();
+      const r = await jobs.trakFiles({
+        runs: o.checkpoints,
+        train: o.train,
+        queries: o.queries,
+        out: o.out,
+        k: o.k,
+        seed: o.seed,
+        output: o.output,
+        layers: o.layers,
+        ...(o.dim === undefined ? {} : { dim: o.dim }),
+        ...(o.lambda === undefined ? {} : { lambda: o.lambda }),
+      });
+      const checkpoints = r.result.runs.reduce((s, run) => s + run.length, 0);
+      io.out(`Wrote ${r.queries} (${r.result.queries.length} queries, ${r.trainingRows} training rows) from ${r.result.runs.length} run(s), ${checkpoints} checkpoint(s).\n`);
     });
 
   cli

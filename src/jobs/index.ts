@@ -8,3 +8,5 @@ export type { DistributedUntracOptions, DistributedUntracResult } from './distri
 export type { JobProgress, JobQueue } from './flow.js';
 export type { JobMetricsOptions } from './metrics.js';
 export type { UntracJobSettings } from './untrac-job.js';
+export { trakFiles } from './trak-files.js';
+export type { TrakFilesOptions } from './trak-files.js';
