@@ -131,6 +131,11 @@ describe('TracIn from checkpoints', () => {
     expect(rho[1]!).toBeGreaterThan(rho[0]!);
     expect(rho[2]!).toBeGreaterThan(rho[1]!);
     expect(rho[2]!).toBeGreaterThan(0.7);
+    // A seed draws the same projections every time, 0 (the default) included: tf.js reads a seed of 0 as none.
+    for (const seed of [0, 1]) {
+      const call = () => tracin({ checkpoints: dir, train: { xs: x, ys: y, ids }, queries: { xs: qx, ys: qy }, k: N, selfInfluence: false, sketch: { size: 6, seed } });
+      expect(full(await call())).toEqual(full(await call()));
+    }
     // At a size no smaller than any side, nothing is projected: the scores are exact.
     const whole = full(await tracin({ checkpoints: dir, train: { xs: x, ys: y, ids }, queries: { xs: qx, ys: qy }, k: N, selfInfluence: false, sketch: { size: 25, seed: 1 } }));
     const scale = Math.max(...truth.map(Math.abs));

@@ -16,8 +16,18 @@ export interface Projection {
  * `tf.tidy` (or keep them); free them with {@link disposeProjections}.
  */
 export function makeProjections(layers: readonly PieceShape[], k: number, seed: number): Projection[] {
-  const side = (d: number, s: number) => (d <= k ? tf.eye(d) : tf.randomNormal([d, k], 0, 1 / Math.sqrt(k), 'float32', s)) as tf.Tensor2D;
+  const side = (d: number, s: number) => (d <= k ? tf.eye(d) : tf.randomNormal([d, k], 0, 1 / Math.sqrt(k), 'float32', seeded(s))) as tf.Tensor2D;
   return layers.map((layer, i) => ({ pa: side(layer.rows, seed + 2 * i), pb: side(layer.cols, seed + 2 * i + 1) }));
+}
+
+/**
+ * tf.js takes a seed of 0 for "no seed" (`seed ? seed : Math.random()` in its random helpers), so the
+ * first piece of seed 0, the default, drew a fresh projection on every call: the sketches a run stored and
+ * the projection `tracin()` rebuilt for its queries did not match. 0 becomes 0.5, a value no integer seed
+ * reaches; every other seed draws what it always drew.
+ */
+function seeded(s: number): number {
+  return s === 0 ? 0.5 : s;
 }
 
 /** Numbers in one example's sketch of a piece: min(rows, k) x min(cols, k). */
