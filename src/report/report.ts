@@ -7,6 +7,7 @@ import type { Datum } from './charts.js';
 import { groupedBars, histogram, lines } from './charts.js';
 import type { Cell } from './html.js';
 import { escapeHtml, formatNumber, page, raw, table } from './html.js';
+import { dropCount, predictLowest, targetRowsOf } from './curate.js';
 import { readRun, valueColumn, type StoredColumn, type StoredRun } from './run.js';
 import { groupName, readGroups, scanColumn, type ColumnScan, type Histogram } from './scan.js';
 import { stepSeries } from './steps.js';
@@ -83,7 +84,7 @@ async function renderReport(store: StoreReader, run: StoredRun, options: ReportO
     await sources(store, run, value, valueScan),
     await distributions(scans),
     valueScan === undefined ? '' : await examplesSection(store, run, valueScan, selfScan, tokenColumn, options.top),
-    await curation(valueScan, scans),
+    await curation(store, run, valueScan, scans),
     value === undefined ? '' : await perStep(store, run, value),
   ];
   const nav = ['summary', 'sources', 'distributions', 'examples', 'curation', 'steps'].map((id) => `<a href="#${id}">${id}</a>`).join(' · ');
@@ -246,13 +247,18 @@ ${self === undefined ? '' : `<h3>Self-influence outliers</h3><p class="note">The
 </section>`;
 }
 
-async function curation(value: ColumnScan | undefined, scans: readonly ColumnScan[]): Promise<string> {
+async function curation(store: StoreReader, run: StoredRun, value: ColumnScan | undefined, scans: readonly ColumnScan[]): Promise<string> {
   if (value === undefined) return '<section id="curation"><h2>Curation</h2><p>No score column.</p></section>';
   const drop = await lines(
     value.dropCurve.map((p) => ({ 'fraction dropped': p.fraction, 'predicted change of target loss': p.value, curve: `lowest ${value.column.name} first` })),
     { x: 'fraction dropped', y: 'predicted change of target loss', series: 'curve', title: `Dropping the lowest ${value.column.name} first`, xFormat: '.0%', yFormat: '.2~e' },
   );
-  const lowestFive = value.dropCurve.find((p) => p.fraction >= 0.05);
+  // The 5% figure is computed from the exact rows, the way `inrun curate --drop lowest:5%` computes it (not read off the sampled curve).
+  const fiveCount = dropCount(value.count, 5);
+  const five = await predictLowest(store, run, value.column, fiveCount);
+  const rows = targetRowsOf(run, value.column);
+  const unit = rows === null ? 'the target loss summed over its rows' : `the target loss summed over its ${formatNumber(rows)} rows`;
+  const fiveText = `; dropping the lowest 5% (${formatNumber(fiveCount)} examples) predicts ${formatNumber(five.total)} (${unit})${five.perRow === null ? '' : `, ${formatNumber(five.perRow)} per target row (the change of the mean loss)`}`;
   let inspection = '';
   const withNoisy = scans.filter((s) => s.inspection !== null);
   if (withNoisy.length > 0) {
@@ -268,7 +274,7 @@ async function curation(value: ColumnScan | undefined, scans: readonly ColumnSca
     inspection = `<p class="note">The store marks ${formatNumber(withNoisy[0]!.inspection!.noisy)} rows as noisy (their label says flipped, noisy, mislabelled or corrupt). Inspecting rows in each score's order finds them this fast; the dashed line is random order.</p><div class="charts"><figure class="chart">${chart}</figure></div>`;
   }
   return `<section id="curation"><h2>Curation</h2>
-<p class="note">Dropping the examples of lowest <code>${escapeHtml(value.column.name)}</code> first: the sum of the dropped values is the predicted change of the target loss (negative = the loss would fall)${lowestFive === undefined ? '' : `; dropping the lowest 5% predicts ${escapeHtml(formatNumber(lowestFive.value))}`}. It is a first-order prediction from one run: it ignores how the other examples' training would change without them, so retrain to confirm. <code>npx inrun curate</code> writes the manifest.</p>
+<p class="note">Dropping the examples of lowest <code>${escapeHtml(value.column.name)}</code> first: the sum of the dropped values is the predicted change of the target loss (negative = the loss would fall), in units of ${escapeHtml(unit)}${escapeHtml(fiveText)}. It is a first-order prediction from one run: it ignores how the other examples' training would change without them, so retrain to confirm. <code>npx inrun curate</code> writes the manifest.</p>
 <div class="charts"><figure class="chart">${drop}</figure></div>${inspection}</section>`;
 }
 
