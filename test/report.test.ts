@@ -103,6 +103,10 @@ describe('the report of a demo run', () => {
     // Sources, 2 histograms x 3 columns, the drop curve, the inspection curve (flipped labels), 2 per-step charts.
     expect(marks).toHaveLength(11);
     for (const m of marks) expect(m).toBeGreaterThan(0);
+    // Every axis label reads as a plain number: none in exponent notation (1e-3, -1.2e+1).
+    const labels = await page.locator('figure.chart svg g.role-axis-label text').allTextContents();
+    expect(labels.length).toBeGreaterThan(20);
+    expect(labels.filter((t) => /\d[eE][+-]?\d/.test(t))).toEqual([]);
     expect(await page.evaluate('[typeof window.__x, typeof window.__y, typeof window.__z]')).toEqual(['undefined', 'undefined', 'undefined']);
     expect(await page.locator('img').count()).toBe(0);
     expect(await page.getByText('<script>window.__x=1</script>', { exact: false }).count()).toBeGreaterThan(0);

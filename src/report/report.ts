@@ -251,7 +251,7 @@ async function curation(store: StoreReader, run: StoredRun, value: ColumnScan | 
   if (value === undefined) return '<section id="curation"><h2>Curation</h2><p>No score column.</p></section>';
   const drop = await lines(
     value.dropCurve.map((p) => ({ 'fraction dropped': p.fraction, 'predicted change of target loss': p.value, curve: `lowest ${value.column.name} first` })),
-    { x: 'fraction dropped', y: 'predicted change of target loss', series: 'curve', title: `Dropping the lowest ${value.column.name} first`, xFormat: '.0%', yFormat: '.2~e' },
+    { x: 'fraction dropped', y: 'predicted change of target loss', series: 'curve', title: `Dropping the lowest ${value.column.name} first`, xFormat: '.0%', yFormat: '.3~r' },
   );
   // The 5% figure is computed from the exact rows, the way `inrun curate --drop lowest:5%` computes it (not read off the sampled curve).
   const fiveCount = dropCount(value.count, 5);
@@ -303,7 +303,7 @@ async function perStep(store: StoreReader, run: StoredRun, value: StoredColumn):
     for (const [source, v] of bySource) normalised.push({ step: span[0]!.step, share: v / drop, source });
     normalised.push({ step: span[0]!.step, share: span.reduce((a, b) => a + b.total, 0) / drop, source: 'all sources' });
   }
-  const rawChart = await lines(rawData, { x: 'step', y: 'value', series: 'source', title: `${value.name} per step bucket, by source`, yFormat: '.2~e' });
+  const rawChart = await lines(rawData, { x: 'step', y: 'value', series: 'source', title: `${value.name} per step bucket, by source`, yFormat: '.3~r' });
   const normChart = normalised.length === 0 ? '' : `<figure class="chart">${await lines(normalised, { x: 'step', y: 'share', series: 'source', title: 'Value / target-loss drop over each tenth of the steps, by source', yFormat: '.2~f', dashed: ['all sources'] })}</figure>`;
   return `<section id="steps"><h2>Per-step view</h2>
 <p class="note">Steps in ${series.buckets.length} buckets of ${series.width} (bucket = its first step). Early steps carry most raw value; dividing by the drop of the target loss over each tenth of the run ${escapeHtml(series.target)} shows who helped when (the dashed "all sources" line is their sum: at 1 the first-order values account for the whole change)${skipped === 0 ? '' : `; ${skipped} tenth${skipped === 1 ? '' : 's'} where the target loss moved less than 2% of its change over the run ${skipped === 1 ? 'is' : 'are'} left out`}.</p>
