@@ -94,6 +94,13 @@ describe('the report of a demo run', () => {
     expect(m![4]).toBe(formatNumber(manifest.predictedChangePerRow!));
   });
 
+  it('marks each scored word by its sign, a score of 0 as neutral', () => {
+    const html = readFileSync(out, 'utf8');
+    const words = [...html.matchAll(/<span class="tok"><mark class="(\w+)">[^<]*<\/mark> ([^<]+)<\/span>/g)].map((m) => ({ mark: m[1], value: Number(m[2]!.replace(/,/g, '')) }));
+    expect(words.length).toBeGreaterThan(10);
+    for (const w of words) expect(w.mark).toBe(w.value > 0 ? 'pos' : w.value < 0 ? 'neg' : 'zero');
+  });
+
   it.skipIf(!hasChromium)('renders in chromium: no console errors, marks in every chart, hostile text inert and literal, sortable tables', async () => {
     const { page, errors, requests } = await visit(browser!, out);
     await page.screenshot({ path: join(OUT, 'demo-report.png'), fullPage: true });

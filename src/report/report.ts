@@ -207,7 +207,7 @@ export function highlight(text: string, tokens: readonly { word: string; value: 
     .split(/([\p{L}\p{N}_']+)/u)
     .map((piece) => {
       const v = sign.get(piece.toLowerCase());
-      return v === undefined ? escapeHtml(piece) : `<mark class="${v >= 0 ? 'pos' : 'neg'}">${escapeHtml(piece)}</mark>`;
+      return v === undefined ? escapeHtml(piece) : `<mark class="${markClass(v)}">${escapeHtml(piece)}</mark>`;
     })
     .join('');
 }
@@ -227,7 +227,7 @@ async function examplesSection(
     ks.map((k, rank) => {
       const d = detail.get(k);
       const tokens = d?.tokens ?? [];
-      const words = tokens.map((t) => `<span class="tok"><mark class="${t.value >= 0 ? 'pos' : 'neg'}">${escapeHtml(t.word)}</mark> ${escapeHtml(formatNumber(t.value))}</span>`).join(' ');
+      const words = tokens.map((t) => `<span class="tok"><mark class="${markClass(t.value)}">${escapeHtml(t.word)}</mark> ${escapeHtml(formatNumber(t.value))}</span>`).join(' ');
       return [
         rank + 1,
         cellOf(d?.id ?? k),
@@ -238,13 +238,18 @@ async function examplesSection(
         ...(tokenColumn === undefined ? [] : [raw(words)]),
       ];
     });
-  const legend = tokenColumn === undefined ? '' : ` Words are marked by their <code>${escapeHtml(tokenColumn.name)}</code> score: <mark class="pos">helped</mark>, <mark class="neg">hurt</mark>.`;
+  const legend = tokenColumn === undefined ? '' : ` Words are marked by their <code>${escapeHtml(tokenColumn.name)}</code> score: <mark class="pos">helped</mark>, <mark class="neg">hurt</mark>, <mark class="zero">neither (0)</mark>.`;
   const name = escapeHtml(value.column.name);
   return `<section id="examples"><h2>Most helpful and most harmful examples</h2><p class="note">By <code>${name}</code>, ${top} of each end of ${formatNumber(value.count)} examples.${legend}</p>
 ${table(headers, rowsOf(value.highest), `Most helpful (highest ${value.column.name})`)}
 ${table(headers, rowsOf(value.lowest), `Most harmful (lowest ${value.column.name})`)}
 ${self === undefined ? '' : `<h3>Self-influence outliers</h3><p class="note">The highest <code>${escapeHtml(self.column.name)}</code>: examples the model kept struggling with; the likeliest mislabelled rows (docs/methods.md, "Which score for which job").</p>${table(headers, rowsOf(self.highest), `Highest ${self.column.name}`)}`}
 </section>`;
+}
+
+/** A scored word's mark: a score of exactly 0 neither helped nor hurt, so it is neutral, not green. */
+function markClass(v: number): 'pos' | 'neg' | 'zero' {
+  return v > 0 ? 'pos' : v < 0 ? 'neg' : 'zero';
 }
 
 async function curation(store: StoreReader, run: StoredRun, value: ColumnScan | undefined, scans: readonly ColumnScan[]): Promise<string> {
