@@ -158,6 +158,11 @@ describe('curate', () => {
     const predicted = expected.reduce((s, i) => s + truth.totals['shapley1:val']![i]!, 0);
     const shown = /Predicted change of the target loss: (-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)/.exec(r.out)?.[1];
     expect(Number(shown)).toBeCloseTo(predicted, 2);
+    // Per target row (the synthetic target has 64 rows): on the command line and in each manifest row.
+    const perRow = /, (-?\d+(?:\.\d+)?(?:e[+-]?\d+)?) per target row \(the change of the mean loss\)/.exec(r.out)?.[1];
+    expect(r.out).toContain("the loss summed over the target's 64 rows");
+    expect(Number(perRow)).toBeCloseTo(predicted / 64, 3);
+    for (const x of rows) expect(Number(x['value_per_target_row'])).toBeCloseTo(Number(x['value']) / 64, 10);
     expect(r.out).toContain(`Wrote ${out}: 30 of 300 examples of run run-synthetic to drop (ranked by shapley1:val)`);
   });
 

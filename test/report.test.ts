@@ -68,17 +68,37 @@ describe('the report of a demo run', () => {
     expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
   });
 
-  it('predicts the effect of dropping the lowest 5% as the sum of their values (as curate does)', async () => {
+  it('predicts the effect of dropping the lowest 5% as the sum of their values, total and per target row, as curate does', async () => {
     const html = readFileSync(out, 'utf8');
     const store = await openStore(db);
     const [{ n }] = (await store.all('SELECT COUNT(*) AS n FROM scores WHERE column_id = 0')) as [{ n: number }];
-    const rows = await store.all('SELECT value FROM scores WHERE column_id = 0 ORDER BY value LIMIT ?', [Math.round(0.05 * n)]);
+    const [info] = (await store.all('SELECT info FROM runs')) as [{ info: string }];
+    const rows = await store.all('SELECT value FROM scores WHERE column_id = 0 ORDER BY value LIMIT ?', [Math.ceil(0.05 * n)]);
     await store.close();
+    const targetRows = (JSON.parse(info.info) as { targets: { rows: number }[] }).targets[0]!.rows;
     const sum = rows.reduce((s, r) => s + Number(r['value']), 0);
-    const shown = /dropping the lowest 5% predicts (-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)/.exec(html)?.[1];
-    expect(Number(shown)).toBeCloseTo(sum, 1);
+    const m = /dropping the lowest 5% \((\d+) examples\) predicts (-?[\d.e+-]+) \(the target loss summed over its (\d+) rows\), (-?[\d.e+-]+) per target row/.exec(html);
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBe(Math.ceil(0.05 * n));
+    expect(Number(m![2])).toBeCloseTo(sum, 1);
+    expect(Number(m![3])).toBe(targetRows);
+    expect(Number(m![4])).toBeCloseTo(sum / targetRows, 3);
+    // curate, on the same rows, prints the same two numbers.
     const manifest = await curate(db, { drop: 'lowest:5%', out: join(tmp, 'drop.csv') });
     expect(manifest.dropped).toBe(Math.ceil(0.05 * n));
+    expect(manifest.targetRows).toBe(targetRows);
+    expect(manifest.predictedChange).toBeCloseTo(sum, 6);
+    expect(manifest.predictedChangePerRow).toBeCloseTo(sum / targetRows, 8);
+    const { formatNumber } = await import('../src/report/html.js');
+    expect(m![2]).toBe(formatNumber(manifest.predictedChange!));
+    expect(m![4]).toBe(formatNumber(manifest.predictedChangePerRow!));
+  });
+
+  it('marks each scored word by its sign, a score of 0 as neutral', () => {
+    const html = readFileSync(out, 'utf8');
+    const words = [...html.matchAll(/<span class="tok"><mark class="(\w+)">[^<]*<\/mark> ([^<]+)<\/span>/g)].map((m) => ({ mark: m[1], value: Number(m[2]!.replace(/,/g, '')) }));
+    expect(words.length).toBeGreaterThan(10);
+    for (const w of words) expect(w.mark).toBe(w.value > 0 ? 'pos' : w.value < 0 ? 'neg' : 'zero');
   });
 
   it.skipIf(!hasChromium)('renders in chromium: no console errors, marks in every chart, hostile text inert and literal, sortable tables', async () => {
@@ -90,6 +110,10 @@ describe('the report of a demo run', () => {
     // Sources, 2 histograms x 3 columns, the drop curve, the inspection curve (flipped labels), 2 per-step charts.
     expect(marks).toHaveLength(11);
     for (const m of marks) expect(m).toBeGreaterThan(0);
+    // Every axis label reads as a plain number: none in exponent notation (1e-3, -1.2e+1).
+    const labels = await page.locator('figure.chart svg g.role-axis-label text').allTextContents();
+    expect(labels.length).toBeGreaterThan(20);
+    expect(labels.filter((t) => /\d[eE][+-]?\d/.test(t))).toEqual([]);
     expect(await page.evaluate('[typeof window.__x, typeof window.__y, typeof window.__z]')).toEqual(['undefined', 'undefined', 'undefined']);
     expect(await page.locator('img').count()).toBe(0);
     expect(await page.getByText('<script>window.__x=1</script>', { exact: false }).count()).toBeGreaterThan(0);

@@ -103,14 +103,14 @@ export function program(io: CliIo): Command {
     .requiredOption('--out <file>', 'the manifest: .csv or .jsonl')
     .option('--column <name>', 'the column that ranks examples (default: the first shapley1 column; self-top uses tracin_self)')
     .option('--run <id>', 'the run (default: the newest)')
-    .addHelpText('after', '\nThe manifest lists example_id, source, label, column, score, rank and value (the first-order value).\nThe predicted change is the sum of the dropped first-order values: first order, from one run (it ignores\nhow the rest of training would change without them); retrain to confirm.')
+    .addHelpText('after', '\nThe manifest lists example_id, source, label, column, score, rank, value (the first-order value) and value_per_target_row (value / the target rows: its share of the change of the mean loss).\nThe predicted change is the sum of the dropped first-order values: first order, from one run (it ignores\nhow the rest of training would change without them); retrain to confirm.')
     .action(async (store: string, o: { drop: string; out: string; column?: string; run?: string }) => {
       const r = await curate(store, { drop: o.drop, out: o.out, ...(o.column === undefined ? {} : { column: o.column }), ...(o.run === undefined ? {} : { run: o.run }) });
       io.out(`Wrote ${r.out}: ${r.dropped} of ${r.examples} examples of run ${r.runId} to drop (ranked by ${r.column}).\n`);
       io.out(
         r.predictedChange === null
           ? 'No first-order (shapley1) column: no predicted effect.\n'
-          : `Predicted change of the target loss: ${formatNumber(r.predictedChange)} (sum of their ${r.valueColumn}; negative = the loss would fall). First order, from one run: retrain to confirm.\n`,
+          : `Predicted change of the target loss: ${formatNumber(r.predictedChange)} (sum of their ${r.valueColumn}, the loss summed over the target's ${r.targetRows ?? '?'} rows; negative = the loss would fall)${r.predictedChangePerRow === null ? '' : `, ${formatNumber(r.predictedChangePerRow)} per target row (the change of the mean loss)`}. First order, from one run: retrain to confirm.\n`,
       );
     });
 

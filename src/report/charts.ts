@@ -62,7 +62,7 @@ export function histogram(values: Datum[], o: { group: string; title: string; x:
     data: { values },
     mark: 'bar',
     encoding: {
-      x: { field: 'x0', type: 'quantitative', bin: { binned: true }, title: o.x, axis: { format: '.2~e' } },
+      x: { field: 'x0', type: 'quantitative', bin: { binned: true }, title: o.x, axis: { format: '.3~r' } },
       x2: { field: 'x1' },
       y: { field: 'count', type: 'quantitative', stack: 'zero', title: 'examples' },
       color: { field: o.group, type: 'nominal', title: null },

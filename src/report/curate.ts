@@ -2,8 +2,8 @@
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { InrunError } from '../errors.js';
-import { findColumn, readRun, valueColumn, type StoredColumn } from './run.js';
-import { csvField, openStore, type SqlParam } from './store.js';
+import { findColumn, readRun, valueColumn, type StoredColumn, type StoredRun } from './run.js';
+import { csvField, openStore, type SqlParam, type StoreReader } from './store.js';
 
 /** Options of {@link curate}. */
 export interface CurateOptions {
@@ -36,6 +36,37 @@ export interface CurateResult {
    * the rest of training would change without them; retrain to confirm.
    */
   readonly predictedChange: number | null;
+  /** Rows of the value column's target: the prediction's total is over them. */
+  readonly targetRows: number | null;
+  /**
+   * {@link CurateResult.predictedChange} divided by {@link CurateResult.targetRows}: the predicted
+   * change of the target's mean loss per row (the total is the loss summed over the target's rows).
+   */
+  readonly predictedChangePerRow: number | null;
+}
+
+/** Rows of a column's target from the run info, or null when it has none recorded. */
+export function targetRowsOf(run: StoredRun, column: StoredColumn | undefined): number | null {
+  const t = run.info.targets.find((x) => x.name === column?.target) ?? run.info.targets[0];
+  return column === undefined || t === undefined || t.rows <= 0 ? null : t.rows;
+}
+
+/** How many of `examples` a `lowest:N%` (or `self-top:N%`) drop takes: rounded up, as curate does. */
+export function dropCount(examples: number, percent: number): number {
+  return Math.ceil((percent / 100) * examples);
+}
+
+/**
+ * The predicted change of the target loss from dropping the `count` examples of lowest `column`
+ * (summing their `column` values in the manifest's order): the report's figure, computed the way
+ * {@link curate} computes `lowest:N`, total and per target row.
+ */
+export async function predictLowest(store: StoreReader, run: StoredRun, column: StoredColumn, count: number): Promise<{ total: number; perRow: number | null }> {
+  let total = 0;
+  const sql = `SELECT s.value AS value FROM scores s WHERE s.run_id = ? AND s.column_id = ? ORDER BY s.value, s.example_key LIMIT ${Math.max(0, Math.floor(count))}`;
+  for await (const r of store.iterate(sql, [run.id, column.id])) if (r['value'] !== null && r['value'] !== undefined) total += Number(r['value']);
+  const rows = targetRowsOf(run, column);
+  return { total, perRow: rows === null ? null : total / rows };
 }
 
 interface DropSpec {
@@ -93,7 +124,8 @@ export async function curate(storePath: string, options: CurateOptions): Promise
     }
     const [counted] = await store.all('SELECT COUNT(*) AS n FROM scores WHERE run_id = ? AND column_id = ?', [run.id, column.id]);
     const examples = Number(counted?.['n'] ?? 0);
-    const limit = drop.count === undefined ? null : drop.count.percent ? Math.ceil((drop.count.n / 100) * examples) : drop.count.n;
+    const limit = drop.count === undefined ? null : drop.count.percent ? dropCount(examples, drop.count.n) : drop.count.n;
+    const targetRows = targetRowsOf(run, value);
     const where = drop.kind === 'negative' ? 'AND s.value < 0' : drop.kind === 'source' ? 'AND e.source = ?' : '';
     const params: SqlParam[] = [value?.id ?? -1, run.id, column.id, ...(drop.kind === 'source' ? [drop.source!] : [])];
     const sql = `SELECT e.example_id AS id, e.source AS source, e.label AS label, s.value AS score, v.value AS value
@@ -106,12 +138,12 @@ export async function curate(storePath: string, options: CurateOptions): Promise
     let dropped = 0;
     let predicted = 0;
     try {
-      let buffer = format === 'csv' ? 'example_id,source,label,column,score,rank,value\n' : '';
+      let buffer = format === 'csv' ? 'example_id,source,label,column,score,rank,value,value_per_target_row\n' : '';
       for await (const r of store.iterate(sql, params)) {
         dropped += 1;
         const v = r['value'] === null || r['value'] === undefined ? null : Number(r['value']);
         if (v !== null) predicted += v;
-        const row = { example_id: r['id'], source: r['source'] ?? null, label: r['label'] ?? null, column: column.name, score: Number(r['score']), rank: dropped, value: v };
+        const row = { example_id: r['id'], source: r['source'] ?? null, label: r['label'] ?? null, column: column.name, score: Number(r['score']), rank: dropped, value: v, value_per_target_row: v === null || targetRows === null ? null : v / targetRows };
         buffer += format === 'csv' ? `${Object.values(row).map(csvField).join(',')}\n` : `${JSON.stringify(row)}\n`;
         if (buffer.length > 1 << 16) {
           writeSync(fd, buffer);
@@ -122,7 +154,7 @@ export async function curate(storePath: string, options: CurateOptions): Promise
     } finally {
       closeSync(fd);
     }
-    return { out: options.out, runId: run.id, dropped, examples, column: column.name, valueColumn: value?.name ?? null, predictedChange: value === undefined ? null : predicted };
+    return { out: options.out, runId: run.id, dropped, examples, column: column.name, valueColumn: value?.name ?? null, predictedChange: value === undefined ? null : predicted, targetRows, predictedChangePerRow: value === undefined || targetRows === null ? null : predicted / targetRows };
   } finally {
     await store.close();
   }

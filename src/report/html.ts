@@ -62,7 +62,7 @@ table{border-collapse:collapse;margin:.8em 0;font-size:13px}th,td{border:1px sol
 th{background:#f4f4f4;cursor:pointer;user-select:none}th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}td.text{max-width:34em;overflow-wrap:anywhere}
 caption{text-align:left;font-weight:600;padding:.3em 0}.charts{display:flex;flex-wrap:wrap;gap:1.5em}figure.chart{margin:0}
-mark.pos{background:#c7f0c2}mark.neg{background:#f8c4c4}.tok{font-size:12px;color:#555}.note{color:#555;max-width:60em}
+mark.pos{background:#c7f0c2}mark.neg{background:#f8c4c4}mark.zero{background:#e6e6e6}.tok{font-size:12px;color:#555}.note{color:#555;max-width:60em}
 dl.summary{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dl.summary dt{font-weight:600}dl.summary dd{margin:0}`;
 
 /**

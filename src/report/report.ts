@@ -7,6 +7,7 @@ import type { Datum } from './charts.js';
 import { groupedBars, histogram, lines } from './charts.js';
 import type { Cell } from './html.js';
 import { escapeHtml, formatNumber, page, raw, table } from './html.js';
+import { dropCount, predictLowest, targetRowsOf } from './curate.js';
 import { readRun, valueColumn, type StoredColumn, type StoredRun } from './run.js';
 import { groupName, readGroups, scanColumn, type ColumnScan, type Histogram } from './scan.js';
 import { stepSeries } from './steps.js';
@@ -83,7 +84,7 @@ async function renderReport(store: StoreReader, run: StoredRun, options: ReportO
     await sources(store, run, value, valueScan),
     await distributions(scans),
     valueScan === undefined ? '' : await examplesSection(store, run, valueScan, selfScan, tokenColumn, options.top),
-    await curation(valueScan, scans),
+    await curation(store, run, valueScan, scans),
     value === undefined ? '' : await perStep(store, run, value),
   ];
   const nav = ['summary', 'sources', 'distributions', 'examples', 'curation', 'steps'].map((id) => `<a href="#${id}">${id}</a>`).join(' · ');
@@ -206,7 +207,7 @@ export function highlight(text: string, tokens: readonly { word: string; value: 
     .split(/([\p{L}\p{N}_']+)/u)
     .map((piece) => {
       const v = sign.get(piece.toLowerCase());
-      return v === undefined ? escapeHtml(piece) : `<mark class="${v >= 0 ? 'pos' : 'neg'}">${escapeHtml(piece)}</mark>`;
+      return v === undefined ? escapeHtml(piece) : `<mark class="${markClass(v)}">${escapeHtml(piece)}</mark>`;
     })
     .join('');
 }
@@ -226,7 +227,7 @@ async function examplesSection(
     ks.map((k, rank) => {
       const d = detail.get(k);
       const tokens = d?.tokens ?? [];
-      const words = tokens.map((t) => `<span class="tok"><mark class="${t.value >= 0 ? 'pos' : 'neg'}">${escapeHtml(t.word)}</mark> ${escapeHtml(formatNumber(t.value))}</span>`).join(' ');
+      const words = tokens.map((t) => `<span class="tok"><mark class="${markClass(t.value)}">${escapeHtml(t.word)}</mark> ${escapeHtml(formatNumber(t.value))}</span>`).join(' ');
       return [
         rank + 1,
         cellOf(d?.id ?? k),
@@ -237,7 +238,7 @@ async function examplesSection(
         ...(tokenColumn === undefined ? [] : [raw(words)]),
       ];
     });
-  const legend = tokenColumn === undefined ? '' : ` Words are marked by their <code>${escapeHtml(tokenColumn.name)}</code> score: <mark class="pos">helped</mark>, <mark class="neg">hurt</mark>.`;
+  const legend = tokenColumn === undefined ? '' : ` Words are marked by their <code>${escapeHtml(tokenColumn.name)}</code> score: <mark class="pos">helped</mark>, <mark class="neg">hurt</mark>, <mark class="zero">neither (0)</mark>.`;
   const name = escapeHtml(value.column.name);
   return `<section id="examples"><h2>Most helpful and most harmful examples</h2><p class="note">By <code>${name}</code>, ${top} of each end of ${formatNumber(value.count)} examples.${legend}</p>
 ${table(headers, rowsOf(value.highest), `Most helpful (highest ${value.column.name})`)}
@@ -246,13 +247,23 @@ ${self === undefined ? '' : `<h3>Self-influence outliers</h3><p class="note">The
 </section>`;
 }
 
-async function curation(value: ColumnScan | undefined, scans: readonly ColumnScan[]): Promise<string> {
+/** A scored word's mark: a score of exactly 0 neither helped nor hurt, so it is neutral, not green. */
+function markClass(v: number): 'pos' | 'neg' | 'zero' {
+  return v > 0 ? 'pos' : v < 0 ? 'neg' : 'zero';
+}
+
+async function curation(store: StoreReader, run: StoredRun, value: ColumnScan | undefined, scans: readonly ColumnScan[]): Promise<string> {
   if (value === undefined) return '<section id="curation"><h2>Curation</h2><p>No score column.</p></section>';
   const drop = await lines(
     value.dropCurve.map((p) => ({ 'fraction dropped': p.fraction, 'predicted change of target loss': p.value, curve: `lowest ${value.column.name} first` })),
-    { x: 'fraction dropped', y: 'predicted change of target loss', series: 'curve', title: `Dropping the lowest ${value.column.name} first`, xFormat: '.0%', yFormat: '.2~e' },
+    { x: 'fraction dropped', y: 'predicted change of target loss', series: 'curve', title: `Dropping the lowest ${value.column.name} first`, xFormat: '.0%', yFormat: '.3~r' },
   );
-  const lowestFive = value.dropCurve.find((p) => p.fraction >= 0.05);
+  // The 5% figure is computed from the exact rows, the way `inrun curate --drop lowest:5%` computes it (not read off the sampled curve).
+  const fiveCount = dropCount(value.count, 5);
+  const five = await predictLowest(store, run, value.column, fiveCount);
+  const rows = targetRowsOf(run, value.column);
+  const unit = rows === null ? 'the target loss summed over its rows' : `the target loss summed over its ${formatNumber(rows)} rows`;
+  const fiveText = `; dropping the lowest 5% (${formatNumber(fiveCount)} examples) predicts ${formatNumber(five.total)} (${unit})${five.perRow === null ? '' : `, ${formatNumber(five.perRow)} per target row (the change of the mean loss)`}`;
   let inspection = '';
   const withNoisy = scans.filter((s) => s.inspection !== null);
   if (withNoisy.length > 0) {
@@ -268,7 +279,7 @@ async function curation(value: ColumnScan | undefined, scans: readonly ColumnSca
     inspection = `<p class="note">The store marks ${formatNumber(withNoisy[0]!.inspection!.noisy)} rows as noisy (their label says flipped, noisy, mislabelled or corrupt). Inspecting rows in each score's order finds them this fast; the dashed line is random order.</p><div class="charts"><figure class="chart">${chart}</figure></div>`;
   }
   return `<section id="curation"><h2>Curation</h2>
-<p class="note">Dropping the examples of lowest <code>${escapeHtml(value.column.name)}</code> first: the sum of the dropped values is the predicted change of the target loss (negative = the loss would fall)${lowestFive === undefined ? '' : `; dropping the lowest 5% predicts ${escapeHtml(formatNumber(lowestFive.value))}`}. It is a first-order prediction from one run: it ignores how the other examples' training would change without them, so retrain to confirm. <code>npx inrun curate</code> writes the manifest.</p>
+<p class="note">Dropping the examples of lowest <code>${escapeHtml(value.column.name)}</code> first: the sum of the dropped values is the predicted change of the target loss (negative = the loss would fall), in units of ${escapeHtml(unit)}${escapeHtml(fiveText)}. It is a first-order prediction from one run: it ignores how the other examples' training would change without them, so retrain to confirm. <code>npx inrun curate</code> writes the manifest.</p>
 <div class="charts"><figure class="chart">${drop}</figure></div>${inspection}</section>`;
 }
 
@@ -297,7 +308,7 @@ async function perStep(store: StoreReader, run: StoredRun, value: StoredColumn):
     for (const [source, v] of bySource) normalised.push({ step: span[0]!.step, share: v / drop, source });
     normalised.push({ step: span[0]!.step, share: span.reduce((a, b) => a + b.total, 0) / drop, source: 'all sources' });
   }
-  const rawChart = await lines(rawData, { x: 'step', y: 'value', series: 'source', title: `${value.name} per step bucket, by source`, yFormat: '.2~e' });
+  const rawChart = await lines(rawData, { x: 'step', y: 'value', series: 'source', title: `${value.name} per step bucket, by source`, yFormat: '.3~r' });
   const normChart = normalised.length === 0 ? '' : `<figure class="chart">${await lines(normalised, { x: 'step', y: 'share', series: 'source', title: 'Value / target-loss drop over each tenth of the steps, by source', yFormat: '.2~f', dashed: ['all sources'] })}</figure>`;
   return `<section id="steps"><h2>Per-step view</h2>
 <p class="note">Steps in ${series.buckets.length} buckets of ${series.width} (bucket = its first step). Early steps carry most raw value; dividing by the drop of the target loss over each tenth of the run ${escapeHtml(series.target)} shows who helped when (the dashed "all sources" line is their sum: at 1 the first-order values account for the whole change)${skipped === 0 ? '' : `; ${skipped} tenth${skipped === 1 ? '' : 's'} where the target loss moved less than 2% of its change over the run ${skipped === 1 ? 'is' : 'are'} left out`}.</p>
