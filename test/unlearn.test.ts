@@ -108,6 +108,29 @@ describe('LoRA adapters', () => {
     }
   });
 
+  it('with the default rank 8 clamps each layer to its width (16 hidden units, 4 classes) and says so in the metrics', async () => {
+    const t = await task();
+    const { model, metrics } = await unlearn(t.model, { forget: t.forget, retain: t.retain, merge: false, epochs: 0 });
+    const ranks = model.layers.filter((l) => l instanceof LoraDense).map((l) => [l.name, (l as LoraDense).rank] as const);
+    expect(ranks.map(([, r]) => r)).toEqual([8, C]);
+    expect(metrics.adaptedRanks).toEqual(Object.fromEntries(ranks));
+    model.dispose();
+  });
+
+  it('reports whether the forget set moved: not with no step, yes after a run that raises its loss', async () => {
+    const t = await task();
+    const still = await unlearn(t.model, { forget: t.forget, retain: t.retain, epochs: 0 });
+    expect(still.metrics.forgetMoved).toBe(false);
+    expect(still.metrics.forgetLossAfter).toBeCloseTo(still.metrics.forgetLossBefore, 5);
+    expect(still.metrics.forgetLossBefore).toBeCloseTo(meanLoss(t.model, t.forget), 4);
+    const moved = await unlearn(t.model, { forget: t.forget, retain: t.retain, method: 'gradient-ascent', epochs: 3, learningRate: 0.01 });
+    expect(moved.metrics.forgetLossAfter).toBeCloseTo(meanLoss(moved.model, t.forget), 4);
+    expect(moved.metrics.forgetLossAfter - moved.metrics.forgetLossBefore).toBeGreaterThan(0.01);
+    expect(moved.metrics.forgetMoved).toBe(true);
+    still.model.dispose();
+    moved.model.dispose();
+  });
+
   it('only adapter weights train under rfa-lora, and the input model stays bit-for-bit as it was', async () => {
     const t = await task();
     const before = weightsOf(t.model);

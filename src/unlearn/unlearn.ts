@@ -30,7 +30,19 @@ export interface UnlearnMetrics {
   readonly params: number;
   /** Layers that got adapters (empty for full-parameter methods). */
   readonly adaptedLayers: readonly string[];
+  /** The adapter's rank on each adapted layer: the `rank` option clamped to the layer's width. */
+  readonly adaptedRanks: Readonly<Record<string, number>>;
   readonly steps: number;
+  /** Mean forget loss (the model's own) before unlearning. */
+  readonly forgetLossBefore: number;
+  /** Mean forget loss of the returned model. */
+  readonly forgetLossAfter: number;
+  /**
+   * Whether the forget set moved: its mean loss rose by at least 0.01 nats or its accuracy changed.
+   * false means the run changed nothing measurable on the forget rows (raise learningRate or epochs,
+   * lower retainWeight, or retrain: docs/unlearning.md).
+   */
+  readonly forgetMoved: boolean;
   /** rfa-lora's bounded forget term: the mean loss the forget rows were raised to; null otherwise. */
   readonly forgetLossTarget: number | null;
   /** Forget and retain loss per epoch (retain loss on at most 512 retain rows). */
@@ -102,6 +114,7 @@ export async function unlearn(model: tf.LayersModel, options: UnlearnOptions): P
   const historyRetain = o.retain === null ? null : nRetain <= HISTORY_ROWS ? o.retain : take(o.retain, [...Array(HISTORY_ROWS).keys()].map((i) => Math.floor((i * nRetain) / HISTORY_ROWS)));
   const point = (epoch: number): UnlearnEpoch => ({ epoch, forgetLoss: meanLoss(work, o.forget), retainLoss: historyRetain === null ? null : meanLoss(work, historyRetain) });
   const history = [point(0)];
+  const forgetAccuracyBefore = accuracy(model, o.forget);
 
   const random = seededRandom(o.seed);
   const optimizer = tf.train.adam(o.learningRate);
@@ -148,17 +161,24 @@ export async function unlearn(model: tf.LayersModel, options: UnlearnOptions): P
     work.dispose();
     seconds += (performance.now() - started) / 1000;
   }
+  const forgetAccuracy = accuracy(result, o.forget);
+  const forgetLossBefore = history[0]!.forgetLoss;
+  const forgetLossAfter = meanLoss(result, o.forget);
   return {
     model: result,
     metrics: {
       method: o.method,
-      forgetAccuracy: accuracy(result, o.forget),
+      forgetAccuracy,
       retainAccuracy: o.retain === null ? null : accuracy(result, o.retain),
       seconds,
       trainableParams,
       params: model.countParams(),
       adaptedLayers: names,
+      adaptedRanks: Object.fromEntries(adapted.map((l) => [l.name, l.rank])),
       steps,
+      forgetLossBefore,
+      forgetLossAfter,
+      forgetMoved: forgetLossAfter - forgetLossBefore >= 0.01 || forgetAccuracy !== forgetAccuracyBefore,
       forgetLossTarget: targets === null ? null : targets.reduce((a, b) => a + b, 0) / targets.length,
       history,
     },
