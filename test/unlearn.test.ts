@@ -127,6 +127,10 @@ describe('LoRA adapters', () => {
     expect(moved.metrics.forgetLossAfter).toBeCloseTo(meanLoss(moved.model, t.forget), 4);
     expect(moved.metrics.forgetLossAfter - moved.metrics.forgetLossBefore).toBeGreaterThan(0.01);
     expect(moved.metrics.forgetMoved).toBe(true);
+    expect(moved.metrics.membership).toBeNull();
+    const held = await unlearn(t.model, { forget: t.forget, retain: t.retain, heldOut: t.testForget, epochs: 2, learningRate: 0.01 });
+    expect(held.metrics.membership).toEqual({ before: membershipAuc(t.model, t.forget, t.testForget), after: membershipAuc(held.model, t.forget, t.testForget) });
+    held.model.dispose();
     still.model.dispose();
     moved.model.dispose();
   });

@@ -4,6 +4,7 @@ import { permutation, seededRandom } from '../hooks/fit.js';
 import { adaptedLayers, cloneModel, mergeAdapters, withAdapters } from './adapt.js';
 import { stepLoss, type StepBatch } from './losses.js';
 import { resolveUnlearnOptions, type ResolvedUnlearnOptions, type UnlearnMethod, type UnlearnOptions, type UnlearnRows } from './options.js';
+import { membershipAuc } from './metrics.js';
 import { accuracy, probabilitiesOf, rowLosses } from './outputs.js';
 
 /** One point of the training curve: mean loss (the model's own) on the forget and retain rows after an epoch. */
@@ -43,6 +44,11 @@ export interface UnlearnMetrics {
    * lower retainWeight, or retrain: docs/unlearning.md).
    */
   readonly forgetMoved: boolean;
+  /**
+   * With `heldOut` rows: the loss-threshold membership AUC of forget vs held-out rows
+   * ({@link membershipAuc}) for the input model and the returned one; null without `heldOut`.
+   */
+  readonly membership: { readonly before: number; readonly after: number } | null;
   /** rfa-lora's bounded forget term: the mean loss the forget rows were raised to; null otherwise. */
   readonly forgetLossTarget: number | null;
   /** Forget and retain loss per epoch (retain loss on at most 512 retain rows). */
@@ -178,6 +184,7 @@ export async function unlearn(model: tf.LayersModel, options: UnlearnOptions): P
       steps,
       forgetLossBefore,
       forgetLossAfter,
+      membership: o.heldOut === null ? null : { before: membershipAuc(model, o.forget, o.heldOut), after: membershipAuc(result, o.forget, o.heldOut) },
       forgetMoved: forgetLossAfter - forgetLossBefore >= 0.01 || forgetAccuracy !== forgetAccuracyBefore,
       forgetLossTarget: targets === null ? null : targets.reduce((a, b) => a + b, 0) / targets.length,
       history,
