@@ -135,6 +135,30 @@ describe('LoRA adapters', () => {
     moved.model.dispose();
   });
 
+  it('hinge-kl with stopWhenForgotten stops after the first epoch where the label is top-1 on at most 10% of held-out exemplars', async () => {
+    const t = await task();
+    const options = { forget: t.forget, heldOut: t.testForget, method: 'hinge-kl' as const, forgetLabel: 3, coarseOf: COARSE, epochs: 30, batchSize: 16, learningRate: 0.01 };
+    const full = await unlearn(t.model, options);
+    const top1 = (m: tf.LayersModel) => Array.from((m.predict(t.testForget.xs) as tf.Tensor).argMax(1).dataSync()).filter((c) => c === 3).length;
+    expect(full.metrics.stopped).toEqual({ epoch: 30, reason: 'epochs' });
+    const early = await unlearn(t.model, { ...options, stopWhenForgotten: true });
+    expect(early.metrics.stopped.reason).toBe('forgotten');
+    const e = early.metrics.stopped.epoch;
+    expect(e).toBeLessThan(30);
+    expect(e).toBeGreaterThan(1);
+    expect(early.metrics.history.length).toBe(e + 1);
+    const limit = 0.1 * t.testForget.xs.shape[0]!;
+    expect(top1(early.model)).toBeLessThanOrEqual(limit);
+    // The epoch before the stop still had the label on top somewhere: rerun with e - 1 epochs.
+    {
+      const before = await unlearn(t.model, { ...options, epochs: e - 1 });
+      expect(top1(before.model)).toBeGreaterThan(limit);
+      before.model.dispose();
+    }
+    full.model.dispose();
+    early.model.dispose();
+  });
+
   it('only adapter weights train under rfa-lora, and the input model stays bit-for-bit as it was', async () => {
     const t = await task();
     const before = weightsOf(t.model);

@@ -5,7 +5,7 @@ import { adaptedLayers, cloneModel, mergeAdapters, withAdapters } from './adapt.
 import { stepLoss, type StepBatch } from './losses.js';
 import { resolveUnlearnOptions, type ResolvedUnlearnOptions, type UnlearnMethod, type UnlearnOptions, type UnlearnRows } from './options.js';
 import { membershipAuc } from './metrics.js';
-import { accuracy, probabilitiesOf, rowLosses } from './outputs.js';
+import { accuracy, predictedOf, probabilitiesOf, rowLosses } from './outputs.js';
 
 /** One point of the training curve: mean loss (the model's own) on the forget and retain rows after an epoch. */
 export interface UnlearnEpoch {
@@ -53,6 +53,8 @@ export interface UnlearnMetrics {
   readonly forgetLossTarget: number | null;
   /** Forget and retain loss per epoch (retain loss on at most 512 retain rows). */
   readonly history: readonly UnlearnEpoch[];
+  /** The epoch training ended after, and why: all `epochs` ran, or (`stopWhenForgotten`) the concept was forgotten. */
+  readonly stopped: { readonly epoch: number; readonly reason: 'epochs' | 'forgotten' };
 }
 
 export interface UnlearnResult {
@@ -127,6 +129,14 @@ export async function unlearn(model: tf.LayersModel, options: UnlearnOptions): P
   let retainOrder: number[] = [];
   let seconds = 0;
   let steps = 0;
+  let stopped: UnlearnMetrics['stopped'] = { epoch: o.epochs, reason: 'epochs' };
+  const probe = o.heldOut ?? o.forget;
+  const forgotten = async () => {
+    const hits = tf.tidy(() => tf.sum(tf.cast(tf.equal(predictedOf(work, work.predict(probe.xs, { batchSize: 256 }) as tf.Tensor), o.forgetLabel!), 'int32')));
+    const [n] = await hits.data();
+    hits.dispose();
+    return n! <= 0.1 * probe.xs.shape[0]!;
+  };
   for (let epoch = 1; epoch <= o.epochs; epoch++) {
     const started = performance.now();
     const order = permutation(nForget, random);
@@ -154,6 +164,10 @@ export async function unlearn(model: tf.LayersModel, options: UnlearnOptions): P
     }
     seconds += (performance.now() - started) / 1000;
     history.push(point(epoch));
+    if (o.method === 'hinge-kl' && o.stopWhenForgotten && epoch < o.epochs && (await forgotten())) {
+      stopped = { epoch, reason: 'forgotten' };
+      break;
+    }
   }
   optimizer.dispose();
   loss.dispose?.();
@@ -188,6 +202,7 @@ export async function unlearn(model: tf.LayersModel, options: UnlearnOptions): P
       forgetMoved: forgetLossAfter - forgetLossBefore >= 0.01 || forgetAccuracy !== forgetAccuracyBefore,
       forgetLossTarget: targets === null ? null : targets.reduce((a, b) => a + b, 0) / targets.length,
       history,
+      stopped,
     },
   };
 }
