@@ -108,6 +108,57 @@ describe('LoRA adapters', () => {
     }
   });
 
+  it('with the default rank 8 clamps each layer to its width (16 hidden units, 4 classes) and says so in the metrics', async () => {
+    const t = await task();
+    const { model, metrics } = await unlearn(t.model, { forget: t.forget, retain: t.retain, merge: false, epochs: 0 });
+    const ranks = model.layers.filter((l) => l instanceof LoraDense).map((l) => [l.name, (l as LoraDense).rank] as const);
+    expect(ranks.map(([, r]) => r)).toEqual([8, C]);
+    expect(metrics.adaptedRanks).toEqual(Object.fromEntries(ranks));
+    model.dispose();
+  });
+
+  it('reports whether the forget set moved: not with no step, yes after a run that raises its loss', async () => {
+    const t = await task();
+    const still = await unlearn(t.model, { forget: t.forget, retain: t.retain, epochs: 0 });
+    expect(still.metrics.forgetMoved).toBe(false);
+    expect(still.metrics.forgetLossAfter).toBeCloseTo(still.metrics.forgetLossBefore, 5);
+    expect(still.metrics.forgetLossBefore).toBeCloseTo(meanLoss(t.model, t.forget), 4);
+    const moved = await unlearn(t.model, { forget: t.forget, retain: t.retain, method: 'gradient-ascent', epochs: 3, learningRate: 0.01 });
+    expect(moved.metrics.forgetLossAfter).toBeCloseTo(meanLoss(moved.model, t.forget), 4);
+    expect(moved.metrics.forgetLossAfter - moved.metrics.forgetLossBefore).toBeGreaterThan(0.01);
+    expect(moved.metrics.forgetMoved).toBe(true);
+    expect(moved.metrics.membership).toBeNull();
+    const held = await unlearn(t.model, { forget: t.forget, retain: t.retain, heldOut: t.testForget, epochs: 2, learningRate: 0.01 });
+    expect(held.metrics.membership).toEqual({ before: membershipAuc(t.model, t.forget, t.testForget), after: membershipAuc(held.model, t.forget, t.testForget) });
+    held.model.dispose();
+    still.model.dispose();
+    moved.model.dispose();
+  });
+
+  it('hinge-kl with stopWhenForgotten stops after the first epoch where the label is top-1 on at most 10% of held-out exemplars', async () => {
+    const t = await task();
+    const options = { forget: t.forget, heldOut: t.testForget, method: 'hinge-kl' as const, forgetLabel: 3, coarseOf: COARSE, epochs: 30, batchSize: 16, learningRate: 0.01 };
+    const full = await unlearn(t.model, options);
+    const top1 = (m: tf.LayersModel) => Array.from((m.predict(t.testForget.xs) as tf.Tensor).argMax(1).dataSync()).filter((c) => c === 3).length;
+    expect(full.metrics.stopped).toEqual({ epoch: 30, reason: 'epochs' });
+    const early = await unlearn(t.model, { ...options, stopWhenForgotten: true });
+    expect(early.metrics.stopped.reason).toBe('forgotten');
+    const e = early.metrics.stopped.epoch;
+    expect(e).toBeLessThan(30);
+    expect(e).toBeGreaterThan(1);
+    expect(early.metrics.history.length).toBe(e + 1);
+    const limit = 0.1 * t.testForget.xs.shape[0]!;
+    expect(top1(early.model)).toBeLessThanOrEqual(limit);
+    // The epoch before the stop still had the label on top somewhere: rerun with e - 1 epochs.
+    {
+      const before = await unlearn(t.model, { ...options, epochs: e - 1 });
+      expect(top1(before.model)).toBeGreaterThan(limit);
+      before.model.dispose();
+    }
+    full.model.dispose();
+    early.model.dispose();
+  });
+
   it('only adapter weights train under rfa-lora, and the input model stays bit-for-bit as it was', async () => {
     const t = await task();
     const before = weightsOf(t.model);

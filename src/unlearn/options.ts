@@ -83,6 +83,12 @@ export interface UnlearnOptions extends UnlearnRequest {
   readonly fineWeight?: number;
   /** hinge-kl: train LoRA adapters (`rank`, `alpha`, `layers`) instead of every parameter. @defaultValue false */
   readonly adapters?: boolean;
+  /**
+   * hinge-kl: stop after the first epoch at whose end `forgetLabel` is the top-1 prediction on at
+   * most 10% of the concept's held-out exemplars (`heldOut` rows; the `forget` exemplars without them),
+   * instead of always running `epochs` (then the most epochs). @defaultValue false
+   */
+  readonly stopWhenForgotten?: boolean;
 }
 
 /** Every option with its default applied; produced once by {@link resolveUnlearnOptions}. */
@@ -111,6 +117,7 @@ export interface ResolvedUnlearnOptions {
   readonly fineWeight: number;
   /** Whether LoRA adapters train (rfa-lora always; hinge-kl with `adapters`). */
   readonly adapters: boolean;
+  readonly stopWhenForgotten: boolean;
   /** The model's output width (1 for a single sigmoid unit). */
   readonly classes: number;
 }
@@ -141,6 +148,7 @@ const KEYS = {
   coarseWeight: true,
   fineWeight: true,
   adapters: true,
+  stopWhenForgotten: true,
 } satisfies Record<keyof UnlearnOptions, true>;
 
 function isTensor(v: unknown): v is tf.Tensor {
@@ -245,6 +253,7 @@ export function resolveUnlearnOptions(model: tf.LayersModel, options: UnlearnOpt
     coarseWeight: positive(options.coarseWeight, 'coarseWeight', false, 20, true),
     fineWeight: positive(options.fineWeight, 'fineWeight', false, 20, true),
     adapters: method === 'rfa-lora' || (method === 'hinge-kl' && options.adapters === true),
+    stopWhenForgotten: options.stopWhenForgotten === true,
     classes,
   };
 }

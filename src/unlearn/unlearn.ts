@@ -4,7 +4,8 @@ import { permutation, seededRandom } from '../hooks/fit.js';
 import { adaptedLayers, cloneModel, mergeAdapters, withAdapters } from './adapt.js';
 import { stepLoss, type StepBatch } from './losses.js';
 import { resolveUnlearnOptions, type ResolvedUnlearnOptions, type UnlearnMethod, type UnlearnOptions, type UnlearnRows } from './options.js';
-import { accuracy, probabilitiesOf, rowLosses } from './outputs.js';
+import { membershipAuc } from './metrics.js';
+import { accuracy, predictedOf, probabilitiesOf, rowLosses } from './outputs.js';
 
 /** One point of the training curve: mean loss (the model's own) on the forget and retain rows after an epoch. */
 export interface UnlearnEpoch {
@@ -30,11 +31,30 @@ export interface UnlearnMetrics {
   readonly params: number;
   /** Layers that got adapters (empty for full-parameter methods). */
   readonly adaptedLayers: readonly string[];
+  /** The adapter's rank on each adapted layer: the `rank` option clamped to the layer's width. */
+  readonly adaptedRanks: Readonly<Record<string, number>>;
   readonly steps: number;
+  /** Mean forget loss (the model's own) before unlearning. */
+  readonly forgetLossBefore: number;
+  /** Mean forget loss of the returned model. */
+  readonly forgetLossAfter: number;
+  /**
+   * Whether the forget set moved: its mean loss rose by at least 0.01 nats or its accuracy changed.
+   * false means the run changed nothing measurable on the forget rows (raise learningRate or epochs,
+   * lower retainWeight, or retrain: docs/unlearning.md).
+   */
+  readonly forgetMoved: boolean;
+  /**
+   * With `heldOut` rows: the loss-threshold membership AUC of forget vs held-out rows
+   * ({@link membershipAuc}) for the input model and the returned one; null without `heldOut`.
+   */
+  readonly membership: { readonly before: number; readonly after: number } | null;
   /** rfa-lora's bounded forget term: the mean loss the forget rows were raised to; null otherwise. */
   readonly forgetLossTarget: number | null;
   /** Forget and retain loss per epoch (retain loss on at most 512 retain rows). */
   readonly history: readonly UnlearnEpoch[];
+  /** The epoch training ended after, and why: all `epochs` ran, or (`stopWhenForgotten`) the concept was forgotten. */
+  readonly stopped: { readonly epoch: number; readonly reason: 'epochs' | 'forgotten' };
 }
 
 export interface UnlearnResult {
@@ -102,12 +122,21 @@ export async function unlearn(model: tf.LayersModel, options: UnlearnOptions): P
   const historyRetain = o.retain === null ? null : nRetain <= HISTORY_ROWS ? o.retain : take(o.retain, [...Array(HISTORY_ROWS).keys()].map((i) => Math.floor((i * nRetain) / HISTORY_ROWS)));
   const point = (epoch: number): UnlearnEpoch => ({ epoch, forgetLoss: meanLoss(work, o.forget), retainLoss: historyRetain === null ? null : meanLoss(work, historyRetain) });
   const history = [point(0)];
+  const forgetAccuracyBefore = accuracy(model, o.forget);
 
   const random = seededRandom(o.seed);
   const optimizer = tf.train.adam(o.learningRate);
   let retainOrder: number[] = [];
   let seconds = 0;
   let steps = 0;
+  let stopped: UnlearnMetrics['stopped'] = { epoch: o.epochs, reason: 'epochs' };
+  const probe = o.heldOut ?? o.forget;
+  const forgotten = async () => {
+    const hits = tf.tidy(() => tf.sum(tf.cast(tf.equal(predictedOf(work, work.predict(probe.xs, { batchSize: 256 }) as tf.Tensor), o.forgetLabel!), 'int32')));
+    const [n] = await hits.data();
+    hits.dispose();
+    return n! <= 0.1 * probe.xs.shape[0]!;
+  };
   for (let epoch = 1; epoch <= o.epochs; epoch++) {
     const started = performance.now();
     const order = permutation(nForget, random);
@@ -135,6 +164,10 @@ export async function unlearn(model: tf.LayersModel, options: UnlearnOptions): P
     }
     seconds += (performance.now() - started) / 1000;
     history.push(point(epoch));
+    if (o.method === 'hinge-kl' && o.stopWhenForgotten && epoch < o.epochs && (await forgotten())) {
+      stopped = { epoch, reason: 'forgotten' };
+      break;
+    }
   }
   optimizer.dispose();
   loss.dispose?.();
@@ -148,19 +181,28 @@ export async function unlearn(model: tf.LayersModel, options: UnlearnOptions): P
     work.dispose();
     seconds += (performance.now() - started) / 1000;
   }
+  const forgetAccuracy = accuracy(result, o.forget);
+  const forgetLossBefore = history[0]!.forgetLoss;
+  const forgetLossAfter = meanLoss(result, o.forget);
   return {
     model: result,
     metrics: {
       method: o.method,
-      forgetAccuracy: accuracy(result, o.forget),
+      forgetAccuracy,
       retainAccuracy: o.retain === null ? null : accuracy(result, o.retain),
       seconds,
       trainableParams,
       params: model.countParams(),
       adaptedLayers: names,
+      adaptedRanks: Object.fromEntries(adapted.map((l) => [l.name, l.rank])),
       steps,
+      forgetLossBefore,
+      forgetLossAfter,
+      membership: o.heldOut === null ? null : { before: membershipAuc(model, o.forget, o.heldOut), after: membershipAuc(result, o.forget, o.heldOut) },
+      forgetMoved: forgetLossAfter - forgetLossBefore >= 0.01 || forgetAccuracy !== forgetAccuracyBefore,
       forgetLossTarget: targets === null ? null : targets.reduce((a, b) => a + b, 0) / targets.length,
       history,
+      stopped,
     },
   };
 }
