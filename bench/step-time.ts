@@ -15,7 +15,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { useFastEmbeddingGradient } from 'inrun';
 import { machine, writeSection } from './report.js';
 import { lineChart } from './svg.js';
-import { measureModes, naiveStep, peakMegabytes, tabular, text, timeSteps, transformer, type Mode, type Workload } from './workloads.js';
+import { kernelCount, measureModes, naiveStep, peakMegabytes, tabular, text, timeSteps, transformer, type Mode, type Workload } from './workloads.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -77,12 +77,14 @@ for (const backend of args.backends.split(',')) {
       const { ms, ratio, hvp } = await measureModes(inst, ROUNDS, args.quick ? 1 : null, BUDGET);
       const naive = config.naive ? await timeSteps(1, () => naiveStep(inst)) : null;
       const peakMB = await peakMegabytes(inst);
+      const kernels = { plain: await kernelCount(inst, 'plain'), first: await kernelCount(inst, 'first') };
       const row: Row = { model: w.name, backend, config, ms, ratio, naive, peakMB, hvp };
       rows.push(row);
       console.log(
         `${w.name.padEnd(42)} ${backend.padEnd(4)} B=${config.batch} K=${config.target}${config.seqLen ? ` T=${config.seqLen}` : ''}: plain ${row.ms.plain.toFixed(1)} ms, ` +
           `first ${row.ratio.first.toFixed(2)}x, targetEvery 16 ${row.ratio.every16.toFixed(2)}x, second ${row.ratio.second.toFixed(2)}x (${hvp})${naive === null ? '' : `, naive ${(naive / row.ms.first).toFixed(0)}x slower than first`}; ` +
-          `peak MB ${peakMB.plain.toFixed(1)}/${peakMB.first.toFixed(1)}/${peakMB.second.toFixed(1)}`,
+          `peak MB ${peakMB.plain.toFixed(1)}/${peakMB.first.toFixed(1)}/${peakMB.second.toFixed(1)}, ` +
+          `kernels ${kernels.plain}/${kernels.first} (${(kernels.first / kernels.plain).toFixed(2)}x)`,
       );
       inst.dispose();
     }
@@ -152,10 +154,16 @@ ${tables}
 Where the time goes. Each attributed step adds the target's forward and backward pass (K rows through the
 whole model, at the step's weights), the probes that record layer inputs and output gradients, and the
 ghost products. On these small models tf.js' cpu and wasm backends spend much of a step dispatching
-kernels (a plain step of the MLP is about 200 kernels; an attributed one about 440), so the target
+kernels (counted with \`tf.profile\`, first order with 4 target rows at B 64: the MLP 205 per plain step and
+456 per attributed step, 2.22x; the text model 182 and 422, 2.32x; the transformer at B 16, 1 row, 1389 and
+2896, 2.08x; the same on cpu and wasm), so the target
 pass costs nearly as much as the training step however few rows it has, and the ratio falls as B grows.
 \`targetEvery: 16\` runs that pass once every 16 steps (the values between use target rows up to 15 steps
 old; docs/methods.md), which leaves the probes and the ghost products.
+A fused target pass (target rows concatenated to the training batch, one forward and one backward,
+each layer's weight gradient from the training rows' slice only) is not built yet. Its premise holds for
+Dense on cpu and wasm (checked once at B 64, K 4, 128 to 256, relu): the training rows' forward output, the
+kernel and bias gradients from the slice and the input gradient rows are bit-identical to the plain step's.
 For sequence models (the transformer, the text model at long T) the ghost products are the extra cost: with
 T positions per example, the materialised path is one more matMul per layer over the batch (n T dIn dOut),
 and self-influence with T (dIn + dOut) > dIn dOut materialises per-example gradients.

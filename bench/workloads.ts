@@ -208,6 +208,18 @@ export async function peakBytes(inst: Instance, mode: Mode): Promise<number> {
   });
 }
 
+/** Kernels one step of `mode` dispatches (`tf.profile`, after one warm-up step): on small models the step's cost. */
+export async function kernelCount(inst: Instance, mode: Mode): Promise<number> {
+  return withMode(inst, mode, async (step) => {
+    await step();
+    const info = await tf.profile(async () => {
+      await step();
+      return [];
+    });
+    return info.kernels.length;
+  });
+}
+
 /** Peak tf.js MB of one step per mode (targetEvery 16 left out: its peak is a refresh step's, the first mode's). */
 export async function peakMegabytes(inst: Instance): Promise<Record<Mode, number>> {
   const peak = { plain: 0, first: 0, every16: 0, second: 0 };
