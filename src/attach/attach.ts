@@ -192,6 +192,8 @@ export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: A
         return { covered, skipped, coveredParams, trainableParams: trainableParams ?? coveredParams };
       })(),
       targetEvery: options.targetEvery,
+      // No layer kind fuses yet (docs/hooks.md): 'fused' falls back to the separate pass.
+      targetPass: targets === null ? null : 'separate',
       hvp,
       seeds: [],
       meta: options.meta,
