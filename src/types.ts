@@ -92,7 +92,7 @@ export interface RunInfo {
   /**
    * The pass that took the target rows' gradients: 'fused' (in the training step's own pass) or
    * 'separate' (a pass of their own); null without targets. 'separate' when `targetPass: 'fused'`
-   * was asked for but the model has a layer that cannot fuse (today: every model; docs/hooks.md).
+   * was asked for but the model or the options do not allow it (docs/hooks.md).
    */
   readonly targetPass: 'fused' | 'separate' | null;
   /** How second-order values compute H_T u, or null without `shapley2`. */

@@ -81,8 +81,9 @@ export interface AttachOptions {
   /**
    * How the target rows' gradients are taken. 'separate': a forward and backward pass of their own
    * each step (every layer kind). 'fused': the target rows ride in the training step's own pass, which
-   * saves nearly a whole pass on small models (docs/hooks.md). No layer kind fuses yet, so a run that
-   * asks for 'fused' runs the separate pass; `run.info.targetPass` says which pass ran.
+   * saves nearly a whole pass on small models, with the same update bit for bit. It runs on models of
+   * Dense layers only (docs/hooks.md lists the conditions); elsewhere the separate pass runs, and
+   * `run.info.targetPass` says which pass ran.
    * @defaultValue 'separate'
    */
   readonly targetPass?: 'fused' | 'separate';
