@@ -45,6 +45,7 @@ function runInfo(runId: string): RunInfo {
     targets: [{ name: 'val', rows: 128 }],
     layers: { covered: [], skipped: [], coveredParams: 0, trainableParams: 0 },
     targetEvery: 1,
+    targetPass: 'separate',
     hvp: null,
     seeds: [],
     meta: {},

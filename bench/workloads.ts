@@ -155,13 +155,13 @@ export type Mode = 'plain' | 'first' | 'every16' | 'second';
 const METHODS: Record<Exclude<Mode, 'plain'>, Method[]> = { first: ['shapley1', 'tracin_self'], every16: ['shapley1', 'tracin_self'], second: ['shapley1', 'shapley2'] };
 
 /** Runs `body` with a step function for `mode` (attached for attributed modes), closing the run after. */
-export async function withMode<T>(inst: Instance, mode: Mode, body: (step: () => Promise<unknown>) => Promise<T>): Promise<T> {
-  if (mode === 'plain') return body(() => inst.step());
-  const run = attach(inst.model, { targets: { target: inst.target }, methods: METHODS[mode], stepRecords: false, ...(mode === 'every16' ? { targetEvery: 16 } : {}) });
+export async function withMode<T>(inst: Instance, mode: Mode, body: (step: () => Promise<unknown>, pass: string | null) => Promise<T>, targetPass: 'fused' | 'separate' = 'separate'): Promise<T> {
+  if (mode === 'plain') return body(() => inst.step(), null);
+  const run = attach(inst.model, { targets: { target: inst.target }, methods: METHODS[mode], stepRecords: false, targetPass, ...(mode === 'every16' ? { targetEvery: 16 } : {}) });
   const batch = inst.x.shape[0]!;
   let next = 0;
   try {
-    return await body(() => run.step(Array.from({ length: batch }, () => next++ % (batch * 16)), () => inst.step()));
+    return await body(() => run.step(Array.from({ length: batch }, () => next++ % (batch * 16)), () => inst.step()), run.info.targetPass);
   } finally {
     await run.close();
   }
@@ -206,6 +206,26 @@ export async function peakBytes(inst: Instance, mode: Mode): Promise<number> {
     });
     return info.peakBytes - before;
   });
+}
+
+/**
+ * Kernels one step of `mode` dispatches (`tf.profile`, after one warm-up step): on small models the
+ * step's cost. `pass` is the target pass that ran (`targetPass: 'fused'` falls back where it cannot fuse).
+ */
+export async function kernelCount(inst: Instance, mode: Mode, targetPass: 'fused' | 'separate' = 'separate'): Promise<{ kernels: number; pass: string | null }> {
+  return withMode(
+    inst,
+    mode,
+    async (step, pass) => {
+      await step();
+      const info = await tf.profile(async () => {
+        await step();
+        return [];
+      });
+      return { kernels: info.kernels.length, pass };
+    },
+    targetPass,
+  );
 }
 
 /** Peak tf.js MB of one step per mode (targetEvery 16 left out: its peak is a refresh step's, the first mode's). */

@@ -89,6 +89,12 @@ export interface RunInfo {
   };
   /** Steps between two target passes (`targetEvery`). */
   readonly targetEvery: number;
+  /**
+   * The pass that took the target rows' gradients: 'fused' (in the training step's own pass) or
+   * 'separate' (a pass of their own); null without targets. 'separate' when `targetPass: 'fused'`
+   * was asked for but the model or the options do not allow it (docs/hooks.md).
+   */
+  readonly targetPass: 'fused' | 'separate' | null;
   /** How second-order values compute H_T u, or null without `shapley2`. */
   readonly hvp: 'double-backward' | 'finite-difference' | null;
   /** Seeds used by `run.fit` shuffling, in call order. */

@@ -26,6 +26,7 @@ export function runInfo(runId: string, params = 1000): RunInfo {
     targets: [{ name: 'val', rows: 64 }],
     layers: { covered: [{ name: 'dense_1', kind: 'dense', params: params - 100, path: 'pairwise' }], skipped: [], coveredParams: params - 100, trainableParams: params },
     targetEvery: 1,
+    targetPass: 'separate',
     hvp: null,
     seeds: [1],
     meta: { note: HOSTILE },

@@ -6,6 +6,7 @@ import { DeviceTotals } from '../accumulators/totals.js';
 import { InrunError, preview } from '../errors.js';
 import type { WeightLayout } from '../ghost/rows.js';
 import { disposeProjections, makeProjections, sketchWidth } from '../ghost/sketch.js';
+import { planFused } from '../hooks/fused.js';
 import { checkEmbeddingGradient } from '../hooks/gather.js';
 import type { Restore } from '../hooks/restore.js';
 import { planLayers } from '../layers/plan.js';
@@ -175,6 +176,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: A
       if (why !== null) throw new InrunError(`update: 'optimizer' needs an optimizer whose update inrun knows: ${why}`, { field: 'update', code: 'unsupported_model' });
       requireVariables(covered, weights, "update: 'optimizer'", 'update');
     }
+    const fused = planFused(adapter, targets, covered, options);
     const info: RunInfo = {
       runId: options.runId,
       startedAt: new Date().toISOString(),
@@ -192,6 +194,8 @@ export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: A
         return { covered, skipped, coveredParams, trainableParams: trainableParams ?? coveredParams };
       })(),
       targetEvery: options.targetEvery,
+      // 'fused' falls back to the separate pass where it would not be exact (docs/hooks.md).
+      targetPass: targets === null ? null : fused === null ? 'separate' : 'fused',
       hvp,
       seeds: [],
       meta: options.meta,
@@ -227,6 +231,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: A
       targetNames,
       flushEvery: options.flushEvery,
       stepRecords: options.stepRecords,
+      fused,
       nonFinite: options.nonFinite,
       seed: options.seed,
       examples: options.examples,

@@ -89,6 +89,29 @@ export class Capture {
     return out;
   }
 
+  /**
+   * Moves rows `n` onward of every recorded call into a new capture (a fused step's target rows),
+   * keeping rows before `n` here (its training rows).
+   */
+  split(n: number): Capture {
+    const rest = new Capture();
+    for (const [key, rec] of this.layers) {
+      const mine: Recording['calls'][number][] = [];
+      const theirs: Recording['calls'][number][] = [];
+      for (const c of rec.calls) {
+        const cut = (t: tf.Tensor) => [tf.keep(tf.slice(t, 0, n)), tf.keep(tf.slice(t, n, t.shape[0]! - n))] as const;
+        const inputs = c.inputs.map(cut);
+        const grads = c.grads.map((g) => (g === undefined ? undefined : cut(g)));
+        mine.push({ inputs: inputs.map((p) => p[0]), grads: grads.map((p) => p?.[0]) });
+        theirs.push({ inputs: inputs.map((p) => p[1]), grads: grads.map((p) => p?.[1]) });
+        tf.dispose([...c.inputs, ...c.grads.filter((g): g is tf.Tensor => g !== undefined)]);
+      }
+      this.layers.set(key, { recorder: rec.recorder, calls: mine });
+      rest.layers.set(key, { recorder: rec.recorder, calls: theirs });
+    }
+    return rest;
+  }
+
   dispose(): void {
     for (const { calls } of this.layers.values()) {
       for (const c of calls) tf.dispose([...c.inputs, ...c.grads.filter((g): g is tf.Tensor => g !== undefined)]);

@@ -4,6 +4,7 @@ import type { Recorder } from '../hooks/capture.js';
 import type { WeightLayout } from '../ghost/rows.js';
 import type { LayerKind } from './kind.js';
 import { outerPiece, recordInputProbePreActivation, variablesOf } from './seams.js';
+import { fusedDenseHook } from '../hooks/fused.js';
 
 /** Kernel `[dIn, dOut]` and optional bias `[dOut]`: one outer piece, laid out as the weights are. */
 function denseLayout(dIn: number, dOut: number, hasBias: boolean): WeightLayout {
@@ -39,5 +40,13 @@ export const dense: LayerKind = {
     const { kernel, bias } = layer as unknown as DenseInternals;
     return denseRecorder(kernel.shape[0]!, kernel.shape[1]!, bias !== null, variablesOf(layer));
   },
-  instrument: recordInputProbePreActivation,
+  instrument(layer, key, recorder) {
+    const probing = recordInputProbePreActivation(layer, key, recorder);
+    // A fused step (docs/hooks.md) replaces the call; every other pass goes through the probing one.
+    const fused = fusedDenseHook(layer, key, recorder);
+    return () => {
+      fused();
+      probing();
+    };
+  },
 };

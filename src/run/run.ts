@@ -9,7 +9,9 @@ import { Capture, withCapture } from '../hooks/capture.js';
 import { arrayBatches, readBatchIds, withCallback, type DatasetLike } from '../hooks/fit.js';
 import { checkId, checkIds, IdIndex } from '../hooks/ids.js';
 import type { Restore } from '../hooks/restore.js';
-import { hookOptimizer, readLearningRate, type Gradients } from '../hooks/optimizer.js';
+import { hookOptimizer, readLearningRate, type Gradients, type RunCompute } from '../hooks/optimizer.js';
+import { fusedLoss, type FusedPlan } from '../hooks/fused.js';
+import { disposePasses, type GroupPass } from '../scoring/targets.js';
 import type { ModelAdapter } from '../attach/model.js';
 import { checkLabels } from '../scoring/labels.js';
 import { checkpointName, markLatest, readCheckpointInfo, resolveCheckpoint, saveCheckpoint, type CheckpointInfo } from './checkpoint.js';
@@ -50,6 +52,8 @@ export interface RunParts {
   readonly targetNames: readonly string[];
   readonly flushEvery: number;
   readonly stepRecords: boolean;
+  /** The fused target pass's plan, or null when target rows take a pass of their own. */
+  readonly fused: FusedPlan | null;
   readonly nonFinite: NonFinitePolicy;
   readonly seed: number;
   readonly examples: readonly ExampleInfo[];
@@ -358,7 +362,7 @@ export class AttributionRun implements Run {
 
   // ---- the step ----------------------------------------------------------------------------------
 
-  private onGradients(compute: () => Gradients): Gradients {
+  private onGradients(compute: RunCompute): Gradients {
     this.surfaceSinkFailure();
     if (this.halt !== null) throw this.halt;
     const batch = this.queue.shift();
@@ -372,19 +376,43 @@ export class AttributionRun implements Run {
     const startedAt = performance.now();
     const capture = new Capture();
     let result: Gradients | null = null;
+    let passes: GroupPass[] | undefined;
     try {
-      result = withCapture(capture, compute);
-      this.attribute(capture, batch, result, startedAt);
+      const fused = this.parts.fused;
+      if (fused === null) {
+        result = withCapture(capture, () => compute());
+      } else {
+        // One pass over training and target rows (docs/hooks.md): the update gets the plain step's gradients.
+        const n = batch.ids.length;
+        let taken: (() => { loss: tf.Scalar; perRow: tf.Tensor1D }) | null = null;
+        const both = withCapture(capture, () =>
+          compute((f) => {
+            const w = fusedLoss(fused, n, f);
+            taken = w.taken;
+            return w.f;
+          }),
+        );
+        const { loss, perRow } = taken!();
+        both.value.dispose();
+        result = { value: loss, grads: both.grads };
+        const targetCapture = capture.split(n);
+        const { group } = fused;
+        const losses = tf.tidy(() => tf.reshape(tf.matMul(tf.reshape(perRow, [1, group.rows]), group.layout.membership), [-1]) as tf.Tensor1D);
+        perRow.dispose();
+        passes = [{ group, pass: { capture: targetCapture, losses } }];
+      }
+      this.attribute(capture, batch, result, startedAt, passes);
       return result;
     } catch (error) {
       if (result !== null) tf.dispose([result.value, ...Object.values(result.grads)]);
       throw error;
     } finally {
       capture.dispose();
+      if (passes !== undefined) disposePasses(passes);
     }
   }
 
-  private attribute(capture: Capture, batch: PendingBatch, result: Gradients, startedAt: number): void {
+  private attribute(capture: Capture, batch: PendingBatch, result: Gradients, startedAt: number, passes?: GroupPass[]): void {
     const loss = result.value;
     const attributionStart = performance.now();
     const slots = this.index.slotsOf(batch.ids, batch.field);
@@ -396,7 +424,7 @@ export class AttributionRun implements Run {
     const learningRate = readLearningRate(this.parts.model.optimizer);
     const scale = { learningRate, lossScale: this.parts.model.lossReduction === 'mean' ? 1 / n : 1 };
     const keep = this.parts.stepRecords && (this.subject.observed || this.parts.delivery.wantsSteps);
-    const out = this.parts.attributor.step(capture, slots, scale, keep, this.stepCount, loss, result.grads);
+    const out = this.parts.attributor.step(capture, slots, scale, keep, this.stepCount, loss, result.grads, passes);
     // Without a record the finiteness flag still waits for the next flush's read.
     if (out.values === null) {
       this.buffer.pushFlag(this.stepCount, out.finite);

@@ -85,15 +85,27 @@ export class Attributor {
   /**
    * `loss`: the step's training loss (checked for finiteness with the values). `grads`: the
    * optimizer's gradients of this step (from `computeGradients`), for optimizer-aware values. A
-   * non-finite step adds nothing to the totals (a device-side select, no host sync).
+   * non-finite step adds nothing to the totals (a device-side select, no host sync). `fusedPasses`:
+   * the target rows of a fused step, split off its capture.
    */
-  step(capture: Capture, slots: Int32Array, scale: StepScale, keep: boolean, step: number, loss: tf.Tensor, grads: tf.NamedTensorMap | null = null): StepOutput {
+  step(
+    capture: Capture,
+    slots: Int32Array,
+    scale: StepScale,
+    keep: boolean,
+    step: number,
+    loss: tf.Tensor,
+    grads: tf.NamedTensorMap | null = null,
+    fusedPasses?: GroupPass[],
+  ): StepOutput {
     const { model, targets, methods, include, ghostPath, totals, tokens } = this.config;
     const n = slots.length;
     return tf.tidy(() => {
       const train = capture.rows(n, include);
       this.noteLayers(train);
-      const { passes, fresh } = this.wantsTargets ? this.targetPasses() : { passes: [] as GroupPass[], fresh: false };
+      // A fused step brings its target rows (owned by the caller); otherwise the target passes run here.
+      const { passes, fresh } =
+        fusedPasses !== undefined ? { passes: fusedPasses, fresh: true } : this.wantsTargets ? this.targetPasses() : { passes: [] as GroupPass[], fresh: false };
       try {
         const losses = fresh ? passes.map((p) => p.pass.losses) : [];
         const groups = passes.map(({ group, pass }) => ({ rows: pass.capture.rows(group.rows, include), layout: group.layout }));
