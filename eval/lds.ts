@@ -6,7 +6,7 @@
  * recomputes scores and an interrupted cache build resumes where it stopped.
  *
  *   npx tsx eval/lds.ts [--train 5000] [--test 500] [--subsets 50] [--epochs 3] [--model logreg|mlp]
- *                       [--protocol multi-seed,same-run] [--trak-runs 1,5] [--dim 512] [--cache .cache/lds] [--backend wasm]
+ *                       [--protocol multi-seed,same-run] [--trak-runs 1,5] [--dim 512] [--lambda x] [--cache .cache/lds] [--backend wasm]
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,6 +41,8 @@ export interface LdsOptions {
   readonly trakRuns: readonly number[];
   /** TRAK's projected width. @defaultValue 512 */
   readonly dim: number;
+  /** TRAK's ridge term; null: trak()'s default (1e-3 x the kernel's mean diagonal). @defaultValue null */
+  readonly lambda: number | null;
   /** Cache folder of the retrained margins. @defaultValue '.cache/lds' */
   readonly cache: string;
 }
@@ -54,6 +56,7 @@ export const LDS_DEFAULTS: Omit<LdsOptions, 'backend'> = {
   protocols: ['multi-seed', 'same-run'],
   trakRuns: [1, 5],
   dim: 512,
+  lambda: null,
   cache: '.cache/lds',
 };
 
@@ -177,7 +180,7 @@ export async function lds(options: LdsOptions): Promise<LdsResult> {
     { method: 'GradDot (final model)', scores: async () => (await tracin({ checkpoints: [runs[0]!.final], train: rowsOf, queries, k: 1, selfInfluence: false, matrix: true })).matrix! },
     ...o.trakRuns.map((k) => ({
       method: `TRAK-${k} (final checkpoint of ${k} run${k > 1 ? 's' : ''}, dim ${o.dim})`,
-      scores: async () => (await trak({ runs: runs.slice(0, k).map((r) => [r.final]), train: rowsOf, queries, k: 1, dim: o.dim, matrix: true })).matrix!,
+      scores: async () => (await trak({ runs: runs.slice(0, k).map((r) => [r.final]), train: rowsOf, queries, k: 1, dim: o.dim, ...(o.lambda === null ? {} : { lambda: o.lambda }), matrix: true })).matrix!,
     })),
   ];
   const rows: LdsRow[] = [];
@@ -235,7 +238,7 @@ digit's **margin** (correct-class logit minus log-sum-exp of the other logits, i
 Spearman correlation over the subsets between the sum of the subset's scores and the retrained margin; the table gives the mean
 over test digits and the standard deviation over test digits. Scores: TracInCP over the full run's checkpoints after each epoch
 (\`tracin()\` with \`matrix: true\`, all layers and \`layers: 'last'\`; for logistic regression the two coincide), GradDot
-(\`tracin()\` on the final checkpoint only), TRAK (\`trak()\`, margin output, dim ${o.dim}, default lambda, the final checkpoint of
+(\`tracin()\` on the final checkpoint only), TRAK (\`trak()\`, margin output, dim ${o.dim}, lambda ${o.lambda ?? 'default (1e-3 x the kernel\'s mean diagonal)'}, the final checkpoint of
 1 or several independently seeded full runs). Seconds: scoring only (the extra TRAK runs' training not included). In-run
 \`shapley1\` / \`shapley2\` / sketches are not measured yet. Retrained margins cached under \`${o.cache}/\`
 (${r.cachedModels} read from cache, ${r.trainedModels} trained, ${r.cacheSeconds.toFixed(0)} s); ${o.backend} backend; ${r.seconds.toFixed(0)} s in all. ${machine()}.
@@ -260,6 +263,7 @@ if (isMain(import.meta.url)) {
       protocol: { type: 'string', default: LDS_DEFAULTS.protocols.join(',') },
       'trak-runs': { type: 'string', default: LDS_DEFAULTS.trakRuns.join(',') },
       dim: { type: 'string', default: String(LDS_DEFAULTS.dim) },
+      lambda: { type: 'string' },
       cache: { type: 'string', default: LDS_DEFAULTS.cache },
       backend: { type: 'string', default: 'wasm' },
       out: { type: 'string', default: 'docs/evaluation.md' },
@@ -277,6 +281,7 @@ if (isMain(import.meta.url)) {
     trakRuns: args['trak-runs'].split(',').map(Number),
     dim: Number(args.dim),
     cache: args.cache,
+    lambda: args.lambda === undefined ? null : Number(args.lambda),
   };
   const result = await lds(options);
   const markdown = ldsMarkdown(result, options);
