@@ -230,7 +230,7 @@ ${lines.join('\n')}`;
   });
   return `## Linear datamodeling score (LDS) on MNIST${full ? '' : ': a small configuration'}
 
-\`eval/lds.ts\`. ${full ? '' : `**Sizes: ${o.train} training digits, ${o.test} test digits, ${o.subsets} subsets** (the issue's and dattri's sizes are 5,000, 500 and at least 50; this run is smaller to fit a shared 2-core machine, so its numbers are noisier and not directly comparable). `}Model: ${o.model === 'logreg' ? 'logistic regression (Flatten -> Dense 10 softmax)' : 'MLP (Flatten -> Dense 128 relu -> Dense 64 relu -> Dense 10 softmax)'}, ${r.params} parameters, trained with
+\`eval/lds.ts\`. ${full ? '' : `**Sizes: ${o.train} training digits, ${o.test} test digits, ${o.subsets} subsets** (dattri's benchmark, and this harness's defaults, use 5,000, 500 and at least 50; this run is smaller to fit a shared 2-core machine, so its numbers are noisier and not directly comparable). `}Model: ${o.model === 'logreg' ? 'logistic regression (Flatten -> Dense 10 softmax)' : 'MLP (Flatten -> Dense 128 relu -> Dense 64 relu -> Dense 10 softmax)'}, ${r.params} parameters, trained with
 plain SGD (learning rate ${LEARNING_RATE}, batch ${BATCH}, ${o.epochs} epochs, cross-entropy) in a seeded batch order
 (\`trainSeeded\`). Digits from the \`mnist\` package (\`digitsData\`, classes balanced; test digits disjoint from training).
 ${o.subsets} random subsets of half the training digits; one model retrained on each, per protocol; the model output is each test
