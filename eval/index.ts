@@ -1,12 +1,13 @@
 /**
  * Every evaluation, one after another, each writing its section of docs/evaluation.md.
  *
- *   npm run eval     (or: npx tsx eval/index.ts [--only mislabel,mislabel-long,fidelity,removal,target-every,case-deletion,untrac,unlearn] [--backend wasm])
+ *   npm run eval     (or: npx tsx eval/index.ts [--only mislabel,mislabel-long,fidelity,removal,target-every,case-deletion,untrac,unlearn,lds] [--backend wasm])
  */
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { caseDeletion, caseDeletionMarkdown } from './case-deletion.js';
 import { fidelity, fidelityMarkdown } from './fidelity.js';
+import { lds, LDS_DEFAULTS, ldsMarkdown } from './lds.js';
 import { mislabel, mislabelMarkdown } from './mislabel.js';
 import { removal, removalMarkdown, writeRemovalPlot } from './removal.js';
 import { targetEvery, targetEveryMarkdown } from './target-every.js';
@@ -16,7 +17,7 @@ import { writeEvaluation } from './report.js';
 
 const { values: args } = parseArgs({
   options: {
-    only: { type: 'string', default: 'mislabel,mislabel-long,fidelity,removal,target-every,case-deletion,untrac,unlearn' },
+    only: { type: 'string', default: 'mislabel,mislabel-long,fidelity,removal,target-every,case-deletion,untrac,unlearn,lds' },
     backend: { type: 'string', default: 'wasm' },
     out: { type: 'string', default: 'docs/evaluation.md' },
   },
@@ -68,4 +69,9 @@ await timed('unlearn', async () => {
   const options = { backend, rows: 3000, epochs: 8 };
   const result = await unlearnEval(options);
   return unlearnMarkdown(result, options, writeUnlearnPlots(result, dirname(args.out)));
+});
+await timed('lds', async () => {
+  // The sizes (5,000 / 500 / 50 subsets); the retrained margins are cached under .cache/lds/.
+  const options = { ...LDS_DEFAULTS, backend };
+  return ldsMarkdown(await lds(options), options);
 });
