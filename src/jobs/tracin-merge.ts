@@ -9,6 +9,7 @@ import { readCheckpointInfo } from '../run/checkpoint.js';
 import { readParquetFile, writeParquetFile } from '../store/parquet-file.js';
 import type { ExampleId } from '../types.js';
 import { readIds } from './rows.js';
+import { writeQueriesFile } from './queries-file.js';
 import { writeSelfInfluence } from './self-influence-file.js';
 
 /** What the merge needs: the shards' parts in training-row order, and what the shards were run with. */
@@ -148,30 +149,8 @@ async function summedShard(paths: readonly string[], queries: number, k: number)
 export async function writeTracinOutputs(result: TracInResult, job: TracinMergeJob): Promise<TracinOutputs> {
   const out = job.out;
   mkdirSync(out, { recursive: true });
-  const queryId: string[] = [];
-  const kind: string[] = [];
-  const rank: number[] = [];
-  const trainId: string[] = [];
-  const score: number[] = [];
-  for (const q of result.queries) {
-    for (const [name, list] of [['proponent', q.proponents], ['opponent', q.opponents]] as const) {
-      list.forEach((p, r) => {
-        queryId.push(String(q.id));
-        kind.push(name);
-        rank.push(r + 1);
-        trainId.push(String(p.id));
-        score.push(p.score);
-      });
-    }
-  }
   const queries = join(out, 'queries.parquet');
-  writeParquetFile(queries, [
-    { name: 'query_id', type: 'STRING', data: queryId },
-    { name: 'kind', type: 'STRING', data: kind },
-    { name: 'rank', type: 'INT32', data: rank },
-    { name: 'train_id', type: 'STRING', data: trainId },
-    { name: 'score', type: 'DOUBLE', data: score },
-  ]);
+  writeQueriesFile(queries, result.queries);
   const selfInfluence = join(out, 'self_influence.parquet');
   const trainingRows = await writeSelfInfluence(selfInfluence, job.parts, job.perCheckpoint === true ? checkpointFolders(job.checkpoints).length : null);
   if (result.sources === null) return { queries, selfInfluence, bySource: null, trainingRows };

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
 import { trak, type TrakOptions, type TrakResult } from '../posthoc/trak.js';
-import { writeParquetFile } from '../store/parquet-file.js';
+import { writeQueriesFile } from './queries-file.js';
 import { readRows } from './rows.js';
 
 /** Options of {@link trakFiles}: {@link TrakOptions} with row files for the rows, and an output folder. */
@@ -32,7 +32,7 @@ export async function trakFiles(options: TrakFilesOptions): Promise<{ readonly q
     try {
       const result = await trak({ ...rest, train: { xs: train.xs, ys: train.ys, ids: train.ids }, queries: { xs: queries.xs, ys: queries.ys, ids: queries.ids } });
       mkdirSync(out, { recursive: true });
-      writeTopK(path, result);
+      writeQueriesFile(path, result.queries);
       return { queries: path, result, trainingRows: train.ids.length };
     } finally {
       tf.dispose([queries.xs, queries.ys]);
@@ -40,30 +40,4 @@ export async function trakFiles(options: TrakFilesOptions): Promise<{ readonly q
   } finally {
     tf.dispose([train.xs, train.ys]);
   }
-}
-
-function writeTopK(path: string, result: TrakResult): void {
-  const queryId: string[] = [];
-  const kind: string[] = [];
-  const rank: number[] = [];
-  const trainId: string[] = [];
-  const score: number[] = [];
-  for (const q of result.queries) {
-    for (const [name, list] of [['proponent', q.proponents], ['opponent', q.opponents]] as const) {
-      list.forEach((p, r) => {
-        queryId.push(String(q.id));
-        kind.push(name);
-        rank.push(r + 1);
-        trainId.push(String(p.id));
-        score.push(p.score);
-      });
-    }
-  }
-  writeParquetFile(path, [
-    { name: 'query_id', type: 'STRING', data: queryId },
-    { name: 'kind', type: 'STRING', data: kind },
-    { name: 'rank', type: 'INT32', data: rank },
-    { name: 'train_id', type: 'STRING', data: trainId },
-    { name: 'score', type: 'DOUBLE', data: score },
-  ]);
 }
