@@ -128,7 +128,8 @@ export function checkpointFolders(spec: string | readonly string[]): string[] {
   return steps.map((f) => join(spec, f));
 }
 
-function checkRows(field: string, rows: LabelledRows): { xs: tf.Tensor[]; ys: tf.Tensor[]; ids: ExampleId[] } {
+/** Rows as `tracin()` and `trak()` take them: tensors checked, ids checked or numbered 0..n-1; errors name `field`. */
+export function checkRows(field: string, rows: LabelledRows): { xs: tf.Tensor[]; ys: tf.Tensor[]; ids: ExampleId[] } {
   if (rows === null || typeof rows !== 'object') invalid(field, '{ xs, ys, ids? }', rows);
   const xs = tensorList(rows.xs);
   const ys = tensorList(rows.ys);

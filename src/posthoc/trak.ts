@@ -1,16 +1,15 @@
 // trak(): TRAK (Park et al. 2023) from projected per-example gradients at saved checkpoints, ensembled over runs.
 import * as tf from '@tensorflow/tfjs';
 import { loadCheckpoint, readCheckpointInfo } from '../run/checkpoint.js';
-import { InrunError, invalid } from '../errors.js';
+import { InrunError } from '../errors.js';
 import { yieldTurn } from '../event-loop.js';
 import { TopK, type Influence } from './top-k.js';
-import { checkpointFolders, type LabelledRows } from './tracin.js';
+import { checkpointFolders, checkRows } from './tracin.js';
 import { resolveTrakOptions, type ResolvedTrakOptions, type TrakOptions } from './trak-options.js';
 import type { LayerRows } from '../ghost/rows.js';
 import { disposeProjections, makeProjections, sketchRows, type Projection } from '../ghost/sketch.js';
-import { checkIds } from '../hooks/ids.js';
 import { lastLayer, planLayers } from '../layers/plan.js';
-import { adaptModel, tensorList, type ModelAdapter } from '../attach/model.js';
+import { adaptModel, type ModelAdapter } from '../attach/model.js';
 import { rowGroup, targetPass } from '../scoring/targets.js';
 import type { ExampleId } from '../types.js';
 
@@ -30,16 +29,6 @@ interface Rows {
   readonly xs: tf.Tensor[];
   readonly ys: tf.Tensor[];
   readonly ids: ExampleId[];
-}
-
-function checkRows(field: string, rows: LabelledRows): Rows {
-  if (rows === null || typeof rows !== 'object') invalid(field, '{ xs, ys, ids? }', rows);
-  const xs = tensorList(rows.xs);
-  const ys = tensorList(rows.ys);
-  if ([...xs, ...ys].some((t) => !(t instanceof tf.Tensor))) invalid(`${field}.xs`, 'tensors', rows.xs);
-  const n = xs[0]!.shape[0]!;
-  const ids = rows.ids === undefined ? Array.from({ length: n }, (_, i) => i) : checkIds(rows.ids, `${field}.ids`, n);
-  return { xs, ys, ids };
 }
 
 /**
