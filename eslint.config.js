@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'runs/**', 'coverage/**', 'scratch/**'] },
+  { ignores: ['dist/**', 'packages/*/dist/**', 'node_modules/**', 'runs/**', 'coverage/**', 'scratch/**'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
@@ -17,20 +17,41 @@ export default tseslint.config(
       '@typescript-eslint/no-unnecessary-type-assertion': 'off',
     },
   },
-  // Stores, reports and the CLI see records and files, never tensors: a user can write a sink, and run
-  // the CLI, without tf.js (docs/architecture.md).
+  // Package boundaries (docs/architecture.md#packages). A package reaches another only through its name,
+  // never a relative path; @inrun/store and @inrun/cli never see tensors or the training side, so a user
+  // can write a sink, and run the CLI, without tf.js.
   {
-    files: ['src/store/**/*.ts', 'src/report/**/*.ts', 'src/cli/**/*.ts'],
+    files: ['packages/*/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../../*'], message: 'import another package by its name, not a relative path.' }] }],
+    },
+  },
+  {
+    files: ['packages/store/src/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
         {
           patterns: [
-            { group: ['@tensorflow/*'], message: 'store/, report/ and cli/ stay free of tf.js.' },
-            {
-              group: ['../attach/*', '../run/*', '../hooks/*', '../layers/*', '../ghost/*', '../scoring/*', '../accumulators/*', '../posthoc/*', '../unlearn/*'],
-              message: 'store/, report/ and cli/ read what runs left behind; they do not reach into the training side.',
-            },
+            { group: ['../../*'], message: 'import another package by its name, not a relative path.' },
+            { group: ['@tensorflow/*'], message: '@inrun/store stays free of tf.js.' },
+            { group: ['inrun', 'inrun/*', '@inrun/*'], message: '@inrun/store is the bottom of the house: it imports no other inrun package.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['packages/cli/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['../../*'], message: 'import another package by its name, not a relative path.' },
+            { group: ['@tensorflow/*'], message: '@inrun/cli stays free of tf.js.' },
+            { group: ['inrun', 'inrun/*'], message: '@inrun/cli reads what runs left behind (through @inrun/store); it does not reach into the training side.' },
+            { group: ['@inrun/jobs'], allowTypeImports: true, message: '@inrun/cli loads @inrun/jobs with a dynamic import() in the job commands only (an optional peer).' },
           ],
         },
       ],

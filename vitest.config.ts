@@ -1,9 +1,20 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-// Tests import 'inrun' the way a user does; this points it at the sources.
+const source = (path: string) => fileURLToPath(new URL(`./packages/${path}`, import.meta.url));
+
+// Tests import the packages ('inrun', '@inrun/cli', ...) the way a user does; these point them at the sources.
 export default defineConfig({
-  resolve: { alias: { inrun: fileURLToPath(new URL('./src/index.ts', import.meta.url)) } },
+  resolve: {
+    alias: [
+      { find: /^inrun$/, replacement: source('inrun/src/index.ts') },
+      { find: /^inrun\/internal$/, replacement: source('inrun/src/internal.ts') },
+      { find: /^@inrun\/store$/, replacement: source('store/src/index.ts') },
+      { find: /^@inrun\/store\/internal$/, replacement: source('store/src/internal.ts') },
+      { find: /^@inrun\/cli$/, replacement: source('cli/src/index.ts') },
+      { find: /^@inrun\/jobs$/, replacement: source('jobs/src/index.ts') },
+    ],
+  },
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 120_000,

@@ -11,7 +11,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { mergeStores, parquetSink } from 'inrun';
+import { parquetSink } from 'inrun';
+import { mergeStores } from '@inrun/cli';
 import { bulkStore, syntheticRun } from '../test/store-fixtures.js';
 import { machine } from './report.js';
 

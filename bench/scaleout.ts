@@ -15,7 +15,8 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { Queue, type Job } from 'bullmq';
-import { attach, distributedTracin, type DistributedTracInResult } from 'inrun';
+import { attach } from 'inrun';
+import { distributedTracin, type DistributedTracInResult } from '@inrun/jobs';
 import { tabularData, tabularMlp } from '../examples/tabular.js';
 import { machine, median, writeSection } from './report.js';
 
@@ -35,7 +36,7 @@ const SIZE = {
 }[args.size as 'full' | 'small'];
 const CHECKPOINTS = 3;
 const K = 10;
-const CLI = join(import.meta.dirname, '..', 'src', 'cli', 'inrun.ts');
+const CLI = join(import.meta.dirname, '..', 'packages', 'cli', 'src', 'cli', 'inrun.ts');
 // The estimate's machines: cores each, the rows to score, and the most rows one shard holds in memory.
 const ESTIMATE = { rows: 100_000_000, coresPerMachine: 8, machines: [1, 10, 100], maxShardRows: 1_000_000, shardsPerWorker: 4 };
 

@@ -1,5 +1,5 @@
 /** Ranking metrics for detection tasks: higher score = more suspicious. */
-import { pearson, ranks, spearman } from '../src/report/ranks.js';
+import { pearson, ranks, spearman } from '../packages/cli/src/report/ranks.js';
 
 export { pearson, spearman };
 

@@ -8,7 +8,8 @@
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { attach, sqliteSink, useFastEmbeddingGradient, writeReport, type Scores } from 'inrun';
+import { attach, sqliteSink, useFastEmbeddingGradient, type Scores } from 'inrun';
+import { writeReport } from '@inrun/cli';
 import { auroc, shareInTop } from '../eval/metrics.js';
 import { spamClassifier, splitTensors } from './spam-classifier.js';
 import { spamData } from './spam-data.js';

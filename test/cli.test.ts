@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parquetSink, sqliteSink } from 'inrun';
-import { main } from '../src/cli/program.js';
+import { main } from '../packages/cli/src/cli/program.js';
 import { spearman } from '../eval/metrics.js';
 import { syntheticRun, type SyntheticRun } from './store-fixtures.js';
 
@@ -28,7 +28,7 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string; err:
 /** Runs the real executable (node + tsx) for the exit status a shell sees. */
 async function spawnCli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/inrun.ts', ...argv], { env: { ...process.env, TSX_TSCONFIG_PATH: 'tsconfig.json' } });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'packages/cli/src/cli/inrun.ts', ...argv], { env: { ...process.env, TSX_TSCONFIG_PATH: 'tsconfig.json' } });
     return { code: 0, out: stdout, err: stderr };
   } catch (e) {
     const f = e as { code: number; stdout: string; stderr: string };

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Meter, MeterProvider } from '@opentelemetry/api';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { distributedTracin, startWorker } from 'inrun';
+import { distributedTracin, startWorker } from '@inrun/jobs';
 import { expectSame, freePort, hasRedis, histogram, memoryMetrics, startRedis, tracinCase, value, type RedisServer, type TracinCase } from './jobs-helpers.js';
 
 const K = 3;
@@ -122,7 +122,7 @@ describe.skipIf(!hasRedis)('job metrics of a worker (redis-server on a free port
 
   it('inrun worker --metrics-port serves the jobs it ran to Prometheus', async () => {
     const metricsPort = await freePort();
-    const cli = join(import.meta.dirname, '..', 'src', 'cli', 'inrun.ts');
+    const cli = join(import.meta.dirname, '..', 'packages', 'cli', 'src', 'cli', 'inrun.ts');
     const worker = spawn(process.execPath, ['--import', 'tsx', cli, 'worker', '--redis', `redis://127.0.0.1:${redis!.port}`, '--queue', 'inrun-prom', '--metrics-port', String(metricsPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
     const exited = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
     try {

@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { attach } from 'inrun';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { convPatches, type ConvGeometry } from '../src/layers/conv.js';
+import { convPatches, type ConvGeometry } from '../packages/inrun/src/layers/conv.js';
 import { oneHot, randn, type Case } from './cases.js';
 import { expectClose, losses } from './helpers.js';
 import { describeEveryMethod } from './kind-checks.js';

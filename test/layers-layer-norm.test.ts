@@ -2,8 +2,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { attach } from 'inrun';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { layerNorm as layerNormKind } from '../src/layers/layer-norm.js';
-import { SKIPPED_CLASSES } from '../src/layers/registry.js';
+import { layerNorm as layerNormKind } from '../packages/inrun/src/layers/layer-norm.js';
+import { SKIPPED_CLASSES } from '../packages/inrun/src/layers/registry.js';
 import { oneHot, randn, type Case } from './cases.js';
 import { expectClose, losses } from './helpers.js';
 import { describeEveryMethod } from './kind-checks.js';

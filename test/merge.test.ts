@@ -6,9 +6,10 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import * as tf from '@tensorflow/tfjs';
 import Database from 'better-sqlite3';
-import { attach, InrunError, mergeStores, openStore, parquetSink, sqliteSink, writeSourceInfluence, type Row, type Sink, type SourceInfluenceRow } from 'inrun';
+import { attach, InrunError, parquetSink, sqliteSink, writeSourceInfluence, type Sink, type SourceInfluenceRow } from 'inrun';
+import { mergeStores, openStore, type Row } from '@inrun/cli';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../src/cli/program.js';
+import { main } from '../packages/cli/src/cli/program.js';
 import { syntheticRun } from './store-fixtures.js';
 
 // Fault injection: a rename into a path matching `fault.renameTo` fails as a full or broken disk would.

@@ -6,10 +6,11 @@ import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { curate, openStore, parquetSink, sqliteSink, writeReport } from 'inrun';
-import { main } from '../src/cli/program.js';
-import { readRun } from '../src/report/run.js';
-import { stepSeries } from '../src/report/steps.js';
+import { parquetSink, sqliteSink } from 'inrun';
+import { curate, openStore, writeReport } from '@inrun/cli';
+import { main } from '../packages/cli/src/cli/program.js';
+import { readRun } from '../packages/cli/src/read/stored-run.js';
+import { stepSeries } from '../packages/cli/src/report/steps.js';
 import { hasChromium, launch, marksPerChart, NO_CHROMIUM, visit } from './browser.js';
 import { bulkStore, HOSTILE, syntheticRun } from './store-fixtures.js';
 
@@ -89,7 +90,7 @@ describe('the report of a demo run', () => {
     expect(manifest.targetRows).toBe(targetRows);
     expect(manifest.predictedChange).toBeCloseTo(sum, 6);
     expect(manifest.predictedChangePerRow).toBeCloseTo(sum / targetRows, 8);
-    const { formatNumber } = await import('../src/report/html.js');
+    const { formatNumber } = await import('../packages/cli/src/report/html.js');
     expect(m![2]).toBe(formatNumber(manifest.predictedChange!));
     expect(m![4]).toBe(formatNumber(manifest.predictedChangePerRow!));
   });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { distributedTracin, startWorker } from 'inrun';
+import { distributedTracin, startWorker } from '@inrun/jobs';
 import { expectSame, freePort, hasRedis, startRedis, tracinCase, type RedisServer, type TracinCase } from './jobs-helpers.js';
 
 const K = 4;

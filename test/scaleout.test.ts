@@ -9,10 +9,11 @@ import { asyncBufferFromFile, parquetMetadata, parquetReadObjects, type SchemaEl
 import { parquetWriteFile, type BasicType } from 'hyparquet-writer';
 import { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { distributedTracin, distributedUntrac, loadCheckpoint, startWorker, tracin, untrac, type TracInResult, type UntracRow } from 'inrun';
-import { main } from '../src/cli/program.js';
+import { loadCheckpoint, tracin, untrac, type TracInResult, type UntracRow } from 'inrun';
+import { distributedTracin, distributedUntrac, startWorker } from '@inrun/jobs';
+import { main } from '../packages/cli/src/cli/program.js';
 // Internal: the row reader's own fields and row ranges are what these cases check.
-import { countRows, readRows } from '../src/jobs/rows.js';
+import { countRows, readRows } from '../packages/jobs/src/row-files.js';
 import { oneHot, randn } from './cases.js';
 import { saveModelFiles } from './helpers.js';
 import { expectSame, freePort, hasRedis, jsonl, memoryMetrics, readLines, startRedis, tracinCase, value, type RedisServer } from './jobs-helpers.js';
@@ -168,13 +169,14 @@ describe('offline jobs in process', () => {
     await expect(distributedUntrac({ ...options, model: bare, out: join(dir, 'untrac-bare') })).rejects.toMatchObject({ code: 'invalid_input', field: 'model' });
   });
 
-  it("importing inrun does not load bullmq; making a worker does (the queue's client stays off the attach path)", () => {
-    const src = join(import.meta.dirname, '..', 'src');
+  it("importing inrun or @inrun/jobs does not load bullmq; making a worker does (the queue's client stays off the attach path)", () => {
+    const packages = join(import.meta.dirname, '..', 'packages');
     const probe = `const { createRequire } = await import('node:module');
       const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('/node_modules/bullmq/'));
-      const inrun = await import(${JSON.stringify(join(src, 'index.ts'))});
+      await import(${JSON.stringify(join(packages, 'inrun', 'src', 'index.ts'))});
+      const jobs = await import(${JSON.stringify(join(packages, 'jobs', 'src', 'index.ts'))});
       const before = loaded();
-      inrun.startWorker({ connection: { host: '127.0.0.1', port: 1 } });
+      jobs.startWorker({ connection: { host: '127.0.0.1', port: 1 } });
       const after = loaded();
       process.stdout.write(JSON.stringify({ before, after }));
       process.exit(0);`;
@@ -183,11 +185,11 @@ describe('offline jobs in process', () => {
   });
 
   it('the CLI loads tf.js only when a job command runs (tf.js registers globalThis._tfengine)', () => {
-    const src = join(import.meta.dirname, '..', 'src');
-    const probe = `const { main } = await import(${JSON.stringify(join(src, 'cli', 'program.ts'))});
+    const packages = join(import.meta.dirname, '..', 'packages');
+    const probe = `const { main } = await import(${JSON.stringify(join(packages, 'cli', 'src', 'cli', 'program.ts'))});
       await main(['tracin', '--help'], { out: () => undefined, err: () => undefined });
       const before = '_tfengine' in globalThis;
-      await import(${JSON.stringify(join(src, 'jobs', 'index.ts'))});
+      await import(${JSON.stringify(join(packages, 'jobs', 'src', 'index.ts'))});
       process.stdout.write(JSON.stringify({ before, after: '_tfengine' in globalThis }));`;
     const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', probe], { encoding: 'utf8' });
     expect(JSON.parse(r.stdout)).toEqual({ before: false, after: true });
@@ -468,7 +470,7 @@ describe.skipIf(!hasRedis)('jobs on BullMQ workers (redis-server on a free port,
     // earlier workers' default 30 s interval would hold this one's back.
     const queueName = 'inrun-kill';
     // The real command line, in its own process, so that it can be SIGKILLed.
-    const cli = join(import.meta.dirname, '..', 'src', 'cli', 'inrun.ts');
+    const cli = join(import.meta.dirname, '..', 'packages', 'cli', 'src', 'cli', 'inrun.ts');
     const doomed = spawn(process.execPath, ['--import', 'tsx', cli, 'worker', '--redis', `redis://127.0.0.1:${port}`, '--queue', queueName, '--lock-ms', '1000'], { stdio: ['ignore', 'pipe', 'inherit'] });
     const events = new QueueEvents(queueName, { connection });
     const ready = new Promise<void>((resolve, reject) => {

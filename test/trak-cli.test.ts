@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
 import { trak } from 'inrun';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../src/cli/program.js';
+import { main } from '../packages/cli/src/cli/program.js';
 import { readLines, tracinCase } from './jobs-helpers.js';
 
 beforeAll(async () => {

@@ -1,0 +1,226 @@
+// `inrun tracin`, `inrun trak`, `inrun untrac` and `inrun worker`: offline jobs, with tf.js and BullMQ loaded only when one of them runs.
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { InrunError } from '@inrun/store';
+import { checkRunId } from '@inrun/store/internal';
+import type * as Jobs from '@inrun/jobs';
+import type { CliIo } from './io.js';
+import { prometheusEndpoint } from './metrics-export.js';
+import { jobsBar } from './progress.js';
+
+/**
+ * The jobs package, loaded on demand: `inrun report`/`query` never load tf.js, and an install without
+ * `@inrun/jobs` (an optional peer) keeps every other command (docs/architecture.md#packages).
+ */
+async function loadJobs(): Promise<typeof Jobs> {
+  try {
+    return await import('@inrun/jobs');
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes("'@inrun/jobs'")) {
+      throw new InrunError('this command runs in @inrun/jobs, which is not installed: npm install @inrun/jobs @tensorflow/tfjs', { field: 'command', code: 'invalid_input' });
+    }
+    throw error;
+  }
+}
+
+interface TracinFlags {
+  checkpoints: string;
+  train: string;
+  queries: string;
+  k: number;
+  layers: 'all' | 'last' | 'embedding';
+  out: string;
+  redis?: string;
+  shards: number;
+  perCheckpoint: boolean;
+  queue: string;
+  runId?: string;
+}
+
+interface UntracFlags {
+  model: string;
+  sources: string[];
+  targets: string[];
+  out: string;
+  method: 'untrac' | 'untrac-inv';
+  learningRate: number;
+  epochs?: number;
+  batchSize?: number;
+  maxSteps?: number;
+  evalRows?: number;
+  evalBatchSize?: number;
+  lossCeiling?: number;
+  seed: number;
+  redis?: string;
+  queue: string;
+  runId?: string;
+}
+
+/** Parses a number `ok` accepts, else a usage error (exit code 2) saying what `name` takes. */
+const numberParser = (name: string, what: string, ok: (n: number) => boolean) => (v: string) => {
+  const n = v.trim() === '' ? Number.NaN : Number(v);
+  if (!ok(n)) throw new InvalidArgumentError(`${name} must be ${what}.`);
+  return n;
+};
+
+/** `--run-id`: checked as run ids are (they name the run's folder). */
+function runIdFlag(v: string): string {
+  try {
+    return checkRunId(v, '--run-id');
+  } catch {
+    throw new InvalidArgumentError("--run-id must be 1 to 128 characters of A-Z a-z 0-9 . _ - not starting with '.' or '-'.");
+  }
+}
+
+const RUN_ID_HELP = "this run's id: parts go under <out>/run=<id>/, which must not exist (default: a fresh id)";
+const ROWS_HELP = 'JSON lines of {"id", "xs", "ys"}, or a .parquet file with columns id, xs, ys (nested lists)';
+
+/** `name=path` pairs as a record (a repeated name or a pair without `=` is a usage error). */
+function named(flag: string, pairs: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of pairs) {
+    const at = p.indexOf('=');
+    if (at < 1 || at === p.length - 1 || p.slice(0, at) in out) throw new InrunError(`${flag} takes name=rows pairs with distinct names, got ${p}`, { code: 'invalid_option', field: flag });
+    out[p.slice(0, at)] = p.slice(at + 1);
+  }
+  return out;
+}
+
+/** Adds the job commands to the program (`positiveInt`: the program's parser of counts). */
+export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: string) => (v: string) => number): void {
+  cli
+    .command('tracin')
+    .description('TracIn from checkpoints over row files (JSON lines or Parquet): top-k proponents and opponents per query, and self-influence, as Parquet.')
+    .requiredOption('--checkpoints <dir>', 'a checkpoint folder or a folder of step-* checkpoints')
+    .requiredOption('--train <rows>', `training rows: ${ROWS_HELP}`)
+    .requiredOption('--queries <rows>', 'the examples to explain, same forms')
+    .requiredOption('--out <dir>', 'writes queries.parquet, self_influence.parquet and the shards under run=<id>/ckpt=all/')
+    .option('--k <n>', 'proponents and opponents per query', positiveInt('--k'), 10)
+    .addOption(new Option('--layers <which>', 'parameters the scores cover').choices(['all', 'last', 'embedding']).default('all'))
+    .option('--redis <url>', 'run the shards on workers through this Redis (redis://host:port); without it, here')
+    .option('--shards <n>', 'training-row shards, one job each', positiveInt('--shards'), 1)
+    .option('--per-checkpoint', 'one job per (checkpoint, shard): each loads one checkpoint; parts keep every score (rows x queries) for the merge to sum', false)
+    .option('--queue <name>', 'the BullMQ queue', 'inrun')
+    .option('--run-id <id>', RUN_ID_HELP, runIdFlag)
+    .action(async (o: TracinFlags) => {
+      const jobs = await loadJobs();
+      const queue = o.redis === undefined ? undefined : { connection: jobs.redisConnection(o.redis), queueName: o.queue };
+      const bar = jobsBar();
+      const r = await jobs
+        .distributedTracin({
+          checkpoints: o.checkpoints,
+          train: o.train,
+          queries: o.queries,
+          out: o.out,
+          k: o.k,
+          layers: o.layers,
+          shards: o.shards, perCheckpoint: o.perCheckpoint, keepSelfInfluence: false,
+          onProgress: bar.update,
+          ...(o.runId === undefined ? {} : { runId: o.runId }),
+          ...(queue === undefined ? {} : { queue }),
+        })
+        .finally(bar.stop);
+      const bySource = r.bySource === null ? '' : ` and ${r.bySource} (${r.result.sources?.length ?? 0} sources)`;
+      io.out(`Run ${r.runId}: wrote ${r.queries} (${r.result.queries.length} queries), ${r.selfInfluence} (${r.trainingRows} training rows)${bySource} from ${r.parts.length} part(s) over ${r.result.checkpoints.length} checkpoint(s).\n`);
+    });
+
+  cli
+    .command('trak')
+    .description('TRAK from checkpoints over row files (JSON lines or Parquet), in this process: top-k proponents and opponents per query, as queries.parquet (the columns of inrun tracin\'s).')
+    .requiredOption('--checkpoints <dir...>', 'one run per folder: a checkpoint folder or a folder of step-* checkpoints; several folders ensemble several runs')
+    .requiredOption('--train <rows>', `training rows: ${ROWS_HELP}`)
+    .requiredOption('--queries <rows>', 'the examples to explain, same forms')
+    .requiredOption('--out <dir>', 'writes queries.parquet')
+    .option('--k <n>', 'proponents and opponents per query', positiveInt('--k'), 10)
+    .option('--dim <n>', 'projection width per side of each layer (default: 32)', positiveInt('--dim'))
+    .option('--lambda <x>', 'ridge term of the kernel (default: 1e-3 x the mean diagonal of Phi^T Phi)', numberParser('--lambda', 'a number >= 0', (n) => Number.isFinite(n) && n >= 0))
+    .option('--seed <n>', 'projection seed', numberParser('--seed', 'an integer >= 0', (n) => Number.isSafeInteger(n) && n >= 0), 0)
+    .addOption(new Option('--output <f>', 'margin: log p_y - log(1 - p_y) (cross-entropy); loss: minus the loss').choices(['margin', 'loss']).default('margin'))
+    .addOption(new Option('--layers <which>', 'parameters the scores cover').choices(['all', 'last', 'embedding']).default('all'))
+    .action(async (o: { checkpoints: string[]; train: string; queries: string; out: string; k: number; dim?: number; lambda?: number; seed: number; output: 'margin' | 'loss'; layers: 'all' | 'last' | 'embedding' }) => {
+      const jobs = await loadJobs();
+      const r = await jobs.trakFiles({
+        runs: o.checkpoints,
+        train: o.train,
+        queries: o.queries,
+        out: o.out,
+        k: o.k,
+        seed: o.seed,
+        output: o.output,
+        layers: o.layers,
+        ...(o.dim === undefined ? {} : { dim: o.dim }),
+        ...(o.lambda === undefined ? {} : { lambda: o.lambda }),
+      });
+      const checkpoints = r.result.runs.reduce((s, run) => s + run.length, 0);
+      io.out(`Wrote ${r.queries} (${r.result.queries.length} queries, ${r.trainingRows} training rows) from ${r.result.runs.length} run(s), ${checkpoints} checkpoint(s).\n`);
+    });
+
+  cli
+    .command('untrac')
+    .description('UnTrac (or UnTrac-Inv) from a checkpoint over row files (JSON lines or Parquet), one ascent per job: influence.parquet.')
+    .requiredOption('--model <dir>', 'the trained model: an inrun checkpoint folder (or one with a latest file), or a tf.js model.json folder saved with its optimizer')
+    .requiredOption('--sources <name=rows...>', `training sources: name=rows, one or more (rows: ${ROWS_HELP})`)
+    .requiredOption('--targets <name=rows...>', 'targets: name=rows, one or more')
+    .requiredOption('--out <dir>', 'writes influence.parquet and one part per ascent under run=<id>/unlearned=<name>/')
+    .addOption(new Option('--method <method>', 'untrac: one ascent per source; untrac-inv: one per target').choices(['untrac', 'untrac-inv']).default('untrac'))
+    .option('--learning-rate <x>', "Adam's step size", numberParser('--learning-rate', 'a positive number', (n) => Number.isFinite(n) && n > 0), 5e-5)
+    .option('--epochs <n>', 'ascent epochs (default: 1 for untrac, 5 for untrac-inv)', positiveInt('--epochs'))
+    .option('--batch-size <n>', 'ascent batch size (default: 1 for untrac; for untrac-inv the target rows, at most 256)', positiveInt('--batch-size'))
+    .option('--max-steps <n>', 'cap on the steps of one ascent (default: no cap)', positiveInt('--max-steps'))
+    .option('--eval-rows <n>', "untrac-inv: rows of each source whose loss is measured, its first ones (default: 256)", positiveInt('--eval-rows'))
+    .option('--eval-batch-size <n>', 'rows per forward pass when measuring a mean loss (default: 256)', positiveInt('--eval-batch-size'))
+    .option('--loss-ceiling <x>', "stop an ascent when its batch loss exceeds this (default: 10 x (1 + the unlearned data's mean loss before))", numberParser('--loss-ceiling', 'a positive number', (n) => Number.isFinite(n) && n > 0))
+    .option('--seed <n>', 'shuffle seed', numberParser('--seed', 'an integer', Number.isSafeInteger), 1)
+    .option('--redis <url>', 'run the ascents on workers through this Redis (redis://host:port); without it, here')
+    .option('--queue <name>', 'the BullMQ queue', 'inrun')
+    .option('--run-id <id>', RUN_ID_HELP, runIdFlag)
+    .action(async (o: UntracFlags) => {
+      const jobs = await loadJobs();
+      const queue = o.redis === undefined ? undefined : { connection: jobs.redisConnection(o.redis), queueName: o.queue };
+      const bar = jobsBar();
+      const r = await jobs
+        .distributedUntrac({
+          model: o.model,
+          sources: named('--sources', o.sources),
+          targets: named('--targets', o.targets),
+          out: o.out,
+          method: o.method,
+          learningRate: o.learningRate,
+          seed: o.seed,
+          onProgress: bar.update,
+          ...(o.epochs === undefined ? {} : { epochs: o.epochs }),
+          ...(o.batchSize === undefined ? {} : { batchSize: o.batchSize }),
+          ...(o.maxSteps === undefined ? {} : { maxSteps: o.maxSteps }),
+          ...(o.evalRows === undefined ? {} : { evalRows: o.evalRows }),
+          ...(o.evalBatchSize === undefined ? {} : { evalBatchSize: o.evalBatchSize }),
+          ...(o.lossCeiling === undefined ? {} : { lossCeiling: o.lossCeiling }),
+          ...(o.runId === undefined ? {} : { runId: o.runId }),
+          ...(queue === undefined ? {} : { queue }),
+        })
+        .finally(bar.stop);
+      io.out(`Run ${r.runId}: wrote ${r.influence} (${r.rows.length} target x source rows).\n`);
+    });
+
+  cli
+    .command('worker')
+    .description('Run inrun jobs from a BullMQ queue on Redis until interrupted (SIGINT or SIGTERM).')
+    .requiredOption('--redis <url>', 'redis://host:port')
+    .option('--concurrency <n>', 'jobs at once in this process', positiveInt('--concurrency'), 1)
+    .option('--queue <name>', 'the BullMQ queue', 'inrun')
+    .option('--lock-ms <n>', "a job's lock lifetime, and how often to look for dead workers' jobs: if this worker dies, another takes its job back after about this long", positiveInt('--lock-ms'), 30_000)
+    .option('--metrics-port <n>', 'serve OpenTelemetry job metrics for Prometheus at http://<host>:<n>/metrics (needs @opentelemetry/sdk-metrics and @opentelemetry/exporter-prometheus)', positiveInt('--metrics-port'))
+    .option('--metrics-host <host>', 'the address the metrics endpoint listens on (0.0.0.0 for a scraper on another machine)', '127.0.0.1')
+    .action(async (o: { redis: string; concurrency: number; queue: string; lockMs: number; metricsPort?: number; metricsHost: string }) => {
+      const jobs = await loadJobs();
+      const endpoint = o.metricsPort === undefined ? undefined : await prometheusEndpoint(o.metricsPort, o.metricsHost);
+      const worker = jobs.startWorker({ connection: jobs.redisConnection(o.redis), concurrency: o.concurrency, queueName: o.queue, lockDuration: o.lockMs, ...(endpoint === undefined ? {} : { metrics: { meterProvider: endpoint.meterProvider } }) });
+      worker.on('failed', (job, error) => io.err(`job ${job?.name ?? ''} ${job?.id ?? ''} failed: ${error.message}\n`));
+      await worker.waitUntilReady();
+      io.out(`inrun worker on ${o.redis}, queue ${o.queue}, concurrency ${o.concurrency}${endpoint === undefined ? '' : `, metrics at ${endpoint.url}`}.\n`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await worker.close();
+      await endpoint?.close();
+    });
+}

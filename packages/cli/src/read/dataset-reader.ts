@@ -1,0 +1,33 @@
+// A merged dataset (`inrun merge`) opened through DuckDB: one view per table over its run=<id> partitions.
+import { DATASET_TABLES, partitionDir, partitions } from '../dataset/layout.js';
+import { duckdbStore, EXAMPLE_SCORES_VIEW, parquetFiles, pathList, unionView } from './duckdb-reader.js';
+import type { StoreReader } from './reader.js';
+
+const DUCKDB_TYPE = { INT32: 'INTEGER', DOUBLE: 'DOUBLE', STRING: 'VARCHAR' } as const;
+
+/**
+ * Opens a merged dataset in an in-memory DuckDB: each table of the SQLite store (`runs`, `columns`,
+ * `examples`, `steps`, `step_scores`, `scores`, `token_scores`, and `source_influence` where some run
+ * has it) is a view over its partitions, read with `hive_partitioning`, with the SQLite table's
+ * columns; `example_scores` and `latest_run` as in SQLite. Only runs listed in `runs` are read: the
+ * partitions a crashed merge left behind stay invisible until the next merge removes them.
+ */
+export async function openMergedStore(folder: string): Promise<StoreReader> {
+  const runs = new Set(partitions(folder, 'runs'));
+  return duckdbStore(folder, 'merged', async (db) => {
+    for (const table of DATASET_TABLES) {
+      const files = partitions(folder, table.name)
+        .filter((id) => runs.has(id))
+        .flatMap((id) => parquetFiles(partitionDir(folder, table.name, id)));
+      if (files.length === 0 && !table.always) continue;
+      // The partition key is read as text (DuckDB would make run=1 a number and run=2024-01-01 a
+      // date); the files' own run_id column is what queries see.
+      const read = `SELECT * EXCLUDE (run) FROM read_parquet(${pathList(files)}, hive_partitioning = true, hive_types = {'run': VARCHAR}, union_by_name = true)`;
+      const empty = table.columns.map((c) => `NULL::${DUCKDB_TYPE[c.type]} AS ${c.name}`).join(', ');
+      await unionView(db, table.name, files.length > 0 ? [read] : [], empty);
+    }
+    await db.run(EXAMPLE_SCORES_VIEW);
+    await db.run('CREATE VIEW latest_run AS SELECT * FROM runs ORDER BY started_at DESC, run_id DESC LIMIT 1');
+  });
+}
+

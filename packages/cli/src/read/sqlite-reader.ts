@@ -1,0 +1,62 @@
+// A SQLite store opened read-only through better-sqlite3 (DuckDB's sqlite extension downloads at run time).
+import Database from 'better-sqlite3';
+import { InrunError, SQLITE_SCHEMA_VERSION } from '@inrun/store';
+import type { Row, SqlParam, StoreReader } from './reader.js';
+
+/** Opens `path` read-only; refuses a file that is not an inrun store or that a newer inrun wrote. */
+export function openSqliteStore(path: string): StoreReader {
+  let db: Database.Database;
+  let version: number;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+    const row = db.prepare("SELECT value FROM inrun_meta WHERE key = 'schema_version'").get() as { value: string } | undefined;
+    version = Number(row?.value ?? NaN);
+  } catch (cause) {
+    throw new InrunError(`${path} is not an inrun SQLite store (${(cause as Error).message})`, { field: 'store', code: 'invalid_input', cause });
+  }
+  if (!(version <= SQLITE_SCHEMA_VERSION)) {
+    db.close();
+    throw new InrunError(
+      Number.isNaN(version)
+        ? `${path} has no schema version: not an inrun SQLite store`
+        : `${path} has SQLite schema version ${version}, newer than this inrun's (${SQLITE_SCHEMA_VERSION}): upgrade inrun to read it`,
+      { field: 'store', code: Number.isNaN(version) ? 'invalid_input' : 'invalid_state' },
+    );
+  }
+  const prepare = (sql: string) => {
+    let statement: Database.Statement;
+    try {
+      statement = db.prepare(sql);
+    } catch (cause) {
+      throw new InrunError(`the query failed: ${(cause as Error).message}`, { field: 'sql', code: 'invalid_input', cause });
+    }
+    // The store is opened read-only: a statement that returns no rows could only fail or do nothing.
+    if (!statement.reader) throw new InrunError('expected a query that returns rows (the store is read-only)', { field: 'sql', code: 'invalid_input' });
+    return statement;
+  };
+  return {
+    path,
+    kind: 'sqlite',
+    all(sql, params = []) {
+      return Promise.resolve(prepare(sql).all(...(params as SqlParam[])) as Row[]);
+    },
+    iterate(sql, params = []) {
+      // better-sqlite3 steps the statement row by row: memory stays flat however large the result.
+      const rows = prepare(sql).iterate(...(params as SqlParam[])) as IterableIterator<Row>;
+      return {
+        [Symbol.asyncIterator]: () => ({
+          next: () => Promise.resolve(rows.next()),
+          return: () => Promise.resolve(rows.return?.() ?? { done: true as const, value: undefined }),
+        }),
+      };
+    },
+    tables() {
+      const rows = db.prepare("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[];
+      return Promise.resolve(rows.map((r) => r.name));
+    },
+    close() {
+      db.close();
+      return Promise.resolve();
+    },
+  };
+}

@@ -1,0 +1,163 @@
+// curate: the manifest of examples to drop (lowest values, negative, highest self-influence, a source) and its predicted effect.
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { InrunError } from '@inrun/store';
+import { findColumn, readRun, type StoredColumn, type StoredRun, valueColumn } from '../read/stored-run.js';
+import { csvField } from '../read/text.js';
+import { openStore } from '../read/open-store.js';
+import type { SqlParam, StoreReader } from '../read/reader.js';
+
+/** Options of {@link curate}. */
+export interface CurateOptions {
+  /**
+   * What to drop: `lowest:10%` or `lowest:500` (lowest values of `column`), `negative` (values below 0),
+   * `self-top:5%` or `self-top:200` (highest `tracin_self`), `source:NAME` (every example of a source).
+   */
+  readonly drop: string;
+  /** The manifest: `.csv` or `.jsonl`. */
+  readonly out: string;
+  /** The column that ranks examples (`self-top` always ranks by `tracin_self`). @defaultValue the first `shapley1` column */
+  readonly column?: string;
+  /** @defaultValue the newest run of the store */
+  readonly run?: string;
+}
+
+/** What {@link curate} wrote and predicts. */
+export interface CurateResult {
+  readonly out: string;
+  readonly runId: string;
+  readonly dropped: number;
+  readonly examples: number;
+  /** The column that ranked the dropped examples. */
+  readonly column: string;
+  /** The first-order value column summed for the prediction, or null when the run has none. */
+  readonly valueColumn: string | null;
+  /**
+   * Sum of the dropped examples' first-order values: the predicted change of the target loss had they
+   * not been trained on (negative = the loss would fall). First order, from one run: it ignores how
+   * the rest of training would change without them; retrain to confirm.
+   */
+  readonly predictedChange: number | null;
+  /** Rows of the value column's target: the prediction's total is over them. */
+  readonly targetRows: number | null;
+  /**
+   * {@link CurateResult.predictedChange} divided by {@link CurateResult.targetRows}: the predicted
+   * change of the target's mean loss per row (the total is the loss summed over the target's rows).
+   */
+  readonly predictedChangePerRow: number | null;
+}
+
+/** Rows of a column's target from the run info, or null when it has none recorded. */
+export function targetRowsOf(run: StoredRun, column: StoredColumn | undefined): number | null {
+  const t = run.info.targets.find((x) => x.name === column?.target) ?? run.info.targets[0];
+  return column === undefined || t === undefined || t.rows <= 0 ? null : t.rows;
+}
+
+/** How many of `examples` a `lowest:N%` (or `self-top:N%`) drop takes: rounded up, as curate does. */
+export function dropCount(examples: number, percent: number): number {
+  return Math.ceil((percent / 100) * examples);
+}
+
+/**
+ * The predicted change of the target loss from dropping the `count` examples of lowest `column`
+ * (summing their `column` values in the manifest's order): the report's figure, computed the way
+ * {@link curate} computes `lowest:N`, total and per target row.
+ */
+export async function predictLowest(store: StoreReader, run: StoredRun, column: StoredColumn, count: number): Promise<{ total: number; perRow: number | null }> {
+  let total = 0;
+  const sql = `SELECT s.value AS value FROM scores s WHERE s.run_id = ? AND s.column_id = ? ORDER BY s.value, s.example_key LIMIT ${Math.max(0, Math.floor(count))}`;
+  for await (const r of store.iterate(sql, [run.id, column.id])) if (r['value'] !== null && r['value'] !== undefined) total += Number(r['value']);
+  const rows = targetRowsOf(run, column);
+  return { total, perRow: rows === null ? null : total / rows };
+}
+
+interface DropSpec {
+  readonly kind: 'lowest' | 'negative' | 'self-top' | 'source';
+  readonly count?: { readonly percent: boolean; readonly n: number };
+  readonly source?: string;
+}
+
+/** Parses a `--drop` value; throws `invalid_option` on `drop` saying what is accepted. */
+export function parseDrop(spec: string): DropSpec {
+  const bad = () => new InrunError(`expected lowest:N|N%, negative, self-top:N|N% or source:NAME, got ${JSON.stringify(spec)}`, { field: 'drop', code: 'invalid_option' });
+  if (spec === 'negative') return { kind: 'negative' };
+  const at = spec.indexOf(':');
+  if (at < 0) throw bad();
+  const kind = spec.slice(0, at);
+  const arg = spec.slice(at + 1);
+  if (kind === 'source') {
+    if (arg.length === 0) throw bad();
+    return { kind, source: arg };
+  }
+  if (kind !== 'lowest' && kind !== 'self-top') throw bad();
+  const m = /^(\d+(?:\.\d+)?)(%?)$/.exec(arg);
+  if (m === null) throw bad();
+  const n = Number(m[1]);
+  const percent = m[2] === '%';
+  if ((percent && n > 100) || (!percent && !Number.isInteger(n))) throw bad();
+  return { kind, count: { percent, n } };
+}
+
+/**
+ * Writes the manifest of the examples to drop (id, source, label, the ranking column and its score,
+ * rank, first-order value), streaming however many there are, and returns the predicted effect.
+ */
+export async function curate(storePath: string, options: CurateOptions): Promise<CurateResult> {
+  const drop = parseDrop(options.drop);
+  const format = options.out.endsWith('.csv') ? 'csv' : options.out.endsWith('.jsonl') ? 'jsonl' : null;
+  if (format === null) throw new InrunError(`expected a .csv or .jsonl file, got ${JSON.stringify(options.out)}`, { field: 'out', code: 'invalid_option' });
+  const store = await openStore(storePath);
+  try {
+    const run = await readRun(store, options.run);
+    // The prediction sums first-order values of the ranking column's target (or of the first target).
+    const target = options.column === undefined ? null : findColumn(run, options.column).target;
+    const firstOrder = run.columns.filter((c) => c.method === 'shapley1');
+    const value = firstOrder.find((c) => c.target === target) ?? firstOrder[0];
+    let column: StoredColumn;
+    if (drop.kind === 'self-top') {
+      const self = run.columns.find((c) => c.method === 'tracin_self');
+      if (self === undefined) throw new InrunError(`run "${run.id}" has no tracin_self column; its columns: ${run.columns.map((c) => c.name).join(', ')}`, { field: 'drop', code: 'invalid_option' });
+      column = self;
+    } else if (options.column !== undefined) column = findColumn(run, options.column);
+    else {
+      const first = valueColumn(run);
+      if (first === undefined) throw new InrunError(`run "${run.id}" has no score column`, { field: 'column', code: 'invalid_option' });
+      column = first;
+    }
+    const [counted] = await store.all('SELECT COUNT(*) AS n FROM scores WHERE run_id = ? AND column_id = ?', [run.id, column.id]);
+    const examples = Number(counted?.['n'] ?? 0);
+    const limit = drop.count === undefined ? null : drop.count.percent ? dropCount(examples, drop.count.n) : drop.count.n;
+    const targetRows = targetRowsOf(run, value);
+    const where = drop.kind === 'negative' ? 'AND s.value < 0' : drop.kind === 'source' ? 'AND e.source = ?' : '';
+    const params: SqlParam[] = [value?.id ?? -1, run.id, column.id, ...(drop.kind === 'source' ? [drop.source!] : [])];
+    const sql = `SELECT e.example_id AS id, e.source AS source, e.label AS label, s.value AS score, v.value AS value
+      FROM scores s JOIN examples e ON e.run_id = s.run_id AND e.example_key = s.example_key
+      LEFT JOIN scores v ON v.run_id = s.run_id AND v.example_key = s.example_key AND v.column_id = ?
+      WHERE s.run_id = ? AND s.column_id = ? ${where}
+      ORDER BY s.value ${drop.kind === 'self-top' ? 'DESC' : ''}, s.example_key${limit === null ? '' : ` LIMIT ${limit}`}`;
+    mkdirSync(dirname(resolve(options.out)), { recursive: true });
+    const fd = openSync(options.out, 'w');
+    let dropped = 0;
+    let predicted = 0;
+    try {
+      let buffer = format === 'csv' ? 'example_id,source,label,column,score,rank,value,value_per_target_row\n' : '';
+      for await (const r of store.iterate(sql, params)) {
+        dropped += 1;
+        const v = r['value'] === null || r['value'] === undefined ? null : Number(r['value']);
+        if (v !== null) predicted += v;
+        const row = { example_id: r['id'], source: r['source'] ?? null, label: r['label'] ?? null, column: column.name, score: Number(r['score']), rank: dropped, value: v, value_per_target_row: v === null || targetRows === null ? null : v / targetRows };
+        buffer += format === 'csv' ? `${Object.values(row).map(csvField).join(',')}\n` : `${JSON.stringify(row)}\n`;
+        if (buffer.length > 1 << 16) {
+          writeSync(fd, buffer);
+          buffer = '';
+        }
+      }
+      writeSync(fd, buffer);
+    } finally {
+      closeSync(fd);
+    }
+    return { out: options.out, runId: run.id, dropped, examples, column: column.name, valueColumn: value?.name ?? null, predictedChange: value === undefined ? null : predicted, targetRows, predictedChangePerRow: value === undefined || targetRows === null ? null : predicted / targetRows };
+  } finally {
+    await store.close();
+  }
+}

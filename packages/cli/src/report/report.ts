@@ -1,0 +1,317 @@
+// writeReport: one self-contained HTML page that turns a stored run's scores into a curation decision.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { InrunError } from '@inrun/store';
+import { type Datum, groupedBars, histogram, lines } from './charts.js';
+import { type Cell, escapeHtml, formatNumber, page, raw, table } from './html.js';
+import { dropCount, predictLowest, targetRowsOf } from './curate.js';
+import { readRun, type StoredColumn, type StoredRun, valueColumn } from '../read/stored-run.js';
+import { type ColumnScan, groupName, type Histogram, readGroups, scanColumn } from './scan.js';
+import { stepSeries } from './steps.js';
+import { openStore } from '../read/open-store.js';
+import { text } from '../read/text.js';
+import type { StoreReader } from '../read/reader.js';
+
+/** Options of {@link writeReport}. */
+export interface ReportOptions {
+  /** The HTML file to write. @defaultValue `report.html` */
+  readonly out?: string;
+  /** The run to report. @defaultValue the newest run of the store */
+  readonly run?: string;
+  /** The target whose columns lead the report. @defaultValue the target of the first `shapley1` column */
+  readonly target?: string;
+  /** Rows in each top/bottom table. @defaultValue 25 */
+  readonly top?: number;
+  /** Metrics measured after the run (test accuracy, loss), shown in the summary. */
+  readonly metrics?: Readonly<Record<string, number | string>>;
+  /** Told how far long work has got: a phase name, rows done, rows in all. */
+  readonly progress?: (phase: string, done: number, total: number) => void;
+}
+
+/** What {@link writeReport} wrote. */
+export interface ReportResult {
+  readonly out: string;
+  readonly runId: string;
+  readonly bytes: number;
+}
+
+/** One line per method, linked to docs/methods.md. */
+const MEANING: Record<string, string> = {
+  shapley1: 'first-order In-Run Data Shapley: target loss the example took away over the run (positive = helped)',
+  shapley2: 'second-order In-Run Data Shapley: the first-order value with the curvature of the target loss',
+  tracin_self: 'TracIn self-influence: how much the example pulled on its own loss; high = unusual or likely mislabelled',
+  tracin_we: 'TracIn-WE: the first-order value over the word embedding only, with a score per word',
+};
+
+const METHODS_DOC = fileURLToPath(new URL('../../docs/methods.md', import.meta.url));
+
+/**
+ * Writes the HTML report of one run of a store (a SQLite file or a Parquet folder): summary, value by
+ * source, score distributions, the most helpful and harmful examples, self-influence outliers,
+ * curation curves and the per-step view. Every string from the store is escaped and the page loads
+ * nothing from anywhere. Large stores stream: tables keep the top and bottom rows, charts aggregate.
+ */
+export async function writeReport(storePath: string, options: ReportOptions = {}): Promise<ReportResult> {
+  const out = options.out ?? 'report.html';
+  const top = options.top ?? 25;
+  if (!Number.isInteger(top) || top < 1) throw new InrunError(`expected a positive integer, got ${top}`, { field: 'top', code: 'invalid_option' });
+  const store = await openStore(storePath);
+  try {
+    const run = await readRun(store, options.run);
+    const html = await renderReport(store, run, { ...options, top });
+    mkdirSync(dirname(resolve(out)), { recursive: true });
+    writeFileSync(out, html);
+    return { out, runId: run.id, bytes: Buffer.byteLength(html) };
+  } finally {
+    await store.close();
+  }
+}
+
+async function renderReport(store: StoreReader, run: StoredRun, options: ReportOptions & { top: number }): Promise<string> {
+  const value = leadColumn(run, options.target);
+  const self = run.columns.find((c) => c.method === 'tracin_self');
+  const groups = await readGroups(store, run);
+  const scans: ColumnScan[] = [];
+  for (const column of run.columns) {
+    scans.push(await scanColumn(store, run, column, groups, options.top, (done, total) => options.progress?.(`scan ${column.name}`, done, total)));
+  }
+  const valueScan = value === undefined ? undefined : scans.find((s) => s.column.id === value.id);
+  const selfScan = self === undefined ? undefined : scans.find((s) => s.column.id === self.id);
+  const tokenColumn = run.columns.find((c) => c.method === 'tracin_we' && (value === undefined || c.target === value.target));
+  const sections = [
+    summary(run, options.metrics ?? {}),
+    await sources(store, run, value, valueScan),
+    await distributions(scans),
+    valueScan === undefined ? '' : await examplesSection(store, run, valueScan, selfScan, tokenColumn, options.top),
+    await curation(store, run, valueScan, scans),
+    value === undefined ? '' : await perStep(store, run, value),
+  ];
+  const nav = ['summary', 'sources', 'distributions', 'examples', 'curation', 'steps'].map((id) => `<a href="#${id}">${id}</a>`).join(' · ');
+  return page(`inrun report: ${run.id}`, `<h1>inrun report</h1><p>Run <b>${escapeHtml(run.id)}</b> of <code>${escapeHtml(store.path)}</code>. ${nav}</p>\n${sections.join('\n')}`);
+}
+
+/** The column the report leads with: `shapley1:<target>`, else any column of that target. */
+function leadColumn(run: StoredRun, target: string | undefined): StoredColumn | undefined {
+  if (target === undefined) return valueColumn(run);
+  const ofTarget = run.columns.filter((c) => c.target === target);
+  if (ofTarget.length === 0) {
+    const targets = [...new Set(run.columns.flatMap((c) => (c.target === null ? [] : [c.target])))];
+    throw new InrunError(`no column of target "${target}" in run "${run.id}"; its targets: ${targets.join(', ') || '(none)'}`, { field: 'target', code: 'invalid_option' });
+  }
+  return ofTarget.find((c) => c.method === 'shapley1') ?? ofTarget[0];
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+
+function summary(run: StoredRun, metrics: Readonly<Record<string, number | string>>): string {
+  const { info } = run;
+  const { covered, skipped, coveredParams, trainableParams } = info.layers;
+  const docs = existsSync(METHODS_DOC) ? `<a href="${escapeHtml(new URL(`file://${METHODS_DOC}`).href)}">docs/methods.md</a>` : 'docs/methods.md';
+  const item = (term: string, html: string) => `<dt>${escapeHtml(term)}</dt><dd>${html}</dd>`;
+  const columns = run.columns.map((c) => `<li><code>${escapeHtml(c.name)}</code>: ${escapeHtml(MEANING[c.method] ?? c.method)}</li>`).join('');
+  const meta = Object.entries(info.meta ?? {}).map(([k, v]) => `${escapeHtml(k)} = ${escapeHtml(text(v))}`).join('; ');
+  return `<section id="summary"><h2>Summary</h2><dl class="summary">
+${item('model', `${escapeHtml(info.model.name)} (${escapeHtml(info.model.className)}), ${formatNumber(info.model.params)} parameters`)}
+${item('optimizer', `${escapeHtml(info.optimizer.className)}, attribution ${escapeHtml(info.optimizer.attribution)}; loss reduction ${escapeHtml(info.lossReduction)}`)}
+${item('targets', escapeHtml(info.targets.map((t) => `${t.name} (${t.rows} rows)`).join(', ') || '(none)'))}
+${item('methods', escapeHtml(info.methods.join(', ')))}
+${item('layers covered', escapeHtml(covered.map((l) => `${l.name} (${l.kind}, ${l.params})`).join(', ') || '(none)'))}
+${item('parameters covered', `${formatNumber(coveredParams)} of ${formatNumber(trainableParams)} trainable (${trainableParams > 0 ? pct(coveredParams / trainableParams) : 'n/a'})`)}
+${skipped.length === 0 ? '' : item('layers skipped', escapeHtml(skipped.map((l) => `${l.name} (${l.className}): ${l.reason}`).join('; ')))}
+${item('steps', `${formatNumber(run.steps)} stored; totals after step ${run.totalsStep ?? '(none yet)'}; status ${escapeHtml(run.status)}`)}
+${item('examples', formatNumber(run.examples))}
+${item('run', `started ${escapeHtml(run.startedAt)}${run.endedAt === null ? '' : `, ended ${escapeHtml(run.endedAt)}`}; inrun ${escapeHtml(info.inrunVersion)}, tf.js ${escapeHtml(info.tfjsVersion)} on ${escapeHtml(info.backend)}`)}
+${Object.keys(metrics).length === 0 ? '' : item('metrics', Object.entries(metrics).map(([k, v]) => `${escapeHtml(k)} ${escapeHtml(typeof v === 'number' ? formatNumber(v) : v)}`).join('; '))}
+${meta === '' ? '' : item('meta', meta)}
+</dl><p>What each score means (${docs}); positive = the example lowered the target loss:</p><ul>${columns}</ul></section>`;
+}
+
+async function sources(store: StoreReader, run: StoredRun, value: StoredColumn | undefined, scan: ColumnScan | undefined): Promise<string> {
+  if (value === undefined || scan === undefined) return '<section id="sources"><h2>Value by source</h2><p>No score column.</p></section>';
+  const entries = [...scan.sources.entries()].sort((a, b) => b[1].count - a[1].count || (a[0] < b[0] ? -1 : 1));
+  const shown = entries.slice(0, 30);
+  const bars: Datum[] = shown.flatMap(([source, s]) => [
+    { source, measure: 'share of data', share: s.count / scan.count },
+    { source, measure: 'share of value', share: scan.sum === 0 ? 0 : s.sum / scan.sum },
+  ]);
+  const rows: Cell[][] = entries.map(([source, s]) => [source, s.count, s.count / scan.count, s.sum, scan.sum === 0 ? 0 : s.sum / scan.sum, s.sum / s.count]);
+  const chart = await groupedBars(bars, { category: 'source', series: 'measure', value: 'share', title: `Share of data vs share of ${value.name}`, format: '.0%' });
+  return `<section id="sources"><h2>Value by source</h2>
+<p class="note">Share of value = the source's summed <code>${escapeHtml(value.name)}</code> over the run's total (${escapeHtml(formatNumber(scan.sum))}); a source above its share of data helped more than its size.${entries.length > shown.length ? ` The chart shows the ${shown.length} largest of ${entries.length} sources.` : ''} Value over training is in <a href="#steps">the per-step view</a>.</p>
+<div class="charts"><figure class="chart">${chart}</figure></div>
+${table(['source', 'examples', 'share of data', `sum of ${value.name}`, 'share of value', 'mean'], rows.slice(0, 200))}
+${await untrac(store, run)}</section>`;
+}
+
+/** UnTrac's per-source results, when the store has them (table `source_influence`). */
+async function untrac(store: StoreReader, run: StoredRun): Promise<string> {
+  if (!(await store.tables()).includes('source_influence')) return '';
+  const all = await store.all('SELECT * FROM source_influence');
+  const rows = all.filter((r) => !('run_id' in r) || r['run_id'] === run.id);
+  if (rows.length === 0) return '';
+  const headers = Object.keys(rows[0]!).filter((h) => h !== 'run_id');
+  return `<h3>UnTrac: what unlearning each source does to the target</h3>${table(headers, rows.slice(0, 500).map((r) => headers.map((h) => cellOf(r[h]))))}`;
+}
+
+const cellOf = (v: unknown): Cell => (typeof v === 'number' || typeof v === 'string' || v === null || v === undefined ? v : text(v));
+
+function histogramData(h: Histogram, group: string): Datum[] {
+  return [...h.groups.entries()].flatMap(([name, counts]) =>
+    Array.from(counts, (count, i) => ({ [group]: name, x0: h.edges[i]!, x1: h.edges[i + 1]!, count })).filter((d) => d.count > 0),
+  );
+}
+
+async function distributions(scans: readonly ColumnScan[]): Promise<string> {
+  const figures: string[] = [];
+  for (const s of scans) {
+    figures.push(`<figure class="chart">${await histogram(histogramData(s.byLabel, 'label'), { group: 'label', title: `${s.column.name} by label`, x: s.column.name })}</figure>`);
+    figures.push(`<figure class="chart">${await histogram(histogramData(s.bySource, 'source'), { group: 'source', title: `${s.column.name} by source`, x: s.column.name })}</figure>`);
+  }
+  return `<section id="distributions"><h2>Score distributions</h2><p class="note">Counts of examples per score bin, stacked by label and by source (the rarest groups share one colour, "(other)"; the 0.5% of rows at each end fall in the end bins).</p><div class="charts">${figures.join('\n')}</div></section>`;
+}
+
+interface Detail {
+  id: unknown;
+  source: unknown;
+  label: unknown;
+  text: string | null;
+  values: Map<number, number>;
+  tokens: { word: string; value: number }[];
+}
+
+async function details(store: StoreReader, run: StoredRun, keys: readonly number[], tokenColumn: StoredColumn | undefined): Promise<Map<number, Detail>> {
+  const out = new Map<number, Detail>();
+  if (keys.length === 0) return out;
+  const inList = [...new Set(keys)].map(Number).join(', ');
+  for (const r of await store.all(`SELECT example_key, example_id, source, label, text FROM examples WHERE run_id = ? AND example_key IN (${inList})`, [run.id])) {
+    out.set(Number(r['example_key']), { id: r['example_id'], source: r['source'], label: r['label'], text: (r['text'] as string | null) ?? null, values: new Map(), tokens: [] });
+  }
+  for (const r of await store.all(`SELECT example_key, column_id, value FROM scores WHERE run_id = ? AND example_key IN (${inList})`, [run.id])) {
+    out.get(Number(r['example_key']))?.values.set(Number(r['column_id']), Number(r['value']));
+  }
+  if (tokenColumn !== undefined) {
+    for (const r of await store.all(`SELECT example_key, word, token, value FROM token_scores WHERE run_id = ? AND column_id = ? AND example_key IN (${inList}) ORDER BY example_key, rank`, [run.id, tokenColumn.id])) {
+      out.get(Number(r['example_key']))?.tokens.push({ word: r['word'] === null ? `#${text(r['token'])}` : text(r['word']), value: Number(r['value']) });
+    }
+  }
+  return out;
+}
+
+/** The text with its scored words marked by sign, every piece escaped; clipped to 300 characters. */
+export function highlight(text: string, tokens: readonly { word: string; value: number }[]): string {
+  const clipped = text.length > 300 ? `${text.slice(0, 299)}…` : text;
+  const sign = new Map(tokens.map((t) => [t.word.toLowerCase(), t.value]));
+  if (sign.size === 0) return escapeHtml(clipped);
+  return clipped
+    .split(/([\p{L}\p{N}_']+)/u)
+    .map((piece) => {
+      const v = sign.get(piece.toLowerCase());
+      return v === undefined ? escapeHtml(piece) : `<mark class="${markClass(v)}">${escapeHtml(piece)}</mark>`;
+    })
+    .join('');
+}
+
+async function examplesSection(
+  store: StoreReader,
+  run: StoredRun,
+  value: ColumnScan,
+  self: ColumnScan | undefined,
+  tokenColumn: StoredColumn | undefined,
+  top: number,
+): Promise<string> {
+  const keys = [...value.highest, ...value.lowest, ...(self?.highest ?? [])];
+  const detail = await details(store, run, keys, tokenColumn);
+  const headers = ['rank', 'id', 'source', 'label', 'text', ...run.columns.map((c) => c.name), ...(tokenColumn === undefined ? [] : [`words (${tokenColumn.name})`])];
+  const rowsOf = (ks: readonly number[]): Cell[][] =>
+    ks.map((k, rank) => {
+      const d = detail.get(k);
+      const tokens = d?.tokens ?? [];
+      const words = tokens.map((t) => `<span class="tok"><mark class="${markClass(t.value)}">${escapeHtml(t.word)}</mark> ${escapeHtml(formatNumber(t.value))}</span>`).join(' ');
+      return [
+        rank + 1,
+        cellOf(d?.id ?? k),
+        groupName(d?.source),
+        groupName(d?.label),
+        raw(`<div class="text">${highlight(d?.text ?? '', tokens)}</div>`),
+        ...run.columns.map((c) => d?.values.get(c.id)),
+        ...(tokenColumn === undefined ? [] : [raw(words)]),
+      ];
+    });
+  const legend = tokenColumn === undefined ? '' : ` Words are marked by their <code>${escapeHtml(tokenColumn.name)}</code> score: <mark class="pos">helped</mark>, <mark class="neg">hurt</mark>, <mark class="zero">neither (0)</mark>.`;
+  const name = escapeHtml(value.column.name);
+  return `<section id="examples"><h2>Most helpful and most harmful examples</h2><p class="note">By <code>${name}</code>, ${top} of each end of ${formatNumber(value.count)} examples.${legend}</p>
+${table(headers, rowsOf(value.highest), `Most helpful (highest ${value.column.name})`)}
+${table(headers, rowsOf(value.lowest), `Most harmful (lowest ${value.column.name})`)}
+${self === undefined ? '' : `<h3>Self-influence outliers</h3><p class="note">The highest <code>${escapeHtml(self.column.name)}</code>: examples the model kept struggling with; the likeliest mislabelled rows (docs/methods.md, "Which score for which job").</p>${table(headers, rowsOf(self.highest), `Highest ${self.column.name}`)}`}
+</section>`;
+}
+
+/** A scored word's mark: a score of exactly 0 neither helped nor hurt, so it is neutral, not green. */
+function markClass(v: number): 'pos' | 'neg' | 'zero' {
+  return v > 0 ? 'pos' : v < 0 ? 'neg' : 'zero';
+}
+
+async function curation(store: StoreReader, run: StoredRun, value: ColumnScan | undefined, scans: readonly ColumnScan[]): Promise<string> {
+  if (value === undefined) return '<section id="curation"><h2>Curation</h2><p>No score column.</p></section>';
+  const drop = await lines(
+    value.dropCurve.map((p) => ({ 'fraction dropped': p.fraction, 'predicted change of target loss': p.value, curve: `lowest ${value.column.name} first` })),
+    { x: 'fraction dropped', y: 'predicted change of target loss', series: 'curve', title: `Dropping the lowest ${value.column.name} first`, xFormat: '.0%', yFormat: '.3~r' },
+  );
+  // The 5% figure is computed from the exact rows, the way `inrun curate --drop lowest:5%` computes it (not read off the sampled curve).
+  const fiveCount = dropCount(value.count, 5);
+  const five = await predictLowest(store, run, value.column, fiveCount);
+  const rows = targetRowsOf(run, value.column);
+  const unit = rows === null ? 'the target loss summed over its rows' : `the target loss summed over its ${formatNumber(rows)} rows`;
+  const fiveText = `; dropping the lowest 5% (${formatNumber(fiveCount)} examples) predicts ${formatNumber(five.total)} (${unit})${five.perRow === null ? '' : `, ${formatNumber(five.perRow)} per target row (the change of the mean loss)`}`;
+  let inspection = '';
+  const withNoisy = scans.filter((s) => s.inspection !== null);
+  if (withNoisy.length > 0) {
+    const data: Datum[] = [];
+    for (const s of withNoisy) {
+      // Suspicion: high self-influence, or a low target-directed value.
+      const curve = s.column.method === 'tracin_self' ? s.inspection!.highestFirst : s.inspection!.lowestFirst;
+      const order = s.column.method === 'tracin_self' ? 'highest' : 'lowest';
+      for (const p of curve) data.push({ 'fraction inspected': p.fraction, 'share of noisy rows found': p.value, order: `${order} ${s.column.name} first` });
+    }
+    for (const f of [0, 1]) data.push({ 'fraction inspected': f, 'share of noisy rows found': f, order: 'random' });
+    const chart = await lines(data, { x: 'fraction inspected', y: 'share of noisy rows found', series: 'order', title: 'Inspection: noisy rows found', xFormat: '.0%', yFormat: '.0%', dashed: ['random'] });
+    inspection = `<p class="note">The store marks ${formatNumber(withNoisy[0]!.inspection!.noisy)} rows as noisy (their label says flipped, noisy, mislabelled or corrupt). Inspecting rows in each score's order finds them this fast; the dashed line is random order.</p><div class="charts"><figure class="chart">${chart}</figure></div>`;
+  }
+  return `<section id="curation"><h2>Curation</h2>
+<p class="note">Dropping the examples of lowest <code>${escapeHtml(value.column.name)}</code> first: the sum of the dropped values is the predicted change of the target loss (negative = the loss would fall), in units of ${escapeHtml(unit)}${escapeHtml(fiveText)}. It is a first-order prediction from one run: it ignores how the other examples' training would change without them, so retrain to confirm. <code>npx inrun curate</code> writes the manifest.</p>
+<div class="charts"><figure class="chart">${drop}</figure></div>${inspection}</section>`;
+}
+
+async function perStep(store: StoreReader, run: StoredRun, value: StoredColumn): Promise<string> {
+  const series = await stepSeries(store, run, value);
+  if (series === null) return `<section id="steps"><h2>Per-step view</h2><p>The store has no per-step scores for <code>${escapeHtml(value.name)}</code> (written with <code>steps: false</code>?).</p></section>`;
+  const rawData: Datum[] = [];
+  const normalised: Datum[] = [];
+  for (const b of series.buckets) for (const [source, v] of b.bySource) rawData.push({ step: b.step, value: v, source });
+  // The ratio in 10 wider spans: a bucket whose loss barely moved would divide by almost nothing.
+  const per = Math.ceil(series.buckets.length / 10);
+  const runDrop = Math.abs(series.buckets.reduce((a, b) => a + (b.lossDrop ?? 0), 0));
+  let skipped = 0;
+  for (let i = 0; i < series.buckets.length; i += per) {
+    const span = series.buckets.slice(i, i + per);
+    const drops = span.map((b) => b.lossDrop);
+    if (drops.some((d) => d === null)) continue;
+    const drop = (drops as number[]).reduce((a, d) => a + d, 0);
+    // Where the loss barely moved the ratio is noise over almost nothing: leave the span out, say so.
+    if (Math.abs(drop) < 0.02 * runDrop || drop === 0) {
+      skipped += 1;
+      continue;
+    }
+    const bySource = new Map<string, number>();
+    for (const b of span) for (const [source, v] of b.bySource) bySource.set(source, (bySource.get(source) ?? 0) + v);
+    for (const [source, v] of bySource) normalised.push({ step: span[0]!.step, share: v / drop, source });
+    normalised.push({ step: span[0]!.step, share: span.reduce((a, b) => a + b.total, 0) / drop, source: 'all sources' });
+  }
+  const rawChart = await lines(rawData, { x: 'step', y: 'value', series: 'source', title: `${value.name} per step bucket, by source`, yFormat: '.3~r' });
+  const normChart = normalised.length === 0 ? '' : `<figure class="chart">${await lines(normalised, { x: 'step', y: 'share', series: 'source', title: 'Value / target-loss drop over each tenth of the steps, by source', yFormat: '.2~f', dashed: ['all sources'] })}</figure>`;
+  return `<section id="steps"><h2>Per-step view</h2>
+<p class="note">Steps in ${series.buckets.length} buckets of ${series.width} (bucket = its first step). Early steps carry most raw value; dividing by the drop of the target loss over each tenth of the run ${escapeHtml(series.target)} shows who helped when (the dashed "all sources" line is their sum: at 1 the first-order values account for the whole change)${skipped === 0 ? '' : `; ${skipped} tenth${skipped === 1 ? '' : 's'} where the target loss moved less than 2% of its change over the run ${skipped === 1 ? 'is' : 'are'} left out`}.</p>
+<div class="charts"><figure class="chart">${rawChart}</figure>${normChart}</div></section>`;
+}
+

@@ -1,0 +1,4 @@
+// Errors of the training side: InrunError and its helpers, defined once in @inrun/store (one class, so `instanceof` holds across packages).
+export { InrunError } from '@inrun/store';
+export type { InrunErrorCode } from '@inrun/store';
+export { invalid, preview, quote } from '@inrun/store/internal';

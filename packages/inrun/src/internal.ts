@@ -1,0 +1,12 @@
+// The seam @inrun/jobs builds on: TracIn, TRAK and UnTrac, checkpoints and model folders, with the internals it needs (no semver promise for applications).
+export { checkpointFolders, tracin } from './posthoc/tracin.js';
+export type { Influence, SourceInfluence, TracInResult } from './posthoc/tracin.js';
+export { trak } from './posthoc/trak.js';
+export type { TrakOptions, TrakResult } from './posthoc/trak.js';
+export { untrac } from './posthoc/untrac.js';
+export type { UntracOptions, UntracRow } from './posthoc/untrac-options.js';
+export { TopK } from './posthoc/top-k.js';
+export { SourceSums } from './posthoc/source-sums.js';
+export type { MetricsOptions } from './telemetry/metrics.js';
+export { readCheckpointInfo } from './run/checkpoint.js';
+export { loadTrainedModel } from './run/model-folder.js';
