@@ -7,16 +7,20 @@
  * (software) by default, NVIDIA's on a GPU machine (bench/gpu.sh). Writes the "backends" section of
  * docs/benchmarks.md, or the "gpu" section with `--section gpu`.
  *
- *   npx tsx bench/backends.ts [--backends cpu,webgpu] [--models tabular,cnn,text] [--section backends|gpu] [--out docs/benchmarks.md]
+ * The same workloads (tabular, text) also run in headless Chromium on webgl and webgpu (`--browser`).
+ *
+ *   npx tsx bench/backends.ts [--backends cpu,webgpu] [--browser webgl,webgpu] [--chromium-gpu] [--models tabular,cnn,text] [--section backends|gpu] [--out docs/benchmarks.md]
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { machine, writeSection } from './report.js';
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+const CHROMIUM = '/usr/bin/chromium';
 
 const { values: args } = parseArgs({
   options: {
@@ -24,6 +28,9 @@ const { values: args } = parseArgs({
     models: { type: 'string', default: 'tabular,cnn,text' },
     section: { type: 'string', default: 'backends' },
     out: { type: 'string', default: 'docs/benchmarks.md' },
+    /** Backends in headless Chromium (SwiftShader unless `--chromium-gpu`). */
+    browser: { type: 'string', default: 'webgl,webgpu' },
+    'chromium-gpu': { type: 'boolean', default: false },
     child: { type: 'string' },
     rounds: { type: 'string', default: '3' },
   },
@@ -110,16 +117,63 @@ for (const backend of args.backends.split(',')) {
   rows.push(...(JSON.parse(line.slice('@@ROWS@@'.length)) as Row[]));
 }
 
+rows.push(...(await browserRows()));
+
+/** The same workloads in headless Chromium (Debian's, never a downloaded one), one page per backend. */
+async function browserRows(): Promise<Row[]> {
+  const backends = args.browser.split(',').filter((b) => b !== '');
+  if (backends.length === 0) return [];
+  if (!existsSync(CHROMIUM)) {
+    console.warn(`bench/backends.ts: ${CHROMIUM} is missing (apt-get install -y chromium): browser rows skipped`);
+    return [];
+  }
+  const { build } = await import('esbuild');
+  const { chromium } = await import('playwright-core');
+  const { serve, stubNode } = await import('../examples/browser/serve.js');
+  const dir = mkdtempSync(join(tmpdir(), 'inrun-bench-page-'));
+  const here = dirname(fileURLToPath(import.meta.url));
+  writeFileSync(join(dir, 'index.html'), '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><script type="module" src="app.js"></script>');
+  await build({ entryPoints: [join(here, 'browser-page.ts')], outfile: join(dir, 'app.js'), bundle: true, format: 'esm', platform: 'browser', target: 'es2022', logLevel: 'error', plugins: [stubNode],
+    // The examples' "run me directly" guards read process.argv at module level.
+    define: { 'process.argv': '[]', 'process.env': '{}' },
+    alias: { inrun: join(here, '..', 'packages', 'inrun', 'src', 'index.ts'), '@inrun/store': join(here, '..', 'packages', 'store', 'src', 'index.ts'), '@inrun/store/internal': join(here, '..', 'packages', 'store', 'src', 'internal.ts') } });
+  const { server, url } = await serve(dir);
+  const out: Row[] = [];
+  try {
+    for (const backend of backends) {
+      // SwiftShader flags (docs/benchmarks.md); with --chromium-gpu, the machine's GPU through ANGLE/Vulkan (untested here: no GPU).
+      const gpu = args['chromium-gpu'] ? ['--enable-gpu', '--ignore-gpu-blocklist', '--use-angle=vulkan', '--enable-features=Vulkan,WebGPU', '--enable-unsafe-webgpu'] : backend === 'webgl' ? ['--use-angle=swiftshader', '--enable-unsafe-swiftshader'] : ['--enable-unsafe-webgpu', '--enable-features=Vulkan,WebGPU', '--use-webgpu-adapter=swiftshader', '--enable-unsafe-swiftshader'];
+      const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-background-networking', '--no-first-run', ...gpu] });
+      try {
+        const page = await browser.newPage();
+        page.on('pageerror', (e) => console.warn(`bench page (${backend}): ${String(e)}`));
+        // 'commit': the page's long synchronous work must not count against navigation's own timeout.
+        await page.goto(`${url}?backend=${backend}&rounds=${args.rounds}`, { waitUntil: 'commit' });
+        await page.waitForFunction(() => (globalThis as { benchDone?: unknown }).benchDone !== undefined, null, { timeout: 600_000, polling: 500 });
+        const done = await page.evaluate(() => (globalThis as unknown as { benchDone: { backend: string; device: string; rows: Omit<Row, 'backend' | 'device'>[]; error?: string } }).benchDone);
+        if (done.error !== undefined) out.push({ backend: `${backend} (Chromium)`, device: '?', model: '(all)', error: done.error.slice(0, 160) });
+        else out.push(...done.rows.map((r) => ({ ...r, backend: `${backend} (Chromium)`, device: done.device })));
+      } finally {
+        await browser.close();
+      }
+    }
+  } finally {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
+}
+
 const fmt = (x: number | undefined, d = 2) => (x === undefined ? '' : x.toFixed(d));
 const table = [
   '| backend | device | model (B 64, K 4) | plain ms/step | first order / plain | first, target every 16 / plain | second order / plain | kernels plain | kernels first order |',
   '|---|---|---|---|---|---|---|---|---|',
   ...rows.map((r) => (r.error !== undefined ? `| ${r.backend} | ${r.device} | ${r.model} | fails: ${r.error.replaceAll('|', '/')} | | | | | |` : `| ${r.backend} | ${r.device} | ${r.model} | ${fmt(r.plainMs, 1)} | ${fmt(r.ratio?.first)}x | ${fmt(r.ratio?.every16)}x | ${fmt(r.ratio?.second)}x | ${r.kernels?.plain ?? ''} | ${r.kernels?.first ?? ''} |`)),
 ].join('\n');
-const title = args.section === 'gpu' ? '## GPU: Node webgpu on a real GPU' : '## Backends: webgpu in Node (Dawn) beside cpu';
+const title = args.section === 'gpu' ? '## GPU: webgpu and tfjs-node-gpu on a real GPU' : '## Backends: webgpu in Node (Dawn), webgl and webgpu in Chromium, beside cpu';
 const note =
   args.section === 'gpu'
     ? 'Measured by `bench/gpu.sh` on the device named in the table.'
-    : 'webgpu runs on SwiftShader (Chromium\'s software Vulkan driver): **its absolute times mean nothing**; the ratios and the kernel counts (what a real GPU pays in dispatches) are what carry over. On a real GPU, `bench/gpu.sh` writes the "GPU" section.';
+    : 'webgpu and webgl run on SwiftShader (Chromium\'s software GPU): **its absolute times mean nothing**; the ratios and the kernel counts (what a real GPU pays in dispatches) are what carry over. On a real GPU, `bench/gpu.sh` writes the "GPU" section.';
 writeSection(args.out, args.section, `${title}\n\n\`bench/backends.ts\`, measured ${machine()}. Ratios are medians of ${args.rounds} interleaved rounds, side by side in one process per backend. ${note}\n\n${table}\n`);
 console.log(table);

@@ -20,7 +20,7 @@ const PER_CLASS = 120;
  * Until the browser entry exists: Node built-ins and the Node sinks' libraries as empty CommonJS stubs
  * (the page never calls them). TODO: remove once packages/inrun/src/browser.ts lands (issue 19).
  */
-const stubNode: Plugin = {
+export const stubNode: Plugin = {
   name: 'stub-node',
   setup(b) {
     b.onResolve({ filter: /^(node:|better-sqlite3$|hyparquet|cli-progress$)/ }, (args) => ({ path: args.path, namespace: 'stub' }));
