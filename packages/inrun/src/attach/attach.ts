@@ -22,7 +22,7 @@ import { disposeTargets, prepareTargets, targetPass, type TargetSet } from '../s
 import { Delivery } from '../stream/delivery.js';
 import type { CoveredLayer, FunctionalModel, Method, RunInfo, SkippedLayer } from '../types.js';
 import { VERSION } from '../version.js';
-import { adaptModel, type ModelAdapter } from './model.js';
+import { adaptModel, type ModelAdapter } from '../model/adapter.js';
 import { resolveOptions, type AttachOptions } from './options.js';
 
 function methodDef(method: Method): MethodDef {

@@ -12,7 +12,7 @@ import type { Restore } from '../hooks/restore.js';
 import { hookOptimizer, readLearningRate, type Gradients, type RunCompute } from '../hooks/optimizer.js';
 import { fusedLoss, type FusedPlan } from '../hooks/fused.js';
 import { disposePasses, type GroupPass } from '../scoring/targets.js';
-import type { ModelAdapter } from '../attach/model.js';
+import type { ModelAdapter } from '../model/adapter.js';
 import { checkLabels } from '../scoring/labels.js';
 import { checkpointName, markLatest, readCheckpointInfo, resolveCheckpoint, saveCheckpoint, type CheckpointInfo } from './checkpoint.js';
 import { readTotalsFiles, totalsFiles } from './totals-files.js';
