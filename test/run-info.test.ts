@@ -9,7 +9,9 @@ beforeAll(async () => {
 
 /** A sink that keeps every RunInfo it is handed, with its JSON at that moment. */
 function recordingSink(seen: { info: RunInfo; json: string; call: string }[]): Sink {
-  const keep = (info: RunInfo, call: string) => seen.push({ info, json: JSON.stringify(info), call });
+  const keep = (info: RunInfo, call: string): void => {
+    seen.push({ info, json: JSON.stringify(info), call });
+  };
   return {
     name: 'recording',
     open: (info) => keep(info, 'open'),
