@@ -4,7 +4,7 @@ import { SketchStore } from '../accumulators/sketches.js';
 import { TokenTotals } from '../accumulators/tokens.js';
 import { DeviceTotals } from '../accumulators/totals.js';
 import { InrunError, preview } from '../errors.js';
-import type { WeightLayout } from '../ghost/rows.js';
+import type { WeightLayout } from '../ghost/types.js';
 import { disposeProjections, makeProjections, sketchWidth } from '../ghost/sketch.js';
 import { planFused } from '../hooks/fused.js';
 import { checkEmbeddingGradient } from '../hooks/gather.js';

@@ -8,7 +8,7 @@ import { yieldTurn } from '../event-loop.js';
 import { SourceSums, type SourceInfluence } from './source-sums.js';
 import { TopK, type Influence } from './top-k.js';
 import { stepProducts } from '../ghost/products.js';
-import type { LayerRows, PieceShape } from '../ghost/rows.js';
+import type { LayerRows, PieceShape } from '../ghost/types.js';
 import { disposeProjections, makeProjections, sketchRows, type Projection } from '../ghost/sketch.js';
 import type { Capture } from '../hooks/capture.js';
 import { checkIds } from '../hooks/ids.js';
