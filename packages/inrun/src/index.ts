@@ -34,7 +34,8 @@ export { loadCheckpoint, readCheckpointInfo, saveCheckpoint } from './run/checkp
 export { loadModelFolder } from './run/model-folder.js';
 export type { CheckpointInfo } from './run/checkpoint.js';
 export { tracin } from './posthoc/tracin.js';
-export type { Influence, LabelledRows, TracInOptions, TracInResult, SourceInfluence } from './posthoc/tracin.js';
+export type { Influence, TracInResult, SourceInfluence } from './posthoc/tracin.js';
+export type { LabelledRows, TracInOptions } from './posthoc/tracin-options.js';
 
 // Dataset-level influence: unlearning (UnTrac, UnTrac-Inv) and a run's values summed per source.
 export { untrac } from './posthoc/untrac.js';
