@@ -6,7 +6,7 @@
 
 // Attach to a training loop, and the run it returns.
 export { attach } from './attach/attach.js';
-export type { AttachOptions, NonFinitePolicy, TokenOptions } from './attach/options.js';
+export type { AttachOptions, CheckpointOptions, DeliveryOptions, NonFinitePolicy, SketchOptions, TokenOptions } from './attach/options.js';
 export type { FitArgs, Run, RunStats } from './run/api.js';
 export type {
   ColumnInfo,

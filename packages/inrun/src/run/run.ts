@@ -17,10 +17,10 @@ import { checkLabels } from '../scoring/labels.js';
 import { checkpointName, markLatest, readCheckpointInfo, resolveCheckpoint, saveCheckpoint, type CheckpointInfo } from './checkpoint.js';
 import { readTotalsFiles, totalsFiles } from './totals-files.js';
 import { reason, type Delivery } from '../stream/delivery.js';
-import { RunMetrics, type MetricsOptions } from '../telemetry/metrics.js';
+import { RunMetrics, type ResolvedMetricsOptions } from '../telemetry/metrics.js';
 import { RecordBuffer } from '../stream/records.js';
 import type { ExampleId, ExampleInfo, RunInfo, Scores, StepRecord, TokenScore } from '../types.js';
-import type { NonFinitePolicy, TokenOptions } from '../attach/options.js';
+import type { CheckpointOptions, NonFinitePolicy, ResolvedTokenOptions } from '../attach/options.js';
 import type { FitArgs, Run, RunStats } from './api.js';
 import { EpochTracker } from './claim.js';
 import { prepareFit } from './fit-args.js';
@@ -38,16 +38,16 @@ export interface RunParts {
   readonly attributor: Attributor;
   readonly totals: DeviceTotals;
   readonly tokens: TokenTotals | null;
-  readonly tokenOptions: TokenOptions;
+  readonly tokenOptions: ResolvedTokenOptions;
   readonly delivery: Delivery;
   /** Steps between totals snapshots sent to sinks (0 = only at checkpoints and close). */
   readonly totalsEvery: number;
   /** OpenTelemetry metrics, or null. */
-  readonly metrics: MetricsOptions | null;
+  readonly metrics: ResolvedMetricsOptions | null;
   /** In-run gradient sketches, or null. */
   readonly sketch: RunSketch | null;
   /** Automatic checkpoints, or null. */
-  readonly checkpoints: { readonly dir: string; readonly everySteps?: number; readonly everyEpochs?: number } | null;
+  readonly checkpoints: CheckpointOptions | null;
   readonly columns: readonly string[];
   readonly targetNames: readonly string[];
   readonly flushEvery: number;
@@ -218,7 +218,7 @@ export class AttributionRun implements Run {
     if (withTokens && weColumns.length > 0) {
       const options = this.parts.tokenOptions;
       const top = this.parts.tokens
-        ? await this.parts.tokens.top(rows, options.topK ?? 5, new Set(options.ignore ?? []), options.vocabulary)
+        ? await this.parts.tokens.top(rows, options.topK, new Set(options.ignore), options.vocabulary)
         : null;
       weColumns.forEach((column, k) => {
         tokens[column.name] = top?.perTarget[k] ?? Array.from({ length: rows }, () => []);
