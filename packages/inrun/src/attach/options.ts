@@ -383,7 +383,7 @@ function checkOptions(options: AttachOptions): DeliveryOptions | undefined {
   checkDelivery(options.delivery);
   const delivery = withFlatKeys(options, options.delivery);
   if (metrics !== undefined && metrics !== false && delivery?.stepRecords === false) {
-    throw new InrunError('metrics are computed from step records; leave stepRecords on', { field: 'metrics' });
+    throw new InrunError('metrics are computed from step records; leave delivery.stepRecords on', { field: 'metrics' });
   }
   if (nonFinite !== undefined && !['stop', 'skip-step', 'record'].includes(nonFinite)) invalid('nonFinite', "'stop', 'skip-step' or 'record'", nonFinite);
   if (ghostPath !== undefined && !['auto', 'pairwise', 'materialised'].includes(ghostPath)) {
