@@ -52,7 +52,7 @@ for (const backend of args.backends.split(',')) {
         break;
       }
       const coverage = await (async () => {
-        const run = attach(inst.model, { stepRecords: false });
+        const run = attach(inst.model, { delivery: { stepRecords: false } });
         const { covered, coveredParams, trainableParams } = run.info.layers;
         await run.close();
         return `${[...new Set(covered.map((l) => l.kind))].join(', ')}: ${((100 * coveredParams) / trainableParams).toFixed(0)}%`;

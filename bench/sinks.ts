@@ -186,7 +186,7 @@ const entries = Object.entries(configs);
 for (let r = 0; r < Number(args.rounds); r++) {
   // Rotate the order each round: whichever runs first in a round is systematically slower.
   for (const [name, config] of [...entries.slice(r % entries.length), ...entries.slice(0, r % entries.length)]) {
-    const run = attach(model, { targets: { val }, methods: ['shapley1', 'tracin_self', 'tracin_we'], ...config(), runId: `o-${round++}`, totalsEvery: 0 });
+    const run = attach(model, { targets: { val }, methods: ['shapley1', 'tracin_self', 'tracin_we'], ...config(), runId: `o-${round++}`, delivery: { totalsEvery: 0 } });
     const n = Number(args.steps);
     let step = 0;
     const one = () => {

@@ -157,7 +157,7 @@ const METHODS: Record<Exclude<Mode, 'plain'>, Method[]> = { first: ['shapley1', 
 /** Runs `body` with a step function for `mode` (attached for attributed modes), closing the run after. */
 export async function withMode<T>(inst: Instance, mode: Mode, body: (step: () => Promise<unknown>, pass: string | null) => Promise<T>, targetPass: 'fused' | 'separate' = 'separate'): Promise<T> {
   if (mode === 'plain') return body(() => inst.step(), null);
-  const run = attach(inst.model, { targets: { target: inst.target }, methods: METHODS[mode], stepRecords: false, targetPass, ...(mode === 'every16' ? { targetEvery: 16 } : {}) });
+  const run = attach(inst.model, { targets: { target: inst.target }, methods: METHODS[mode], delivery: { stepRecords: false }, targetPass, ...(mode === 'every16' ? { targetEvery: 16 } : {}) });
   const batch = inst.x.shape[0]!;
   let next = 0;
   try {
@@ -268,7 +268,7 @@ export async function measureModes(inst: Instance, rounds: number, steps: number
     ratios.every16.push(round.every16! / round.plain!);
     ratios.second.push(round.second! / round.plain!);
   }
-  const run = attach(inst.model, { targets: { target: inst.target }, methods: ['shapley2'], stepRecords: false });
+  const run = attach(inst.model, { targets: { target: inst.target }, methods: ['shapley2'], delivery: { stepRecords: false } });
   const hvp = run.info.hvp ?? '';
   await run.close();
   return {

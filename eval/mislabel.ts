@@ -59,7 +59,7 @@ export async function mislabel(options: MislabelOptions): Promise<MislabelResult
   const once = async (update: 'sgd' | 'optimizer', methods: Method[]) => {
     const started = performance.now();
     const model = spamClassifier({ vocabSize: data.vocabulary.length, seqLen });
-    const run = attach(model, { targets: options.long ? { val } : { val, balanced: fair }, methods, update, seed: 1, stepRecords: false });
+    const run = attach(model, { targets: options.long ? { val } : { val, balanced: fair }, methods, update, seed: 1, delivery: { stepRecords: false } });
     // The second loss baseline: each email's training loss after every epoch, averaged (one extra pass per epoch).
     const lossSum = new Float64Array(ids.length);
     const lossNow = () => tf.tidy(() => tf.metrics.binaryCrossentropy(train.ys, model.predict(train.xs) as tf.Tensor).dataSync() as Float32Array);

@@ -70,7 +70,7 @@ export async function removal(options: RemovalOptions): Promise<RemovalResult> {
   // 1. Values from attributed runs (the demo's setting), one per `update` choice.
   const valuesOf = async (update: 'sgd' | 'optimizer'): Promise<number[]> => {
     const valued = build();
-    const run = attach(valued, { targets: { val }, methods: ['shapley1'], seed: 1, stepRecords: false, update });
+    const run = attach(valued, { targets: { val }, methods: ['shapley1'], seed: 1, delivery: { stepRecords: false }, update });
     await run.fit(train.xs, train.ys, { ids, epochs: options.epochs, batchSize: 32, verbose: 0 });
     const scores = await run.close();
     valued.dispose();

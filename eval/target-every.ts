@@ -41,7 +41,7 @@ export async function targetEvery(options: TargetEveryOptions): Promise<TargetEv
   const values = async (every: number) => {
     const started = performance.now();
     const model = spamClassifier({ vocabSize: data.vocabulary.length, seqLen: data.seqLen });
-    const run = attach(model, { targets: { val }, methods: ['shapley1'], targetEvery: every, seed: 1, stepRecords: false });
+    const run = attach(model, { targets: { val }, methods: ['shapley1'], targetEvery: every, seed: 1, delivery: { stepRecords: false } });
     await run.fit(train.xs, train.ys, { ids, epochs: options.epochs, batchSize: 32, verbose: 0 });
     const scores = await run.close();
     model.optimizer.dispose();

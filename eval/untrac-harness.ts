@@ -201,7 +201,7 @@ export async function runSetting(name: string, task: SourceTask, o: HarnessOptio
   const examples = task.sourceOfRow.map((source, id) => ({ id, source }));
   const checkpointSteps = new Set(Array.from({ length: o.checkpoints }, (_, k) => Math.max(1, Math.round(((k + 1) * steps) / o.checkpoints))));
   const valuesRun = async (built: Built, update: 'sgd' | 'optimizer', checkpoints: { weights: tf.Tensor[]; lr: number }[] | null) => {
-    const run = attach(built.model, { targets: task.targetData, methods: ['shapley1'], update, examples, stepRecords: false });
+    const run = attach(built.model, { targets: task.targetData, methods: ['shapley1'], update, examples, delivery: { stepRecords: false } });
     const t0 = performance.now();
     await train(built, 1, keepAll, decaying, {
       around: (rows, step) => run.step(rows, step),

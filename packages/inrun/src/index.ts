@@ -6,7 +6,7 @@
 
 // Attach to a training loop, and the run it returns.
 export { attach } from './attach/attach.js';
-export type { AttachOptions, NonFinitePolicy, TokenOptions } from './attach/options.js';
+export type { AttachOptions, CheckpointOptions, DeliveryOptions, NonFinitePolicy, SketchOptions, TokenOptions } from './attach/options.js';
 export type { FitArgs, Run, RunStats } from './run/api.js';
 export type {
   ColumnInfo,
@@ -34,7 +34,8 @@ export { loadCheckpoint, readCheckpointInfo, saveCheckpoint } from './run/checkp
 export { loadModelFolder } from './run/model-folder.js';
 export type { CheckpointInfo } from './run/checkpoint.js';
 export { tracin } from './posthoc/tracin.js';
-export type { Influence, LabelledRows, TracInOptions, TracInResult, SourceInfluence } from './posthoc/tracin.js';
+export type { Influence, TracInResult, SourceInfluence } from './posthoc/tracin.js';
+export type { LabelledRows, TracInOptions } from './posthoc/tracin-options.js';
 
 // Dataset-level influence: unlearning (UnTrac, UnTrac-Inv) and a run's values summed per source.
 export { untrac } from './posthoc/untrac.js';

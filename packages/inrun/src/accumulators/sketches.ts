@@ -1,6 +1,6 @@
 // Each example's latest gradient sketch, kept on the device between checkpoints.
 import * as tf from '@tensorflow/tfjs';
-import { setRows } from './rows.js';
+import { setRows } from './row-writes.js';
 import { maxOf, variableOf } from './totals.js';
 
 /**

@@ -1,7 +1,7 @@
 // Per-token TracIn-WE totals on the device, and the top tokens per example.
 import * as tf from '@tensorflow/tfjs';
 import type { TokenScore } from '../types.js';
-import { addRows, setRows } from './rows.js';
+import { addRows, setRows } from './row-writes.js';
 import { maxOf, variableOf } from './totals.js';
 
 /**

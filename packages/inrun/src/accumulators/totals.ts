@@ -1,6 +1,6 @@
 // Device-resident run totals: one value per example and column, and step counts.
 import * as tf from '@tensorflow/tfjs';
-import { addRows, setRows } from './rows.js';
+import { addRows, setRows } from './row-writes.js';
 
 /**
  * Device-resident running sums, one row per example slot and one column per score column, plus a

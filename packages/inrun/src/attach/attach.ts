@@ -4,7 +4,7 @@ import { SketchStore } from '../accumulators/sketches.js';
 import { TokenTotals } from '../accumulators/tokens.js';
 import { DeviceTotals } from '../accumulators/totals.js';
 import { InrunError, preview } from '../errors.js';
-import type { WeightLayout } from '../ghost/rows.js';
+import type { WeightLayout } from '../ghost/types.js';
 import { disposeProjections, makeProjections, sketchWidth } from '../ghost/sketch.js';
 import { planFused } from '../hooks/fused.js';
 import { checkEmbeddingGradient } from '../hooks/gather.js';
@@ -229,12 +229,12 @@ export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: A
         columns: columns.map((c) => c.name),
         targetNames,
         fused,
-        stepRecords: options.stepRecords,
+        stepRecords: options.delivery.stepRecords,
       },
-      delivery: new Delivery(options.sinks, () => info.current, { ...options.delivery, onError: options.sinkErrors, timeoutMs: options.sinkTimeoutMs }),
+      delivery: new Delivery(options.sinks, () => info.current, options.delivery),
       flush: {
-        flushEvery: options.flushEvery,
-        totalsEvery: options.totalsEvery,
+        flushEvery: options.delivery.flushEvery,
+        totalsEvery: options.delivery.totalsEvery,
         nonFinite: options.nonFinite,
       },
       checkpoints: options.checkpoints,

@@ -1,16 +1,22 @@
-// Options of attach(): their types, their checks, and resolveOptions, which applies every default once.
+// Options of attach(), grouped by concern: their types, their checks, and resolveOptions, which applies every default once.
 import type * as tf from '@tensorflow/tfjs';
 import { InrunError, invalid, preview } from '../errors.js';
 import { TARGET_METHODS } from '../scoring/methods.js';
 import { checkRunId, newRunId } from '@inrun/store/internal';
 import type { Sink } from '@inrun/store';
-import type { MetricsOptions } from '../telemetry/metrics.js';
+import type { MetricsOptions, ResolvedMetricsOptions } from '../telemetry/metrics.js';
 import type { ExampleInfo, Method, TargetData } from '../types.js';
+import { FLAT_KEYS, withFlatKeys } from './flat-options.js';
 
 /** What a run does with a non-finite step: see {@link AttachOptions.nonFinite}. */
 export type NonFinitePolicy = 'stop' | 'skip-step' | 'record';
 
-/** Options of {@link attach}. */
+/**
+ * Options of {@link attach}. What to score sits at the top (targets, methods, layers, ...); how records
+ * reach the sinks is `delivery`, what is saved during training `checkpoints` and `sketch`, and the
+ * OpenTelemetry metrics `metrics` (the same key as `startWorker` and `distributedTracin` take).
+ * The flat keys marked deprecated still work for one release (docs/hooks.md#options).
+ */
 export interface AttachOptions {
   /**
    * Named targets whose loss the scores explain, e.g. `{ val: { xs, ys } }`. Names may not contain ':'.
@@ -27,7 +33,7 @@ export interface AttachOptions {
    * @defaultValue 'all'
    */
   readonly layers?: 'all' | 'embedding' | readonly string[];
-  /** Where records and totals go. @defaultValue none */
+  /** Where records and totals go; how they get there is {@link AttachOptions.delivery}. @defaultValue none */
   readonly sinks?: readonly Sink[];
   /** Metadata of examples (source, label, text); they count as seen-or-not members of the run. */
   readonly examples?: Iterable<ExampleInfo>;
@@ -40,14 +46,7 @@ export interface AttachOptions {
    * @defaultValue 'auto'
    */
   readonly ghostPath?: 'auto' | 'pairwise' | 'materialised';
-  /** Steps buffered between two asynchronous reads of per-step records. @defaultValue 32 */
-  readonly flushEvery?: number;
-  /**
-   * Keep per-step records for `records$` and sinks. Off: only device totals, nothing read per step.
-   * @defaultValue true
-   */
-  readonly stepRecords?: boolean;
-  /** Per-token scores of `tracin_we`. */
+  /** Per-token scores of `tracin_we`. @defaultValue `{}` (each key's own default) */
   readonly tokens?: TokenOptions;
   /**
    * How `shapley2` computes the Hessian-vector product of the target loss: exact double backward
@@ -88,40 +87,6 @@ export interface AttachOptions {
    */
   readonly targetPass?: 'fused' | 'separate';
   /**
-   * Checkpoints taken during training (`run.checkpoint(dir)`): every `everySteps` steps and/or after
-   * every `everyEpochs` epochs of `run.fit`/`fitDataset`. They serve `tracin()` (TracIn from
-   * checkpoints) and resuming a crashed run.
-   * @defaultValue none
-   */
-  readonly checkpoints?: { readonly dir: string; readonly everySteps?: number; readonly everyEpochs?: number };
-  /**
-   * Random-projection sketches of every example's gradient (`size` x `size` numbers per layer),
-   * taken when the example is seen and saved with each checkpoint, so that `tracin({ train: 'sketches' })`
-   * scores new queries without a pass over the training data. LayersModel runs only.
-   * @defaultValue none
-   */
-  readonly sketch?: { readonly size: number; readonly seed?: number };
-  /**
-   * Run id used by sinks, which name folders and files after it: 1 to 128 characters of
-   * `A-Z a-z 0-9 . _ -`, not starting with `.` or `-`.
-   * @defaultValue `run-<time>-<random>`
-   */
-  readonly runId?: string;
-  /** Free-form metadata stored with the run. */
-  readonly meta?: Readonly<Record<string, unknown>>;
-  /**
-   * The bounded queue between training and sinks. `policy: 'block'` makes a step wait while
-   * `capacity` step records are still waiting for the sinks; `'drop'` discards and counts them.
-   * @defaultValue `{ policy: 'block', capacity: 256 }`
-   */
-  readonly delivery?: { readonly policy?: 'block' | 'drop'; readonly capacity?: number };
-  /**
-   * A sink that throws: `'stop'` fails the next training step with an InrunError (other sinks keep
-   * what they wrote); `'continue'` trains on without that sink (see `run.stats().delivery.failures`).
-   * @defaultValue 'stop'
-   */
-  readonly sinkErrors?: 'stop' | 'continue';
-  /**
    * A step whose loss, target losses or scores hold NaN or Infinity (found on the device and read
    * with the step's record, without a per-step host sync). Such a step never enters the totals; it is
    * counted in `run.stats().nonFiniteSteps` and announced by a process warning naming it. `'stop'`
@@ -132,35 +97,158 @@ export interface AttachOptions {
    */
   readonly nonFinite?: NonFinitePolicy;
   /**
-   * Milliseconds one sink call (open, a write, close) may take. A call still pending then counts as
-   * a sink failure, handled by `sinkErrors`, so a hung sink never hangs training or `close()`.
-   * @defaultValue 60000
+   * Run id used by sinks, which name folders and files after it: 1 to 128 characters of
+   * `A-Z a-z 0-9 . _ -`, not starting with `.` or `-`.
+   * @defaultValue `run-<time>-<random>`
    */
-  readonly sinkTimeoutMs?: number;
-  /**
-   * Steps between totals snapshots sent to sinks (one asynchronous read of the device totals each);
-   * 0 sends them only at `run.checkpoint()` and `close()`.
-   * @defaultValue 1000
-   */
-  readonly totalsEvery?: number;
+  readonly runId?: string;
+  /** Free-form metadata stored with the run. @defaultValue `{}` */
+  readonly meta?: Readonly<Record<string, unknown>>;
+  /** How records and totals reach the sinks: queue, failures, timeouts and cadence. @defaultValue `{}` (each key's own default) */
+  readonly delivery?: DeliveryOptions;
+  /** Checkpoints taken during training. @defaultValue none */
+  readonly checkpoints?: CheckpointOptions;
+  /** Gradient sketches saved with each checkpoint. @defaultValue none */
+  readonly sketch?: SketchOptions;
   /**
    * OpenTelemetry metrics of the run (docs/telemetry.md): `true` for the defaults, or options. Uses
    * the app's MeterProvider (the global one unless given), asked for when training starts.
    * @defaultValue false
    */
   readonly metrics?: boolean | MetricsOptions;
+  /** @deprecated Use `delivery.onError` (docs/hooks.md#options); goes in the next major release. */
+  readonly sinkErrors?: 'stop' | 'continue';
+  /** @deprecated Use `delivery.timeoutMs` (docs/hooks.md#options); goes in the next major release. */
+  readonly sinkTimeoutMs?: number;
+  /** @deprecated Use `delivery.flushEvery` (docs/hooks.md#options); goes in the next major release. */
+  readonly flushEvery?: number;
+  /** @deprecated Use `delivery.totalsEvery` (docs/hooks.md#options); goes in the next major release. */
+  readonly totalsEvery?: number;
+  /** @deprecated Use `delivery.stepRecords` (docs/hooks.md#options); goes in the next major release. */
+  readonly stepRecords?: boolean;
 }
 
-/** Options of per-token `tracin_we` scores. */
+/** Options of per-token `tracin_we` scores ({@link AttachOptions.tokens}). */
 export interface TokenOptions {
   /** Embedding layer whose positions are scored. @defaultValue the first covered embedding layer */
   readonly layer?: string;
-  /** Words by token id, to report words instead of ids. */
+  /** Words by token id, to report words instead of ids. @defaultValue none (ids are reported) */
   readonly vocabulary?: readonly string[];
   /** Tokens kept per example in `scores().tokens`. @defaultValue 5 */
   readonly topK?: number;
   /** Token ids never reported (padding, out-of-vocabulary). @defaultValue [] */
   readonly ignore?: readonly number[];
+}
+
+/**
+ * How records and totals reach the sinks ({@link AttachOptions.delivery}): the bounded queue between
+ * training and sinks, what a failing or hung sink does, and how often the device is read.
+ */
+export interface DeliveryOptions {
+  /**
+   * `'block'` makes a step wait while `capacity` step records are still waiting for the sinks (never
+   * loses a record); `'drop'` discards and counts them. Examples and totals are never dropped.
+   * @defaultValue 'block'
+   */
+  readonly policy?: 'block' | 'drop';
+  /** Step records that may wait for the sinks. @defaultValue 256 */
+  readonly capacity?: number;
+  /**
+   * A sink that throws: `'stop'` fails the next training step with an InrunError (other sinks keep
+   * what they wrote); `'continue'` trains on without that sink (see `run.stats().delivery.failures`).
+   * Was `sinkErrors`.
+   * @defaultValue 'stop'
+   */
+  readonly onError?: 'stop' | 'continue';
+  /**
+   * Milliseconds one sink call (open, a write, close) may take. A call still pending then counts as
+   * a sink failure, handled by `onError`, so a hung sink never hangs training or `close()`. Was `sinkTimeoutMs`.
+   * @defaultValue 60000
+   */
+  readonly timeoutMs?: number;
+  /** Steps buffered between two asynchronous reads of per-step records. Was `flushEvery`. @defaultValue 32 */
+  readonly flushEvery?: number;
+  /**
+   * Steps between totals snapshots sent to sinks (one asynchronous read of the device totals each);
+   * 0 sends them only at `run.checkpoint()` and `close()`. Was `totalsEvery`.
+   * @defaultValue 1000
+   */
+  readonly totalsEvery?: number;
+  /**
+   * Keep per-step records for `records$` and sinks. Off: only device totals, nothing read per step
+   * (and no `metrics`, which are computed from step records). Was `stepRecords`.
+   * @defaultValue true
+   */
+  readonly stepRecords?: boolean;
+}
+
+/**
+ * Checkpoints taken during training (`run.checkpoint(dir)`) into `dir`: every `everySteps` steps and/or
+ * after every `everyEpochs` epochs of `run.fit`/`fitDataset` (one of them at least). They serve
+ * `tracin()` (TracIn from checkpoints) and resuming a crashed run.
+ */
+export interface CheckpointOptions {
+  readonly dir: string;
+  /** @defaultValue none (no checkpoint by step count) */
+  readonly everySteps?: number;
+  /** @defaultValue none (no checkpoint by epoch) */
+  readonly everyEpochs?: number;
+}
+
+/**
+ * Random-projection sketches of every example's gradient (`size` x `size` numbers per layer), taken
+ * when the example is seen and saved with each checkpoint, so that `tracin({ train: 'sketches' })`
+ * scores new queries without a pass over the training data. LayersModel runs only.
+ */
+export interface SketchOptions {
+  readonly size: number;
+  /** Seed of the projections. @defaultValue 0 */
+  readonly seed?: number;
+}
+
+/** {@link TokenOptions} resolved. */
+export interface ResolvedTokenOptions {
+  /** `undefined`: the first covered embedding layer, chosen at attach once the layers are planned. */
+  readonly layer: string | undefined;
+  /** `undefined`: token ids are reported. */
+  readonly vocabulary: readonly string[] | undefined;
+  readonly topK: number;
+  readonly ignore: readonly number[];
+}
+
+/** {@link DeliveryOptions} resolved (what `Delivery` and the run read). */
+export interface ResolvedDeliveryOptions {
+  readonly policy: 'block' | 'drop';
+  readonly capacity: number;
+  readonly onError: 'stop' | 'continue';
+  readonly timeoutMs: number;
+  readonly flushEvery: number;
+  readonly totalsEvery: number;
+  readonly stepRecords: boolean;
+}
+
+/** Options with every default applied ({@link resolveOptions}); nothing downstream applies a default again. */
+export interface ResolvedAttachOptions {
+  readonly targets: Readonly<Record<string, TargetData>> | undefined;
+  readonly methods: readonly Method[];
+  readonly layers: 'all' | 'embedding' | readonly string[];
+  readonly sinks: readonly Sink[];
+  readonly examples: ExampleInfo[];
+  readonly seed: number;
+  readonly optimizer: tf.Optimizer | undefined;
+  readonly ghostPath: 'auto' | 'pairwise' | 'materialised';
+  readonly tokens: ResolvedTokenOptions;
+  readonly hvp: 'auto' | 'double-backward' | 'finite-difference';
+  readonly update: 'sgd' | 'optimizer';
+  readonly targetEvery: number;
+  readonly targetPass: 'fused' | 'separate';
+  readonly nonFinite: NonFinitePolicy;
+  readonly runId: string;
+  readonly meta: Readonly<Record<string, unknown>>;
+  readonly delivery: ResolvedDeliveryOptions;
+  readonly checkpoints: CheckpointOptions | null;
+  readonly sketch: Required<SketchOptions> | null;
+  readonly metrics: ResolvedMetricsOptions | null;
 }
 
 /** Every option key, tied to AttachOptions: a key added there without a line here fails to compile. */
@@ -173,44 +261,100 @@ const OPTION_KEYS = {
   seed: true,
   optimizer: true,
   ghostPath: true,
-  flushEvery: true,
-  stepRecords: true,
   tokens: true,
-  runId: true,
-  meta: true,
-  delivery: true,
-  sinkErrors: true,
-  nonFinite: true,
-  sinkTimeoutMs: true,
-  totalsEvery: true,
-  metrics: true,
   hvp: true,
   update: true,
   targetEvery: true,
   targetPass: true,
+  nonFinite: true,
+  runId: true,
+  meta: true,
+  delivery: true,
   checkpoints: true,
   sketch: true,
+  metrics: true,
+  sinkErrors: true,
+  sinkTimeoutMs: true,
+  flushEvery: true,
+  totalsEvery: true,
+  stepRecords: true,
 } as const satisfies Record<keyof AttachOptions, true>;
+
+/** The keys of each group, tied to its type the same way. */
+const DELIVERY_KEYS = { policy: true, capacity: true, onError: true, timeoutMs: true, flushEvery: true, totalsEvery: true, stepRecords: true } as const satisfies Record<keyof DeliveryOptions, true>;
+const CHECKPOINT_KEYS = { dir: true, everySteps: true, everyEpochs: true } as const satisfies Record<keyof CheckpointOptions, true>;
+const SKETCH_KEYS = { size: true, seed: true } as const satisfies Record<keyof SketchOptions, true>;
+const TOKEN_KEYS = { layer: true, vocabulary: true, topK: true, ignore: true } as const satisfies Record<keyof TokenOptions, true>;
+const METRICS_KEYS = { meterProvider: true, sourceLimit: true, attributes: true } as const satisfies Record<keyof MetricsOptions, true>;
 
 const ALL_METHODS: readonly Method[] = ['shapley1', 'shapley2', 'tracin_self', 'tracin_we'];
 
-function checkOptions(options: AttachOptions): void {
-  if (options === null || typeof options !== 'object') invalid('options', 'an options object', options);
-  for (const key of Object.keys(options)) {
-    if (!Object.hasOwn(OPTION_KEYS, key)) throw new InrunError(`unknown option; known options: ${Object.keys(OPTION_KEYS).join(', ')}`, { field: key });
+/** An unknown key is a typo until proven otherwise: name it and list the known ones. */
+function checkKeys(value: object, known: object, prefix: string): void {
+  for (const key of Object.keys(value)) {
+    if (!Object.hasOwn(known, key)) throw new InrunError(`unknown option; known options: ${Object.keys(known).map((k) => `${prefix}${k}`).join(', ')}`, { field: `${prefix}${key}` });
   }
-  const { flushEvery, stepRecords, ghostPath, seed, runId, sinks, tokens, delivery, sinkErrors, nonFinite, sinkTimeoutMs, totalsEvery, metrics, hvp, update, targetEvery, targetPass, checkpoints, sketch } = options;
+}
+
+/** A group option: undefined, or an object whose keys are all known; errors name `field`. */
+function checkGroup(value: unknown, field: string, expected: string, known: object): void {
+  if (value === undefined) return;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) invalid(field, expected, value);
+  checkKeys(value, known, `${field}.`);
+}
+
+const positive = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 1;
+
+/** Checks of the delivery keys, shared by `delivery.<key>` and the deprecated flat keys (each error names the key as given). */
+const DELIVERY_CHECKS: { readonly [K in keyof DeliveryOptions]-?: (value: unknown, field: string) => void } = {
+  policy: (v, field) => {
+    if (v !== 'block' && v !== 'drop') invalid(field, "'block' or 'drop'", v);
+  },
+  capacity: (v, field) => {
+    if (!positive(v)) invalid(field, 'a positive integer', v);
+  },
+  onError: (v, field) => {
+    if (v !== 'stop' && v !== 'continue') invalid(field, "'stop' or 'continue'", v);
+  },
+  timeoutMs: (v, field) => {
+    if (!positive(v)) invalid(field, 'a positive integer (milliseconds)', v);
+  },
+  flushEvery: (v, field) => {
+    if (!positive(v)) invalid(field, 'a positive integer', v);
+  },
+  totalsEvery: (v, field) => {
+    if (!(Number.isInteger(v) && (v as number) >= 0)) invalid(field, 'an integer >= 0', v);
+  },
+  stepRecords: (v, field) => {
+    if (typeof v !== 'boolean') invalid(field, 'true or false', v);
+  },
+};
+
+function checkDelivery(delivery: DeliveryOptions | undefined): void {
+  checkGroup(delivery, 'delivery', '{ policy?, capacity?, onError?, timeoutMs?, flushEvery?, totalsEvery?, stepRecords? }', DELIVERY_KEYS);
+  for (const key of Object.keys(DELIVERY_KEYS) as (keyof DeliveryOptions)[]) {
+    const v = delivery?.[key];
+    if (v !== undefined) DELIVERY_CHECKS[key](v, `delivery.${key}`);
+  }
+}
+
+function checkOptions(options: AttachOptions): DeliveryOptions | undefined {
+  if (options === null || typeof options !== 'object') invalid('options', 'an options object', options);
+  checkKeys(options, OPTION_KEYS, '');
+  const { ghostPath, seed, runId, sinks, tokens, nonFinite, metrics, hvp, update, targetEvery, targetPass, checkpoints, sketch } = options;
+  checkGroup(sketch, 'sketch', '{ size, seed? }', SKETCH_KEYS);
   if (sketch !== undefined) {
-    if (sketch === null || typeof sketch !== 'object' || !(Number.isInteger(sketch.size) && sketch.size >= 1)) invalid('sketch.size', 'a positive integer', sketch?.size);
+    if (!positive(sketch.size)) invalid('sketch.size', 'a positive integer', sketch.size);
     if (sketch.seed !== undefined && !Number.isInteger(sketch.seed)) invalid('sketch.seed', 'an integer', sketch.seed);
   }
   if (checkpoints !== undefined) {
     if (checkpoints === null || typeof checkpoints !== 'object' || typeof checkpoints.dir !== 'string' || checkpoints.dir.length === 0) {
       invalid('checkpoints', '{ dir, everySteps?, everyEpochs? }', checkpoints);
     }
+    checkKeys(checkpoints, CHECKPOINT_KEYS, 'checkpoints.');
     for (const key of ['everySteps', 'everyEpochs'] as const) {
       const v = checkpoints[key];
-      if (v !== undefined && !(Number.isInteger(v) && v >= 1)) invalid(`checkpoints.${key}`, 'a positive integer', v);
+      if (v !== undefined && !positive(v)) invalid(`checkpoints.${key}`, 'a positive integer', v);
     }
     if (checkpoints.everySteps === undefined && checkpoints.everyEpochs === undefined) {
       throw new InrunError('say when: everySteps, everyEpochs or both', { field: 'checkpoints' });
@@ -220,38 +364,28 @@ function checkOptions(options: AttachOptions): void {
     invalid('hvp', "'auto', 'double-backward' or 'finite-difference'", hvp);
   }
   if (update !== undefined && update !== 'sgd' && update !== 'optimizer') invalid('update', "'sgd' or 'optimizer'", update);
-  if (targetEvery !== undefined && !(Number.isInteger(targetEvery) && targetEvery >= 1)) invalid('targetEvery', 'a positive integer', targetEvery);
+  if (targetEvery !== undefined && !positive(targetEvery)) invalid('targetEvery', 'a positive integer', targetEvery);
   if (targetPass !== undefined && targetPass !== 'fused' && targetPass !== 'separate') invalid('targetPass', "'fused' or 'separate'", targetPass);
-  if (metrics !== undefined && typeof metrics !== 'boolean' && (metrics === null || typeof metrics !== 'object')) {
-    invalid('metrics', 'true, false or { meterProvider?, sourceLimit?, attributes? }', metrics);
+  if (metrics !== undefined && typeof metrics !== 'boolean') {
+    checkGroup(metrics, 'metrics', 'true, false or { meterProvider?, sourceLimit?, attributes? }', METRICS_KEYS);
+    if (metrics.sourceLimit !== undefined && !(Number.isInteger(metrics.sourceLimit) && metrics.sourceLimit >= 0)) {
+      invalid('metrics.sourceLimit', 'an integer >= 0', metrics.sourceLimit);
+    }
+    if (metrics.attributes !== undefined && (metrics.attributes === null || typeof metrics.attributes !== 'object')) {
+      invalid('metrics.attributes', 'an object of attribute values', metrics.attributes);
+    }
   }
-  if (typeof metrics === 'object' && metrics.sourceLimit !== undefined && !(Number.isInteger(metrics.sourceLimit) && metrics.sourceLimit >= 0)) {
-    invalid('metrics.sourceLimit', 'an integer >= 0', metrics.sourceLimit);
+  // The deprecated flat keys, checked under their own names, then moved into the group they belong to.
+  for (const key of Object.keys(FLAT_KEYS) as (keyof typeof FLAT_KEYS)[]) {
+    const v = options[key];
+    if (v !== undefined) DELIVERY_CHECKS[FLAT_KEYS[key]](v, key);
   }
-  if (metrics !== undefined && metrics !== false && stepRecords === false) {
-    throw new InrunError('metrics are computed from step records; leave stepRecords on', { field: 'metrics' });
+  checkDelivery(options.delivery);
+  const delivery = withFlatKeys(options, options.delivery);
+  if (metrics !== undefined && metrics !== false && delivery?.stepRecords === false) {
+    throw new InrunError('metrics are computed from step records; leave delivery.stepRecords on', { field: 'metrics' });
   }
-  if (totalsEvery !== undefined && !(Number.isInteger(totalsEvery) && totalsEvery >= 0)) {
-    invalid('totalsEvery', 'an integer >= 0', totalsEvery);
-  }
-  if (sinkErrors !== undefined && sinkErrors !== 'stop' && sinkErrors !== 'continue') invalid('sinkErrors', "'stop' or 'continue'", sinkErrors);
-  if (sinkTimeoutMs !== undefined && !(Number.isInteger(sinkTimeoutMs) && sinkTimeoutMs >= 1)) invalid('sinkTimeoutMs', 'a positive integer (milliseconds)', sinkTimeoutMs);
   if (nonFinite !== undefined && !['stop', 'skip-step', 'record'].includes(nonFinite)) invalid('nonFinite', "'stop', 'skip-step' or 'record'", nonFinite);
-  if (delivery !== undefined) {
-    if (delivery === null || typeof delivery !== 'object') invalid('delivery', '{ policy?, capacity? }', delivery);
-    if (delivery.policy !== undefined && delivery.policy !== 'block' && delivery.policy !== 'drop') {
-      invalid('delivery.policy', "'block' or 'drop'", delivery.policy);
-    }
-    if (delivery.capacity !== undefined && !(Number.isInteger(delivery.capacity) && delivery.capacity >= 1)) {
-      invalid('delivery.capacity', 'a positive integer', delivery.capacity);
-    }
-  }
-  if (flushEvery !== undefined && !(Number.isInteger(flushEvery) && flushEvery >= 1)) {
-    invalid('flushEvery', 'a positive integer', flushEvery);
-  }
-  if (stepRecords !== undefined && typeof stepRecords !== 'boolean') {
-    invalid('stepRecords', 'true or false', stepRecords);
-  }
   if (ghostPath !== undefined && !['auto', 'pairwise', 'materialised'].includes(ghostPath)) {
     invalid('ghostPath', '\'auto\', \'pairwise\' or \'materialised\'', ghostPath);
   }
@@ -270,13 +404,18 @@ function checkOptions(options: AttachOptions): void {
   }
   if (tokens !== undefined) {
     if (tokens === null || typeof tokens !== 'object') invalid('tokens', 'an object', tokens);
-    if (tokens.topK !== undefined && !(Number.isInteger(tokens.topK) && tokens.topK >= 1)) {
+    checkKeys(tokens, TOKEN_KEYS, 'tokens.');
+    if (tokens.topK !== undefined && !positive(tokens.topK)) {
       invalid('tokens.topK', 'a positive integer', tokens.topK);
     }
     if (tokens.vocabulary !== undefined && !Array.isArray(tokens.vocabulary)) {
       invalid('tokens.vocabulary', 'an array of words indexed by token id', tokens.vocabulary);
     }
+    if (tokens.ignore !== undefined && !(Array.isArray(tokens.ignore) && tokens.ignore.every((t) => Number.isInteger(t)))) {
+      invalid('tokens.ignore', 'an array of token ids', tokens.ignore);
+    }
   }
+  return delivery;
 }
 
 function checkMethods(methods: readonly Method[] | undefined, hasTargets: boolean): Method[] {
@@ -305,42 +444,16 @@ function checkLayers(layers: AttachOptions['layers']): 'all' | 'embedding' | rea
   invalid('layers', '\'all\', \'embedding\' or an array of layer names', layers);
 }
 
-/** Options with every default applied ({@link resolveOptions}); nothing downstream applies a default again. */
-export interface ResolvedOptions {
-  readonly targets: Readonly<Record<string, TargetData>> | undefined;
-  readonly methods: readonly Method[];
-  readonly layers: 'all' | 'embedding' | readonly string[];
-  readonly sinks: readonly Sink[];
-  readonly examples: ExampleInfo[];
-  readonly seed: number;
-  readonly optimizer: tf.Optimizer | undefined;
-  readonly ghostPath: 'auto' | 'pairwise' | 'materialised';
-  readonly flushEvery: number;
-  readonly stepRecords: boolean;
-  readonly tokens: TokenOptions;
-  readonly hvp: 'auto' | 'double-backward' | 'finite-difference';
-  readonly update: 'sgd' | 'optimizer';
-  readonly targetEvery: number;
-  readonly targetPass: 'fused' | 'separate';
-  readonly checkpoints: { readonly dir: string; readonly everySteps?: number; readonly everyEpochs?: number } | null;
-  readonly sketch: { readonly size: number; readonly seed: number } | null;
-  readonly runId: string;
-  readonly meta: Readonly<Record<string, unknown>>;
-  readonly delivery: { readonly policy: 'block' | 'drop'; readonly capacity: number };
-  readonly sinkErrors: 'stop' | 'continue';
-  readonly nonFinite: NonFinitePolicy;
-  readonly sinkTimeoutMs: number;
-  readonly totalsEvery: number;
-  readonly metrics: MetricsOptions | null;
-}
-
 /**
- * Checks every option (an {@link InrunError} naming the field) and applies every default, once.
- * The defaults are the `@defaultValue`s of {@link AttachOptions}.
+ * Checks every option (an {@link InrunError} naming the field) and applies every default, once:
+ * the `@defaultValue`s of {@link AttachOptions} and its groups. Deprecated flat keys are moved into
+ * their group here (a warning once per key; an error when the grouped key is given too).
  */
-export function resolveOptions(options: AttachOptions): ResolvedOptions {
-  checkOptions(options);
+export function resolveOptions(options: AttachOptions): ResolvedAttachOptions {
+  const delivery = checkOptions(options);
   const hasTargets = options.targets !== undefined && Object.keys(options.targets ?? {}).length > 0;
+  const tokens = options.tokens ?? {};
+  const metrics = options.metrics === true ? {} : options.metrics === false ? null : (options.metrics ?? null);
   return {
     targets: options.targets,
     methods: checkMethods(options.methods, hasTargets),
@@ -350,22 +463,25 @@ export function resolveOptions(options: AttachOptions): ResolvedOptions {
     seed: options.seed ?? Math.floor(Math.random() * 2 ** 32),
     optimizer: options.optimizer,
     ghostPath: options.ghostPath ?? 'auto',
-    flushEvery: options.flushEvery ?? 32,
-    stepRecords: options.stepRecords ?? true,
-    tokens: options.tokens ?? {},
+    tokens: { layer: tokens.layer, vocabulary: tokens.vocabulary, topK: tokens.topK ?? 5, ignore: tokens.ignore ?? [] },
     hvp: options.hvp ?? 'auto',
     update: options.update ?? 'sgd',
     targetEvery: options.targetEvery ?? 1,
     targetPass: options.targetPass ?? 'separate',
-    checkpoints: options.checkpoints ?? null,
-    sketch: options.sketch === undefined ? null : { size: options.sketch.size, seed: options.sketch.seed ?? 0 },
+    nonFinite: options.nonFinite ?? 'stop',
     runId: options.runId ?? newRunId(),
     meta: { ...(options.meta ?? {}) },
-    delivery: { policy: options.delivery?.policy ?? 'block', capacity: options.delivery?.capacity ?? 256 },
-    sinkErrors: options.sinkErrors ?? 'stop',
-    nonFinite: options.nonFinite ?? 'stop',
-    sinkTimeoutMs: options.sinkTimeoutMs ?? 60_000,
-    totalsEvery: options.totalsEvery ?? 1000,
-    metrics: options.metrics === true ? {} : options.metrics === false ? null : (options.metrics ?? null),
+    delivery: {
+      policy: delivery?.policy ?? 'block',
+      capacity: delivery?.capacity ?? 256,
+      onError: delivery?.onError ?? 'stop',
+      timeoutMs: delivery?.timeoutMs ?? 60_000,
+      flushEvery: delivery?.flushEvery ?? 32,
+      totalsEvery: delivery?.totalsEvery ?? 1000,
+      stepRecords: delivery?.stepRecords ?? true,
+    },
+    checkpoints: options.checkpoints ?? null,
+    sketch: options.sketch === undefined ? null : { size: options.sketch.size, seed: options.sketch.seed ?? 0 },
+    metrics: metrics === null ? null : { meterProvider: metrics.meterProvider ?? null, sourceLimit: metrics.sourceLimit ?? 10, attributes: metrics.attributes ?? {} },
   };
 }

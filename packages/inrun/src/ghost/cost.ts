@@ -1,5 +1,5 @@
 // Cost rules that pick the cheaper ghost path (pairwise or materialised) per piece.
-import type { GhostPath } from './rows.js';
+import type { GhostPath } from './types.js';
 
 /**
  * Multiply-adds of the two ways to get `<G_i, G_T>` for every training example i (docs/methods.md,

@@ -1,6 +1,6 @@
 // Ghost maths of outer pieces (a x b per position): target, parameter and self products, gradients.
 import * as tf from '@tensorflow/tfjs';
-import type { DenseRows, GhostPath, TargetLayout } from './rows.js';
+import type { DenseRows, GhostPath, TargetLayout } from './types.js';
 
 /**
  * `<G_i, G_T>` for every training example i and every target T, for one dense layer: `[n, targets]`.

@@ -1,6 +1,6 @@
 // Ghost maths of table pieces (embedding ids and output gradients): pairs, target and self products.
 import * as tf from '@tensorflow/tfjs';
-import type { EmbeddingRows, GhostPath, ReportedPath, TargetLayout } from './rows.js';
+import type { EmbeddingRows, GhostPath, ReportedPath, TargetLayout } from './types.js';
 
 /**
  * An embedding layer's per-example table gradients in compact form. Example i's gradient has one row

@@ -4,7 +4,7 @@ import { InrunError } from '../errors.js';
 import { cheaper, denseCosts, embeddingCosts } from './cost.js';
 import { denseGradients, denseParamProducts, denseSelfProducts, denseTargetProducts } from './dense.js';
 import { embeddingGradients, embeddingPairs, embeddingParamProducts, embeddingSelfProducts, embeddingTargetProducts, type EmbeddingPairs } from './embedding.js';
-import type { GhostPath, Piece, PieceParams, ReportedPath, TargetLayout } from './rows.js';
+import type { GhostPath, Piece, PieceParams, ReportedPath, TargetLayout } from './types.js';
 
 type Ranges = readonly { readonly start: number; readonly rows: number }[];
 type TablePiece = Extract<Piece, { form: 'table' }>;

@@ -1,7 +1,7 @@
 // One ghost kernel for every method: a step's per-example products summed over layers and pieces.
 import * as tf from '@tensorflow/tfjs';
 import { choosePath, pieceSelfProducts, pieceTargetProducts } from './pieces.js';
-import type { GhostPath, LayerRows, ReportedPath, TargetLayout } from './rows.js';
+import type { GhostPath, LayerRows, ReportedPath, TargetLayout } from './types.js';
 
 /** Which products a step needs (the union over the run's methods). */
 export interface ProductNeeds {

@@ -1,6 +1,6 @@
 // Random-projection sketches of per-example gradients, piece by piece.
 import * as tf from '@tensorflow/tfjs';
-import type { LayerRows, Piece, PieceShape } from './rows.js';
+import type { LayerRows, Piece, PieceShape } from './types.js';
 
 /** Gaussian projections of one piece: `pa [rows, k]` for inputs (or ids, or a flat gradient), `pb [cols, k]` for output gradients. */
 export interface Projection {

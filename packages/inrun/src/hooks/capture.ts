@@ -1,7 +1,7 @@
 // The capture of one forward/backward pass: what instrumented layers record, and the backward-hook probe.
 import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
-import type { LayerRows, Piece, WeightLayout } from '../ghost/rows.js';
+import type { LayerRows, Piece, WeightLayout } from '../ghost/types.js';
 
 /** One call of an instrumented layer: its recorded inputs and the gradients its probes received. */
 export interface RecordedCall {

@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
 import type { Recorder } from '../hooks/capture.js';
-import type { WeightLayout } from '../ghost/rows.js';
+import type { WeightLayout } from '../ghost/types.js';
 import type { LayerKind } from './kind.js';
 import { outerPiece, recordInputProbePreActivation, variablesOf } from './seams.js';
 

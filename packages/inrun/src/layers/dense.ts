@@ -1,7 +1,7 @@
 // Dense layers: input rows times pre-activation output gradients, one outer piece.
 import type * as tf from '@tensorflow/tfjs';
 import type { Recorder } from '../hooks/capture.js';
-import type { WeightLayout } from '../ghost/rows.js';
+import type { WeightLayout } from '../ghost/types.js';
 import type { LayerKind } from './kind.js';
 import { outerPiece, recordInputProbePreActivation, variablesOf } from './seams.js';
 import { fusedDenseHook } from '../hooks/fused.js';

@@ -8,7 +8,7 @@ export type { Restore };
 /**
  * A kind of tf.layers layer inrun attributes through. A kind only records: it installs hooks that
  * hand the active capture its inputs and output gradients, and its {@link Recorder} turns them into
- * ghost pieces (outer, table or flat, src/ghost/rows.ts) and maps those onto its weights. All
+ * ghost pieces (outer, table or flat, src/ghost/types.ts) and maps those onto its weights. All
  * products, gradients, sketches and optimizer-aware terms then come from the pieces' maths. Adding a
  * kind is one file here and one line in `registry.ts`.
  */

@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { RecordedCall, Recorder } from '../hooks/capture.js';
 import { activeCapture, probe } from '../hooks/capture.js';
-import type { WeightLayout } from '../ghost/rows.js';
+import type { WeightLayout } from '../ghost/types.js';
 import type { LayerKind } from './kind.js';
 import { flatLayout, one, overrideCall, variablesOf } from './seams.js';
 

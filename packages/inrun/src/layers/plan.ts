@@ -1,7 +1,7 @@
 // Which layers of a LayersModel inrun covers (through the registry's kinds), and why the others are left out.
 import * as tf from '@tensorflow/tfjs';
 import { InrunError, preview } from '../errors.js';
-import type { WeightLayout } from '../ghost/rows.js';
+import type { WeightLayout } from '../ghost/types.js';
 import type { CoveredLayer, SkippedLayer } from '../types.js';
 import type { Restore } from './kind.js';
 import { kindOf, SKIPPED_CLASSES, supportedClasses } from './registry.js';

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
 import type { RecordedCall, Recorder } from '../hooks/capture.js';
 import { activeCapture, probe } from '../hooks/capture.js';
-import type { Piece, WeightLayout } from '../ghost/rows.js';
+import type { Piece, WeightLayout } from '../ghost/types.js';
 import type { Restore } from './kind.js';
 
 type Kwargs = Record<string, unknown>;

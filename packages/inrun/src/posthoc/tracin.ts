@@ -1,77 +1,26 @@
 // tracin(): TracIn from checkpoints (TracInCP), exact or from sketches, with top-k proponents and opponents.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { isCheckpointFolder, loadCheckpoint, readCheckpointInfo, resolveCheckpoint } from '../run/checkpoint.js';
-import { InrunError, invalid, preview } from '../errors.js';
+import { loadCheckpoint, readCheckpointInfo } from '../run/checkpoint.js';
+import { InrunError } from '../errors.js';
 import { yieldTurn } from '../event-loop.js';
 import { SourceSums, type SourceInfluence } from './source-sums.js';
 import { TopK, type Influence } from './top-k.js';
 import { stepProducts } from '../ghost/products.js';
-import type { LayerRows, PieceShape } from '../ghost/rows.js';
+import type { LayerRows, PieceShape } from '../ghost/types.js';
 import { disposeProjections, makeProjections, sketchRows, type Projection } from '../ghost/sketch.js';
 import type { Capture } from '../hooks/capture.js';
-import { checkIds } from '../hooks/ids.js';
 import type { Restore } from '../hooks/restore.js';
 import { lastLayer, planLayers } from '../layers/plan.js';
 import { adaptModel, type ModelAdapter } from '../model/adapter.js';
 import { tensorList } from '../model/tensor-list.js';
 import { disposePasses, perRowLayout, rowGroup, targetPass } from '../scoring/targets.js';
 import type { ExampleId } from '../types.js';
+import { resolveTracinOptions, type TracInOptions } from './tracin-options.js';
 
-/** Rows with labels: tensors (first axis = example) and optional ids (default: row indices). */
-export interface LabelledRows {
-  readonly xs: tf.Tensor | readonly tf.Tensor[];
-  readonly ys: tf.Tensor | readonly tf.Tensor[];
-  readonly ids?: readonly ExampleId[];
-}
-
-/** Options of {@link tracin}. */
-export interface TracInOptions {
-  /** Checkpoint folders (from `run.checkpoint` or `saveCheckpoint`), or one folder holding `step-*` checkpoints. */
-  readonly checkpoints: string | readonly string[];
-  /**
-   * The training examples, streamed through each checkpoint's model in batches; or `'sketches'`: the
-   * gradient sketches saved with each checkpoint by a run with the `sketch` option (no pass over the
-   * training data; each example's gradient is the one from the step it was last seen before the checkpoint).
-   */
-  readonly train: LabelledRows | 'sketches';
-  /** The examples to explain (test examples, known or not when training ran). */
-  readonly queries: LabelledRows;
-  /** Proponents and opponents kept per query. @defaultValue 10 */
-  readonly k?: number;
-  /** Also compute every training example's self-influence. @defaultValue true */
-  readonly selfInfluence?: boolean;
-  /**
-   * Parameters the scores cover: every supported layer, a list of names, the embedding layers
-   * (TracIn-WE), or `'last'`: the last Dense layer (Captum's TracInCPFast, (h.h' + 1)(e.e')).
-   * @defaultValue 'all'
-   */
-  readonly layers?: 'all' | 'last' | 'embedding' | readonly string[];
-  /** Training rows per pass. @defaultValue 256 */
-  readonly batchSize?: number;
-  /** Step size per checkpoint. @defaultValue each checkpoint's learning rate */
-  readonly learningRates?: readonly number[];
-  /**
-   * Random-projection sketches instead of exact products (Captum's TracInCPFastRandProj): each
-   * layer's inputs and output gradients projected to `size` dimensions. Unbiased, cheaper per pair.
-   */
-  readonly sketch?: { readonly size: number; readonly seed?: number };
-  /** Ghost path of exact products. @defaultValue 'auto' */
-  readonly ghostPath?: 'auto' | 'pairwise' | 'materialised';
-  /**
-   * The source (dataset, shard, vendor) of each training row, in training order, or by example id:
-   * the result then also sums every query's scores over each source's rows ({@link TracInResult.sources}),
-   * TracIn at the dataset level beside UnTrac (docs/methods.md). Not with `train: 'sketches'`.
-   */
-  readonly sources?: readonly string[] | ReadonlyMap<ExampleId, string>;
-  /**
-   * Also return every (training row, query) score ({@link TracInResult.matrix}): n x q numbers, so for
-   * sets small enough to hold, or one shard at a time. Not with `train: 'sketches'`. @defaultValue false
-   */
-  readonly matrix?: boolean;
-}
-
+export type { LabelledRows, TracInOptions } from './tracin-options.js';
+export { checkpointFolders, checkRows } from './tracin-options.js';
 export type { Influence } from './top-k.js';
 export type { SourceInfluence } from './source-sums.js';
 
@@ -120,26 +69,6 @@ interface Checkpoint {
   readonly stored: StoredSketches | null;
 }
 
-/** Checkpoint folders: the list given, or the `step-*` folders of one folder, in step order. */
-export function checkpointFolders(spec: string | readonly string[]): string[] {
-  if (typeof spec !== 'string') return spec.map((p) => resolveCheckpoint(p));
-  if (isCheckpointFolder(spec)) return [spec];
-  const steps = existsSync(spec) ? readdirSync(spec).filter((f) => /^step-\d+$/.test(f)).sort() : [];
-  if (steps.length === 0) throw new InrunError(`no checkpoints in ${spec} (expected step-* folders)`, { field: 'checkpoints', code: 'bad_checkpoint' });
-  return steps.map((f) => join(spec, f));
-}
-
-/** Rows as `tracin()` and `trak()` take them: tensors checked, ids checked or numbered 0..n-1; errors name `field`. */
-export function checkRows(field: string, rows: LabelledRows): { xs: tf.Tensor[]; ys: tf.Tensor[]; ids: ExampleId[] } {
-  if (rows === null || typeof rows !== 'object') invalid(field, '{ xs, ys, ids? }', rows);
-  const xs = tensorList(rows.xs);
-  const ys = tensorList(rows.ys);
-  if ([...xs, ...ys].some((t) => !(t instanceof tf.Tensor))) invalid(`${field}.xs`, 'tensors', rows.xs);
-  const n = xs[0]!.shape[0]!;
-  const ids = rows.ids === undefined ? Array.from({ length: n }, (_, i) => i) : checkIds(rows.ids, `${field}.ids`, n);
-  return { xs, ys, ids };
-}
-
 /**
  * TracIn from checkpoints (TracInCP, Pruthi et al. 2020): score(z, z') = sum_c eta_c <g_z(w_c), g_z'(w_c)>
  * over the saved checkpoints, for queries that need not have been known during training. Positive =
@@ -149,34 +78,18 @@ export function checkRows(field: string, rows: LabelledRows): { xs: tf.Tensor[];
  * one batch, and top-k lists.
  */
 export async function tracin(options: TracInOptions): Promise<TracInResult> {
-  const k = options.k ?? 10;
-  if (!Number.isInteger(k) || k < 1) invalid('k', 'a positive integer', k);
-  const batchSize = options.batchSize ?? 256;
-  if (!Number.isInteger(batchSize) || batchSize < 1) invalid('batchSize', 'a positive integer', batchSize);
-  const fromSketches = options.train === 'sketches';
-  if (fromSketches && (options.sketch !== undefined || options.layers !== undefined)) {
-    throw new InrunError("train: 'sketches' uses the run's own projections and layers; leave out sketch and layers", { field: 'train' });
-  }
-  if (fromSketches && options.matrix === true) throw new InrunError("matrix needs the training rows: not with train: 'sketches'", { field: 'matrix', code: 'invalid_option' });
-  if (fromSketches && options.sources !== undefined) throw new InrunError("sources need the training rows: not with train: 'sketches'", { field: 'sources', code: 'invalid_option' });
-  const sketch = options.sketch;
-  if (sketch !== undefined && !(Number.isInteger(sketch.size) && sketch.size >= 1)) invalid('sketch.size', 'a positive integer', sketch.size);
-  const train = options.train === 'sketches' ? null : checkRows('train', options.train);
-  const queries = checkRows('queries', options.queries);
-  const paths = checkpointFolders(options.checkpoints);
-  if (options.learningRates !== undefined && options.learningRates.length !== paths.length) {
-    invalid('learningRates', `${paths.length} numbers, one per checkpoint`, options.learningRates);
-  }
-  const wantSelf = !fromSketches && (options.selfInfluence ?? true);
+  const o = resolveTracinOptions(options);
+  const { train, queries, k, batchSize, sketch } = o;
+  const wantSelf = o.selfInfluence;
   const q = queries.ids.length;
-  const grouping = train === null || options.sources === undefined ? null : sourceSlots(options.sources, train.ids, q);
+  const grouping = o.sources === null ? null : sourceSlots(o.sources, q);
   const checkpoints: Checkpoint[] = [];
   try {
-    for (const [i, path] of paths.entries()) {
+    for (const [i, path] of o.paths.entries()) {
       const info = readCheckpointInfo(path);
       const model = await loadCheckpoint(path);
       const adapter = adaptModel(model, undefined);
-      const layers = options.layers === 'last' ? [lastLayer(model)] : (options.layers ?? 'all');
+      const layers = o.layers === 'last' ? [lastLayer(model)] : o.layers;
       const plan = planLayers(model, layers);
       const restore = plan.instrument();
       const order = plan.covered.map((l) => l.name);
@@ -184,24 +97,24 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
       let capture: Capture | null = null;
       let querySketch: tf.Tensor2D | null = null;
       let projections: Projection[] = [];
-      const stored = fromSketches ? readSketches(path) : null;
+      const stored = train === null ? readSketches(path) : null;
       try {
         const pass = targetPass(group, adapter);
         pass.losses.dispose();
         capture = pass.capture;
-        if (sketch !== undefined || stored !== null) {
+        if (sketch !== null || stored !== null) {
           const rows = ordered(capture.rows(q), order);
           const layouts = rows.flatMap((r) => r.layout.pieces);
           if (stored !== null && JSON.stringify(layouts) !== JSON.stringify(stored.layers.flatMap((l) => l.pieces))) {
             throw new InrunError(`the sketches in ${path} were taken over other layers than this checkpoint's model covers`, { field: 'train', code: 'bad_checkpoint' });
           }
-          projections = makeProjections(layouts, stored?.size ?? sketch!.size, stored?.seed ?? sketch!.seed ?? 0);
+          projections = makeProjections(layouts, stored?.size ?? sketch!.size, stored?.seed ?? sketch!.seed);
           querySketch = tf.tidy(() => tf.keep(sketchRows(ordered(capture!.rows(q), order), projections)));
         }
       } finally {
         group.layout.membership.dispose();
       }
-      checkpoints.push({ path, step: info.step, learningRate: options.learningRates?.[i] ?? info.learningRate, model, adapter, order, restore, queries: capture, querySketch, projections, stored });
+      checkpoints.push({ path, step: info.step, learningRate: o.learningRates === null ? info.learningRate : o.learningRates[i]!, model, adapter, order, restore, queries: capture, querySketch, projections, stored });
     }
 
     const top = new TopK(q, k);
@@ -215,7 +128,7 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
       };
     }
     const self = wantSelf ? new Float64Array(train.ids.length) : null;
-    const matrix = options.matrix === true ? new Float32Array(train.ids.length * q) : null;
+    const matrix = o.matrix ? new Float32Array(train.ids.length * q) : null;
     const queryLayout = perRowLayout(q);
     try {
       for (let start = 0; start < train.ids.length; start += batchSize) {
@@ -233,11 +146,11 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
               const products = stepProducts(
                 n,
                 rows,
-                sketch === undefined ? [{ rows: c.queries.rows(q), layout: queryLayout }] : [],
-                { target: sketch === undefined, targetEmbedding: false, self: wantSelf, tokens: null },
-                options.ghostPath ?? 'auto',
+                sketch === null ? [{ rows: c.queries.rows(q), layout: queryLayout }] : [],
+                { target: sketch === null, targetEmbedding: false, self: wantSelf, tokens: null },
+                o.ghostPath,
               );
-              const pair = sketch === undefined ? products.target! : tf.matMul(sketchRows(ordered(rows, c.order), c.projections), c.querySketch!, false, true);
+              const pair = sketch === null ? products.target! : tf.matMul(sketchRows(ordered(rows, c.order), c.projections), c.querySketch!, false, true);
               scores = add(scores, tf.mul(pair, c.learningRate));
               if (products.self !== null) selfSum = add(selfSum, tf.mul(products.self, c.learningRate));
             } finally {
@@ -323,19 +236,10 @@ async function scoreStoredSketches(checkpoints: readonly Checkpoint[], top: TopK
   return queryIds.map((id, j) => ({ id, proponents: top.best[j]!, opponents: top.worst[j]! }));
 }
 
-/** Each training row's slot in the per-source sums (first-seen order), from a per-row list or a map by id (every row must have one). */
-function sourceSlots(sources: readonly string[] | ReadonlyMap<ExampleId, string>, ids: readonly ExampleId[], queries: number): { sums: SourceSums; of: Uint32Array } {
-  const byRow = sources instanceof Map;
-  if (!byRow && !Array.isArray(sources)) invalid('sources', 'one source name per training row, or a Map from example id to source', sources);
-  if (!byRow && (sources as readonly string[]).length !== ids.length) invalid('sources', `${ids.length} names, one per training row`, `${(sources as readonly string[]).length} names`);
+/** Each training row's slot in the per-source sums (first-seen order), from its source name. */
+function sourceSlots(sources: readonly string[], queries: number): { sums: SourceSums; of: Uint32Array } {
   const sums = new SourceSums(queries);
-  const of = new Uint32Array(ids.length);
-  ids.forEach((id, r) => {
-    const name = byRow ? (sources as ReadonlyMap<ExampleId, string>).get(id) : (sources as readonly string[])[r];
-    if (typeof name !== 'string') throw new InrunError(`training row ${r} (id ${preview(id)}) has no source`, { field: `sources[${r}]`, code: 'invalid_option' });
-    of[r] = sums.slot(name);
-  });
-  return { sums, of };
+  return { sums, of: Uint32Array.from(sources, (name) => sums.slot(name)) };
 }
 
 function ordered(rows: ReadonlyMap<string, LayerRows>, order: readonly string[]): LayerRows[] {

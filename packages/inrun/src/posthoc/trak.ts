@@ -6,7 +6,7 @@ import { yieldTurn } from '../event-loop.js';
 import { TopK, type Influence } from './top-k.js';
 import { checkpointFolders, checkRows } from './tracin.js';
 import { resolveTrakOptions, type ResolvedTrakOptions, type TrakOptions } from './trak-options.js';
-import type { LayerRows } from '../ghost/rows.js';
+import type { LayerRows } from '../ghost/types.js';
 import { disposeProjections, makeProjections, sketchRows, type Projection } from '../ghost/sketch.js';
 import { lastLayer, planLayers } from '../layers/plan.js';
 import { adaptModel, type ModelAdapter } from '../model/adapter.js';

@@ -1,12 +1,9 @@
 // CheckpointSchedule: automatic checkpoints every `everySteps` steps or `everyEpochs` epochs, at most one per step.
+import type { CheckpointOptions } from '../attach/options.js';
 import type { StepCounter } from './step-counter.js';
 
-/** Automatic checkpoints (`attach({ checkpoints })`). */
-export interface CheckpointPlan {
-  readonly dir: string;
-  readonly everySteps?: number;
-  readonly everyEpochs?: number;
-}
+/** Automatic checkpoints as `attach({ checkpoints })` resolved them (the one spelling of the type). */
+export type CheckpointPlan = CheckpointOptions;
 
 export class CheckpointSchedule {
   /** Step of the last automatic checkpoint (-1: none). */

@@ -1,12 +1,12 @@
 // RunParts: what attach hands a run, grouped by the unit that uses it.
-import type { TokenOptions, NonFinitePolicy } from '../attach/options.js';
+import type { NonFinitePolicy, ResolvedTokenOptions } from '../attach/options.js';
 import type { TokenTotals } from '../accumulators/tokens.js';
 import type { DeviceTotals } from '../accumulators/totals.js';
 import type { FusedPlan } from '../hooks/fused.js';
 import type { ModelAdapter } from '../model/adapter.js';
 import type { Attributor, RunSketch } from '../scoring/attributor.js';
 import type { Delivery } from '../stream/delivery.js';
-import type { MetricsOptions } from '../telemetry/metrics.js';
+import type { ResolvedMetricsOptions } from '../telemetry/metrics.js';
 import type { ExampleInfo } from '../types.js';
 import type { CheckpointPlan } from './checkpoint-schedule.js';
 import type { RunInfoLog } from './info-log.js';
@@ -16,7 +16,7 @@ export interface ScoringParts {
   readonly attributor: Attributor;
   readonly totals: DeviceTotals;
   readonly tokens: TokenTotals | null;
-  readonly tokenOptions: TokenOptions;
+  readonly tokenOptions: ResolvedTokenOptions;
   /** Column names, in the totals' column order. */
   readonly columns: readonly string[];
   readonly targetNames: readonly string[];
@@ -47,7 +47,7 @@ export interface RunParts {
   /** In-run gradient sketches (saved with checkpoints), or null. */
   readonly sketch: RunSketch | null;
   /** OpenTelemetry metrics, or null. */
-  readonly metrics: MetricsOptions | null;
+  readonly metrics: ResolvedMetricsOptions | null;
   /** The run's seed (run.fit's shuffling). */
   readonly seed: number;
   /** Examples described at attach. */

@@ -1,5 +1,5 @@
 // ScoresReader: one asynchronous read of the device totals (and the top tokens) into Scores.
-import type { TokenOptions } from '../attach/options.js';
+import type { ResolvedTokenOptions } from '../attach/options.js';
 import type { TokenTotals } from '../accumulators/tokens.js';
 import type { DeviceTotals } from '../accumulators/totals.js';
 import type { IdIndex } from '../hooks/ids.js';
@@ -10,7 +10,7 @@ import type { RunInfoLog } from './info-log.js';
 export interface ScoresSource {
   readonly totals: DeviceTotals;
   readonly tokens: TokenTotals | null;
-  readonly tokenOptions: TokenOptions;
+  readonly tokenOptions: ResolvedTokenOptions;
   /** Column names, in the totals' column order. */
   readonly columns: readonly string[];
 }
@@ -33,7 +33,7 @@ export class ScoresReader {
     if (withTokens && weColumns.length > 0) {
       const options = this.source.tokenOptions;
       const top = this.source.tokens
-        ? await this.source.tokens.top(rows, options.topK ?? 5, new Set(options.ignore ?? []), options.vocabulary)
+        ? await this.source.tokens.top(rows, options.topK, new Set(options.ignore), options.vocabulary)
         : null;
       weColumns.forEach((column, k) => {
         tokens[column.name] = top?.perTarget[k] ?? Array.from({ length: rows }, () => []);

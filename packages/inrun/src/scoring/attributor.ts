@@ -4,7 +4,7 @@ import type { MethodDef, StepScale } from './methods.js';
 import type { TokenTotals } from '../accumulators/tokens.js';
 import type { DeviceTotals } from '../accumulators/totals.js';
 import { stepProducts, type ProductNeeds } from '../ghost/products.js';
-import type { GhostPath, LayerRows, PieceShape, ReportedPath, WeightLayout } from '../ghost/rows.js';
+import type { GhostPath, LayerRows, PieceShape, ReportedPath, WeightLayout } from '../ghost/types.js';
 import type { Capture } from '../hooks/capture.js';
 import type { ModelAdapter } from '../model/adapter.js';
 import { hessianVectorProducts, paramProducts, targetGradientsOf, updateDirection, type HvpMethod, type Include, type LayerParams } from './hessian.js';

@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { StepProducts, TargetGroupRows } from '../ghost/products.js';
 import { tableTerms } from '../ghost/embedding.js';
-import type { EmbeddingRows, LayerRows } from '../ghost/rows.js';
+import type { EmbeddingRows, LayerRows } from '../ghost/types.js';
 import { combine, fromWeights, gradientsOf, paramProducts, weightShaped, wholeBatch, type LayerParams } from './hessian.js';
 
 /** Optimizers whose update rule inrun knows (moments frozen at the step). */

@@ -1,7 +1,7 @@
 // Named targets: validation, grouping into passes, and the target pass that records their rows.
 import * as tf from '@tensorflow/tfjs';
 import { InrunError, preview } from '../errors.js';
-import type { TargetLayout } from '../ghost/rows.js';
+import type { TargetLayout } from '../ghost/types.js';
 import { Capture, probeSeed, withCapture } from '../hooks/capture.js';
 import type { ModelAdapter } from '../model/adapter.js';
 import { checkLabels } from './labels.js';

@@ -215,7 +215,7 @@ export class Delivery {
     const ms = this.options.timeoutMs;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`did not answer within ${ms} ms (sinkTimeoutMs)`)), ms);
+      timer = setTimeout(() => reject(new Error(`did not answer within ${ms} ms (delivery.timeoutMs)`)), ms);
     });
     try {
       return await Promise.race([result, timeout]);

@@ -29,6 +29,14 @@ export interface MetricsOptions {
   readonly attributes?: Attributes;
 }
 
+/** {@link MetricsOptions} resolved. */
+export interface ResolvedMetricsOptions {
+  /** `null`: the global provider, asked for when training starts (an SDK registered after attach is used). */
+  readonly meterProvider: MeterProvider | null;
+  readonly sourceLimit: number;
+  readonly attributes: Attributes;
+}
+
 /** What the metrics read from a run: records and counters, never tensors. */
 export interface MetricsInput {
   readonly records$: RxObservable<StepRecord>;
@@ -81,9 +89,9 @@ export class RunMetrics {
 
   constructor(
     private readonly input: MetricsInput,
-    private readonly options: MetricsOptions = {},
+    private readonly options: ResolvedMetricsOptions,
   ) {
-    const base = options.attributes ?? {};
+    const base = options.attributes;
     this.columnAttributes = new Map(input.info.columns.map((c: ColumnInfo) => [c.name, { ...base, method: c.method, ...(c.target === null ? {} : { target: c.target }) }]));
     this.signed = new Map([...this.columnAttributes].map(([c, a]) => [c, [{ ...a, sign: 'positive' }, { ...a, sign: 'negative' }] as const]));
     this.subscription = input.records$.subscribe((record) => this.record(record));
@@ -102,15 +110,16 @@ export class RunMetrics {
     if (raw === undefined) return 'none';
     let name = this.sourceNames.get(raw);
     if (name === undefined) {
-      name = this.sourceNames.size < (this.options.sourceLimit ?? 10) ? raw : 'other';
+      name = this.sourceNames.size < this.options.sourceLimit ? raw : 'other';
       this.sourceNames.set(raw, name);
     }
     return name;
   }
 
   private start(): Instruments {
+    // The global provider is asked for only now, so an SDK registered after attach is still used.
     const meter = (this.options.meterProvider ?? metrics.getMeterProvider()).getMeter('inrun', VERSION);
-    const base = this.options.attributes ?? {};
+    const base = this.options.attributes;
     const queue = meter.createObservableGauge('inrun.sink.queue', { unit: '{record}', description: 'Step records waiting for the sinks' });
     const written = meter.createObservableCounter('inrun.sink.records', { unit: '{record}', description: 'Step records written, per sink' });
     const dropped = meter.createObservableCounter('inrun.sink.dropped', { unit: '{record}', description: "Step records dropped by the 'drop' policy" });
@@ -167,7 +176,7 @@ export class RunMetrics {
   /** Counts steps found non-finite (`inrun.steps.non_finite`). */
   nonFinite(steps: number): void {
     const i = (this.instruments ??= this.start());
-    i.nonFinite.add(steps, this.options.attributes ?? {});
+    i.nonFinite.add(steps, this.options.attributes);
   }
 
   private record(r: StepRecord): void {
@@ -181,7 +190,7 @@ export class RunMetrics {
 
   private measure(r: StepRecord): void {
     const i = (this.instruments ??= this.start());
-    const base = this.options.attributes ?? {};
+    const base = this.options.attributes;
     i.steps.add(1, base);
     const sources = r.ids.map((id) => this.source(id));
     const perSource = new Map<string, number>();
