@@ -13,7 +13,7 @@ import { hookOptimizer, readLearningRate, type Gradients, type RunCompute } from
 import { fusedLoss, type FusedPlan } from '../hooks/fused.js';
 import { disposePasses, type GroupPass } from '../scoring/targets.js';
 import type { ModelAdapter } from '../attach/model.js';
-import { checkLabels } from '../scoring/labels.js';
+import { checkBatchLabels } from '../scoring/labels.js';
 import { checkpointName, markLatest, readCheckpointInfo, resolveCheckpoint, saveCheckpoint, type CheckpointInfo } from './checkpoint.js';
 import { readTotalsFiles, totalsFiles } from './totals-files.js';
 import { reason, type Delivery } from '../stream/delivery.js';
@@ -120,7 +120,7 @@ export class AttributionRun implements Run {
     const callSeed = seed ?? (this.seedCalls++ === 0 ? this.parts.seed : (this.parts.seed + this.seedCalls * 0x9e3779b1) >>> 0);
     this.info.seeds.push(callSeed);
     try {
-      checkLabels(this.requireLayersModel('fit'), ty, 'y');
+      await checkBatchLabels(this.requireLayersModel('fit'), ty, 'y');
       const dataset = arrayBatches(tx, ty, trainIds, batchSize, shuffle, callSeed, () => this.epoch ?? rest.initialEpoch ?? 0);
       const datasetArgs = { ...rest, epochs, validationBatchSize: batchSize } as tf.ModelFitDatasetArgs<unknown>;
       if (validation !== undefined) (datasetArgs as { validationData?: unknown }).validationData = validation;
@@ -494,7 +494,7 @@ export class AttributionRun implements Run {
             // Labels as run.fit checks them (one-hot width; sparse ids in range: one small read per batch).
             const ys = rest.ys instanceof tf.Tensor ? [rest.ys] : Array.isArray(rest.ys) ? (rest.ys as unknown[]) : [];
             if (this.parts.model.layersModel !== null && ys.every((y) => y instanceof tf.Tensor)) {
-              checkLabels(this.parts.model.layersModel, ys as tf.Tensor[], 'dataset element ys');
+              await checkBatchLabels(this.parts.model.layersModel, ys as tf.Tensor[], 'dataset element ys');
             }
             // One element is fetched right before its step; a leftover belongs to a step that never ran.
             this.queue = [{ ids: list, field: 'dataset element ids' }];
