@@ -12,6 +12,7 @@ import type { Restore } from '../hooks/restore.js';
 import { planLayers } from '../layers/plan.js';
 import { supportedClasses } from '../layers/registry.js';
 import type { Run } from '../run/api.js';
+import { requireCheckpointFolders } from '../run/checkpoint-choice.js';
 import { claim } from '../run/claim.js';
 import { AttributionRun } from '../run/run.js';
 import { Attributor } from '../scoring/attributor.js';
@@ -23,6 +24,7 @@ import { Delivery } from '../stream/delivery.js';
 import type { CoveredLayer, FunctionalModel, Method, RunInfo, SkippedLayer } from '../types.js';
 import { VERSION } from '../version.js';
 import { gateOnChecks } from './checks-gate.js';
+import { warnOnHalfFloat } from './precision.js';
 import { adaptModel, type ModelAdapter } from './model.js';
 import { resolveOptions, type AttachOptions } from './options.js';
 
@@ -94,6 +96,9 @@ function hessianOf(chosen: { method: HvpMethod }, weights: Map<string, tf.Variab
  */
 export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: AttachOptions = {}): Run {
   const options = resolveOptions(attachOptions);
+  // Checkpoint folders need a file system: fail here in the browser entry, not at the first checkpoint.
+  if (options.checkpoints !== null) requireCheckpointFolders('checkpoints.dir');
+  warnOnHalfFloat();
   const adapter = adaptModel(model, options.optimizer);
   const selection = options.layers;
   const methods = options.methods;

@@ -235,7 +235,4 @@ export async function loadCheckpoint(path: string): Promise<tf.LayersModel> {
   return model;
 }
 
-/** The folder for a run's checkpoint after `step`: `<parent>/step-000000123`. */
-export function checkpointName(step: number): string {
-  return `step-${String(Math.max(step, 0)).padStart(9, '0')}`;
-}
+export { checkpointName } from './checkpoint-name.js';

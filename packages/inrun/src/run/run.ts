@@ -4,6 +4,7 @@ import { Subject, type Observable } from 'rxjs';
 import type { TokenTotals } from '../accumulators/tokens.js';
 import type { DeviceTotals } from '../accumulators/totals.js';
 import type { Attributor, RunSketch } from '../scoring/attributor.js';
+import { warn } from '../warn.js';
 import { InrunError, invalid } from '../errors.js';
 import { Capture, withCapture } from '../hooks/capture.js';
 import { arrayBatches, readBatchIds, withCallback, type DatasetLike } from '../hooks/fit.js';
@@ -14,8 +15,9 @@ import { fusedLoss, type FusedPlan } from '../hooks/fused.js';
 import { disposePasses, type GroupPass } from '../scoring/targets.js';
 import type { ModelAdapter } from '../attach/model.js';
 import { checkBatchLabels } from '../scoring/labels.js';
-import { checkpointName, markLatest, readCheckpointInfo, resolveCheckpoint, saveCheckpoint, type CheckpointInfo } from './checkpoint.js';
-import { readTotalsFiles, totalsFiles } from './totals-files.js';
+import type { CheckpointInfo } from './checkpoint.js';
+import { requireCheckpointFolders } from './checkpoint-choice.js';
+import { checkpointName } from './checkpoint-name.js';
 import { reason, type Delivery } from '../stream/delivery.js';
 import { RunMetrics, type MetricsOptions } from '../telemetry/metrics.js';
 import { RecordBuffer } from '../stream/records.js';
@@ -279,16 +281,17 @@ export class AttributionRun implements Run {
       learningRate: readLearningRate(this.parts.model.optimizer),
     };
     const name = checkpointName(info.step);
-    const extra = { ...totalsFiles(totals, this.parts.columns), ...(this.parts.sketch === null ? {} : await sketchFiles(this.parts.sketch, this.index)) };
-    await saveCheckpoint(model, `${dir}/${name}`, info, extra);
-    markLatest(dir, name);
+    const folders = requireCheckpointFolders('checkpoint');
+    const extra = { ...folders.totalsFiles(totals, this.parts.columns), ...(this.parts.sketch === null ? {} : await sketchFiles(this.parts.sketch, this.index)) };
+    await folders.save(model, `${dir}/${name}`, info, extra);
+    folders.markLatest(dir, name);
     return { ...info, savedAt: new Date().toISOString() };
   }
 
   async resume(from: string | { readonly afterStep: number }): Promise<{ readonly step: number; readonly epoch: number | null }> {
     this.assertOpen();
     if (this.stepCount > 0) throw new InrunError('resume() must come before the first training step', { field: 'resume', code: 'invalid_state' });
-    const point = typeof from === 'string' ? readCheckpointInfo(from) : { runId: this.id, step: from.afterStep, epoch: null };
+    const point = typeof from === 'string' ? requireCheckpointFolders('resume').readInfo(from) : { runId: this.id, step: from.afterStep, epoch: null };
     if (!Number.isInteger(point.step) || point.step < -1) invalid('afterStep', 'an integer >= -1', point.step);
     if (point.runId !== this.id) {
       throw new InrunError(`the checkpoint belongs to run "${point.runId}", this run is "${this.id}"; attach with runId: "${point.runId}"`, {
@@ -299,7 +302,7 @@ export class AttributionRun implements Run {
     this.storedIn = null;
     const sinkState = await this.parts.delivery.resume(point.step);
     // A checkpoint's own totals first: the sinks' newest snapshot may be of a later checkpoint that never finished.
-    const state = (typeof from === 'string' ? readTotalsFiles(resolveCheckpoint(from), this.parts.columns, point.step) : null) ?? sinkState;
+    const state = (typeof from === 'string' ? requireCheckpointFolders('resume').readTotals(requireCheckpointFolders('resume').resolve(from), this.parts.columns, point.step) : null) ?? sinkState;
     if (sinkState === null || state === null) throw new InrunError('resume needs a sink that can resume (sqliteSink or parquetSink)', { field: 'sinks', code: 'invalid_option' });
     const slots = Int32Array.from(state.ids, (id) => this.index.slotOf(id));
     this.parts.totals.load(slots, this.parts.columns.map((name) => state.columns[name] ?? new Float64Array(slots.length)), state.steps);
@@ -325,7 +328,7 @@ export class AttributionRun implements Run {
     this.firstNonFinite ??= steps[0]!;
     this.metrics?.nonFinite(steps.length);
     const shown = steps.slice(0, 5).join(', ') + (steps.length > 5 ? `, ... (${steps.length} steps)` : '');
-    process.emitWarning(`inrun: run "${this.id}": step ${shown} not finite (NaN or Infinity in the loss, a target loss or a score); policy nonFinite: '${this.parts.nonFinite}'`, 'InrunWarning');
+    warn(`inrun: run "${this.id}": step ${shown} not finite (NaN or Infinity in the loss, a target loss or a score); policy nonFinite: '${this.parts.nonFinite}'`);
   }
 
   async close(): Promise<Scores> {
