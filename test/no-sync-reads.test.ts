@@ -155,3 +155,42 @@ describe.each(['cpu', 'device-like'])('no synchronous read (%s backend)', (backe
     expect((error as InrunError).field).toBe('targets.val.xs');
   });
 });
+
+describe('webgl with 16-bit textures', () => {
+  it('attach warns once, only when tensors are stored as 16-bit floats', async () => {
+    // A backend named webgl with the cpu kernels: the warning looks at the backend's name and its flags only.
+    if (tf.findBackendFactory('webgl') !== null) tf.removeBackend('webgl');
+    tf.registerBackend('webgl', () => new (tf.findBackend('cpu')!.constructor as new () => tf.KernelBackend)());
+    for (const kernel of tf.getKernelsForBackend('cpu')) {
+      if (tf.getKernel(kernel.kernelName, 'webgl') !== undefined) tf.unregisterKernel(kernel.kernelName, 'webgl');
+      tf.registerKernel({ ...kernel, backendName: 'webgl' });
+    }
+    await tf.setBackend('webgl');
+    const warned: string[] = [];
+    const on = (w: Error) => warned.push(w.message);
+    process.on('warning', on);
+    const attachOnce = async () => {
+      const c = cases['dense']!();
+      const run = attach(c.model, { targets: c.targets });
+      await run.step(ids, () => c.model.trainOnBatch(c.x, c.y));
+      await run.close();
+      await new Promise((r) => setImmediate(r));
+    };
+    try {
+      tf.env().set('WEBGL_RENDER_FLOAT32_ENABLED', true);
+      tf.env().set('WEBGL_FORCE_F16_TEXTURES', false);
+      await attachOnce();
+      expect(warned.filter((m) => m.includes('16-bit'))).toEqual([]);
+      tf.env().set('WEBGL_RENDER_FLOAT32_ENABLED', false);
+      await attachOnce();
+      tf.env().set('WEBGL_RENDER_FLOAT32_ENABLED', true);
+      tf.env().set('WEBGL_FORCE_F16_TEXTURES', true);
+      await attachOnce();
+      expect(warned.filter((m) => m.includes('16-bit'))).toHaveLength(1);
+      expect(warned.find((m) => m.includes('16-bit'))).toMatch(/0\.1-7%.*docs\/layers\.md/);
+    } finally {
+      process.off('warning', on);
+      tf.env().set('WEBGL_FORCE_F16_TEXTURES', false);
+    }
+  });
+});
