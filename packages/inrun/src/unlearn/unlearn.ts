@@ -4,7 +4,7 @@ import { permutation, seededRandom } from '../hooks/fit.js';
 import { adaptedLayers, cloneModel, mergeAdapters, withAdapters } from './adapt.js';
 import { stepLoss, type StepBatch } from './losses.js';
 import { resolveUnlearnOptions, type ResolvedUnlearnOptions, type UnlearnMethod, type UnlearnOptions, type UnlearnRows } from './options.js';
-import { membershipAucAsync, type membershipAuc } from './metrics.js';
+import { membershipAucAsync } from './metrics.js';
 import { accuracy, predictedOf, probabilitiesOf, rowLosses } from './outputs.js';
 
 /** One point of the training curve: mean loss (the model's own) on the forget and retain rows after an epoch. */
@@ -46,7 +46,7 @@ export interface UnlearnMetrics {
   readonly forgetMoved: boolean;
   /**
    * With `heldOut` rows: the loss-threshold membership AUC of forget vs held-out rows
-   * ({@link membershipAuc}) for the input model and the returned one; null without `heldOut`.
+   * (`membershipAuc`) for the input model and the returned one; null without `heldOut`.
    */
   readonly membership: { readonly before: number; readonly after: number } | null;
   /** rfa-lora's bounded forget term: the mean loss the forget rows were raised to; null otherwise. */
