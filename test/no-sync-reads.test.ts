@@ -1,5 +1,7 @@
 // No synchronous read on any path of attach, a step, scores() or close(): every sync read throws here.
 import * as tf from '@tensorflow/tfjs';
+// Registers the webgpu kernels (no device needed) so that the kernel check below can list them.
+import '@tensorflow/tfjs-backend-webgpu';
 import { attach, InrunError, type AttachOptions } from 'inrun';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
@@ -153,6 +155,31 @@ describe.each(['cpu', 'device-like'])('no synchronous read (%s backend)', (backe
     expect(calls).toEqual([]);
     expect(error).toBeInstanceOf(InrunError);
     expect((error as InrunError).field).toBe('targets.val.xs');
+  });
+});
+
+describe('kernels', () => {
+  it('every kernel that attach, steps, scores() and close() run (cpu, device-like) exists on webgl and webgpu', async () => {
+    const ran = new Set<string>();
+    for (const [backend, name] of ['cpu', 'device-like'].flatMap((b) => Object.keys(cases).map((n) => [b, n] as const))) {
+      await tf.setBackend(backend);
+      const c = cases[name]!();
+      const methods: AttachOptions['methods'] = name === 'embedding' ? ['shapley1', 'tracin_self', 'tracin_we'] : name === 'dense' ? ['shapley1', 'shapley2', 'tracin_self'] : ['shapley1', 'tracin_self'];
+      const profile = await tf.profile(async () => {
+        const run = attach(c.model, { targets: c.targets, methods });
+        await run.step(ids, () => c.model.trainOnBatch(c.x, c.y));
+        await run.close();
+        return tf.scalar(0);
+      });
+      // kernelNames also holds scope names (gradient scopes, op wrappers): keep the kernels.
+      const kernels = new Set(tf.getKernelsForBackend('cpu').map((k) => k.kernelName));
+      for (const k of profile.kernelNames) if (kernels.has(k)) ran.add(k);
+    }
+    expect(ran.size).toBeGreaterThan(20);
+    for (const backend of ['webgl', 'webgpu']) {
+      const have = new Set(tf.getKernelsForBackend(backend).map((k) => k.kernelName));
+      expect({ backend, missing: [...ran].filter((k) => !have.has(k)).sort() }).toEqual({ backend, missing: [] });
+    }
   });
 });
 
