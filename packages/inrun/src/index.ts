@@ -1,8 +1,14 @@
 /**
  * inrun: in-run data attribution for TensorFlow.js. The public API, grouped by topic; everything
  * else is private. The report and CLI are `@inrun/cli`, the offline jobs past one process `@inrun/jobs`
- * (docs/architecture.md#packages).
+ * (docs/architecture.md#packages). This is the Node entry; bundlers for the browser pick `browser.ts`
+ * (the `browser` export condition), which leaves out what needs a file system.
  */
+import { useCheckpointFolders } from './run/checkpoint-choice.js';
+import { nodeCheckpointFolders } from './run/checkpoint-folders-node.js';
+
+// Checkpoint folders over node:fs (the browser entry has none).
+useCheckpointFolders(nodeCheckpointFolders);
 
 // Attach to a training loop, and the run it returns.
 export { attach } from './attach/attach.js';

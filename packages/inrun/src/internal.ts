@@ -1,4 +1,10 @@
 // The seam @inrun/jobs builds on: TracIn, TRAK and UnTrac, checkpoints and model folders, with the internals it needs (no semver promise for applications).
+import { useCheckpointFolders } from './run/checkpoint-choice.js';
+import { nodeCheckpointFolders } from './run/checkpoint-folders-node.js';
+
+// Node only, like the main entry: checkpoint folders over node:fs.
+useCheckpointFolders(nodeCheckpointFolders);
+
 export { checkpointFolders, tracin } from './posthoc/tracin.js';
 export type { Influence, SourceInfluence, TracInResult } from './posthoc/tracin.js';
 export { trak } from './posthoc/trak.js';

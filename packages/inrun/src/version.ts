@@ -1,2 +1,2 @@
 // The version of inrun, defined once in @inrun/store (the packages are released together).
-export { VERSION } from '@inrun/store';
+export { VERSION } from '@inrun/store/core';

@@ -10,6 +10,7 @@
  * - `invalid_state`: a call out of order (after close, a second attach, resume after a step).
  * - `sink_failed`: a sink threw or refused what it was given.
  * - `bad_checkpoint`: a checkpoint folder or file is missing, foreign or corrupt.
+ * - `unsupported_platform`: the feature needs what this platform lacks (a file system in a browser); the message says what to use instead.
  * - `internal`: an inrun bug; please report it.
  */
 export type InrunErrorCode =
@@ -21,6 +22,7 @@ export type InrunErrorCode =
   | 'invalid_state'
   | 'sink_failed'
   | 'bad_checkpoint'
+  | 'unsupported_platform'
   | 'internal';
 
 /**

@@ -12,6 +12,7 @@ import type { Restore } from '../hooks/restore.js';
 import { planLayers } from '../layers/plan.js';
 import { supportedClasses } from '../layers/registry.js';
 import type { Run } from '../run/api.js';
+import { requireCheckpointFolders } from '../run/checkpoint-choice.js';
 import { claim } from '../run/claim.js';
 import { RunInfoLog } from '../run/info-log.js';
 import { AttributionRun } from '../run/run.js';
@@ -23,6 +24,8 @@ import { disposeTargets, prepareTargets, targetPass, type TargetSet } from '../s
 import { Delivery } from '../stream/delivery.js';
 import type { CoveredLayer, FunctionalModel, Method, RunInfo, SkippedLayer } from '../types.js';
 import { VERSION } from '../version.js';
+import { gateOnChecks } from './checks-gate.js';
+import { warnOnHalfFloat } from './precision.js';
 import { adaptModel, type ModelAdapter } from '../model/adapter.js';
 import { resolveOptions, type AttachOptions } from './options.js';
 
@@ -58,13 +61,31 @@ function requireVariables(covered: readonly CoveredLayer[], weights: ReadonlyMap
 }
 
 /** How shapley2 gets H_T u: the option, or for 'auto' double backward when one trial works. */
-function chooseHvp(option: 'auto' | HvpMethod, ctx: HessianContext, covered: readonly CoveredLayer[]): HvpMethod {
+function chooseHvp(option: 'auto' | HvpMethod, ctx: HessianContext, covered: readonly CoveredLayer[], pending: Promise<void>[]): { method: HvpMethod } {
   requireVariables(covered, ctx.weights, 'shapley2', 'methods');
-  if (option === 'finite-difference') return option;
+  if (option === 'finite-difference') return { method: option };
+  const decide = (why: string | null): HvpMethod => {
+    if (why === null) return 'double-backward';
+    if (option === 'double-backward') throw new InrunError(`double backward does not work for this model: ${why}`, { field: 'hvp', code: 'unsupported_model' });
+    return 'finite-difference';
+  };
   const why = tryDoubleBackward(ctx);
-  if (why === null) return 'double-backward';
-  if (option === 'double-backward') throw new InrunError(`double backward does not work for this model: ${why}`, { field: 'hvp', code: 'unsupported_model' });
-  return 'finite-difference';
+  if (!(why instanceof Promise)) return { method: decide(why) };
+  // Decided before the first step (the run awaits `pending`); the holder is what the scorer reads.
+  const chosen: { method: HvpMethod } = { method: 'double-backward' };
+  pending.push(why.then((w) => void (chosen.method = decide(w))));
+  return chosen;
+}
+
+/** The scorer's Hessian settings, reading the method from `chosen` (decided at attach, or before the first step). */
+function hessianOf(chosen: { method: HvpMethod }, weights: Map<string, tf.Variable[]>, layouts: Map<string, WeightLayout>) {
+  return {
+    get method() {
+      return chosen.method;
+    },
+    weights,
+    layouts,
+  };
 }
 
 /**
@@ -76,6 +97,9 @@ function chooseHvp(option: 'auto' | HvpMethod, ctx: HessianContext, covered: rea
  */
 export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: AttachOptions = {}): Run {
   const options = resolveOptions(attachOptions);
+  // Checkpoint folders need a file system: fail here in the browser entry, not at the first checkpoint.
+  if (options.checkpoints !== null) requireCheckpointFolders('checkpoints.dir');
+  warnOnHalfFloat();
   const adapter = adaptModel(model, options.optimizer);
   const selection = options.layers;
   const methods = options.methods;
@@ -89,7 +113,9 @@ export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: A
     // Claim first: a second attach must fail before it instruments anything twice.
     release.push(claim(adapter.optimizer, 'optimizer'));
     if (adapter.layersModel !== null) release.push(claim(adapter.layersModel, 'model'));
-    const targets = prepareTargets(options.targets, adapter);
+    // Checks of values that cannot read synchronously (every backend but cpu) finish before the first step.
+    const pending: Promise<void>[] = [];
+    const targets = prepareTargets(options.targets, adapter, pending);
     release.push(() => disposeTargets(targets));
     let covered: CoveredLayer[];
     let weights: Map<string, tf.Variable[]>;
@@ -151,10 +177,11 @@ export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: A
     if (options.targetEvery > 1 && methods.includes('shapley2')) {
       throw new InrunError("shapley2 needs a target pass at every step's weights; leave targetEvery at 1", { field: 'targetEvery' });
     }
-    const hvp =
+    const chosenHvp =
       methods.includes('shapley2') && targets !== null
-        ? chooseHvp(options.hvp, { model: adapter, targets, include, weights, layouts }, covered)
+        ? chooseHvp(options.hvp, { model: adapter, targets, include, weights, layouts }, covered, pending)
         : null;
+    const hvp = chosenHvp?.method ?? null;
     const wantsTokens = methods.includes('tracin_we');
     if (wantsTokens && embeddings.length === 0 && (adapter.layersModel !== null || targets !== null)) {
       throw new InrunError('tracin_we needs an embedding layer; none is covered', { field: 'methods', code: 'unsupported_layer' });
@@ -211,14 +238,16 @@ export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: A
       tokenLayer,
       totals,
       tokens,
-      hessian: hvp === null ? null : { method: hvp, weights, layouts },
+      hessian: chosenHvp === null ? null : hessianOf(chosenHvp, weights, layouts),
       update: optimizerAware && className !== 'SGD' ? { optimizer: adapter.optimizer, weights } : null,
       targetEvery: options.targetEvery,
       sketch,
     });
     // Built complete above (layers, targetPass, hvp): the sinks' first look at the run is its final shape.
     const info = new RunInfoLog(runInfo);
-    return new AttributionRun({
+    // Off cpu, whether double backward works is known only after the trial's asynchronous read (before the first step).
+    if (chosenHvp !== null && pending.length > 0) pending.push(Promise.all(pending).then(() => info.setHvp(chosenHvp.method)));
+    return gateOnChecks(new AttributionRun({
       info,
       model: adapter,
       scoring: {
@@ -245,7 +274,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: A
       release: () => {
         for (const r of release.reverse()) r();
       },
-    });
+    }), pending);
   } catch (error) {
     for (const r of release.reverse()) r();
     totals?.dispose();

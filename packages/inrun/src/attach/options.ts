@@ -2,8 +2,8 @@
 import type * as tf from '@tensorflow/tfjs';
 import { InrunError, invalid, preview } from '../errors.js';
 import { TARGET_METHODS } from '../scoring/methods.js';
-import { checkRunId, newRunId } from '@inrun/store/internal';
-import type { Sink } from '@inrun/store';
+import { checkRunId, newRunId } from '@inrun/store/core';
+import type { Sink } from '@inrun/store/core';
 import type { MetricsOptions, ResolvedMetricsOptions } from '../telemetry/metrics.js';
 import type { ExampleInfo, Method, TargetData } from '../types.js';
 import { FLAT_KEYS, withFlatKeys } from './flat-options.js';

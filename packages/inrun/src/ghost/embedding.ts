@@ -4,12 +4,15 @@ import type { EmbeddingRows, GhostPath, ReportedPath, TargetLayout } from './typ
 
 /**
  * An embedding layer's per-example table gradients in compact form. Example i's gradient has one row
- * per distinct id w it looked up: the sum of b over its positions holding w. `unique` numbers the
- * (example, id) pairs, `scatterND` sums b rows per pair: O(n T dim), and every later product gathers
- * U pair rows instead of n T position rows (padding and repeated words collapse).
+ * per distinct id w it looked up: the sum of b over its positions holding w. Pairs are numbered by
+ * their first position (slot i T + first), so the shapes are static and nothing is read back: `sums`
+ * has n T rows, those of non-first positions zero. O(n T^2) comparisons find the first positions,
+ * `scatterND` sums b rows per pair: O(n T dim). Only small integers (positions below n T) are built
+ * on the device: int32 is stored as float on webgl, where large keys would collide
+ * (docs/layers.md, "GPU backends").
  */
 export interface EmbeddingPairs {
-  /** `[U, dim]`: summed b per (example, id) pair. */
+  /** `[U, dim]`: summed b per (example, id) pair; zero for slots that hold no pair. */
   readonly sums: tf.Tensor2D;
   /** `[U]` int32: the pair's id. */
   readonly words: tf.Tensor1D;
@@ -17,87 +20,62 @@ export interface EmbeddingPairs {
   readonly owner: tf.Tensor2D;
   /** `[n T, 1]` int32: each position's pair. */
   readonly position: tf.Tensor2D;
+  /** U = n T, the number of slots. */
   readonly count: number;
 }
 
 /** Call inside `tf.tidy`. */
-export function embeddingPairs(train: EmbeddingRows, vocab: number): EmbeddingPairs {
+export function embeddingPairs(train: EmbeddingRows): EmbeddingPairs {
   const [n, t] = train.ids.shape;
   const dim = train.b.shape[2];
-  const { values, indices } = uniquePairs(train.ids, vocab);
-  const count = values.shape[0]!;
-  const position = tf.reshape(indices, [n * t, 1]) as tf.Tensor2D;
-  const v = tf.scalar(vocab, 'int32');
-  const owner = tf.floorDiv(values, v);
+  const count = n * t;
+  const position = tf.reshape(tf.add(firstPositions(train.ids), tf.reshape(tf.range(0, count, t, 'int32'), [n, 1])), [count, 1]) as tf.Tensor2D;
   return {
-    sums: tf.scatterND(position, tf.reshape(train.b, [n * t, dim]), [count, dim]) as tf.Tensor2D,
-    words: tf.sub(values, tf.mul(owner, v)) as tf.Tensor1D,
-    owner: tf.reshape(owner, [count, 1]) as tf.Tensor2D,
+    sums: tf.scatterND(position, tf.reshape(train.b, [count, dim]), [count, dim]) as tf.Tensor2D,
+    words: tf.reshape(train.ids, [count]) as tf.Tensor1D,
+    owner: tf.reshape(tf.tile(tf.reshape(tf.range(0, n, 1, 'int32'), [n, 1]), [1, t]), [count, 1]) as tf.Tensor2D,
     position,
     count,
   };
 }
 
 /**
- * Backends whose tensors live in the host's memory: reading int ids back is a copy, not a device
- * transfer, and small integer work is faster in plain JavaScript than through tf.js' kernels there
- * (measured on wasm: `unique` keys a JavaScript map by strings, 0.8 us per element; an int32 add of
- * a [64, 128] and a [64, 1] tensor takes 1 ms). Other backends keep the work on the device.
+ * For each position p of each row of `ids [n, T]`, the first position of that row holding the same id:
+ * min over q of q + T [ids_q != ids_p]. `[n, T]` int32. Comparisons and a min reduction: kernels every
+ * backend has (`tf.unique` has none on webgpu and reads synchronously on webgl).
  */
-function onHost(): boolean {
-  return tf.getBackend() === 'cpu' || tf.getBackend() === 'wasm';
+function firstPositions(ids: tf.Tensor2D): tf.Tensor2D {
+  const [n, t] = ids.shape;
+  const differs = tf.cast(tf.notEqual(tf.reshape(ids, [n, t, 1]), tf.reshape(ids, [n, 1, t])), 'float32');
+  const q = tf.reshape(tf.range(0, t, 1, 'float32'), [1, 1, t]);
+  return tf.cast(tf.min(tf.add(q, tf.mul(differs, t)), 2), 'int32') as tf.Tensor2D;
 }
 
 /**
- * The distinct (row, id) pairs of `ids [rows, T]` as keys row * vocab + id, in order of first
- * appearance, and each position's index among them (`tf.unique` semantics).
+ * The target's distinct ids as slots in id order: `slot [K]` for each of the `ids [K]` target
+ * positions, `lookup [vocab]` the slot of each id (or `absent` for ids the target lacks), and a static
+ * bound `distinct` = min(vocab, K) on their number (slots past the true count stay empty). A presence
+ * table and an exclusive cumulative sum: values below vocab only.
  */
-function uniquePairs(ids: tf.Tensor2D, vocab: number): { values: tf.Tensor1D; indices: tf.Tensor1D } {
-  const [n, t] = ids.shape;
-  if (!onHost()) {
-    const keys = tf.reshape(tf.add(ids, tf.reshape(tf.mul(tf.range(0, n, 1, 'int32'), tf.scalar(vocab, 'int32')), [n, 1])), [n * t]);
-    return tf.unique(keys) as { values: tf.Tensor1D; indices: tf.Tensor1D };
-  }
-  const data = ids.dataSync();
-  const indices = new Int32Array(n * t);
-  const values: number[] = [];
-  const seen = new Map<number, number>();
-  for (let i = 0; i < n * t; i++) {
-    const key = Math.floor(i / t) * vocab + data[i]!;
-    let at = seen.get(key);
-    if (at === undefined) {
-      at = values.length;
-      seen.set(key, at);
-      values.push(key);
-    }
-    indices[i] = at;
-  }
-  return { values: tf.tensor1d(values, 'int32'), indices: tf.tensor1d(indices, 'int32') };
+function targetSlots(ids: tf.Tensor1D, vocab: number, absent: (distinct: number) => number): { slot: tf.Tensor1D; lookup: tf.Tensor1D; distinct: number } {
+  const k = ids.shape[0];
+  const distinct = Math.min(vocab, k);
+  const present = tf.cast(tf.greater(tf.scatterND(tf.reshape(ids, [k, 1]), tf.ones([k]), [vocab]), 0), 'float32');
+  const rank = tf.cumsum(present, 0, true);
+  const lookup = tf.cast(tf.add(tf.mul(rank, present), tf.mul(tf.sub(1, present), absent(distinct))), 'int32') as tf.Tensor1D;
+  return { slot: tf.cast(tf.gather(rank, ids), 'int32') as tf.Tensor1D, lookup, distinct };
 }
 
 /**
  * The compact path's cell of every training position: example * distinct + its id's slot among the
- * target's distinct ids, or the spare cell n * distinct for ids the target lacks. `[n T]` int32.
+ * target's distinct ids, or the spare cell n * distinct for ids the target lacks (`lookup` holds the
+ * spare for them; min() keeps them there after the offset). `[n T]` int32.
  */
-function compactCells(ids: tf.Tensor2D, targetIds: tf.Tensor1D, vocab: number): tf.Tensor1D {
+function compactCells(ids: tf.Tensor2D, lookup: tf.Tensor1D, distinct: number): tf.Tensor1D {
   const [n, t] = ids.shape;
-  const distinct = targetIds.shape[0]!;
   const spare = n * distinct;
-  if (!onHost()) {
-    // A lookup table over the vocabulary holds the slot, or the spare for absent ids; min() keeps absent ids at the spare.
-    const lookup = tf.add(tf.scatterND(tf.reshape(targetIds, [distinct, 1]), tf.range(-spare, distinct - spare, 1, 'int32'), [vocab]), tf.scalar(spare, 'int32'));
-    const offsets = tf.reshape(tf.mul(tf.range(0, n, 1, 'int32'), tf.scalar(distinct, 'int32')), [n, 1]);
-    return tf.reshape(tf.minimum(tf.add(tf.reshape(tf.gather(lookup, tf.reshape(ids, [n * t])), [n, t]), offsets), tf.scalar(spare, 'int32')), [n * t]);
-  }
-  const slot = new Map<number, number>();
-  targetIds.dataSync().forEach((id, i) => slot.set(id, i));
-  const data = ids.dataSync();
-  const cells = new Int32Array(n * t);
-  for (let i = 0; i < n * t; i++) {
-    const s = slot.get(data[i]!);
-    cells[i] = s === undefined ? spare : Math.floor(i / t) * distinct + s;
-  }
-  return tf.tensor1d(cells, 'int32');
+  const offsets = tf.reshape(tf.range(0, spare, distinct, 'int32'), [n, 1]);
+  return tf.reshape(tf.minimum(tf.add(tf.reshape(tf.gather(lookup, tf.reshape(ids, [n * t])), [n, t]), offsets), tf.scalar(spare, 'int32')), [n * t]) as tf.Tensor1D;
 }
 
 /** `||G_i||^2`: the squared pair sums, added up per example. `[n]`. Call inside `tf.tidy`. */
@@ -147,9 +125,8 @@ export function embeddingTargetProducts(
     const terms = tf.reshape(tf.matMul(perRow, layout.membership), [n, t, targets]) as tf.Tensor3D;
     return { path, perExample: tf.sum(terms, 1) as tf.Tensor2D, perPosition: () => terms };
   }
-  // The target's distinct ids and each target position's index among them.
-  const { values: targetIds, indices: targetSlot } = uniquePairs(tf.reshape(target.ids, [1, k * tk]) as tf.Tensor2D, vocab);
-  const distinct = targetIds.shape[0]!;
+  // The target's distinct ids (a static bound on their number) and each target position's slot among them.
+  const { slot: targetSlot, lookup, distinct } = targetSlots(tf.reshape(target.ids, [k * tk]) as tf.Tensor1D, vocab, (d) => n * d);
   if (chooseEmbeddingVariant(n, t, dim, distinct, targets, train.ids.size) === 'gather') {
     const p = pairs();
     const pairTerms = embeddingPairTerms(p, embeddingGradients(target, layout.ranges, vocab));
@@ -158,14 +135,14 @@ export function embeddingTargetProducts(
       perExample: tf.scatterND(p.owner, pairTerms, [n, targets]) as tf.Tensor2D,
       perPosition: () => {
         // Each pair's term split evenly over its positions: exact once positions are grouped by id.
-        const positions = tf.scatterND(p.position, tf.ones([n * t]), [p.count]);
+        const positions = tf.maximum(tf.scatterND(p.position, tf.ones([n * t]), [p.count]), 1);
         const share = tf.div(pairTerms, tf.reshape(positions, [p.count, 1]));
         return tf.reshape(tf.gather(share, tf.reshape(p.position, [n * t])), [n, t, targets]) as tf.Tensor3D;
       },
     };
   }
   // Compact: the training b rows scattered into [n, distinct, dim] cells, with a spare for absent ids.
-  const cell = compactCells(train.ids, targetIds, vocab);
+  const cell = compactCells(train.ids, lookup, distinct);
   const cells = tf.reshape(cell, [n * t, 1]);
   // One spare "example" of `distinct` rows past the end: absent positions land in its first row. Its
   // product row is dropped after the matMul (slicing the [n * distinct, dim] table itself is a copy

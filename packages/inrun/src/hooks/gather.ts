@@ -1,5 +1,6 @@
 // The opt-in fast GatherV2 gradient (scatterND) for Embedding layers on tf.js' cpu and wasm backends.
 import * as tf from '@tensorflow/tfjs';
+import { warn } from '../warn.js';
 import { InrunError } from '../errors.js';
 
 /**
@@ -43,7 +44,7 @@ export function checkEmbeddingGradient(layer: string): void {
   }
   if (!warnedSlowGather) {
     warnedSlowGather = true;
-    process.emitWarning(`inrun: Embedding layer "${layer}" on the cpu backend uses tf.js' stock gradient, which loops over every vocabulary row (seconds a step at 5,000 words): ${advice}`, 'InrunWarning');
+    warn(`inrun: Embedding layer "${layer}" on the cpu backend uses tf.js' stock gradient, which loops over every vocabulary row (seconds a step at 5,000 words): ${advice}`);
   }
 }
 

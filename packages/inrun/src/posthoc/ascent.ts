@@ -78,7 +78,7 @@ export async function ascend(model: ModelAdapter, variables: readonly tf.Variabl
         const ys = data.ys.map((y) => tf.gather(y, idx));
         return optimizer.minimize(() => tf.neg(tf.mean(model.perExampleLoss(ys, model.forward(xs)))) as tf.Scalar, true, [...variables])!;
       });
-      const loss = -cost.dataSync()[0]!;
+      const loss = -(await cost.data())[0]!;
       cost.dispose();
       average = 0.9 * average + 0.1 * loss;
       const bad = !Number.isFinite(loss) ? 'non-finite' : average > o.ceiling ? 'loss-ceiling' : null;
@@ -101,8 +101,8 @@ export async function ascend(model: ModelAdapter, variables: readonly tf.Variabl
   return { steps, stopped };
 }
 
-/** Mean per-example loss of the first `limit` rows (all by default), `batchSize` rows per forward pass. */
-export function meanLoss(model: ModelAdapter, data: Rows, batchSize: number, limit = data.rows): number {
+/** Mean per-example loss of the first `limit` rows (all by default), `batchSize` rows per forward pass; one asynchronous read per pass. */
+export async function meanLoss(model: ModelAdapter, data: Rows, batchSize: number, limit = data.rows): Promise<number> {
   const rows = Math.min(limit, data.rows);
   let sum = 0;
   for (let start = 0; start < rows; start += batchSize) {
@@ -112,7 +112,7 @@ export function meanLoss(model: ModelAdapter, data: Rows, batchSize: number, lim
       const ys = data.ys.map((y) => tf.slice(y, start, n));
       return tf.sum(model.perExampleLoss(ys, model.forward(xs)));
     });
-    sum += part.dataSync()[0]!;
+    sum += (await part.data())[0]!;
     part.dispose();
   }
   return sum / rows;

@@ -64,7 +64,9 @@ export async function namedRows(group: 'sources' | 'targets', given: Readonly<Re
         if (data === null || typeof data !== 'object') throw new InrunError(`expected { xs, ys } or a tf.data.Dataset, got ${preview(data)}`, { field });
         tensors = data as { xs: tf.Tensor | tf.Tensor[]; ys: tf.Tensor | tf.Tensor[] };
       }
-      rows.set(name, checkLabelled(field, tensors, model));
+      const pending: Promise<void>[] = [];
+      rows.set(name, checkLabelled(field, tensors, model, pending));
+      await Promise.all(pending);
     }
   } catch (error) {
     tf.dispose(owned);

@@ -46,7 +46,12 @@ export async function untrac(model: tf.LayersModel | FunctionalModel, options: U
       try {
         const evalLimit = o.method === 'untrac' ? Number.POSITIVE_INFINITY : o.evalRows;
         const lossOf = (name: string) => meanLoss(adapter, measured.rows.get(name)!, o.evalBatchSize, evalLimit);
-        const before = new Map(measured.names.map((n) => [n, lossOf(n)]));
+        const lossesNow = async () => {
+          const losses = new Map<string, number>();
+          for (const n of measured.names) losses.set(n, await lossOf(n));
+          return losses;
+        };
+        const before = await lossesNow();
         const rows: UntracRow[] = [];
         for (const [i, name] of unlearned.names.entries()) {
           const t0 = performance.now();
@@ -54,7 +59,7 @@ export async function untrac(model: tf.LayersModel | FunctionalModel, options: U
           progress.begin(name, planned[i]!);
           const { steps, stopped, after } = await withRestore(variables, async () => {
             const result = await ascendOn(adapter, variables, data, o, batchOf(data), progress);
-            return { ...result, after: new Map(measured.names.map((n) => [n, lossOf(n)])) };
+            return { ...result, after: await lossesNow() };
           });
           progress.end();
           const seconds = (performance.now() - t0) / 1000;
@@ -100,8 +105,8 @@ async function withRestore<T>(variables: readonly tf.Variable[], body: () => Pro
   }
 }
 
-function ascendOn(model: ModelAdapter, variables: readonly tf.Variable[], data: Rows, o: ResolvedUntracOptions, batchSize: number, progress: ProgressTracker) {
-  const startLoss = meanLoss(model, data, o.evalBatchSize);
+async function ascendOn(model: ModelAdapter, variables: readonly tf.Variable[], data: Rows, o: ResolvedUntracOptions, batchSize: number, progress: ProgressTracker) {
+  const startLoss = await meanLoss(model, data, o.evalBatchSize);
   return ascend(model, variables, data, {
     optimizer: o.optimizer,
     epochs: o.epochs,

@@ -4,9 +4,10 @@ import type { IdIndex } from '../hooks/ids.js';
 import { readLearningRate } from '../hooks/optimizer.js';
 import type { RunSketch } from '../scoring/attributor.js';
 import type { Scores } from '../types.js';
-import { checkpointName, markLatest, saveCheckpoint, type CheckpointInfo } from './checkpoint.js';
+import type { CheckpointInfo } from './checkpoint.js';
+import { requireCheckpointFolders } from './checkpoint-choice.js';
+import { checkpointName } from './checkpoint-name.js';
 import { sketchFiles } from './sketch-files.js';
-import { totalsFiles } from './totals-files.js';
 
 /** What a checkpoint records besides the model. */
 export interface CheckpointContent {
@@ -30,8 +31,10 @@ export async function writeRunCheckpoint(model: tf.LayersModel, dir: string, con
     learningRate: readLearningRate(content.optimizer),
   };
   const name = checkpointName(info.step);
-  const extra = { ...totalsFiles(content.totals, content.columns), ...(content.sketch === null ? {} : await sketchFiles(content.sketch, content.index)) };
-  await saveCheckpoint(model, `${dir}/${name}`, info, extra);
-  markLatest(dir, name);
+  // The file system comes through the checkpoint-folders seam: the browser entry has none (an InrunError naming `checkpoint`).
+  const folders = requireCheckpointFolders('checkpoint');
+  const extra = { ...folders.totalsFiles(content.totals, content.columns), ...(content.sketch === null ? {} : await sketchFiles(content.sketch, content.index)) };
+  await folders.save(model, `${dir}/${name}`, info, extra);
+  folders.markLatest(dir, name);
   return { ...info, savedAt: new Date().toISOString() };
 }

@@ -147,7 +147,7 @@ export async function saveCheckpoint(
       { includeOptimizer: true },
     );
     const optimizerScalars: Record<string, number> = {};
-    for (const [key, v] of scalarVariables(model.optimizer)) optimizerScalars[key] = v.dataSync()[0]!;
+    for (const [key, v] of scalarVariables(model.optimizer)) optimizerScalars[key] = (await v.data())[0]!;
     const weightCount = (JSON.parse(readFileSync(join(tmp, MODEL), 'utf8')) as { weightSpecs?: WeightSpec[] }).weightSpecs?.length ?? 0;
     const stored: StoredInfo = { ...info, savedAt: new Date().toISOString(), optimizerScalars, weightCount };
     writeFileSync(join(tmp, INFO), JSON.stringify(stored, null, 2));
@@ -235,7 +235,4 @@ export async function loadCheckpoint(path: string): Promise<tf.LayersModel> {
   return model;
 }
 
-/** The folder for a run's checkpoint after `step`: `<parent>/step-000000123`. */
-export function checkpointName(step: number): string {
-  return `step-${String(Math.max(step, 0)).padStart(9, '0')}`;
-}
+export { checkpointName } from './checkpoint-name.js';

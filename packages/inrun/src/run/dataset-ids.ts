@@ -9,7 +9,7 @@ export interface ElementHooks {
   /** After a fetch, between steps; `ended` when the dataset ran out (an epoch ended). */
   readonly afterNext: (ended: boolean) => Promise<void>;
   /** An element's ids and labels, right before its step. */
-  readonly onElement: (ids: readonly ExampleId[], ys: unknown) => void;
+  readonly onElement: (ids: readonly ExampleId[], ys: unknown) => void | Promise<void>;
 }
 
 /** The dataset fitDataset iterates: elements `{ xs, ys, ids }` lose their ids, which go to `hooks.onElement`. */
@@ -29,7 +29,7 @@ export function withIds(source: DatasetLike<unknown>, hooks: ElementHooks): Data
           if (ended) return item;
           const { ids, ...rest } = item.value as { ids?: unknown; ys?: unknown };
           const list = await readBatchIds(ids, 'dataset element ids');
-          hooks.onElement(list, rest.ys);
+          await hooks.onElement(list, rest.ys);
           return { done: false, value: rest };
         },
       };

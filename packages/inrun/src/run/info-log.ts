@@ -3,8 +3,9 @@ import type { RunInfo } from '../types.js';
 
 /**
  * attach builds the first snapshot complete (layers, targetPass and hvp are all known there, before any
- * sink sees it). Two facts only come later: each `run.fit` call's shuffle seed, and how many token
- * positions changed (known at the first top-tokens read). Rather than mutate an object the sinks already
+ * sink sees it). Three facts can come later: each `run.fit` call's shuffle seed, how many token
+ * positions changed (known at the first top-tokens read), and, off the cpu backend, the Hessian-vector
+ * method when `hvp: 'auto'` (its double-backward trial reads asynchronously, before the first step). Rather than mutate an object the sinks already
  * hold, each makes a new frozen snapshot: sinks (through Delivery's `() => RunInfo`) and `run.info` read
  * the newest, and an object once handed out never changes.
  */
@@ -23,6 +24,12 @@ export class RunInfoLog {
   /** A `run.fit` call's shuffle seed (`seeds`, in call order). */
   addSeed(seed: number): void {
     this.snapshot = frozen({ ...this.snapshot, seeds: [...this.snapshot.seeds, seed] });
+  }
+
+  /** The Hessian-vector method `hvp: 'auto'` settled on once its trial was read. */
+  setHvp(method: RunInfo['hvp']): void {
+    if (this.snapshot.hvp === method) return;
+    this.snapshot = frozen({ ...this.snapshot, hvp: method });
   }
 
   /** A fact about the run found while it runs, kept in `meta` beside the user's entries. */

@@ -2,6 +2,7 @@
 import type { NonFinitePolicy } from '../attach/options.js';
 import { InrunError } from '../errors.js';
 import type { RunMetrics } from '../telemetry/metrics.js';
+import { warn } from '../warn.js';
 
 export class NonFiniteSteps {
   private count = 0;
@@ -41,7 +42,7 @@ export class NonFiniteSteps {
     this.firstStep ??= steps[0]!;
     this.metrics?.nonFinite(steps.length);
     const shown = steps.slice(0, 5).join(', ') + (steps.length > 5 ? `, ... (${steps.length} steps)` : '');
-    process.emitWarning(`inrun: run "${this.runId}": step ${shown} not finite (NaN or Infinity in the loss, a target loss or a score); policy nonFinite: '${this.policy}'`, 'InrunWarning');
+    warn(`inrun: run "${this.runId}": step ${shown} not finite (NaN or Infinity in the loss, a target loss or a score); policy nonFinite: '${this.policy}'`);
   }
 
   /** Under 'stop', after a flush delivered every finite step: throws (and keeps) the error for the first bad step. */

@@ -2,8 +2,7 @@
 import { InrunError, invalid } from '../errors.js';
 import type { ResumeState } from '@inrun/store';
 import type { Delivery } from '../stream/delivery.js';
-import { readCheckpointInfo, resolveCheckpoint } from './checkpoint.js';
-import { readTotalsFiles } from './totals-files.js';
+import { requireCheckpointFolders } from './checkpoint-choice.js';
 
 /** Where a resumed run continues: after `step`, in the epoch after `epoch`. */
 export interface ResumePoint {
@@ -14,7 +13,7 @@ export interface ResumePoint {
 
 /** Reads and checks the point `run.resume(from)` continues after; the checkpoint must belong to run `runId`. */
 export function resumePoint(from: string | { readonly afterStep: number }, runId: string): ResumePoint {
-  const point = typeof from === 'string' ? readCheckpointInfo(from) : { runId, step: from.afterStep, epoch: null };
+  const point = typeof from === 'string' ? requireCheckpointFolders('resume').readInfo(from) : { runId, step: from.afterStep, epoch: null };
   if (!Number.isInteger(point.step) || point.step < -1) invalid('afterStep', 'an integer >= -1', point.step);
   if (point.runId !== runId) {
     throw new InrunError(`the checkpoint belongs to run "${point.runId}", this run is "${runId}"; attach with runId: "${point.runId}"`, {
@@ -29,7 +28,7 @@ export function resumePoint(from: string | { readonly afterStep: number }, runId
 export async function resumeTotals(from: string | { readonly afterStep: number }, point: ResumePoint, delivery: Delivery, columns: readonly string[]): Promise<ResumeState> {
   const sinkState = await delivery.resume(point.step);
   // A checkpoint's own totals first: the sinks' newest snapshot may be of a later checkpoint that never finished.
-  const state = (typeof from === 'string' ? readTotalsFiles(resolveCheckpoint(from), columns, point.step) : null) ?? sinkState;
+  const state = (typeof from === 'string' ? requireCheckpointFolders('resume').readTotals(requireCheckpointFolders('resume').resolve(from), columns, point.step) : null) ?? sinkState;
   if (sinkState === null || state === null) throw new InrunError('resume needs a sink that can resume (sqliteSink or parquetSink)', { field: 'sinks', code: 'invalid_option' });
   return state;
 }

@@ -113,7 +113,7 @@ export class AttributionRun implements Run {
     const callSeed = this.seeds.next(seed);
     this.parts.info.addSeed(callSeed);
     try {
-      checkBatchLabels(this.requireLayersModel('fit'), ty, 'y');
+      await checkBatchLabels(this.requireLayersModel('fit'), ty, 'y');
       const dataset = arrayBatches(tx, ty, trainIds, batchSize, shuffle, callSeed, () => this.epochs.current ?? rest.initialEpoch ?? 0);
       const datasetArgs = { ...rest, epochs, validationBatchSize: batchSize } as tf.ModelFitDatasetArgs<unknown>;
       if (validation !== undefined) (datasetArgs as { validationData?: unknown }).validationData = validation;
@@ -142,9 +142,9 @@ export class AttributionRun implements Run {
         await this.schedule.afterStep();
         surfaceSinkFailure(this.parts.delivery);
       },
-      onElement: (ids, ys) => {
-        // Labels as run.fit checks them (one-hot width; sparse ids in range: one small read per batch).
-        checkBatchLabels(this.parts.model.layersModel, ys, 'dataset element ys');
+      onElement: async (ids, ys) => {
+        // Labels as run.fit checks them (one-hot width; sparse ids in range: one small asynchronous read per batch).
+        await checkBatchLabels(this.parts.model.layersModel, ys, 'dataset element ys');
         // One element is fetched right before its step; a leftover belongs to a step that never ran.
         this.queue.set({ ids, field: 'dataset element ids' });
       },

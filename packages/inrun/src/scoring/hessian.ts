@@ -1,5 +1,6 @@
 // Parameter algebra over covered layers (gradients, directions, products) and Hessian-vector products of target losses.
 import * as tf from '@tensorflow/tfjs';
+import { whenRead } from './host-values.js';
 import { pieceGradients, pieceParamProducts } from '../ghost/pieces.js';
 import type { TargetGroupRows } from '../ghost/products.js';
 import type { LayerRows, PieceParams, WeightLayout } from '../ghost/types.js';
@@ -132,12 +133,13 @@ function targetLosses(ctx: HessianContext): (() => tf.Scalar)[] {
  * always fail loudly: an op whose gradient is not differentiable throws (ClipByValue's gradient, in
  * every Keras cross-entropy, uses LogicalAnd), but ops whose gradient reads their own output (tanh,
  * sigmoid, softmax, exp) silently lose their second derivative (measured; matMul, relu, square, log,
- * div and mul are exact). Returns null when double backward is right, else why not. Run once, at attach.
+ * div and mul are exact). Gives null when double backward is right, else why not: at once on the cpu
+ * backend, else as a promise after one asynchronous read (see `whenRead`). Run once, at attach.
  */
-export function tryDoubleBackward(ctx: HessianContext): string | null {
+export function tryDoubleBackward(ctx: HessianContext): string | null | Promise<string | null> {
+  let relative: tf.Scalar;
   try {
-    let verdict: string | null = null;
-    tf.tidy(() => {
+    relative = tf.tidy(() => {
       let seed = 7;
       const u = new Map([...ctx.weights].map(([k, ws]) => [k, fromWeights(ctx.layouts.get(k)!, ws.map((w) => tf.randomNormal(w.shape, 0, 1, 'float32', seed++)))]));
       const exact = hessianVectorProducts('double-backward', ctx, u);
@@ -146,16 +148,21 @@ export function tryDoubleBackward(ctx: HessianContext): string | null {
         tf.concat([...m.keys()].sort().flatMap((k) => weightShaped(m.get(k)!, 0).map((t) => tf.reshape(t, [-1]))));
       const a = flat(exact);
       const b = flat(approx);
-      const relative = tf.div(tf.norm(tf.sub(a, b)), tf.maximum(tf.norm(b), 1e-30)).dataSync()[0]!;
-      if (relative > 1e-2) {
-        verdict = `it differs from finite differences by ${(relative * 100).toFixed(0)}% (tf.js loses the second derivative of ops whose gradient reads their output: tanh, sigmoid, softmax, exp)`;
-      }
+      return tf.div(tf.norm(tf.sub(a, b)), tf.maximum(tf.norm(b), 1e-30)) as tf.Scalar;
     });
-    return verdict;
   } catch (error) {
     releaseTape();
     return error instanceof Error ? error.message : String(error);
   }
+  let verdict: string | null = null;
+  const later = whenRead([relative], ([values]) => {
+    const r = values![0]!;
+    verdict =
+      r > 1e-2
+        ? `it differs from finite differences by ${(r * 100).toFixed(0)}% (tf.js loses the second derivative of ops whose gradient reads their output: tanh, sigmoid, softmax, exp)`
+        : null;
+  });
+  return later === null ? verdict : later.then(() => verdict);
 }
 
 /**

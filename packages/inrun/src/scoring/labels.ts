@@ -1,6 +1,7 @@
 // Label checks against a LayersModel's outputs: one-hot width, and sparse class ids in range.
 import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
+import { whenRead } from './host-values.js';
 
 const SPARSE = new Set(['sparseCategoricalCrossentropy', 'sparse_categorical_crossentropy']);
 
@@ -13,10 +14,12 @@ function lossNames(model: tf.LayersModel): (string | null)[] {
 /**
  * Checks labels `ys` (one per model output) before they reach tf.js, whose broadcasting would turn
  * a one-hot label of the wrong width into a raw shape error (or, for width 1, silently wrong losses)
- * and whose sparse cross-entropy scores a class id out of range as a zero loss. One host read of the
- * sparse labels' range per call (never per step). `field` names the labels (`y`, `targets.val.ys`).
+ * and whose sparse cross-entropy scores a class id out of range as a zero loss. One read of the sparse
+ * labels' range per call (never inside a step), never synchronous (see {@link whenRead}): where it
+ * must wait, its promise goes to `pending` (or, without `pending`, the check is skipped: callers that
+ * can wait use {@link checkBatchLabels}). `field` names the labels (`y`, `targets.val.ys`).
  */
-export function checkLabels(model: tf.LayersModel, ys: readonly tf.Tensor[], field: string): void {
+export function checkLabels(model: tf.LayersModel, ys: readonly tf.Tensor[], field: string, pending?: Promise<void>[]): void {
   const names = lossNames(model);
   model.outputs.forEach((output, i) => {
     const y = ys[i];
@@ -26,16 +29,22 @@ export function checkLabels(model: tf.LayersModel, ys: readonly tf.Tensor[], fie
     const classes = shape.at(-1);
     if (SPARSE.has(names[i] ?? '')) {
       if (typeof classes !== 'number') return;
-      const [min, max, fractional] = tf.tidy(() => {
+      if (y.size === 0) return;
+      // One tensor of [min, max, any fractional]: a single read.
+      const range = tf.tidy(() => {
         const v = tf.cast(y, 'float32');
-        return [tf.min(v), tf.max(v), tf.any(tf.notEqual(v, tf.floor(v)))].map((t) => t.dataSync()[0]!);
+        return tf.stack([tf.min(v), tf.max(v), tf.cast(tf.any(tf.notEqual(v, tf.floor(v))), 'float32')]);
       });
-      if (y.size > 0 && (min! < 0 || max! >= classes || fractional === 1)) {
-        throw new InrunError(`sparse labels must be class ids in [0, ${classes - 1}] (the model has ${classes} outputs), got values in [${min}, ${max}]${fractional === 1 ? ', some not integers' : ''}`, {
-          field: at,
-          code: 'invalid_input',
-        });
-      }
+      const later = whenRead([range], ([values]) => {
+        const [min, max, fractional] = [values![0]!, values![1]!, values![2]!];
+        if (min < 0 || max >= classes || fractional === 1) {
+          throw new InrunError(`sparse labels must be class ids in [0, ${classes - 1}] (the model has ${classes} outputs), got values in [${min}, ${max}]${fractional === 1 ? ', some not integers' : ''}`, {
+            field: at,
+            code: 'invalid_input',
+          });
+        }
+      });
+      if (later !== null) pending?.push(later);
       return;
     }
     const want = shape.slice(1);
@@ -47,4 +56,11 @@ export function checkLabels(model: tf.LayersModel, ys: readonly tf.Tensor[], fie
       });
     }
   });
+}
+
+/** {@link checkLabels} for callers that can wait (run.fit, each fitDataset batch): the range read is awaited, never synchronous. */
+export async function checkBatchLabels(model: tf.LayersModel, ys: readonly tf.Tensor[], field: string): Promise<void> {
+  const pending: Promise<void>[] = [];
+  checkLabels(model, ys, field, pending);
+  await Promise.all(pending);
 }

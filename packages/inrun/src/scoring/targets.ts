@@ -4,6 +4,7 @@ import { InrunError, preview } from '../errors.js';
 import type { TargetLayout } from '../ghost/types.js';
 import { Capture, probeSeed, withCapture } from '../hooks/capture.js';
 import type { ModelAdapter } from '../model/adapter.js';
+import { whenRead } from './host-values.js';
 import { checkLabels } from './labels.js';
 import type { TargetData } from '../types.js';
 
@@ -50,18 +51,20 @@ function checkTensors(field: string, value: unknown, count: number | null): tf.T
   return tensors;
 }
 
-function checkTarget(name: string, data: TargetData, model: ModelAdapter): Checked {
+function checkTarget(name: string, data: TargetData, model: ModelAdapter, pending: Promise<void>[]): Checked {
   if (name.length === 0 || name.length > 100 || name.includes(':')) {
     throw new InrunError(`expected a name of 1 to 100 characters without ':', got ${preview(name)}`, { field: 'targets' });
   }
-  return { name, ...checkLabelled(`targets.${name}`, data, model) };
+  return { name, ...checkLabelled(`targets.${name}`, data, model, pending) };
 }
 
 /**
  * Checks labelled rows against the model (tensors, row counts, input shapes, one dry forward and
- * loss pass); errors name `field` and the part at fault (`field.xs`, `field.ys[1]`, ...).
+ * loss pass); errors name `field` and the part at fault (`field.xs`, `field.ys[1]`, ...). The checks of
+ * values (finite rows, sparse label range) throw here on the cpu backend; elsewhere they need an
+ * asynchronous read and their promises go to `pending` (see `whenRead`).
  */
-export function checkLabelled(field: string, data: TargetData, model: ModelAdapter): { xs: tf.Tensor[]; ys: tf.Tensor[]; rows: number } {
+export function checkLabelled(field: string, data: TargetData, model: ModelAdapter, pending: Promise<void>[]): { xs: tf.Tensor[]; ys: tf.Tensor[]; rows: number } {
   if (data === null || typeof data !== 'object') throw new InrunError(`expected { xs, ys }, got ${preview(data)}`, { field });
   const xs = checkTensors(`${field}.xs`, data.xs, model.inputShapes?.length ?? null);
   const ys = checkTensors(`${field}.ys`, data.ys, model.outputs);
@@ -83,16 +86,20 @@ export function checkLabelled(field: string, data: TargetData, model: ModelAdapt
       );
     }
   });
-  if (model.layersModel !== null) checkLabels(model.layersModel, ys, `${field}.ys`);
-  // One host read at attach (never during training): a NaN in a target would turn every score NaN.
-  [...xs, ...ys].forEach((t, i) => {
-    if (t.dtype !== 'float32') return;
-    const finite = tf.tidy(() => tf.all(tf.isFinite(t)).dataSync()[0] === 1);
-    if (!finite) {
+  if (model.layersModel !== null) checkLabels(model.layersModel, ys, `${field}.ys`, pending);
+  // One read at attach (never during training), of one flag per float tensor: a NaN in a target would turn every score NaN.
+  const floats = [...xs, ...ys].map((t, i) => ({ t, i })).filter(({ t }) => t.dtype === 'float32');
+  if (floats.length > 0) {
+    const flags = tf.tidy(() => tf.stack(floats.map(({ t }) => tf.cast(tf.all(tf.isFinite(t)), 'float32'))));
+    const later = whenRead([flags], ([finite]) => {
+      const bad = floats.findIndex((_, j) => finite![j] !== 1);
+      if (bad < 0) return;
+      const i = floats[bad]!.i;
       const which = i < xs.length ? `xs${xs.length > 1 ? `[${i}]` : ''}` : `ys${ys.length > 1 ? `[${i - xs.length}]` : ''}`;
       throw new InrunError('holds NaN or Infinity; rows must be finite', { field: `${field}.${which}`, code: 'invalid_input' });
-    }
-  });
+    });
+    if (later !== null) pending.push(later);
+  }
   // Dry run: the model's own forward and loss on the target, so that a label of the wrong shape or
   // type fails now, not in the middle of training.
   tf.tidy(() => {
@@ -146,14 +153,14 @@ function makeGroup(first: number, members: Checked[]): TargetGroup {
 }
 
 /** Validates the named targets (shapes, dry run of the loss) and groups them for target passes. */
-export function prepareTargets(targets: Readonly<Record<string, TargetData>> | undefined, model: ModelAdapter): TargetSet | null {
+export function prepareTargets(targets: Readonly<Record<string, TargetData>> | undefined, model: ModelAdapter, pending: Promise<void>[]): TargetSet | null {
   if (targets === undefined) return null;
   if (targets === null || typeof targets !== 'object' || Array.isArray(targets)) {
     throw new InrunError(`expected an object of named targets like { val: { xs, ys } }, got ${preview(targets)}`, {
       field: 'targets',
     });
   }
-  const checked = Object.entries(targets).map(([name, data]) => checkTarget(name, data, model));
+  const checked = Object.entries(targets).map(([name, data]) => checkTarget(name, data, model, pending));
   if (checked.length === 0) return null;
   const groups: TargetGroup[] = [];
   let start = 0;

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
 import { coarseMap } from './losses.js';
 import type { UnlearnRows } from './options.js';
-import { labelsOf, predictedOf, probabilitiesOf, rowLosses } from './outputs.js';
+import { labelsOf, predictedOf, probabilitiesOf, rowLosses, rowLossesNow, valuesNow } from './outputs.js';
 
 /**
  * Loss-threshold membership inference: the AUC of telling `forget` rows from `heldOut` rows (never
@@ -12,8 +12,16 @@ import { labelsOf, predictedOf, probabilitiesOf, rowLosses } from './outputs.js'
  * retrained model's AUC, not with 0.5 (a whole class, for instance, differs from held-out rows).
  */
 export function membershipAuc(model: tf.LayersModel, forget: UnlearnRows, heldOut: UnlearnRows): number {
-  const a = rowLosses(model, forget);
-  const b = Float64Array.from(rowLosses(model, heldOut)).sort();
+  return aucOf(rowLossesNow(model, forget), rowLossesNow(model, heldOut));
+}
+
+/** {@link membershipAuc} with asynchronous reads (what `unlearn()` uses). */
+export async function membershipAucAsync(model: tf.LayersModel, forget: UnlearnRows, heldOut: UnlearnRows): Promise<number> {
+  return aucOf(await rowLosses(model, forget), await rowLosses(model, heldOut));
+}
+
+function aucOf(a: Float32Array, heldOut: Float32Array): number {
+  const b = Float64Array.from(heldOut).sort();
   // For each forget loss, count held-out losses above it (and ties), by binary search.
   const above = (v: number, strict: boolean) => {
     let lo = 0;
@@ -63,8 +71,10 @@ function accuracies(model: tf.LayersModel, rows: UnlearnRows, coarseOf: readonly
     const map = coarseMap(coarseOf);
     const coarsePred = tf.argMax(tf.matMul(probabilitiesOf(model, out), map), 1);
     const coarseTrue = tf.gather(tf.tensor1d([...coarseOf], 'int32'), labels);
-    const share = (a: tf.Tensor, b: tf.Tensor) => tf.mean(tf.cast(tf.equal(a, b), 'float32')).dataSync()[0]!;
-    return { fine: share(predictedOf(model, out), labels), coarse: share(coarsePred, coarseTrue) };
+    const share = (a: tf.Tensor, b: tf.Tensor) => tf.mean(tf.cast(tf.equal(a, b), 'float32'));
+    // Both shares in one read.
+    const both = valuesNow(tf.stack([share(predictedOf(model, out), labels), share(coarsePred, coarseTrue)]));
+    return { fine: both[0]!, coarse: both[1]! };
   });
 }
 

@@ -1,5 +1,6 @@
 // A classifier's outputs read the same way by every method and metric: per-row loss, labels, probabilities, logits.
 import * as tf from '@tensorflow/tfjs';
+import { hostValues } from '../scoring/host-values.js';
 
 /** Whether the model's last layer applies a softmax (its outputs are probabilities, not logits). */
 export function softmaxOutput(model: tf.LayersModel): boolean {
@@ -71,16 +72,48 @@ export function trueLogOdds(model: tf.LayersModel, ys: tf.Tensor, out: tf.Tensor
   return tf.sub(log(tf.sum(tf.mul(p, y), 1)), log(tf.sum(tf.mul(p, tf.sub(1, y)), 1))) as tf.Tensor1D;
 }
 
-/** Share of rows whose predicted class is their label; rows are predicted in batches. */
-export function accuracy(model: tf.LayersModel, rows: { readonly xs: tf.Tensor; readonly ys: tf.Tensor }, batchSize = 256): number {
+/** Share of rows whose predicted class is their label; rows are predicted in batches. One asynchronous read. */
+export async function accuracy(model: tf.LayersModel, rows: { readonly xs: tf.Tensor; readonly ys: tf.Tensor }, batchSize = 256): Promise<number> {
   const classes = model.outputs[0]!.shape.at(-1) ?? 1;
-  return tf.tidy(() => {
+  const share = tf.tidy(() => {
     const out = model.predict(rows.xs, { batchSize }) as tf.Tensor;
-    return tf.mean(tf.cast(tf.equal(predictedOf(model, out), labelsOf(rows.ys, classes)), 'float32')).dataSync()[0]!;
+    return tf.mean(tf.cast(tf.equal(predictedOf(model, out), labelsOf(rows.ys, classes)), 'float32'));
   });
+  try {
+    return (await share.data())[0]!;
+  } finally {
+    share.dispose();
+  }
 }
 
-/** The model's loss on each row, as numbers. */
-export function rowLosses(model: tf.LayersModel, rows: { readonly xs: tf.Tensor; readonly ys: tf.Tensor }, batchSize = 256): Float32Array {
-  return tf.tidy(() => rowLoss(model, rows.ys, model.predict(rows.xs, { batchSize }) as tf.Tensor).dataSync() as Float32Array);
+function rowLossTensor(model: tf.LayersModel, rows: { readonly xs: tf.Tensor; readonly ys: tf.Tensor }, batchSize: number): tf.Tensor {
+  return tf.tidy(() => rowLoss(model, rows.ys, model.predict(rows.xs, { batchSize }) as tf.Tensor));
+}
+
+/** The model's loss on each row, as numbers. One asynchronous read. */
+export async function rowLosses(model: tf.LayersModel, rows: { readonly xs: tf.Tensor; readonly ys: tf.Tensor }, batchSize = 256): Promise<Float32Array> {
+  const losses = rowLossTensor(model, rows, batchSize);
+  try {
+    return (await losses.data()) as Float32Array;
+  } finally {
+    losses.dispose();
+  }
+}
+
+/**
+ * A tensor's values for the synchronous public metrics (`membershipAuc`, `qualityUtility`): read in
+ * place on cpu, else a synchronous read their signature needs. Training paths never use it.
+ */
+export function valuesNow(t: tf.Tensor): ArrayLike<number> {
+  return hostValues(t) ?? t.dataSync();
+}
+
+/** {@link rowLosses} for the synchronous public metrics (see {@link valuesNow}). */
+export function rowLossesNow(model: tf.LayersModel, rows: { readonly xs: tf.Tensor; readonly ys: tf.Tensor }, batchSize = 256): Float32Array {
+  const losses = rowLossTensor(model, rows, batchSize);
+  try {
+    return Float32Array.from(valuesNow(losses));
+  } finally {
+    losses.dispose();
+  }
 }

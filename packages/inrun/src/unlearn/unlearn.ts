@@ -4,7 +4,7 @@ import { permutation, seededRandom } from '../hooks/fit.js';
 import { adaptedLayers, cloneModel, mergeAdapters, withAdapters } from './adapt.js';
 import { stepLoss, type StepBatch } from './losses.js';
 import { resolveUnlearnOptions, type ResolvedUnlearnOptions, type UnlearnMethod, type UnlearnOptions, type UnlearnRows } from './options.js';
-import { membershipAuc } from './metrics.js';
+import { membershipAucAsync } from './metrics.js';
 import { accuracy, predictedOf, probabilitiesOf, rowLosses } from './outputs.js';
 
 /** One point of the training curve: mean loss (the model's own) on the forget and retain rows after an epoch. */
@@ -46,7 +46,7 @@ export interface UnlearnMetrics {
   readonly forgetMoved: boolean;
   /**
    * With `heldOut` rows: the loss-threshold membership AUC of forget vs held-out rows
-   * ({@link membershipAuc}) for the input model and the returned one; null without `heldOut`.
+   * (`membershipAuc`) for the input model and the returned one; null without `heldOut`.
    */
   readonly membership: { readonly before: number; readonly after: number } | null;
   /** rfa-lora's bounded forget term: the mean loss the forget rows were raised to; null otherwise. */
@@ -72,8 +72,8 @@ function take(rows: UnlearnRows, idx: readonly number[] | Int32Array): UnlearnRo
   });
 }
 
-function meanLoss(model: tf.LayersModel, rows: UnlearnRows): number {
-  const losses = rowLosses(model, rows);
+async function meanLoss(model: tf.LayersModel, rows: UnlearnRows): Promise<number> {
+  const losses = await rowLosses(model, rows);
   return losses.reduce((s, v) => s + v, 0) / losses.length;
 }
 
@@ -82,11 +82,11 @@ function meanLoss(model: tf.LayersModel, rows: UnlearnRows): number {
  * constant, or with held-out rows the held-out loss of the same rank, so that the forget rows'
  * losses end up distributed like those of rows the model never saw.
  */
-function forgetLossTargets(model: tf.LayersModel, o: ResolvedUnlearnOptions): Float64Array {
+async function forgetLossTargets(model: tf.LayersModel, o: ResolvedUnlearnOptions): Promise<Float64Array> {
   const n = o.forget.xs.shape[0]!;
   if (o.forgetLoss !== null || o.heldOut === null) return new Float64Array(n).fill(o.forgetLoss ?? Math.log(Math.max(o.classes, 2)));
-  const own = rowLosses(model, o.forget);
-  const held = Float64Array.from(rowLosses(model, o.heldOut)).sort();
+  const own = await rowLosses(model, o.forget);
+  const held = Float64Array.from(await rowLosses(model, o.heldOut)).sort();
   const targets = new Float64Array(n);
   [...own.keys()].sort((a, b) => own[a]! - own[b]!).forEach((row, rank) => (targets[row] = held[Math.floor(((rank + 0.5) / n) * held.length)]!));
   return targets;
@@ -109,7 +109,7 @@ export async function unlearn(model: tf.LayersModel, options: UnlearnOptions): P
   const work = o.adapters ? await withAdapters(model, spec, adapted) : await cloneModel(model);
   const variables = (o.adapters ? names.flatMap((n) => work.getLayer(n).trainableWeights) : work.trainableWeights).map((w) => w.read() as tf.Variable);
   const trainableParams = variables.reduce((s, v) => s + v.size, 0);
-  const targets = o.method === 'rfa-lora' && o.forgetTerm === 'bounded' ? forgetLossTargets(model, o) : null;
+  const targets = o.method === 'rfa-lora' && o.forgetTerm === 'bounded' ? await forgetLossTargets(model, o) : null;
   // Loss L as the true label's log-odds: -log(e^L - 1) (L kept above 1e-6 so that it stays finite).
   const forgetTarget = targets === null ? null : tf.tensor1d(Float32Array.from(targets, (l) => -Math.log(Math.expm1(Math.max(l, 1e-6)))));
   const loss = stepLoss(work, o);
@@ -120,9 +120,9 @@ export async function unlearn(model: tf.LayersModel, options: UnlearnOptions): P
   const nForget = o.forget.xs.shape[0]!;
   const nRetain = o.retain?.xs.shape[0] ?? 0;
   const historyRetain = o.retain === null ? null : nRetain <= HISTORY_ROWS ? o.retain : take(o.retain, [...Array(HISTORY_ROWS).keys()].map((i) => Math.floor((i * nRetain) / HISTORY_ROWS)));
-  const point = (epoch: number): UnlearnEpoch => ({ epoch, forgetLoss: meanLoss(work, o.forget), retainLoss: historyRetain === null ? null : meanLoss(work, historyRetain) });
-  const history = [point(0)];
-  const forgetAccuracyBefore = accuracy(model, o.forget);
+  const point = async (epoch: number): Promise<UnlearnEpoch> => ({ epoch, forgetLoss: await meanLoss(work, o.forget), retainLoss: historyRetain === null ? null : await meanLoss(work, historyRetain) });
+  const history = [await point(0)];
+  const forgetAccuracyBefore = await accuracy(model, o.forget);
 
   const random = seededRandom(o.seed);
   const optimizer = tf.train.adam(o.learningRate);
@@ -163,7 +163,7 @@ export async function unlearn(model: tf.LayersModel, options: UnlearnOptions): P
       steps++;
     }
     seconds += (performance.now() - started) / 1000;
-    history.push(point(epoch));
+    history.push(await point(epoch));
     if (o.method === 'hinge-kl' && o.stopWhenForgotten && epoch < o.epochs && (await forgotten())) {
       stopped = { epoch, reason: 'forgotten' };
       break;
@@ -181,15 +181,17 @@ export async function unlearn(model: tf.LayersModel, options: UnlearnOptions): P
     work.dispose();
     seconds += (performance.now() - started) / 1000;
   }
-  const forgetAccuracy = accuracy(result, o.forget);
+  const forgetAccuracy = await accuracy(result, o.forget);
   const forgetLossBefore = history[0]!.forgetLoss;
-  const forgetLossAfter = meanLoss(result, o.forget);
+  const forgetLossAfter = await meanLoss(result, o.forget);
+  const retainAccuracy = o.retain === null ? null : await accuracy(result, o.retain);
+  const membership = o.heldOut === null ? null : { before: await membershipAucAsync(model, o.forget, o.heldOut), after: await membershipAucAsync(result, o.forget, o.heldOut) };
   return {
     model: result,
     metrics: {
       method: o.method,
       forgetAccuracy,
-      retainAccuracy: o.retain === null ? null : accuracy(result, o.retain),
+      retainAccuracy,
       seconds,
       trainableParams,
       params: model.countParams(),
@@ -198,7 +200,7 @@ export async function unlearn(model: tf.LayersModel, options: UnlearnOptions): P
       steps,
       forgetLossBefore,
       forgetLossAfter,
-      membership: o.heldOut === null ? null : { before: membershipAuc(model, o.forget, o.heldOut), after: membershipAuc(result, o.forget, o.heldOut) },
+      membership,
       forgetMoved: forgetLossAfter - forgetLossBefore >= 0.01 || forgetAccuracy !== forgetAccuracyBefore,
       forgetLossTarget: targets === null ? null : targets.reduce((a, b) => a + b, 0) / targets.length,
       history,
