@@ -11,6 +11,7 @@ export default defineConfig({
       { find: /^inrun\/internal$/, replacement: source('inrun/src/internal.ts') },
       { find: /^@inrun\/store$/, replacement: source('store/src/index.ts') },
       { find: /^@inrun\/store\/internal$/, replacement: source('store/src/internal.ts') },
+      { find: /^@inrun\/store\/browser$/, replacement: source('store/src/browser.ts') },
       { find: /^@inrun\/cli$/, replacement: source('cli/src/index.ts') },
       { find: /^@inrun\/jobs$/, replacement: source('jobs/src/index.ts') },
     ],

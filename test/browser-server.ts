@@ -19,7 +19,13 @@ export interface TestServer {
  */
 export async function serve(files: Record<string, Served>): Promise<TestServer> {
   const server: Server = createServer((req, res) => {
-    const file = files[new URL(req.url ?? '/', 'http://127.0.0.1').pathname];
+    const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
+    const file = files[path];
+    if (file === undefined && path === '/favicon.ico') {
+      // Browsers ask for one unprompted; a 404 would show as a console error.
+      res.writeHead(204).end();
+      return;
+    }
     if (file === undefined) {
       res.writeHead(404).end();
       return;
