@@ -12,6 +12,7 @@ import { CHROMIUM, hasChromium, NO_CHROMIUM } from './browser.js';
 import { bundleForBrowser } from './browser-bundle.js';
 import { open } from './browser-gpu.js';
 import type { SinkPage } from './browser-sink-entry.js';
+import type { WorkerReply } from './browser-sink-worker.js';
 import { js, pageWith, serve, type TestServer } from './browser-server.js';
 import { syntheticRun } from './store-fixtures.js';
 import { chromium } from 'playwright-core';
@@ -26,9 +27,11 @@ beforeAll(async () => {
   if (!hasChromium) return;
   // TODO(browser entry): '@inrun/store/browser' has no Node built-in; the stub is for store-fixtures' imports (better-sqlite3, inrun).
   const code = await bundleForBrowser('test/browser-sink-entry.ts');
+  const worker = await bundleForBrowser('test/browser-sink-worker.ts');
   server = await serve({
     '/': pageWith('/sink.js'),
     '/sink.js': js(code),
+    '/worker.js': js(worker),
     // sqlite-wasm finds these next to the module that imports them (new URL(..., import.meta.url)).
     '/sqlite3.wasm': { type: 'application/wasm', body: readFileSync(join(wasmDir, 'sqlite3.wasm')) },
     '/sqlite3-opfs-async-proxy.js': js(readFileSync(join(wasmDir, 'sqlite3-opfs-async-proxy.js'), 'utf8')),
@@ -48,6 +51,26 @@ async function pageRun(runId: string): Promise<{ storage: string | null; file: s
   const file = join(tmp, `${runId}-browser.sqlite`);
   writeFileSync(file, Buffer.from(out.base64, 'base64'));
   return { storage: out.storage, file, blobBytes: out.blobBytes, errors };
+}
+
+/** The same run in a module Worker on OPFS (the page is cross-origin isolated, so sqlite-wasm installs its OPFS VFS). */
+async function workerRun(runId: string): Promise<WorkerReply & { file: string; errors: string[] }> {
+  const { page, errors } = await open(browser!, `${server!.url}/`);
+  const reply = await page.evaluate(
+    (o) =>
+      new Promise<WorkerReply>((resolve) => {
+        const W = (globalThis as unknown as { Worker: new (url: string, o: object) => { onmessage: (e: { data: WorkerReply }) => void; onerror: (e: { message: string }) => void; postMessage(m: unknown): void } }).Worker;
+        const w = new W('/worker.js', { type: 'module' });
+        w.onmessage = (e) => resolve(e.data);
+        w.onerror = (e) => resolve({ storage: null, base64: '', reopen: '', error: e.message });
+        w.postMessage(o);
+      }),
+    { runId, ...RUN },
+  );
+  await page.context().close();
+  const file = join(tmp, `${runId}-opfs.sqlite`);
+  writeFileSync(file, Buffer.from(reply.base64, 'base64'));
+  return { ...reply, file, errors };
 }
 
 /** Every table's rows in key order; `runs.ended_at` (a clock time) left out. */
@@ -105,6 +128,18 @@ if (!hasChromium) {
       const report = await writeReport(fromPage.file, { out: join(tmp, 'report.html') });
       expect(report).toBeDefined();
       expect(readFileSync(join(tmp, 'report.html'), 'utf8')).toContain('Most harmful (lowest shapley1:val)');
+    });
+
+    it('on OPFS in a Worker: the file persists (a second sink finds the run) and equals the Node sink\'s', async () => {
+      const runId = 'run-opfs';
+      const fromWorker = await workerRun(runId);
+      expect(fromWorker.error).toBeUndefined();
+      expect(fromWorker.storage).toBe('opfs');
+      expect(fromWorker.reopen).toContain(`run "${runId}" is already stored`);
+      const nodeFile = join(tmp, `${runId}-node.sqlite`);
+      await syntheticRun([sqliteSink(nodeFile)], { runId, ...RUN });
+      expect(dump(fromWorker.file)).toEqual(dump(nodeFile));
+      expect(fromWorker.errors).toEqual([]);
     });
   });
 }
