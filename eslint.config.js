@@ -57,6 +57,11 @@ export default tseslint.config(
       ],
     },
   },
+  // Page code (DOM types) is typed by its own project.
+  {
+    files: ['examples/browser/app.ts', 'bench/browser-page.ts'],
+    languageOptions: { parserOptions: { projectService: false, project: './tsconfig.browser.json', tsconfigRootDir: import.meta.dirname } },
+  },
   { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked },
   // Ambient declarations of untyped packages: their classes are declared, not used.
   { files: ['types/**/*.d.ts'], rules: { '@typescript-eslint/no-unused-vars': 'off' } },

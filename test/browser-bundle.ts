@@ -28,20 +28,15 @@ module.exports = new Proxy(function () {}, { get: (_, key) => (key === '__esModu
   },
 };
 
-// The packages by name, exactly (esbuild's own alias would also rewrite their subpaths).
-const PACKAGES: Record<string, string> = {
-  inrun: source('inrun/src/index.ts'),
-  'inrun/internal': source('inrun/src/internal.ts'),
-  '@inrun/store': source('store/src/index.ts'),
-  '@inrun/store/internal': source('store/src/internal.ts'),
-  '@inrun/store/browser': source('store/src/browser.ts'),
-};
+// The packages by name, exactly as vitest.config.ts maps them: 'inrun[/x]' and '@inrun/<package>[/x]' to
+// packages/<package>/src/<x or index>.ts (esbuild's own alias would also rewrite their subpaths).
 const packages: Plugin = {
   name: 'inrun-packages',
   setup(b) {
-    b.onResolve({ filter: /^(inrun|@inrun\/)/ }, (args) => {
-      const path = PACKAGES[args.path];
-      return path === undefined ? undefined : { path };
+    b.onResolve({ filter: /^(inrun|@inrun\/[a-z]+)(\/[a-z-]+)?$/ }, (args) => {
+      const [, name, sub] = /^(inrun|@inrun\/[a-z]+)(?:\/([a-z-]+))?$/.exec(args.path)!;
+      const pkg = name === 'inrun' ? 'inrun' : name!.slice('@inrun/'.length);
+      return { path: source(`${pkg}/src/${sub ?? 'index'}.ts`) };
     });
   },
 };

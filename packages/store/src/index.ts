@@ -26,6 +26,10 @@ export type { SqliteSinkOptions } from './sqlite.js';
 export { parquetSink, PARQUET_LAYOUT_VERSION } from './parquet.js';
 export type { ParquetSinkOptions } from './parquet.js';
 
+// The store schema, written once: tables, views, columns and types of every kind of store.
+export { COLUMN_TYPES, sqliteTableSql, sqliteViewSql, STORE_TABLES, STORE_VIEWS, storeHas, storeTable } from './schema.js';
+export type { ColumnType, StoreColumn, StoreKind, StoreTable, StoreView } from './schema.js';
+
 // Dataset-level influence (untrac's rows) stored beside runs.
 export { readSourceInfluence, writeSourceInfluence } from './source-influence.js';
 export type { SourceInfluenceStore, StoredSourceInfluence } from './source-influence.js';

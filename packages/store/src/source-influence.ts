@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { InrunError, invalid } from './errors.js';
 import type { SourceInfluenceRow } from './records.js';
 import { readParquetFile, writeParquetFile } from './parquet-file.js';
+import { sqliteTableSql, storeTable } from './schema.js';
 
 /** Where {@link writeSourceInfluence} and {@link readSourceInfluence} find the store. */
 export interface SourceInfluenceStore {
@@ -23,9 +24,8 @@ export interface StoredSourceInfluence extends SourceInfluenceRow {
   readonly writtenAt: string;
 }
 
-const TABLE = `CREATE TABLE IF NOT EXISTS source_influence (
-  run_id TEXT NOT NULL, written_at TEXT NOT NULL, target TEXT NOT NULL, source TEXT NOT NULL, method TEXT NOT NULL,
-  influence REAL, loss_before REAL, loss_after REAL, steps INTEGER NOT NULL, seconds REAL NOT NULL, stopped TEXT)`;
+/** The table's DDL, from the one schema (docs/schema.md). */
+const TABLE = sqliteTableSql(storeTable('source_influence'));
 
 function checkStore(store: SourceInfluenceStore): void {
   if (store === null || typeof store !== 'object') invalid('store', '{ runId, sqlite?, parquet? }', store);

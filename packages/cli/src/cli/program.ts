@@ -1,6 +1,6 @@
 // The `inrun` command line: report, query, curate, compare and merge over stored runs, TracIn jobs and workers, with exit codes per error.
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { InrunError, type InrunErrorCode, VERSION } from '@inrun/store';
+import { InrunError, type InrunErrorCode, STORE_TABLES, STORE_VIEWS, type StoreTable, type StoreView, VERSION } from '@inrun/store';
 import { compareRuns } from '../report/compare.js';
 import { curate } from '../report/curate.js';
 import { formatNumber } from '../report/html.js';
@@ -23,22 +23,24 @@ const exitOf: Partial<Record<InrunErrorCode, number>> = { invalid_option: EXIT_C
 
 /** Where the CLI writes; tests pass their own. */
 
-const TABLES_HELP = `
+/** `inrun query --help`'s list of tables and views, made from the store schema (packages/store/src/schema.ts). */
+function tablesHelp(): string {
+  const all = [...STORE_TABLES, ...STORE_VIEWS].filter((t) => t.only === undefined && !('optional' in t && t.optional === true));
+  const shape = (t: StoreTable | StoreView) => `${t.name}(${t.columns.map((c) => c.name).join(', ')}${'moreColumns' in t && t.moreColumns !== undefined ? ', ...' : ''})`;
+  // Views say what they answer; a table's columns say it already.
+  const line = (t: StoreTable | StoreView) => `  ${shape(t)}${'rowPer' in t ? '' : `: ${t.description}`}`;
+  const parquet = STORE_VIEWS.filter((v) => v.only === 'parquet').map((v) => `${v.name} (${v.description})`);
+  const optional = STORE_TABLES.filter((t) => t.optional === true);
+  return `
 Tables and views (the same names for a SQLite file, a Parquet folder and a merged dataset; docs/schema.md):
-  runs(run_id, started_at, ended_at, status, totals_step, model, optimizer, info)
-  columns(run_id, column_id, name, method, target)
-  examples(run_id, example_key, example_id, source, label, text)
-  steps(run_id, step, epoch, learning_rate, batch_size, loss, target_losses, attribution_ms, step_ms)
-  step_scores(run_id, step, column_id, example_key, value)
-  scores(run_id, column_id, example_key, value, steps)          totals per example and column
-  token_scores(run_id, column_id, example_key, rank, token, word, value)
-  example_scores(run_id, example_id, source, label, column_name, method, target, value, steps)
-Parquet folders also have step_rows (the per-step files as written, one column per score column).
+${all.map(line).join('\n')}
+Parquet folders also have ${parquet.join(', ')}.
 SQLite files are read with SQLite's SQL (better-sqlite3), Parquet folders and merged datasets with DuckDB's.
-source_influence (untrac's rows) is there where they were written.
+${optional.map(shape).join(', ')} (untrac's rows) is there where they were written.
 
 Example:
-  inrun query runs/demo.sqlite "SELECT source, COUNT(*) AS n, SUM(value) AS value FROM example_scores WHERE column_name = 'shapley1:val' GROUP BY source ORDER BY value"`;
+  inrun query runs/demo.sqlite "SELECT source, COUNT(*) AS n, SUM(value) AS value FROM example_scores WHERE run_id = (SELECT run_id FROM latest_run) AND column_name = 'shapley1:val' GROUP BY source ORDER BY value"`;
+}
 
 const positiveInt = (name: string) => (v: string) => {
   const n = Number(v);
@@ -81,7 +83,7 @@ export function program(io: CliIo): Command {
     .argument('<store>', 'a SQLite file, a Parquet folder or a merged dataset written by inrun')
     .argument('<sql>', 'the query')
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'csv', 'json']).default('table'))
-    .addHelpText('after', TABLES_HELP)
+    .addHelpText('after', tablesHelp())
     .action(async (path: string, sql: string, o: { format: Format }) => {
       const store = await openStore(path);
       try {

@@ -1,7 +1,7 @@
 // The merged dataset's layout: its marker file, its tables' columns, and where a run's partition lies.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { InrunError } from '@inrun/store';
+import { COLUMN_TYPES, InrunError, STORE_TABLES, storeHas } from '@inrun/store';
 
 /** The file that marks a folder as a merged dataset (`inrun merge`); docs/scale-out.md. */
 export const DATASET_MARKER = 'inrun-dataset.json';
@@ -31,96 +31,23 @@ export interface DatasetTable {
   readonly always: boolean;
 }
 
-const col = (name: string, type: DatasetColumn['type']): DatasetColumn => ({ name, type });
-const runId = col('run_id', 'STRING');
-
 /**
- * The tables of a merged dataset: the SQLite store's tables with its column names (docs/schema.md).
- * Example ids and labels are text (as a Parquet store gives them: one Parquet column has one type).
- * `runs` is last: a run is renamed into place table by table, `runs` at the end, so a run listed in
- * `runs` has all its partitions.
+ * The tables of a merged dataset, made from the store schema (packages/store/src/schema.ts;
+ * docs/schema.md): every table but the SQLite file's own, with its column names. Example ids and
+ * labels are text (as a Parquet store gives them: one Parquet column has one type). `runs` is last:
+ * a run is renamed into place table by table, `runs` at the end, so a run listed in `runs` has all
+ * its partitions.
  */
-export const DATASET_TABLES: readonly DatasetTable[] = [
-  {
-    name: 'columns',
-    columns: [runId, col('column_id', 'INT32'), col('name', 'STRING'), col('method', 'STRING'), col('target', 'STRING')],
-    orderBy: ['column_id'],
-    always: true,
-  },
-  {
-    name: 'examples',
-    columns: [runId, col('example_key', 'INT32'), col('example_id', 'STRING'), col('source', 'STRING'), col('label', 'STRING'), col('text', 'STRING')],
-    orderBy: ['example_key'],
-    always: true,
-  },
-  {
-    name: 'steps',
-    columns: [
-      runId,
-      col('step', 'INT32'),
-      col('epoch', 'INT32'),
-      col('learning_rate', 'DOUBLE'),
-      col('batch_size', 'INT32'),
-      col('loss', 'DOUBLE'),
-      col('target_losses', 'STRING'),
-      col('attribution_ms', 'DOUBLE'),
-      col('step_ms', 'DOUBLE'),
-    ],
-    orderBy: ['step'],
-    always: true,
-  },
-  {
-    name: 'step_scores',
-    columns: [runId, col('step', 'INT32'), col('column_id', 'INT32'), col('example_key', 'INT32'), col('value', 'DOUBLE')],
-    orderBy: ['step', 'column_id', 'example_key'],
-    always: true,
-  },
-  {
-    name: 'scores',
-    columns: [runId, col('column_id', 'INT32'), col('example_key', 'INT32'), col('value', 'DOUBLE'), col('steps', 'INT32')],
-    orderBy: ['column_id', 'example_key'],
-    always: true,
-  },
-  {
-    name: 'token_scores',
-    columns: [runId, col('column_id', 'INT32'), col('example_key', 'INT32'), col('rank', 'INT32'), col('token', 'INT32'), col('word', 'STRING'), col('value', 'DOUBLE')],
-    orderBy: ['column_id', 'example_key', 'rank'],
-    always: true,
-  },
-  {
-    name: 'source_influence',
-    columns: [
-      runId,
-      col('written_at', 'STRING'),
-      col('target', 'STRING'),
-      col('source', 'STRING'),
-      col('method', 'STRING'),
-      col('influence', 'DOUBLE'),
-      col('loss_before', 'DOUBLE'),
-      col('loss_after', 'DOUBLE'),
-      col('steps', 'INT32'),
-      col('seconds', 'DOUBLE'),
-      col('stopped', 'STRING'),
-    ],
-    orderBy: ['written_at', 'target', 'source', 'method'],
-    always: false,
-  },
-  {
-    name: 'runs',
-    columns: [
-      runId,
-      col('started_at', 'STRING'),
-      col('ended_at', 'STRING'),
-      col('status', 'STRING'),
-      col('totals_step', 'INT32'),
-      col('model', 'STRING'),
-      col('optimizer', 'STRING'),
-      col('info', 'STRING'),
-    ],
-    orderBy: [],
-    always: true,
-  },
-];
+export const DATASET_TABLES: readonly DatasetTable[] = STORE_TABLES.filter((t) => storeHas(t, 'merged'))
+  .map(
+    (t): DatasetTable => ({
+      name: t.name,
+      columns: t.columns.map((c) => ({ name: c.name, type: COLUMN_TYPES[c.type].parquet })),
+      orderBy: (t.primaryKey ?? t.orderBy ?? []).filter((c) => c !== 'run_id'),
+      always: t.optional !== true,
+    }),
+  )
+  .sort((a, b) => Number(a.name === 'runs') - Number(b.name === 'runs'));
 
 /** The folder of run `id` in table `table`: `<root>/<table>/run=<id>`. */
 export function partitionDir(root: string, table: string, id: string): string {

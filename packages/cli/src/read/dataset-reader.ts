@@ -1,15 +1,14 @@
 // A merged dataset (`inrun merge`) opened through DuckDB: one view per table over its run=<id> partitions.
 import { DATASET_TABLES, partitionDir, partitions } from '../dataset/layout.js';
-import { duckdbStore, EXAMPLE_SCORES_VIEW, parquetFiles, pathList, unionView } from './duckdb-reader.js';
+import { storeTable } from '@inrun/store';
+import { createViews, duckdbStore, emptyColumns, parquetFiles, pathList, unionView } from './duckdb-reader.js';
 import type { StoreReader } from './reader.js';
-
-const DUCKDB_TYPE = { INT32: 'INTEGER', DOUBLE: 'DOUBLE', STRING: 'VARCHAR' } as const;
 
 /**
  * Opens a merged dataset in an in-memory DuckDB: each table of the SQLite store (`runs`, `columns`,
  * `examples`, `steps`, `step_scores`, `scores`, `token_scores`, and `source_influence` where some run
  * has it) is a view over its partitions, read with `hive_partitioning`, with the SQLite table's
- * columns; `example_scores` and `latest_run` as in SQLite. Only runs listed in `runs` are read: the
+ * columns (packages/store/src/schema.ts); `example_scores` and `latest_run` as in SQLite. Only runs listed in `runs` are read: the
  * partitions a crashed merge left behind stay invisible until the next merge removes them.
  */
 export async function openMergedStore(folder: string): Promise<StoreReader> {
@@ -23,11 +22,9 @@ export async function openMergedStore(folder: string): Promise<StoreReader> {
       // The partition key is read as text (DuckDB would make run=1 a number and run=2024-01-01 a
       // date); the files' own run_id column is what queries see.
       const read = `SELECT * EXCLUDE (run) FROM read_parquet(${pathList(files)}, hive_partitioning = true, hive_types = {'run': VARCHAR}, union_by_name = true)`;
-      const empty = table.columns.map((c) => `NULL::${DUCKDB_TYPE[c.type]} AS ${c.name}`).join(', ');
-      await unionView(db, table.name, files.length > 0 ? [read] : [], empty);
+      await unionView(db, table.name, files.length > 0 ? [read] : [], emptyColumns(storeTable(table.name)));
     }
-    await db.run(EXAMPLE_SCORES_VIEW);
-    await db.run('CREATE VIEW latest_run AS SELECT * FROM runs ORDER BY started_at DESC, run_id DESC LIMIT 1');
+    await createViews(db);
   });
 }
 

@@ -2,7 +2,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { InrunError } from '@inrun/store';
+import { COLUMN_TYPES, InrunError, STORE_VIEWS, type StoreTable } from '@inrun/store';
 import { text } from './text.js';
 import type { Row, SqlParam, StoreReader } from './reader.js';
 
@@ -16,12 +16,24 @@ export const pathList = (paths: readonly string[]): string => `[${paths.map(lite
 /** The `.parquet` files in `dir` (none when it is missing), sorted by name. */
 export const parquetFiles = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.parquet')).sort().map((f) => join(dir, f)) : []);
 
-/** The view that joins totals with example metadata and column names, as the SQLite store has it. */
-export const EXAMPLE_SCORES_VIEW = `CREATE VIEW example_scores AS
-    SELECT s.run_id, e.example_id, e.source, e.label, c.name AS column_name, c.method, c.target, s.value, s.steps
-    FROM scores s
-    JOIN examples e ON e.run_id = s.run_id AND e.example_key = s.example_key
-    JOIN columns c ON c.run_id = s.run_id AND c.column_id = s.column_id`;
+/** `NULL::<type> AS <column>, ...`: the columns of a schema table, for a view of it with no rows. */
+export const emptyColumns = (table: StoreTable): string => table.columns.map((c) => `NULL::${COLUMN_TYPES[c.type].duckdb} AS ${ident(c.name)}`).join(', ');
+
+/**
+ * The select list that gives a schema table's columns, in its order and under its names: each
+ * column from `from[name]`, else from the source's column of that name. Throws on a name the table
+ * lacks, so a reader cannot answer a column the schema does not have.
+ */
+export function selectList(table: StoreTable, from: Readonly<Record<string, string>> = {}): string {
+  const unknown = Object.keys(from).filter((name) => !table.columns.some((c) => c.name === name));
+  if (unknown.length > 0) throw new Error(`table ${table.name} has no column ${unknown.join(', ')} (packages/store/src/schema.ts)`);
+  return table.columns.map((c) => (from[c.name] === undefined ? ident(c.name) : `${from[c.name]} AS ${ident(c.name)}`)).join(', ');
+}
+
+/** Creates the schema's views that every kind of store has (`example_scores`, `latest_run`), in DuckDB's SQL. */
+export async function createViews(db: DuckDBConnection): Promise<void> {
+  for (const view of STORE_VIEWS) if (view.only === undefined && view.sql !== undefined) await db.run(`CREATE VIEW ${view.name} AS ${view.sql}`);
+}
 
 /** Creates view `name` as the union of `parts`, or, with none, as no rows of the columns `empty` names. */
 export async function unionView(db: DuckDBConnection, name: string, parts: readonly string[], empty: string): Promise<void> {

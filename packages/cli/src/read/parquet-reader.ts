@@ -1,9 +1,16 @@
 // A Parquet store (one folder per run) opened through DuckDB: views that answer the SQLite tables' names.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { InrunError, PARQUET_LAYOUT_VERSION, type RunInfo } from '@inrun/store';
-import { duckdbStore, EXAMPLE_SCORES_VIEW, ident, literal, parquetFiles, pathList, unionView } from './duckdb-reader.js';
+import { COLUMN_TYPES, InrunError, PARQUET_LAYOUT_VERSION, type RunInfo, type StoreTable, storeTable } from '@inrun/store';
+import { createViews, duckdbStore, emptyColumns, ident, literal, parquetFiles, pathList, selectList, unionView } from './duckdb-reader.js';
 import type { StoreReader } from './reader.js';
+
+const EXAMPLES = storeTable('examples');
+const STEPS = storeTable('steps');
+const STEP_SCORES = storeTable('step_scores');
+const SCORES = storeTable('scores');
+const TOKEN_SCORES = storeTable('token_scores');
+const SOURCE_INFLUENCE = storeTable('source_influence');
 
 interface RunFile {
   readonly layoutVersion: number;
@@ -15,9 +22,9 @@ interface RunFile {
 /**
  * Opens a Parquet folder (`<folder>/<runId>/run.json` per run) in an in-memory DuckDB: tables `runs`
  * and `columns` from the run files, and views `examples`, `steps`, `step_scores`, `scores`,
- * `token_scores`, `example_scores` (and `source_influence` where untrac's rows were written) over the
- * segment files, shaped like the SQLite tables, plus `step_rows` (the per-step files as written: one
- * column per score column).
+ * `token_scores` (and `source_influence` where untrac's rows were written) over the segment files,
+ * with the schema's columns (packages/store/src/schema.ts), the views `example_scores` and
+ * `latest_run`, plus `step_rows` (the per-step files as written: one column per score column).
  */
 export async function openParquetStore(folder: string): Promise<StoreReader> {
   const runs: { id: string; dir: string; file: RunFile }[] = [];
@@ -36,8 +43,9 @@ export async function openParquetStore(folder: string): Promise<StoreReader> {
   if (runs.length === 0) throw new InrunError(`${folder} holds no inrun run (no <runId>/run.json): not a Parquet store`, { field: 'store', code: 'invalid_input' });
 
   return duckdbStore(folder, 'parquet', async (db) => {
-    await db.run('CREATE TABLE runs (run_id VARCHAR, started_at VARCHAR, ended_at VARCHAR, status VARCHAR, totals_step INTEGER, model VARCHAR, optimizer VARCHAR, info VARCHAR)');
-    await db.run('CREATE TABLE columns (run_id VARCHAR, column_id INTEGER, name VARCHAR, method VARCHAR, target VARCHAR)');
+    const table = (t: StoreTable) => db.run(`CREATE TABLE ${t.name} (${t.columns.map((c) => `${ident(c.name)} ${COLUMN_TYPES[c.type].duckdb}`).join(', ')})`);
+    await table(storeTable('runs'));
+    await table(storeTable('columns'));
     const examples: string[] = [];
     const steps: string[] = [];
     const stepRows: string[] = [];
@@ -47,14 +55,22 @@ export async function openParquetStore(folder: string): Promise<StoreReader> {
     const influence: string[] = [];
     for (const { id, dir, file } of runs) {
       const { info } = file;
-      await db.run('INSERT INTO runs VALUES (?, ?, NULL, ?, ?, ?, ?, ?)', [id, info.startedAt, file.status, file.totalsStep, info.model.name, info.optimizer.className, JSON.stringify(info)]);
-      for (const [i, c] of info.columns.entries()) await db.run('INSERT INTO columns VALUES (?, ?, ?, ?, ?)', [id, i, c.name, c.method, c.target]);
+      await db.run('INSERT INTO runs (run_id, started_at, ended_at, status, totals_step, model, optimizer, info) VALUES (?, ?, NULL, ?, ?, ?, ?, ?)', [
+        id,
+        info.startedAt,
+        file.status,
+        file.totalsStep,
+        info.model.name,
+        info.optimizer.className,
+        JSON.stringify(info),
+      ]);
+      for (const [i, c] of info.columns.entries()) await db.run('INSERT INTO columns (run_id, column_id, name, method, target) VALUES (?, ?, ?, ?, ?)', [id, i, c.name, c.method, c.target]);
       const run = literal(id);
       const exampleFiles = parquetFiles(join(dir, 'examples'));
       if (exampleFiles.length > 0) {
         // An example appears when first seen and again when described: keep its described row.
         examples.push(
-          `SELECT ${run} AS run_id, example_key, any_value(example_id) AS example_id, max(source) AS source, max(label) AS label, max(text) AS text FROM read_parquet(${pathList(exampleFiles)}, union_by_name = true) GROUP BY example_key`,
+          `SELECT ${selectList(EXAMPLES, { run_id: run, example_id: 'any_value(example_id)', source: 'max(source)', label: 'max(label)', text: 'max(text)' })} FROM read_parquet(${pathList(exampleFiles)}, union_by_name = true) GROUP BY example_key`,
         );
       }
       const segmentFiles = parquetFiles(join(dir, 'steps'));
@@ -65,32 +81,41 @@ export async function openParquetStore(folder: string): Promise<StoreReader> {
           ? `'{}'`
           : `'{' || ${info.targets.map((t) => `${literal(JSON.stringify(t.name) + ':')} || CASE WHEN isnan(any_value(${ident(`target_loss:${t.name}`)})) THEN 'null' ELSE CAST(any_value(${ident(`target_loss:${t.name}`)}) AS VARCHAR) END`).join(` || ',' || `)} || '}'`;
         steps.push(
-          `SELECT ${run} AS run_id, step, any_value(epoch) AS epoch, any_value(learning_rate) AS learning_rate, any_value(batch_size) AS batch_size, any_value(loss) AS loss, ${targetJson} AS target_losses, any_value(attribution_ms) AS attribution_ms, any_value(step_ms) AS step_ms FROM ${raw} GROUP BY step`,
+          `SELECT ${selectList(STEPS, {
+            run_id: run,
+            epoch: 'any_value(epoch)',
+            learning_rate: 'any_value(learning_rate)',
+            batch_size: 'any_value(batch_size)',
+            loss: 'any_value(loss)',
+            target_losses: targetJson,
+            attribution_ms: 'any_value(attribution_ms)',
+            step_ms: 'any_value(step_ms)',
+          })} FROM ${raw} GROUP BY step`,
         );
-        for (const [i, c] of info.columns.entries()) stepScores.push(`SELECT ${run} AS run_id, step, ${i} AS column_id, example_key, CAST(${ident(c.name)} AS DOUBLE) AS value FROM ${raw}`);
+        for (const [i, c] of info.columns.entries()) stepScores.push(`SELECT ${selectList(STEP_SCORES, { run_id: run, column_id: String(i), value: `CAST(${ident(c.name)} AS DOUBLE)` })} FROM ${raw}`);
       }
       const totals = parquetFiles(join(dir, 'totals')).at(-1);
       if (totals !== undefined) {
-        for (const [i, c] of info.columns.entries()) scores.push(`SELECT ${run} AS run_id, ${i} AS column_id, example_key, CAST(${ident(c.name)} AS DOUBLE) AS value, steps FROM read_parquet(${literal(totals)})`);
+        for (const [i, c] of info.columns.entries()) scores.push(`SELECT ${selectList(SCORES, { run_id: run, column_id: String(i), value: `CAST(${ident(c.name)} AS DOUBLE)` })} FROM read_parquet(${literal(totals)})`);
       }
       const influenceFiles = parquetFiles(join(dir, 'source_influence'));
-      if (influenceFiles.length > 0) influence.push(`SELECT ${run} AS run_id, * FROM read_parquet(${pathList(influenceFiles)}, union_by_name = true)`);
+      if (influenceFiles.length > 0) influence.push(`SELECT ${selectList(SOURCE_INFLUENCE, { run_id: run })} FROM read_parquet(${pathList(influenceFiles)}, union_by_name = true)`);
       const tokenFile = join(dir, 'tokens', 'final.parquet');
       if (existsSync(tokenFile)) {
         tokens.push(
-          `SELECT ${run} AS run_id, c.column_id, t.example_key, t.rank, t.token, t.word, CAST(t.value AS DOUBLE) AS value FROM read_parquet(${literal(tokenFile)}) t JOIN columns c ON c.run_id = ${run} AND c.name = t.column_name`,
+          `SELECT ${selectList(TOKEN_SCORES, { run_id: run, column_id: 'c.column_id', example_key: 't.example_key', rank: 't.rank', token: 't.token', word: 't.word', value: 'CAST(t.value AS DOUBLE)' })} FROM read_parquet(${literal(tokenFile)}) t JOIN columns c ON c.run_id = ${run} AND c.name = t.column_name`,
         );
       }
     }
-    const view = (name: string, parts: string[], empty: string) => unionView(db, name, parts, empty);
-    await view('examples', examples, 'NULL::VARCHAR AS run_id, 0 AS example_key, NULL::VARCHAR AS example_id, NULL::VARCHAR AS source, NULL::VARCHAR AS label, NULL::VARCHAR AS text');
-    await view('steps', steps, "NULL::VARCHAR AS run_id, 0 AS step, NULL::INTEGER AS epoch, 0.0 AS learning_rate, 0 AS batch_size, 0.0 AS loss, '{}' AS target_losses, 0.0 AS attribution_ms, 0.0 AS step_ms");
-    await view('step_rows', stepRows, 'NULL::VARCHAR AS run_id, 0 AS step, 0 AS example_key');
-    await view('step_scores', stepScores, 'NULL::VARCHAR AS run_id, 0 AS step, 0 AS column_id, 0 AS example_key, 0.0 AS value');
-    await view('scores', scores, 'NULL::VARCHAR AS run_id, 0 AS column_id, 0 AS example_key, 0.0 AS value, 0 AS steps');
-    await view('token_scores', tokens, 'NULL::VARCHAR AS run_id, 0 AS column_id, 0 AS example_key, 0 AS rank, 0 AS token, NULL::VARCHAR AS word, 0.0 AS value');
+    const view = (t: StoreTable, parts: string[]) => unionView(db, t.name, parts, emptyColumns(t));
+    await view(EXAMPLES, examples);
+    await view(STEPS, steps);
+    await unionView(db, 'step_rows', stepRows, 'NULL::VARCHAR AS run_id, NULL::INTEGER AS step, NULL::INTEGER AS example_key');
+    await view(STEP_SCORES, stepScores);
+    await view(SCORES, scores);
+    await view(TOKEN_SCORES, tokens);
     // Like the SQLite table, source_influence exists only where untrac's rows were written.
-    if (influence.length > 0) await view('source_influence', influence, '');
-    await db.run(EXAMPLE_SCORES_VIEW);
+    if (influence.length > 0) await view(SOURCE_INFLUENCE, influence);
+    await createViews(db);
   });
 }

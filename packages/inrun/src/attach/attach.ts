@@ -13,6 +13,7 @@ import { planLayers } from '../layers/plan.js';
 import { supportedClasses } from '../layers/registry.js';
 import type { Run } from '../run/api.js';
 import { claim } from '../run/claim.js';
+import { RunInfoLog } from '../run/info-log.js';
 import { AttributionRun } from '../run/run.js';
 import { Attributor } from '../scoring/attributor.js';
 import { tryDoubleBackward, type HessianContext, type HvpMethod, type Include } from '../scoring/hessian.js';
@@ -22,7 +23,7 @@ import { disposeTargets, prepareTargets, targetPass, type TargetSet } from '../s
 import { Delivery } from '../stream/delivery.js';
 import type { CoveredLayer, FunctionalModel, Method, RunInfo, SkippedLayer } from '../types.js';
 import { VERSION } from '../version.js';
-import { adaptModel, type ModelAdapter } from './model.js';
+import { adaptModel, type ModelAdapter } from '../model/adapter.js';
 import { resolveOptions, type AttachOptions } from './options.js';
 
 function methodDef(method: Method): MethodDef {
@@ -177,7 +178,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: A
       requireVariables(covered, weights, "update: 'optimizer'", 'update');
     }
     const fused = planFused(adapter, targets, covered, options);
-    const info: RunInfo = {
+    const runInfo: RunInfo = {
       runId: options.runId,
       startedAt: new Date().toISOString(),
       inrunVersion: VERSION,
@@ -215,24 +216,30 @@ export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: A
       targetEvery: options.targetEvery,
       sketch,
     });
+    // Built complete above (layers, targetPass, hvp): the sinks' first look at the run is its final shape.
+    const info = new RunInfoLog(runInfo);
     return new AttributionRun({
       info,
       model: adapter,
-      attributor,
-      totals,
-      tokens,
-      tokenOptions,
-      delivery: new Delivery(options.sinks, () => info, { ...options.delivery, onError: options.sinkErrors, timeoutMs: options.sinkTimeoutMs }),
-      totalsEvery: options.totalsEvery,
+      scoring: {
+        attributor,
+        totals,
+        tokens,
+        tokenOptions,
+        columns: columns.map((c) => c.name),
+        targetNames,
+        fused,
+        stepRecords: options.stepRecords,
+      },
+      delivery: new Delivery(options.sinks, () => info.current, { ...options.delivery, onError: options.sinkErrors, timeoutMs: options.sinkTimeoutMs }),
+      flush: {
+        flushEvery: options.flushEvery,
+        totalsEvery: options.totalsEvery,
+        nonFinite: options.nonFinite,
+      },
       checkpoints: options.checkpoints,
       sketch,
       metrics: options.metrics,
-      columns: columns.map((c) => c.name),
-      targetNames,
-      flushEvery: options.flushEvery,
-      stepRecords: options.stepRecords,
-      fused,
-      nonFinite: options.nonFinite,
       seed: options.seed,
       examples: options.examples,
       release: () => {

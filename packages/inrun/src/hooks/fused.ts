@@ -1,6 +1,6 @@
 // The fused target pass: target rows ride in the training step's own forward and backward (Dense-only models).
 import * as tf from '@tensorflow/tfjs';
-import type { ModelAdapter } from '../attach/model.js';
+import type { ModelAdapter } from '../model/adapter.js';
 import type { TargetGroup } from '../scoring/targets.js';
 import { activeCapture, type Recorder } from './capture.js';
 import { one, overrideCall, type Activation } from '../layers/seams.js';

@@ -1,7 +1,7 @@
 // Gradient ascent on labelled rows with a fresh optimizer, guarded against divergence; mean loss of rows.
 import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
-import type { ModelAdapter } from '../attach/model.js';
+import type { ModelAdapter } from '../model/adapter.js';
 import { permutation, seededRandom } from '../hooks/fit.js';
 import { yieldTurn } from '../event-loop.js';
 

@@ -14,7 +14,8 @@ import type { Capture } from '../hooks/capture.js';
 import { checkIds } from '../hooks/ids.js';
 import type { Restore } from '../hooks/restore.js';
 import { lastLayer, planLayers } from '../layers/plan.js';
-import { adaptModel, tensorList, type ModelAdapter } from '../attach/model.js';
+import { adaptModel, type ModelAdapter } from '../model/adapter.js';
+import { tensorList } from '../model/tensor-list.js';
 import { disposePasses, perRowLayout, rowGroup, targetPass } from '../scoring/targets.js';
 import type { ExampleId } from '../types.js';
 

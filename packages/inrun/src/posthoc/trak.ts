@@ -9,7 +9,7 @@ import { resolveTrakOptions, type ResolvedTrakOptions, type TrakOptions } from '
 import type { LayerRows } from '../ghost/rows.js';
 import { disposeProjections, makeProjections, sketchRows, type Projection } from '../ghost/sketch.js';
 import { lastLayer, planLayers } from '../layers/plan.js';
-import { adaptModel, type ModelAdapter } from '../attach/model.js';
+import { adaptModel, type ModelAdapter } from '../model/adapter.js';
 import { rowGroup, targetPass } from '../scoring/targets.js';
 import type { ExampleId } from '../types.js';
 

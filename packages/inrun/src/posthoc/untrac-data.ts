@@ -1,7 +1,7 @@
 // Named sources and targets of untrac(): LabelledRows or tf.data.Datasets, checked against the model.
 import * as tf from '@tensorflow/tfjs';
 import { InrunError, preview } from '../errors.js';
-import type { ModelAdapter } from '../attach/model.js';
+import type { ModelAdapter } from '../model/adapter.js';
 import { checkLabelled } from '../scoring/targets.js';
 import type { Rows } from './ascent.js';
 import type { UntracData } from './untrac-options.js';

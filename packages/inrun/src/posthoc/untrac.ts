@@ -1,7 +1,7 @@
 // untrac(): dataset-level influence by unlearning (UnTrac and UnTrac-Inv, Isonuma & Titov 2024).
 import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
-import { adaptModel, type ModelAdapter } from '../attach/model.js';
+import { adaptModel, type ModelAdapter } from '../model/adapter.js';
 import type { FunctionalModel } from '../types.js';
 import { ascend, ascentSteps, meanLoss, type Rows } from './ascent.js';
 import { namedRows } from './untrac-data.js';

@@ -1,5 +1,4 @@
-// One run per model and optimizer: marking them attached, and the fit callback that tracks epochs.
-import * as tf from '@tensorflow/tfjs';
+// One run per model and optimizer: marking them attached while a run holds them.
 import { InrunError } from '../errors.js';
 import type { Restore } from '../hooks/restore.js';
 
@@ -13,23 +12,4 @@ export function claim(owner: object, what: string): Restore {
   return () => {
     delete o[ATTACHED];
   };
-}
-
-/** Tells the run which epoch `fit`/`fitDataset` is in, and when one ends (automatic checkpoints). */
-export class EpochTracker extends tf.Callback {
-  constructor(private readonly run: { epoch: number | null; finishedEpoch: number | null; onEpochDone(epoch: number): Promise<void> }) {
-    super();
-  }
-  override onEpochBegin(epoch: number): Promise<void> {
-    this.run.epoch = epoch;
-    return Promise.resolve();
-  }
-  override onEpochEnd(epoch: number): Promise<void> {
-    this.run.finishedEpoch = epoch;
-    return this.run.onEpochDone(epoch);
-  }
-  override onTrainEnd(): Promise<void> {
-    this.run.epoch = null;
-    return Promise.resolve();
-  }
 }

@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { InrunError, invalid } from '../errors.js';
 import { checkIds } from '../hooks/ids.js';
-import { tensorList } from '../attach/model.js';
+import { tensorList } from '../model/tensor-list.js';
 import type { ExampleId } from '../types.js';
 import type { FitArgs } from './api.js';
 

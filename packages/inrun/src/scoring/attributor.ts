@@ -6,7 +6,7 @@ import type { DeviceTotals } from '../accumulators/totals.js';
 import { stepProducts, type ProductNeeds } from '../ghost/products.js';
 import type { GhostPath, LayerRows, PieceShape, ReportedPath, WeightLayout } from '../ghost/rows.js';
 import type { Capture } from '../hooks/capture.js';
-import type { ModelAdapter } from '../attach/model.js';
+import type { ModelAdapter } from '../model/adapter.js';
 import { hessianVectorProducts, paramProducts, targetGradientsOf, updateDirection, type HvpMethod, type Include, type LayerParams } from './hessian.js';
 import { disposePasses, targetPasses, type GroupPass, type TargetSet } from './targets.js';
 import type { SketchStore } from '../accumulators/sketches.js';

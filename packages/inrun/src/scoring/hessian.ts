@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { pieceGradients, pieceParamProducts } from '../ghost/pieces.js';
 import type { TargetGroupRows } from '../ghost/products.js';
 import type { LayerRows, PieceParams, WeightLayout } from '../ghost/rows.js';
-import type { ModelAdapter } from '../attach/model.js';
+import type { ModelAdapter } from '../model/adapter.js';
 import { disposePasses, targetPasses, type TargetSet } from './targets.js';
 
 /**

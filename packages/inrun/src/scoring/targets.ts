@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { InrunError, preview } from '../errors.js';
 import type { TargetLayout } from '../ghost/rows.js';
 import { Capture, probeSeed, withCapture } from '../hooks/capture.js';
-import type { ModelAdapter } from '../attach/model.js';
+import type { ModelAdapter } from '../model/adapter.js';
 import { checkLabels } from './labels.js';
 import type { TargetData } from '../types.js';
 

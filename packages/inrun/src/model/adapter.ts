@@ -1,7 +1,8 @@
-// ModelAdapter: what inrun needs from a tf.layers model or a hand-written one (forward, per-example loss, optimizer).
+// ModelAdapter and adaptModel: what inrun needs from a tf.layers model or a hand-written one (forward, per-example loss, optimizer).
 import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
 import type { FunctionalModel } from '../types.js';
+import { tensorList } from './tensor-list.js';
 
 /** What inrun needs from a model, whether tf.layers or hand-written. */
 export interface ModelAdapter {
@@ -22,10 +23,6 @@ export interface ModelAdapter {
 }
 
 type LossFn = (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Tensor;
-
-function list<T>(x: T | readonly T[]): T[] {
-  return Array.isArray(x) ? [...(x as readonly T[])] : [x as T];
-}
 
 function perExample(loss: tf.Tensor): tf.Tensor1D {
   if (loss.rank === 0) {
@@ -49,7 +46,7 @@ function adaptLayersModel(model: tf.LayersModel, optimizer: tf.Optimizer | undef
     lossReduction: 'mean', // tf.layers always averages the loss over the batch
     inputShapes: model.inputs.map((input) => input.shape.slice(1)),
     outputs: model.outputs.length,
-    forward: (xs) => list(model.apply(xs.length === 1 ? xs[0]! : [...xs], { training: false }) as tf.Tensor | tf.Tensor[]),
+    forward: (xs) => tensorList(model.apply(xs.length === 1 ? xs[0]! : [...xs], { training: false }) as tf.Tensor | tf.Tensor[]),
     perExampleLoss: (ys, predictions) =>
       tf.tidy(() =>
         lossFunctions
@@ -78,7 +75,7 @@ function adaptFunctional(model: FunctionalModel): ModelAdapter {
     lossReduction: reduction,
     inputShapes: null,
     outputs: null,
-    forward: (xs) => list(model.predict(xs.length === 1 ? xs[0]! : [...xs])),
+    forward: (xs) => tensorList(model.predict(xs.length === 1 ? xs[0]! : [...xs])),
     perExampleLoss: (ys, predictions) =>
       tf.tidy(() => perExample(model.loss(ys.length === 1 ? ys[0]! : [...ys], predictions.length === 1 ? predictions[0]! : [...predictions]))),
     layersModel: null,
@@ -91,9 +88,4 @@ export function adaptModel(model: tf.LayersModel | FunctionalModel, optimizer: t
     throw new InrunError('expected a tf.LayersModel or { predict, loss, optimizer }', { field: 'model' });
   }
   return adaptFunctional(model);
-}
-
-/** `[...]` of a tensor or tensor list, for inputs and labels given either way. */
-export function tensorList(x: tf.Tensor | readonly tf.Tensor[]): tf.Tensor[] {
-  return list(x);
 }
