@@ -13,6 +13,7 @@ export default defineConfig({
       { find: /^@inrun\/store\/internal$/, replacement: source('store/src/internal.ts') },
       { find: /^@inrun\/store\/core$/, replacement: source('store/src/core.ts') },
       { find: /^inrun\/browser$/, replacement: source('inrun/src/browser.ts') },
+      { find: /^@inrun\/store\/browser$/, replacement: source('store/src/browser.ts') },
       { find: /^@inrun\/cli$/, replacement: source('cli/src/index.ts') },
       { find: /^@inrun\/jobs$/, replacement: source('jobs/src/index.ts') },
     ],

@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { InrunError, preview, quote } from './errors.js';
 import type { ExampleId, ExampleInfo, RunInfo, Scores, StepRecord } from './records.js';
 import { checkRunId } from './run-id.js';
-import { COLUMN_TYPES, sqliteTableSql, sqliteViewSql, STORE_TABLES, STORE_VIEWS, storeHas } from './schema.js';
+import { ADDED_COLUMNS, SCHEMA, SQL, SQLITE_APPLICATION_ID, SQLITE_SCHEMA_VERSION } from './sqlite-ddl.js';
 import type { ResumeState, Sink, TotalsPoint } from './sink.js';
 
 /** Options of {@link sqliteSink}. */
@@ -14,11 +14,7 @@ export interface SqliteSinkOptions {
   readonly steps?: boolean;
 }
 
-/** Schema version stored in `inrun_meta`; see docs/schema.md. */
-export const SQLITE_SCHEMA_VERSION = 2;
-
-/** `PRAGMA application_id` of an inrun store: 'inrn' in ASCII (see docs/schema.md). */
-export const SQLITE_APPLICATION_ID = 0x696e726e;
+export { SQLITE_APPLICATION_ID, SQLITE_SCHEMA_VERSION } from './sqlite-ddl.js';
 
 /**
  * Whether an opened file may be written: an empty database, one marked with inrun's application id,
@@ -50,14 +46,6 @@ function checkOwnership(d: Database.Database, path: string): void {
   );
 }
 
-/**
- * Columns added since version 1 (the schema's `since`), all nullable. A file written by an older inrun
- * gets them on open, so new runs append to it and its old runs stay as they were (their new columns read null).
- */
-const ADDED_COLUMNS: readonly { readonly table: string; readonly column: string; readonly type: string }[] = STORE_TABLES.flatMap((t) =>
-  t.columns.filter((c) => (c.since ?? 1) > 1).map((c) => ({ table: t.name, column: c.name, type: COLUMN_TYPES[c.type].sqlite })),
-);
-
 /** Brings a file written by an older inrun up to this schema; refuses one written by a newer inrun. */
 function migrate(d: Database.Database, path: string): void {
   const row = d.prepare("SELECT value FROM inrun_meta WHERE key = 'schema_version'").get() as { value: string } | undefined;
@@ -70,18 +58,9 @@ function migrate(d: Database.Database, path: string): void {
       const present = (d.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).some((c) => c.name === column);
       if (!present) d.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
     }
-    d.prepare('INSERT OR REPLACE INTO inrun_meta (key, value) VALUES (?, ?)').run('schema_version', String(SQLITE_SCHEMA_VERSION));
+    d.prepare(SQL.setSchemaVersion).run('schema_version', String(SQLITE_SCHEMA_VERSION));
   })();
 }
-
-/**
- * The sink's tables and views, made from the schema (docs/schema.md): every table but
- * `source_influence` (created by `writeSourceInfluence` on first write), every view with SQL.
- */
-const SCHEMA = [
-  ...STORE_TABLES.filter((t) => storeHas(t, 'sqlite') && t.optional !== true).map(sqliteTableSql),
-  ...STORE_VIEWS.filter((v) => storeHas(v, 'sqlite') && v.sql !== undefined).map(sqliteViewSql),
-].join('\n');
 
 /**
  * Inserts rows `width` values wide, `per` rows per statement: better-sqlite3 spends most of a
@@ -135,7 +114,7 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
     if (key === undefined) {
       key = keys.size;
       keys.set(id, key);
-      open().prepare('INSERT INTO examples (run_id, example_key, example_id) VALUES (?, ?, ?)').run(runId, key, id);
+      open().prepare(SQL.insertExample).run(runId, key, id);
     }
     return key;
   };
@@ -168,10 +147,8 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
         throw new InrunError(`run "${runId}" is already stored in ${path}; choose another runId, or resume it`, { field: 'runId', code: 'invalid_state' });
       }
       d.transaction(() => {
-        d.prepare(
-          'INSERT INTO runs (run_id, started_at, status, model, optimizer, info) VALUES (?, ?, ?, ?, ?, ?)',
-        ).run(runId, info.startedAt, 'running', info.model.name, info.optimizer.className, JSON.stringify(info));
-        const insert = d.prepare('INSERT INTO columns (run_id, column_id, name, method, target) VALUES (?, ?, ?, ?, ?)');
+        d.prepare(SQL.insertRun).run(runId, info.startedAt, 'running', info.model.name, info.optimizer.className, JSON.stringify(info));
+        const insert = d.prepare(SQL.insertColumn);
         info.columns.forEach((c, i) => insert.run(runId, i, c.name, c.method, c.target));
       })();
       columnIds = new Map(info.columns.map((c, i) => [c.name, i]));
@@ -242,7 +219,7 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
     },
     writeExamples(examples: readonly ExampleInfo[]) {
       const d = open();
-      const update = d.prepare('UPDATE examples SET source = ?, label = ?, text = ? WHERE run_id = ? AND example_key = ?');
+      const update = d.prepare(SQL.describeExample);
       d.transaction(() => {
         // better-sqlite3 binds every JS number as REAL; a whole-number label goes in as an INTEGER.
         const label = (l: string | number | undefined) => (typeof l === 'number' && Number.isSafeInteger(l) ? BigInt(l) : (l ?? null));
@@ -251,8 +228,8 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
     },
     writeSteps(records: readonly StepRecord[]) {
       const d = open();
-      stepInsert ??= batchedInsert(d, 'INSERT INTO steps (run_id, step, epoch, learning_rate, batch_size, loss, target_losses, attribution_ms, step_ms)', 9, 16);
-      scoreInsert ??= batchedInsert(d, 'INSERT INTO step_scores (run_id, step, column_id, example_key, value)', 5);
+      stepInsert ??= batchedInsert(d, SQL.insertSteps, 9, 16);
+      scoreInsert ??= batchedInsert(d, SQL.insertStepScores, 5);
       const steps = stepInsert;
       const scores = scoreInsert;
       d.transaction(() => {
@@ -274,10 +251,8 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
     },
     writeScores(scores: Scores, info: RunInfo, at: TotalsPoint) {
       const d = open();
-      const put = d.prepare('INSERT OR REPLACE INTO scores (run_id, column_id, example_key, value, steps) VALUES (?, ?, ?, ?, ?)');
-      const token = d.prepare(
-        'INSERT OR REPLACE INTO token_scores (run_id, column_id, example_key, rank, token, word, value) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      );
+      const put = d.prepare(SQL.putScore);
+      const token = d.prepare(SQL.putTokenScore);
       d.transaction(() => {
         const exampleKeys = scores.ids.map(keyOf);
         for (const [name, values] of Object.entries(scores.columns)) {
@@ -294,7 +269,7 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
             }),
           );
         }
-        d.prepare('UPDATE runs SET totals_step = ?, info = ?, status = ?, ended_at = ? WHERE run_id = ?').run(
+        d.prepare(SQL.finishTotals).run(
           at.step,
           JSON.stringify(info),
           at.final ? 'completed' : 'running',

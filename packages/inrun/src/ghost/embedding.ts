@@ -33,7 +33,9 @@ export function embeddingPairs(train: EmbeddingRows): EmbeddingPairs {
   return {
     sums: tf.scatterND(position, tf.reshape(train.b, [count, dim]), [count, dim]) as tf.Tensor2D,
     words: tf.reshape(train.ids, [count]) as tf.Tensor1D,
-    owner: tf.reshape(tf.tile(tf.reshape(tf.range(0, n, 1, 'int32'), [n, 1]), [1, t]), [count, 1]) as tf.Tensor2D,
+    // Row r's owner id broadcast against the ids (on the device), not tf.tile of a small range: webgpu tiles
+    // small host-resident tensors on the CPU through a synchronous read.
+    owner: tf.reshape(tf.add(tf.zerosLike(train.ids), tf.reshape(tf.range(0, n, 1, 'int32'), [n, 1])), [count, 1]) as tf.Tensor2D,
     position,
     count,
   };
