@@ -4,12 +4,34 @@ import { join } from 'node:path';
 import { InrunError, PARQUET_LAYOUT_VERSION, type RunInfo } from '@inrun/store';
 import { duckdbStore, EXAMPLE_SCORES_VIEW, ident, literal, parquetFiles, pathList, unionView } from './duckdb-reader.js';
 import type { StoreReader } from './reader.js';
+import { checkRunInfo } from './run-info.js';
 
 interface RunFile {
   readonly layoutVersion: number;
   readonly status: string;
   readonly totalsStep: number | null;
   readonly info: RunInfo;
+}
+
+/** Reads and checks `<run>/run.json`; a cut-short or foreign file is bad input (`invalid_input` on `store`) naming it. */
+function readRunFile(path: string): RunFile {
+  let file: unknown;
+  try {
+    file = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (cause) {
+    throw new InrunError(`${path} is not JSON (${(cause as Error).message}): the store is damaged or not written by inrun`, { field: 'store', code: 'invalid_input', cause });
+  }
+  const f = file as Partial<Record<keyof RunFile, unknown>> | null;
+  const bad = (field: string) => new InrunError(`${path}: field ${field} is missing or has the wrong type: the store is damaged or not written by inrun`, { field: 'store', code: 'invalid_input' });
+  if (typeof f !== 'object' || f === null || Array.isArray(f)) throw bad('(the whole file)');
+  if (typeof f.layoutVersion !== 'number') throw bad('layoutVersion');
+  // A newer layout may shape the rest differently: say so before checking it.
+  if (f.layoutVersion > PARQUET_LAYOUT_VERSION) {
+    throw new InrunError(`${path} has Parquet layout version ${f.layoutVersion}, newer than this inrun's (${PARQUET_LAYOUT_VERSION}): upgrade inrun to read it`, { field: 'store', code: 'invalid_state' });
+  }
+  if (typeof f.status !== 'string') throw bad('status');
+  if (!(f.totalsStep === null || f.totalsStep === undefined || (typeof f.totalsStep === 'number' && Number.isInteger(f.totalsStep)))) throw bad('totalsStep');
+  return { layoutVersion: f.layoutVersion, status: f.status, totalsStep: f.totalsStep ?? null, info: checkRunInfo(f.info, path) };
 }
 
 /**
@@ -24,13 +46,7 @@ export async function openParquetStore(folder: string): Promise<StoreReader> {
   for (const name of readdirSync(folder).sort()) {
     const runJson = join(folder, name, 'run.json');
     if (!existsSync(runJson)) continue;
-    const file = JSON.parse(readFileSync(runJson, 'utf8')) as RunFile;
-    if (file.layoutVersion > PARQUET_LAYOUT_VERSION) {
-      throw new InrunError(`${runJson} has Parquet layout version ${file.layoutVersion}, newer than this inrun's (${PARQUET_LAYOUT_VERSION}): upgrade inrun to read it`, {
-        field: 'store',
-        code: 'invalid_state',
-      });
-    }
+    const file = readRunFile(runJson);
     runs.push({ id: file.info.runId, dir: join(folder, name), file });
   }
   if (runs.length === 0) throw new InrunError(`${folder} holds no inrun run (no <runId>/run.json): not a Parquet store`, { field: 'store', code: 'invalid_input' });
