@@ -1,6 +1,7 @@
 // A SQLite store opened read-only through better-sqlite3 (DuckDB's sqlite extension downloads at run time).
 import Database from 'better-sqlite3';
 import { InrunError, SQLITE_SCHEMA_VERSION } from '@inrun/store';
+import { checkReadsOnly, READ_ONLY } from './read-only.js';
 import type { Row, SqlParam, StoreReader } from './reader.js';
 
 /** Opens `path` read-only; refuses a file that is not an inrun store or that a newer inrun wrote. */
@@ -23,29 +24,39 @@ export function openSqliteStore(path: string): StoreReader {
       { field: 'store', code: Number.isNaN(version) ? 'invalid_input' : 'invalid_state' },
     );
   }
+  const failed = (cause: unknown) => new InrunError(`the query failed: ${(cause as Error).message}`, { field: 'sql', code: 'invalid_input', cause });
+  // A statement that fails while it steps (a malformed JSON argument, a runaway value) is a failing query too.
+  const stepping = <T>(step: () => T): T => {
+    try {
+      return step();
+    } catch (cause) {
+      throw cause instanceof InrunError ? cause : failed(cause);
+    }
+  };
   const prepare = (sql: string) => {
+    checkReadsOnly(sql);
     let statement: Database.Statement;
     try {
       statement = db.prepare(sql);
     } catch (cause) {
-      throw new InrunError(`the query failed: ${(cause as Error).message}`, { field: 'sql', code: 'invalid_input', cause });
+      throw failed(cause);
     }
     // The store is opened read-only: a statement that returns no rows could only fail or do nothing.
-    if (!statement.reader) throw new InrunError('expected a query that returns rows (the store is read-only)', { field: 'sql', code: 'invalid_input' });
+    if (!statement.reader) throw new InrunError(READ_ONLY, { field: 'sql', code: 'invalid_input' });
     return statement;
   };
   return {
     path,
     kind: 'sqlite',
     all(sql, params = []) {
-      return Promise.resolve(prepare(sql).all(...(params as SqlParam[])) as Row[]);
+      return Promise.resolve(stepping(() => prepare(sql).all(...(params as SqlParam[])) as Row[]));
     },
     iterate(sql, params = []) {
       // better-sqlite3 steps the statement row by row: memory stays flat however large the result.
-      const rows = prepare(sql).iterate(...(params as SqlParam[])) as IterableIterator<Row>;
+      const rows = stepping(() => prepare(sql).iterate(...(params as SqlParam[])) as IterableIterator<Row>);
       return {
         [Symbol.asyncIterator]: () => ({
-          next: () => Promise.resolve(rows.next()),
+          next: () => Promise.resolve(stepping(() => rows.next())),
           return: () => Promise.resolve(rows.return?.() ?? { done: true as const, value: undefined }),
         }),
       };
