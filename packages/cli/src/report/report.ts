@@ -10,6 +10,7 @@ import { readRun, type StoredColumn, type StoredRun, valueColumn } from '../read
 import { type ColumnScan, groupName, type Histogram, readGroups, scanColumn } from './scan.js';
 import { stepSeries } from './steps.js';
 import { openStore } from '../read/open-store.js';
+import { checkOutputNotInput } from '../read/output-path.js';
 import { text } from '../read/text.js';
 import type { StoreReader } from '../read/reader.js';
 
@@ -56,6 +57,7 @@ export async function writeReport(storePath: string, options: ReportOptions = {}
   const out = options.out ?? 'report.html';
   const top = options.top ?? 25;
   if (!Number.isInteger(top) || top < 1) throw new InrunError(`expected a positive integer, got ${top}`, { field: 'top', code: 'invalid_option' });
+  checkOutputNotInput(out, [storePath]);
   const store = await openStore(storePath);
   try {
     const run = await readRun(store, options.run);

@@ -1,0 +1,87 @@
+// Stores against data loss: an output that is an input is refused untouched; a failing curate keeps the manifest it would replace.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { parquetSink, sqliteSink } from 'inrun';
+import { mergeStores } from '@inrun/cli';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../packages/cli/src/cli/program.js';
+import { syntheticRun } from './store-fixtures.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'inrun-hostile-store-'));
+const sqlite = join(dir, 's.sqlite');
+const parquet = join(dir, 'p');
+const merged = join(dir, 'm');
+const link = join(dir, 'link.sqlite');
+
+function hashes(path: string): Record<string, string> {
+  if (!statSync(path).isDirectory()) return { '.': createHash('sha256').update(readFileSync(path)).digest('hex') };
+  const out: Record<string, string> = {};
+  for (const name of readdirSync(path, { recursive: true, encoding: 'utf8' }).sort()) {
+    const p = join(path, name);
+    if (statSync(p).isFile()) out[name] = createHash('sha256').update(readFileSync(p)).digest('hex');
+  }
+  return out;
+}
+
+async function cli(args: string[]) {
+  let err = '';
+  const code = await main(args, { out: () => undefined, err: (s) => (err += s) });
+  return { code, err };
+}
+
+beforeAll(async () => {
+  await syntheticRun([sqliteSink(sqlite), parquetSink(parquet)], { n: 30, steps: 4, batch: 10 });
+  await mergeStores([sqlite], { out: merged });
+  symlinkSync(sqlite, link);
+  symlinkSync(sqlite, join(dir, 'link.csv'));
+});
+
+describe('an output that is an input is refused (exit 2), the input untouched', () => {
+  const segment = () => join(parquet, 'run-synthetic', 'run.json');
+  it.each([
+    ['report onto the SQLite store', () => ['report', sqlite, '--out', sqlite], sqlite],
+    ['report onto the SQLite store through a symlink', () => ['report', link, '--out', sqlite], sqlite],
+    ['report onto a file inside the Parquet store', () => ['report', parquet, '--out', segment()], parquet],
+    ['report into the Parquet store', () => ['report', parquet, '--out', join(parquet, 'run-synthetic', 'report.html')], parquet],
+    ['report onto the merged dataset', () => ['report', merged, '--out', merged], merged],
+    ['curate onto the SQLite store (through a symlink)', () => ['curate', sqlite, '--drop', 'lowest:3', '--out', join(dir, 'link.csv')], sqlite],
+    ['curate into the Parquet store', () => ['curate', parquet, '--drop', 'lowest:3', '--out', join(parquet, 'run-synthetic', 'm.csv')], parquet],
+    ['merge into one of its inputs', () => ['merge', sqlite, merged, '--out', merged], merged],
+    ['merge into a folder inside the Parquet store', () => ['merge', parquet, '--out', join(parquet, 'run-synthetic', 'ds')], parquet],
+  ] as [string, () => string[], string][])('%s', async (_, args, input) => {
+    const before = hashes(input);
+    const r = await cli(args());
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('would change a store being read');
+    expect(hashes(input)).toEqual(before);
+    expect(existsSync(join(parquet, 'run-synthetic', 'report.html')) || existsSync(join(parquet, 'run-synthetic', 'ds'))).toBe(false);
+  });
+});
+
+describe('curate writes aside, then renames', () => {
+  it('a curate that fails while it streams leaves the existing manifest as it was, and no file beside it', async () => {
+    // A store whose examples fail part-way through a query (a view that raises on the 10th example).
+    const db = join(dir, 'failing.sqlite');
+    await syntheticRun([sqliteSink(db)], { n: 30, steps: 4, batch: 10 });
+    const d = new Database(db);
+    d.exec(`ALTER TABLE examples RENAME TO examples_data;
+      CREATE VIEW examples AS SELECT run_id, example_key,
+        CASE WHEN example_key >= 10 THEN json_extract('not json', '$') ELSE example_id END AS example_id, source, label, text FROM examples_data`);
+    d.close();
+    const out = join(dir, 'manifest.csv');
+    writeFileSync(out, 'the manifest of yesterday\n');
+    const r = await cli(['curate', db, '--drop', 'lowest:100%', '--out', out]);
+    expect(r.code).toBe(3);
+    expect(readFileSync(out, 'utf8')).toBe('the manifest of yesterday\n');
+    expect(readdirSync(dir).filter((f) => f.includes('manifest'))).toEqual(['manifest.csv']);
+  });
+
+  it('--drop lowest:99999999999999999999 is a bad option (exit 2), not an unexpected failure', async () => {
+    const r = await cli(['curate', sqlite, '--drop', 'lowest:99999999999999999999', '--out', join(dir, 'never.csv')]);
+    expect(r.code).toBe(2);
+    expect(existsSync(join(dir, 'never.csv'))).toBe(false);
+  });
+});
