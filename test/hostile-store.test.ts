@@ -1,6 +1,6 @@
 // Stores against data loss: an output that is an input is refused untouched; a failing curate keeps the manifest it would replace.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -83,5 +83,53 @@ describe('curate writes aside, then renames', () => {
     const r = await cli(['curate', sqlite, '--drop', 'lowest:99999999999999999999', '--out', join(dir, 'never.csv')]);
     expect(r.code).toBe(2);
     expect(existsSync(join(dir, 'never.csv'))).toBe(false);
+  });
+});
+
+describe('a reader sees one snapshot for as long as it reads, while the run writes', () => {
+  it('SQLite: runs written after open stay invisible to every later query of the reader (one read transaction)', async () => {
+    const db = join(dir, 'live.sqlite');
+    await syntheticRun([sqliteSink(db)], { runId: 'first', n: 30, steps: 4, batch: 10 });
+    const { openStore } = await import('@inrun/cli');
+    const reader = await openStore(db);
+    try {
+      const count = async (table: string) => Number((await reader.all(`SELECT COUNT(*) AS n FROM ${table}`))[0]!['n']);
+      expect(await count('runs')).toBe(1);
+      // Another run writes the same file meanwhile (WAL: it does not wait for the reader).
+      await syntheticRun([sqliteSink(db)], { runId: 'second', n: 30, steps: 4, batch: 10 });
+      expect([await count('runs'), await count('steps'), await count('step_scores'), await count('scores')]).toEqual([1, 4, 120, 90]);
+    } finally {
+      await reader.close();
+    }
+    const after = await openStore(db);
+    expect(Number((await after.all('SELECT COUNT(*) AS n FROM steps'))[0]!['n'])).toBe(8);
+    await after.close();
+  });
+
+  it('Parquet: the totals snapshot read at open stays readable and the same after the sink replaces and deletes it', async () => {
+    const folder = join(dir, 'live-parquet');
+    const truth = await syntheticRun([parquetSink(folder)], { n: 30, steps: 4, batch: 10 });
+    const totalsDir = join(folder, 'run-synthetic', 'totals');
+    const { openStore } = await import('@inrun/cli');
+    const reader = await openStore(folder);
+    try {
+      const sum = async () => Number((await reader.all("SELECT SUM(value) AS v FROM example_scores WHERE column_name = 'shapley1:val'"))[0]!['v']);
+      const expected = truth.totals['shapley1:val']!.reduce((a, b) => a + b, 0);
+      expect(await sum()).toBeCloseTo(expected, 4);
+      // What the sink does at its next snapshots: a newer file (other values), the old one deleted.
+      const [old] = readdirSync(totalsDir);
+      const { readParquetFile, writeParquetFile } = await import('@inrun/store/internal');
+      const rows = await readParquetFile(join(totalsDir, old!));
+      writeParquetFile(join(totalsDir, 'step-000000999.parquet'), [
+        { name: 'example_key', type: 'INT32', data: rows.map((r) => Number(r['example_key'])) },
+        ...['shapley1:val', 'tracin_self', 'tracin_we:val'].map((name) => ({ name, type: 'DOUBLE' as const, data: rows.map(() => 1000) })),
+        { name: 'steps', type: 'INT32', data: rows.map(() => 1) },
+      ]);
+      rmSync(join(totalsDir, old!));
+      expect(await sum()).toBeCloseTo(expected, 4);
+      expect((await reader.all("SELECT totals_step FROM runs"))[0]!['totals_step']).toBe(3);
+    } finally {
+      await reader.close();
+    }
   });
 });

@@ -1,6 +1,7 @@
 // A Parquet store (one folder per run) opened through DuckDB: views that answer the SQLite tables' names.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { InrunError, PARQUET_LAYOUT_VERSION, type RunInfo } from '@inrun/store';
 import { duckdbStore, EXAMPLE_SCORES_VIEW, ident, literal, parquetFiles, pathList, unionView } from './duckdb-reader.js';
 import type { StoreReader } from './reader.js';
@@ -34,6 +35,36 @@ function readRunFile(path: string): RunFile {
   return { layoutVersion: f.layoutVersion, status: f.status, totalsStep: f.totalsStep ?? null, info: checkRunInfo(f.info, path) };
 }
 
+/** The last step a totals snapshot `step-<n>.parquet` includes (its name holds the step + 1). */
+const stepOfSnapshot = (file: string): number => Number(/step-(\d+)\.parquet$/.exec(file)?.[1] ?? Number.NaN) - 1;
+
+/**
+ * Reads the newest totals snapshot of `dir` into table `table` (in memory: examples x columns
+ * doubles) and returns it with its step, or undefined when there is none. A run that is still
+ * writing replaces snapshots and deletes old ones (`keepSnapshots`): a view bound to the file would
+ * fail once the sink deletes it, or change under a reader. Held in memory, the reader keeps one
+ * consistent snapshot for as long as it reads. A snapshot deleted between listing and reading is
+ * retried with the newer one.
+ */
+async function holdTotals(db: DuckDBConnection, dir: string, table: string, columns: readonly string[]): Promise<{ table: string; step: number } | undefined> {
+  for (let attempt = 0; ; attempt++) {
+    const newest = parquetFiles(dir).at(-1);
+    if (newest === undefined) return undefined;
+    try {
+      await db.run(`CREATE TABLE ${table} AS SELECT * FROM read_parquet(${literal(newest)})`);
+    } catch (error) {
+      if (!existsSync(newest) && attempt < 5) continue;
+      throw new InrunError(`${newest} is not a readable totals snapshot (${(error as Error).message}): the store is damaged`, { field: 'store', code: 'invalid_input', cause: error });
+    }
+    const names = new Set((await db.runAndReadAll(`SELECT * FROM ${table} LIMIT 0`)).columnNames());
+    const missing = ['example_key', 'steps', ...columns].filter((c) => !names.has(c));
+    if (missing.length > 0) {
+      throw new InrunError(`${newest} is not a totals snapshot of this run (no column ${missing.map((m) => JSON.stringify(m)).join(', ')}): the store is damaged`, { field: 'store', code: 'invalid_input' });
+    }
+    return { table, step: stepOfSnapshot(newest) };
+  }
+}
+
 /**
  * Opens a Parquet folder (`<folder>/<runId>/run.json` per run) in an in-memory DuckDB: tables `runs`
  * and `columns` from the run files, and views `examples`, `steps`, `step_scores`, `scores`,
@@ -61,6 +92,8 @@ export async function openParquetStore(folder: string): Promise<StoreReader> {
     const scores: string[] = [];
     const tokens: string[] = [];
     const influence: string[] = [];
+    await db.run('CREATE SCHEMA snapshot');
+    let held = 0;
     for (const { id, dir, file } of runs) {
       const { info } = file;
       await db.run('INSERT INTO runs VALUES (?, ?, NULL, ?, ?, ?, ?, ?)', [id, info.startedAt, file.status, file.totalsStep, info.model.name, info.optimizer.className, JSON.stringify(info)]);
@@ -85,9 +118,10 @@ export async function openParquetStore(folder: string): Promise<StoreReader> {
         );
         for (const [i, c] of info.columns.entries()) stepScores.push(`SELECT ${run} AS run_id, step, ${i} AS column_id, example_key, CAST(${ident(c.name)} AS DOUBLE) AS value FROM ${raw}`);
       }
-      const totals = parquetFiles(join(dir, 'totals')).at(-1);
+      const totals = await holdTotals(db, join(dir, 'totals'), `snapshot.${ident(`totals_${held++}`)}`, info.columns.map((c) => c.name));
       if (totals !== undefined) {
-        for (const [i, c] of info.columns.entries()) scores.push(`SELECT ${run} AS run_id, ${i} AS column_id, example_key, CAST(${ident(c.name)} AS DOUBLE) AS value, steps FROM read_parquet(${literal(totals)})`);
+        await db.run('UPDATE runs SET totals_step = ? WHERE run_id = ?', [totals.step, id]);
+        for (const [i, c] of info.columns.entries()) scores.push(`SELECT ${run} AS run_id, ${i} AS column_id, example_key, CAST(${ident(c.name)} AS DOUBLE) AS value, steps FROM ${totals.table}`);
       }
       const influenceFiles = parquetFiles(join(dir, 'source_influence'));
       if (influenceFiles.length > 0) influence.push(`SELECT ${run} AS run_id, * FROM read_parquet(${pathList(influenceFiles)}, union_by_name = true)`);

@@ -4,19 +4,29 @@ import { InrunError, SQLITE_SCHEMA_VERSION } from '@inrun/store';
 import { checkReadsOnly, READ_ONLY } from './read-only.js';
 import type { Row, SqlParam, StoreReader } from './reader.js';
 
-/** Opens `path` read-only; refuses a file that is not an inrun store or that a newer inrun wrote. */
+/**
+ * Opens `path` read-only; refuses a file that is not an inrun store or that a newer inrun wrote.
+ * Everything is read in one read transaction, begun here and ended by `close`: with WAL a run may
+ * keep writing meanwhile, and every query of this reader still sees the store as it was at open
+ * (a merge never pairs new `steps` with old `step_scores`). The writer's WAL cannot be checkpointed
+ * past that point until the reader closes.
+ */
 export function openSqliteStore(path: string): StoreReader {
-  let db: Database.Database;
+  let db: Database.Database | undefined;
   let version: number;
   try {
     db = new Database(path, { readonly: true, fileMustExist: true });
+    // The snapshot is taken at the transaction's first read, the one just below.
+    db.exec('BEGIN DEFERRED');
     const row = db.prepare("SELECT value FROM inrun_meta WHERE key = 'schema_version'").get() as { value: string } | undefined;
     version = Number(row?.value ?? NaN);
   } catch (cause) {
+    db?.close();
     throw new InrunError(`${path} is not an inrun SQLite store (${(cause as Error).message})`, { field: 'store', code: 'invalid_input', cause });
   }
+  const open = db;
   if (!(version <= SQLITE_SCHEMA_VERSION)) {
-    db.close();
+    open.close();
     throw new InrunError(
       Number.isNaN(version)
         ? `${path} has no schema version: not an inrun SQLite store`
@@ -37,7 +47,7 @@ export function openSqliteStore(path: string): StoreReader {
     checkReadsOnly(sql);
     let statement: Database.Statement;
     try {
-      statement = db.prepare(sql);
+      statement = open.prepare(sql);
     } catch (cause) {
       throw failed(cause);
     }
@@ -62,11 +72,12 @@ export function openSqliteStore(path: string): StoreReader {
       };
     },
     tables() {
-      const rows = db.prepare("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[];
+      const rows = open.prepare("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[];
       return Promise.resolve(rows.map((r) => r.name));
     },
     close() {
-      db.close();
+      if (open.inTransaction) open.exec('COMMIT');
+      open.close();
       return Promise.resolve();
     },
   };
