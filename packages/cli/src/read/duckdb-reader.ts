@@ -73,7 +73,9 @@ export async function duckdbStore(path: string, kind: StoreReader['kind'], build
   } catch (error) {
     db.closeSync();
     instance.closeSync();
-    throw error;
+    // DuckDB reads the files' footers as it makes the views: a damaged one is bad input, and its message names the file.
+    if (error instanceof InrunError) throw error;
+    throw new InrunError(`${path} cannot be read (${(error as Error).message.split('\n')[0]}): a file of the store is damaged or foreign`, { field: 'store', code: 'invalid_input', cause: error });
   }
   const failed = (cause: unknown) => (cause instanceof InrunError ? cause : new InrunError(`the query failed: ${(cause as Error).message}`, { field: 'sql', code: 'invalid_input', cause }));
   const prepare = async (sql: string, params: readonly SqlParam[]) => {

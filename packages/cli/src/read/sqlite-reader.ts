@@ -40,7 +40,12 @@ export function openSqliteStore(path: string): StoreReader {
     try {
       return step();
     } catch (cause) {
-      throw cause instanceof InrunError ? cause : failed(cause);
+      if (cause instanceof InrunError) throw cause;
+      // A file damaged past its header fails only when a query reaches the damaged pages.
+      if (/^SQLITE_(CORRUPT|NOTADB)/.test(String((cause as { code?: unknown }).code))) {
+        throw new InrunError(`${path} is damaged (${(cause as Error).message})`, { field: 'store', code: 'invalid_input', cause });
+      }
+      throw failed(cause);
     }
   };
   const prepare = (sql: string) => {
@@ -76,7 +81,11 @@ export function openSqliteStore(path: string): StoreReader {
       return Promise.resolve(rows.map((r) => r.name));
     },
     close() {
-      if (open.inTransaction) open.exec('COMMIT');
+      try {
+        if (open.inTransaction) open.exec('COMMIT');
+      } catch {
+        // A read transaction has nothing to keep; a damaged file must not hide the error that closes it.
+      }
       open.close();
       return Promise.resolve();
     },
