@@ -2,6 +2,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { checkFiniteRows, checkInputShapes } from './finite-rows.js';
 import { isCheckpointFolder, loadCheckpoint, readCheckpointInfo, resolveCheckpoint } from '../run/checkpoint.js';
 import { InrunError, invalid, preview } from '../errors.js';
 import { yieldTurn } from '../event-loop.js';
@@ -162,6 +163,10 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
   if (sketch !== undefined && !(Number.isInteger(sketch.size) && sketch.size >= 1)) invalid('sketch.size', 'a positive integer', sketch.size);
   const train = options.train === 'sketches' ? null : checkRows('train', options.train);
   const queries = checkRows('queries', options.queries);
+  if (train !== null) await checkFiniteRows('train.xs', train.xs);
+  await checkFiniteRows('queries.xs', queries.xs);
+  if (train !== null) await checkFiniteRows('train.ys', train.ys);
+  await checkFiniteRows('queries.ys', queries.ys);
   const paths = checkpointFolders(options.checkpoints);
   if (options.learningRates !== undefined && options.learningRates.length !== paths.length) {
     invalid('learningRates', `${paths.length} numbers, one per checkpoint`, options.learningRates);
@@ -173,7 +178,21 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
   try {
     for (const [i, path] of paths.entries()) {
       const info = readCheckpointInfo(path);
-      const model = await loadCheckpoint(path);
+      let model: tf.LayersModel;
+      try {
+        model = await loadCheckpoint(path);
+      } catch (error) {
+        // A cut-short weights file fails inside tf.js: it is a damaged checkpoint, named.
+        if (error instanceof InrunError) throw error;
+        throw new InrunError(`cannot load the checkpoint ${path} (${error instanceof Error ? error.message : String(error)}): it is damaged or incomplete`, { field: 'checkpoints', code: 'bad_checkpoint', cause: error });
+      }
+      try {
+        if (train !== null) checkInputShapes('train.xs', model, train.xs);
+        checkInputShapes('queries.xs', model, queries.xs);
+      } catch (error) {
+        model.dispose();
+        throw error;
+      }
       const adapter = adaptModel(model, undefined);
       const layers = options.layers === 'last' ? [lastLayer(model)] : (options.layers ?? 'all');
       const plan = planLayers(model, layers);
