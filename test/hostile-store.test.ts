@@ -133,3 +133,24 @@ describe('a reader sees one snapshot for as long as it reads, while the run writ
     }
   });
 });
+
+describe('distinct ids stay distinct', () => {
+  it('compare of a run with itself matches every example when ids mix numbers and strings (0..3 and "0".."3")', async () => {
+    const db = join(dir, 'mixed.sqlite');
+    const { runInfo } = await import('./store-fixtures.js');
+    const info = runInfo('mixed');
+    const folder = join(dir, 'mixed-parquet');
+    const ids = [...Array.from({ length: 24 }, (_, i) => i), ...Array.from({ length: 24 }, (_, i) => String(i))];
+    const column = Float32Array.from(ids, (_, i) => Math.sin(i));
+    for (const sink of [sqliteSink(db), parquetSink(folder)]) {
+      await sink.open(info);
+      await sink.writeScores?.({ ids, columns: { 'shapley1:val': column, tracin_self: column, 'tracin_we:val': column }, steps: new Int32Array(ids.length).fill(1), tokens: {} }, info, { step: 0, final: true });
+      await sink.close();
+    }
+    const { compareRuns } = await import('@inrun/cli');
+    const r = await compareRuns(db, db, { k: 5 });
+    for (const c of r.columns) expect([c.column, c.examples, c.spearman]).toEqual([c.column, 48, 1]);
+    // A Parquet store's examples view reads ids as text: compare refuses rather than match 24 of 48.
+    await expect(compareRuns(folder, folder, { k: 5 })).rejects.toMatchObject({ code: 'invalid_input', field: 'store' });
+  });
+});
