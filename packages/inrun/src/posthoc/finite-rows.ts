@@ -1,6 +1,6 @@
 // checkFiniteRows and checkInputShapes: rows an offline method takes refused when a value is NaN or infinite, or when their shape is not the model's.
 import * as tf from '@tensorflow/tfjs';
-import { InrunError } from '@inrun/store';
+import { InrunError } from '../errors.js';
 
 /**
  * Throws `invalid_input` on `field` naming the first row that holds NaN or an infinity in any of
