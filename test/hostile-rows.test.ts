@@ -77,6 +77,8 @@ describe('inrun tracin gives the answers of single-process tracin()', () => {
     const r = await cli(['tracin', '--checkpoints', checkpoints, '--train', inf, '--queries', queriesFile, '--out', out]);
     expect(r.code).toBe(3);
     expect(r.err).toContain('train.xs[3]');
+    // The refused run leaves no empty run=<id>/ folder behind.
+    expect(readdirSync(out).filter((f) => f.startsWith('run='))).toEqual([]);
   });
 
   it('the same id in two shards is refused as one shard (and tracin()) refuses it', async () => {

@@ -6,7 +6,7 @@ import { runFlow, type JobProgress, type JobQueue } from './flow.js';
 import { jobMetrics, measured, type JobMetricsOptions } from './metrics.js';
 import { JOB_NAMES } from './queue.js';
 import { countRows, readIds, type RowRange } from './row-files.js';
-import { claimRunFolder } from './run-folder.js';
+import { claimRunFolder, releaseRunFolder } from './run-folder.js';
 import { mergeTracinParts, resultOf, writeTracinOutputs, type TracinMergeJob, type TracinMergeReturn, type TracinOutputs } from './tracin-merge.js';
 import { runTracinShard, shardPartPath, type TracinLayers, type TracinShardJob } from './tracin-shard.js';
 
@@ -117,6 +117,26 @@ export async function distributedTracin(options: DistributedTracInOptions): Prom
   // Known before any job: a folder without checkpoints fails here, not in every job.
   const checkpoints = perCheckpoint ? checkpointFolders(options.checkpoints).length : 0;
   const runId = claimRunFolder(options.out, options.runId);
+  try {
+    return await runClaimed(options, { runId, ranges, k, layers, perCheckpoint, checkpoints, keepSelfInfluence });
+  } catch (error) {
+    // A refused run (a bad row, a damaged checkpoint) leaves no empty run=<id>/ behind; parts it wrote stay for a look.
+    releaseRunFolder(options.out, runId);
+    throw error;
+  }
+}
+
+interface Claimed {
+  readonly runId: string;
+  readonly ranges: readonly RowRange[];
+  readonly k: number;
+  readonly layers: TracinLayers;
+  readonly perCheckpoint: boolean;
+  readonly checkpoints: number;
+  readonly keepSelfInfluence: boolean;
+}
+
+async function runClaimed(options: DistributedTracInOptions, { runId, ranges, k, layers, perCheckpoint, checkpoints, keepSelfInfluence }: Claimed): Promise<DistributedTracInResult> {
   const base = { checkpoints: options.checkpoints, train: options.train, queries: options.queries, k, layers, out: options.out, runId };
   // Shard-major: the merge takes each shard's checkpoints together.
   const jobs: TracinShardJob[] = ranges.flatMap((range, shard) => (perCheckpoint ? Array.from({ length: checkpoints }, (_, checkpoint) => ({ ...base, range, shard, checkpoint })) : [{ ...base, range, shard }]));
