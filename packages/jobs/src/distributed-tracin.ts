@@ -1,11 +1,12 @@
 // distributedTracin(): TracInCP over files, split into training-row shards, in this process or as a BullMQ flow.
+import { InrunError } from '@inrun/store';
 import { invalid } from '@inrun/store/internal';
 import { checkpointFolders, type TracInResult } from 'inrun/internal';
 import { runFlow, type JobProgress, type JobQueue } from './flow.js';
 import { jobMetrics, measured, type JobMetricsOptions } from './metrics.js';
 import { JOB_NAMES } from './queue.js';
-import { countRows, type RowRange } from './row-files.js';
-import { claimRunFolder } from './run-folder.js';
+import { countRows, readIds, type RowRange } from './row-files.js';
+import { claimRunFolder, releaseRunFolder } from './run-folder.js';
 import { mergeTracinParts, resultOf, writeTracinOutputs, type TracinMergeJob, type TracinMergeReturn, type TracinOutputs } from './tracin-merge.js';
 import { runTracinShard, shardPartPath, type TracinLayers, type TracinShardJob } from './tracin-shard.js';
 
@@ -76,6 +77,21 @@ export function shardRanges(n: number, shards: number): RowRange[] {
 }
 
 /**
+ * A shard sees only its rows: an id repeated in two shards would pass each of them, where one
+ * `tracin()` call refuses it. Checked once over the ids (Parquet reads only that column).
+ */
+async function checkDistinctIds(path: string): Promise<void> {
+  const seen = new Map<string, number>();
+  for (const [i, id] of (await readIds(path)).entries()) {
+    // Typed keys: the number 1 and the string "1" are distinct ids.
+    const key = `${typeof id}:${String(id)}`;
+    const first = seen.get(key);
+    if (first !== undefined) throw new InrunError(`row ${i} of ${path} repeats the id ${JSON.stringify(id)} of row ${first}: ids are distinct`, { code: 'invalid_input', field: `train.ids[${i}]` });
+    seen.set(key, i);
+  }
+}
+
+/**
  * TracInCP (as {@link tracin}) over a training row file (JSON lines or Parquet), split into row shards. Each shard job
  * runs `tracin` on its rows over every checkpoint (so its scores are already summed over checkpoints)
  * and writes its top-k per query and self-influence as a Parquet part; the merge keeps the best k per
@@ -90,7 +106,10 @@ export async function distributedTracin(options: DistributedTracInOptions): Prom
   if (!Number.isInteger(shards) || shards < 1) invalid('shards', 'a positive integer', shards);
   const layers = options.layers ?? 'all';
   if (!['all', 'last', 'embedding'].includes(layers)) invalid('layers', "'all', 'last' or 'embedding'", layers);
-  const ranges = shardRanges(await countRows(options.train), shards);
+  const rows = await countRows(options.train);
+  if (rows === 0) throw new InrunError(`no rows in ${options.train}`, { code: 'invalid_input', field: 'train' });
+  await checkDistinctIds(options.train);
+  const ranges = shardRanges(rows, shards);
   const keepSelfInfluence = options.keepSelfInfluence ?? true;
   if (typeof keepSelfInfluence !== 'boolean') invalid('keepSelfInfluence', 'true or false', keepSelfInfluence);
   const perCheckpoint = options.perCheckpoint ?? false;
@@ -98,6 +117,26 @@ export async function distributedTracin(options: DistributedTracInOptions): Prom
   // Known before any job: a folder without checkpoints fails here, not in every job.
   const checkpoints = perCheckpoint ? checkpointFolders(options.checkpoints).length : 0;
   const runId = claimRunFolder(options.out, options.runId);
+  try {
+    return await runClaimed(options, { runId, ranges, k, layers, perCheckpoint, checkpoints, keepSelfInfluence });
+  } catch (error) {
+    // A refused run (a bad row, a damaged checkpoint) leaves no empty run=<id>/ behind; parts it wrote stay for a look.
+    releaseRunFolder(options.out, runId);
+    throw error;
+  }
+}
+
+interface Claimed {
+  readonly runId: string;
+  readonly ranges: readonly RowRange[];
+  readonly k: number;
+  readonly layers: TracinLayers;
+  readonly perCheckpoint: boolean;
+  readonly checkpoints: number;
+  readonly keepSelfInfluence: boolean;
+}
+
+async function runClaimed(options: DistributedTracInOptions, { runId, ranges, k, layers, perCheckpoint, checkpoints, keepSelfInfluence }: Claimed): Promise<DistributedTracInResult> {
   const base = { checkpoints: options.checkpoints, train: options.train, queries: options.queries, k, layers, out: options.out, runId };
   // Shard-major: the merge takes each shard's checkpoints together.
   const jobs: TracinShardJob[] = ranges.flatMap((range, shard) => (perCheckpoint ? Array.from({ length: checkpoints }, (_, checkpoint) => ({ ...base, range, shard, checkpoint })) : [{ ...base, range, shard }]));

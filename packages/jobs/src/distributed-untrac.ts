@@ -1,5 +1,6 @@
 // distributedUntrac(): UnTrac over row files, one ascent per job, in this process or as a BullMQ flow.
 import { InrunError } from '@inrun/store';
+import { PART_NAME } from './check-job.js';
 import { invalid } from '@inrun/store/internal';
 import type { UntracRow } from 'inrun/internal';
 import { runFlow, type JobProgress, type JobQueue } from './flow.js';
@@ -52,7 +53,7 @@ export async function distributedUntrac(options: DistributedUntracOptions): Prom
   for (const side of ['sources', 'targets'] as const) {
     const names = Object.keys(options[side] ?? {});
     if (names.length === 0) invalid(side, 'at least one name=rows', options[side]);
-    for (const n of names) if (!/^[\w.-]+$/.test(n)) throw new InrunError(`name ${n} must be letters, digits, '.', '_' or '-' (it names a folder)`, { code: 'invalid_option', field: `${side}.${n}` });
+    for (const n of names) if (!PART_NAME.test(n) || n === '.' || n === '..') throw new InrunError(`name ${n} must be letters, digits, '.', '_' or '-' (it names a folder)`, { code: 'invalid_option', field: `${side}.${n}` });
   }
   const method = options.method;
   if (method !== 'untrac' && method !== 'untrac-inv') invalid('method', "'untrac' or 'untrac-inv'", method);

@@ -1,6 +1,7 @@
 // BullMQ plumbing of inrun jobs: the Redis URL, the queue's name, a worker that runs every job kind (TracIn shards, UnTrac ascents, merges).
 import type { ConnectionOptions, Job, Worker } from 'bullmq';
 import { bullmq } from './bullmq.js';
+import { checkJob } from './check-job.js';
 import { taggedForQueue } from './job-error.js';
 import { InrunError } from '@inrun/store';
 import { jobMetrics, type JobMetricsOptions } from './metrics.js';
@@ -71,6 +72,8 @@ export async function processJob(job: Job): Promise<unknown> {
 }
 
 async function runByName(job: Job): Promise<unknown> {
+  // Anyone on the Redis can enqueue: nothing of a job is trusted before it is checked.
+  checkJob(job.name, job.data);
   switch (job.name) {
     case JOB_NAMES.tracinShard:
       return await runTracinShard(job.data as TracinShardJob);

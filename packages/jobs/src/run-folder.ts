@@ -1,5 +1,5 @@
 // The run folder of one distributed invocation: `<out>/run=<id>/`, its id checked, claimed before any job starts.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InrunError } from '@inrun/store';
 import { checkRunId, newRunId } from '@inrun/store/internal';
@@ -24,4 +24,15 @@ export function claimRunFolder(out: string, runId: string | undefined): string {
     throw new InrunError(taken ? `${folder} exists: run ids are one per invocation; choose another, or leave it out for a fresh one` : `cannot create ${folder}: ${e instanceof Error ? e.message : String(e)}`, { code: 'invalid_option', field: taken ? 'runId' : 'out' });
   }
   return id;
+}
+
+/** Removes `<out>/run=<runId>/` when it holds no file (only empty folders): what a refused run leaves. */
+export function releaseRunFolder(out: string, runId: string): void {
+  const folder = join(out, `run=${runId}`);
+  try {
+    const files = readdirSync(folder, { recursive: true, encoding: 'utf8' }).filter((f) => !statSync(join(folder, f)).isDirectory());
+    if (files.length === 0) rmSync(folder, { recursive: true, force: true });
+  } catch {
+    // Already gone, or unreadable: nothing to tidy.
+  }
 }

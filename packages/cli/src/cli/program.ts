@@ -19,7 +19,16 @@ import { progressBar } from './progress.js';
  */
 export const EXIT_CODES = { ok: 0, failure: 1, usage: 2, input: 3, newer: 4 } as const;
 
-const exitOf: Partial<Record<InrunErrorCode, number>> = { invalid_option: EXIT_CODES.usage, invalid_input: EXIT_CODES.input, shape_mismatch: EXIT_CODES.input, invalid_state: EXIT_CODES.newer };
+// A damaged checkpoint or a model inrun cannot read is bad input, like a bad row file.
+const exitOf: Partial<Record<InrunErrorCode, number>> = {
+  invalid_option: EXIT_CODES.usage,
+  invalid_input: EXIT_CODES.input,
+  shape_mismatch: EXIT_CODES.input,
+  bad_checkpoint: EXIT_CODES.input,
+  unsupported_layer: EXIT_CODES.input,
+  unsupported_model: EXIT_CODES.input,
+  invalid_state: EXIT_CODES.newer,
+};
 
 /** Where the CLI writes; tests pass their own. */
 

@@ -1,9 +1,10 @@
 // mergeStores: many runs' stores (SQLite files, Parquet folders, merged datasets) into one Hive-partitioned Parquet dataset.
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { InrunError } from '@inrun/store';
 import { checkRunId, invalid, quote, writeAtomically } from '@inrun/store/internal';
+import { checkOutputNotInput } from '../read/output-path.js';
 import { DATASET_LAYOUT_VERSION, DATASET_MARKER, DATASET_TABLES, type DatasetMarker, isDataset, partitionDir, partitions } from './layout.js';
 import { literal } from '../read/duckdb-reader.js';
 import { partWriter } from './part-writer.js';
@@ -107,11 +108,9 @@ export async function mergeStores(inputs: readonly string[], options: MergeOptio
   if (!Number.isInteger(rowsPerFile) || rowsPerFile < 1) invalid('rowsPerFile', 'a positive integer', rowsPerFile);
 
   const out = resolve(options.out);
+  // Before anything else: an output that is an input, inside one or holding one is never touched.
+  checkOutputNotInput(options.out, inputs);
   checkOut(out);
-  const real = (p: string) => (existsSync(p) ? realpathSync(p) : resolve(p));
-  inputs.forEach((p: string, i) => {
-    if (real(p) === real(out)) throw new InrunError(`${quote(p)} is the output folder; merge into another one`, { field: `inputs[${i}]`, code: 'invalid_input' });
-  });
   const created = !existsSync(out);
   mkdirSync(out, { recursive: true });
   const unlock = lock(out);

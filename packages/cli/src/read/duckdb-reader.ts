@@ -1,8 +1,9 @@
 // A StoreReader over an in-memory DuckDB whose tables and views a Parquet store or a merged dataset sets up.
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { COLUMN_TYPES, InrunError, STORE_VIEWS, type StoreTable } from '@inrun/store';
+import { checkReadsOnly, ONE_STATEMENT, READ_ONLY } from './read-only.js';
 import { text } from './text.js';
 import type { Row, SqlParam, StoreReader } from './reader.js';
 
@@ -46,28 +47,66 @@ function plain(row: Record<string, unknown>): Row {
   return row;
 }
 
+/** Every file under `path` (a store's own files), as given and resolved: what DuckDB may read. */
+function storeFiles(path: string): string[] {
+  const files = readdirSync(path, { recursive: true, encoding: 'utf8' })
+    .map((name) => join(path, name))
+    .filter((p) => statSync(p).isFile());
+  return [...new Set([...files, ...files.map((f) => resolve(f))])];
+}
+
 /**
- * Opens an in-memory DuckDB (extensions never auto-installed: nothing may be downloaded at run
- * time), lets `build` create the store's tables and views, and answers SQL over them.
+ * Locks the connection down once the views exist: it may read the files of the store at `path` and
+ * nothing else (no other file, no network, no extension loaded or installed), and nobody can unlock
+ * it. DuckDB checks access when a view is read, not when it is made, hence `allowed_paths` (the
+ * store's files as listed now, a superset of those the views name).
+ */
+async function lockDown(db: DuckDBConnection, path: string): Promise<void> {
+  await db.run(`SET allowed_paths = ${pathList(storeFiles(path))}`);
+  await db.run('SET enable_external_access = false');
+  await db.run('SET autoload_known_extensions = false');
+  await db.run('SET autoinstall_known_extensions = false');
+  await db.run('SET lock_configuration = true');
+}
+
+/**
+ * Opens an in-memory DuckDB (extensions never loaded or installed: nothing may be downloaded at run
+ * time), lets `build` create the store's tables and views, then locks it down to the store's own
+ * files (`lockDown`) and answers SQL over them: one statement, and only one that reads (as a SQLite
+ * store opened read-only answers).
  */
 export async function duckdbStore(path: string, kind: StoreReader['kind'], build: (db: DuckDBConnection) => Promise<void>): Promise<StoreReader> {
-  const { DuckDBInstance } = await import('@duckdb/node-api');
-  const instance = await DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false' });
+  const { DuckDBInstance, StatementType } = await import('@duckdb/node-api');
+  const instance = await DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' });
   const db = await instance.connect();
   try {
     await build(db);
+    await lockDown(db, path);
   } catch (error) {
     db.closeSync();
     instance.closeSync();
-    throw error;
+    // DuckDB reads the files' footers as it makes the views: a damaged one is bad input, and its message names the file.
+    if (error instanceof InrunError) throw error;
+    throw new InrunError(`${path} cannot be read (${(error as Error).message.split('\n')[0]}): a file of the store is damaged or foreign`, { field: 'store', code: 'invalid_input', cause: error });
   }
-  const failed = (cause: unknown) => new InrunError(`the query failed: ${(cause as Error).message}`, { field: 'sql', code: 'invalid_input', cause });
+  const failed = (cause: unknown) => (cause instanceof InrunError ? cause : new InrunError(`the query failed: ${(cause as Error).message}`, { field: 'sql', code: 'invalid_input', cause }));
+  const prepare = async (sql: string, params: readonly SqlParam[]) => {
+    checkReadsOnly(sql);
+    const statements = await db.extractStatements(sql);
+    if (statements.count !== 1) throw new InrunError(`the query failed: ${statements.count === 0 ? 'no statement' : ONE_STATEMENT}`, { field: 'sql', code: 'invalid_input' });
+    const statement = await statements.prepare(0);
+    if (statement.statementType !== StatementType.SELECT && statement.statementType !== StatementType.EXPLAIN) {
+      throw new InrunError(READ_ONLY, { field: 'sql', code: 'invalid_input' });
+    }
+    statement.bind([...params]);
+    return statement;
+  };
   return {
     path,
     kind,
     async all(sql, params = []) {
       try {
-        const reader = await db.runAndReadAll(sql, params as SqlParam[]);
+        const reader = await (await prepare(sql, params)).runAndReadAll();
         return reader.getRowObjectsJS().map(plain);
       } catch (cause) {
         throw failed(cause);
@@ -76,7 +115,7 @@ export async function duckdbStore(path: string, kind: StoreReader['kind'], build
     async *iterate(sql, params = []) {
       let chunks;
       try {
-        chunks = (await db.stream(sql, params as SqlParam[])).yieldRowObjectJs();
+        chunks = (await (await prepare(sql, params)).stream()).yieldRowObjectJs();
       } catch (cause) {
         throw failed(cause);
       }

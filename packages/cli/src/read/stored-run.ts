@@ -1,6 +1,7 @@
 // The run a report or command reads: picked by id (or the newest), with its info, columns and sizes.
 import { type ColumnInfo, InrunError, type RunInfo } from '@inrun/store';
 import type { StoreReader } from './reader.js';
+import { parseRunInfo } from './run-info.js';
 
 /** A score column as stored: its name, method, target and id within the run. */
 export interface StoredColumn extends ColumnInfo {
@@ -44,7 +45,7 @@ export async function readRun(store: StoreReader, runId?: string): Promise<Store
     startedAt: String(row['started_at']),
     endedAt: (row['ended_at'] as string | null) ?? null,
     totalsStep: row['totals_step'] === null ? null : Number(row['totals_step']),
-    info: JSON.parse(String(row['info'])) as RunInfo,
+    info: parseRunInfo(String(row['info']), `${store.path} (run ${id})`),
     columns,
     examples: Number(examples?.['n'] ?? 0),
     steps: Number(steps?.['n'] ?? 0),

@@ -48,7 +48,12 @@ export async function compareRuns(storeA: string, storeB: string, options: Compa
       for (const c of run.columns) {
         const values = new Map<string, number>();
         for await (const r of store.iterate('SELECT e.example_id AS id, s.value AS v FROM scores s JOIN examples e ON e.run_id = s.run_id AND e.example_key = s.example_key WHERE s.run_id = ? AND s.column_id = ?', [run.id, c.id])) {
-          values.set(text(r['id']), Number(r['v']));
+          // Typed keys: the number 0 and the string "0" are distinct ids (SQLite stores them so).
+          const key = `${typeof r['id']}:${text(r['id'])}`;
+          if (values.has(key)) {
+            throw new InrunError(`run "${run.id}" of ${path} reads two examples with the id ${text(r['id'])} (ids of other types stored as text?): they cannot be matched by id`, { field: 'store', code: 'invalid_input' });
+          }
+          values.set(key, Number(r['v']));
         }
         columns.set(c.name, values);
       }

@@ -1,10 +1,12 @@
 // curate: the manifest of examples to drop (lowest values, negative, highest self-influence, a source) and its predicted effect.
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { InrunError } from '@inrun/store';
 import { findColumn, readRun, type StoredColumn, type StoredRun, valueColumn } from '../read/stored-run.js';
 import { csvField } from '../read/text.js';
 import { openStore } from '../read/open-store.js';
+import { checkOutputNotInput } from '../read/output-path.js';
 import type { SqlParam, StoreReader } from '../read/reader.js';
 
 /** Options of {@link curate}. */
@@ -94,7 +96,8 @@ export function parseDrop(spec: string): DropSpec {
   if (m === null) throw bad();
   const n = Number(m[1]);
   const percent = m[2] === '%';
-  if ((percent && n > 100) || (!percent && !Number.isInteger(n))) throw bad();
+  // A count past 2^53 is no count (and no SQL LIMIT): refused like any bad value.
+  if ((percent && n > 100) || (!percent && !Number.isSafeInteger(n))) throw bad();
   return { kind, count: { percent, n } };
 }
 
@@ -106,6 +109,7 @@ export async function curate(storePath: string, options: CurateOptions): Promise
   const drop = parseDrop(options.drop);
   const format = options.out.endsWith('.csv') ? 'csv' : options.out.endsWith('.jsonl') ? 'jsonl' : null;
   if (format === null) throw new InrunError(`expected a .csv or .jsonl file, got ${JSON.stringify(options.out)}`, { field: 'out', code: 'invalid_option' });
+  checkOutputNotInput(options.out, [storePath]);
   const store = await openStore(storePath);
   try {
     const run = await readRun(store, options.run);
@@ -136,9 +140,12 @@ export async function curate(storePath: string, options: CurateOptions): Promise
       WHERE s.run_id = ? AND s.column_id = ? ${where}
       ORDER BY s.value ${drop.kind === 'self-top' ? 'DESC' : ''}, s.example_key${limit === null ? '' : ` LIMIT ${limit}`}`;
     mkdirSync(dirname(resolve(options.out)), { recursive: true });
-    const fd = openSync(options.out, 'w');
+    // Written aside, then renamed over `out`: a curate that fails leaves an existing manifest as it was.
+    const aside = join(dirname(resolve(options.out)), `.${basename(options.out)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+    const fd = openSync(aside, 'wx');
     let dropped = 0;
     let predicted = 0;
+    let written = false;
     try {
       let buffer = format === 'csv' ? 'example_id,source,label,column,score,rank,value,value_per_target_row\n' : '';
       for await (const r of store.iterate(sql, params)) {
@@ -153,8 +160,12 @@ export async function curate(storePath: string, options: CurateOptions): Promise
         }
       }
       writeSync(fd, buffer);
+      fsyncSync(fd);
+      written = true;
     } finally {
       closeSync(fd);
+      if (written) renameSync(aside, options.out);
+      else rmSync(aside, { force: true });
     }
     return { out: options.out, runId: run.id, dropped, examples, column: column.name, valueColumn: value?.name ?? null, predictedChange: value === undefined ? null : predicted, targetRows, predictedChangePerRow: value === undefined || targetRows === null ? null : predicted / targetRows };
   } finally {

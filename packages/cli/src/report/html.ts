@@ -30,7 +30,9 @@ const cell = (c: Cell): string => {
 };
 
 /** A number in a short form: small magnitudes in exponent notation. */
-export function formatNumber(x: number): string {
+export function formatNumber(value: number): string {
+  // A stored "number" may be anything: never let one through as text.
+  const x = typeof value === 'number' ? value : Number.NaN;
   if (!Number.isFinite(x)) return String(x);
   if (Number.isInteger(x) && Math.abs(x) < 1e15) return x.toLocaleString('en-US');
   const a = Math.abs(x);

@@ -1,7 +1,6 @@
 // writeReport: one self-contained HTML page that turns a stored run's scores into a curation decision.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { InrunError } from '@inrun/store';
 import { type Datum, groupedBars, histogram, lines } from './charts.js';
 import { type Cell, escapeHtml, formatNumber, page, raw, table } from './html.js';
@@ -10,6 +9,7 @@ import { readRun, type StoredColumn, type StoredRun, valueColumn } from '../read
 import { type ColumnScan, groupName, type Histogram, readGroups, scanColumn } from './scan.js';
 import { stepSeries } from './steps.js';
 import { openStore } from '../read/open-store.js';
+import { checkOutputNotInput } from '../read/output-path.js';
 import { text } from '../read/text.js';
 import type { StoreReader } from '../read/reader.js';
 
@@ -44,7 +44,6 @@ const MEANING: Record<string, string> = {
   tracin_we: 'TracIn-WE: the first-order value over the word embedding only, with a score per word',
 };
 
-const METHODS_DOC = fileURLToPath(new URL('../../docs/methods.md', import.meta.url));
 
 /**
  * Writes the HTML report of one run of a store (a SQLite file or a Parquet folder): summary, value by
@@ -56,6 +55,7 @@ export async function writeReport(storePath: string, options: ReportOptions = {}
   const out = options.out ?? 'report.html';
   const top = options.top ?? 25;
   if (!Number.isInteger(top) || top < 1) throw new InrunError(`expected a positive integer, got ${top}`, { field: 'top', code: 'invalid_option' });
+  checkOutputNotInput(out, [storePath]);
   const store = await openStore(storePath);
   try {
     const run = await readRun(store, options.run);
@@ -107,7 +107,8 @@ const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 function summary(run: StoredRun, metrics: Readonly<Record<string, number | string>>): string {
   const { info } = run;
   const { covered, skipped, coveredParams, trainableParams } = info.layers;
-  const docs = existsSync(METHODS_DOC) ? `<a href="${escapeHtml(new URL(`file://${METHODS_DOC}`).href)}">docs/methods.md</a>` : 'docs/methods.md';
+  // Named, not linked: a file:// link would show the author's file system to whoever the page is shared with.
+  const docs = "inrun's <code>docs/methods.md</code>";
   const item = (term: string, html: string) => `<dt>${escapeHtml(term)}</dt><dd>${html}</dd>`;
   const columns = run.columns.map((c) => `<li><code>${escapeHtml(c.name)}</code>: ${escapeHtml(MEANING[c.method] ?? c.method)}</li>`).join('');
   const meta = Object.entries(info.meta ?? {}).map(([k, v]) => `${escapeHtml(k)} = ${escapeHtml(text(v))}`).join('; ');

@@ -1,4 +1,5 @@
 // One ordered pass over a score column: histograms, per-source sums, curation curves, top and bottom rows.
+import { InrunError } from '@inrun/store';
 import type { StoredColumn, StoredRun } from '../read/stored-run.js';
 import { text } from '../read/text.js';
 import type { StoreReader } from '../read/reader.js';
@@ -62,8 +63,13 @@ export interface ExampleGroups {
 
 /** Reads the run's examples' sources and labels (keys are dense per run: docs/schema.md). */
 export async function readGroups(store: StoreReader, run: StoredRun): Promise<ExampleGroups> {
-  const [max] = await store.all('SELECT MAX(example_key) AS k FROM examples WHERE run_id = ?', [run.id]);
-  const size = Number(max?.['k'] ?? -1) + 1;
+  const [range] = await store.all('SELECT MIN(example_key) AS lo, MAX(example_key) AS hi, COUNT(*) AS n FROM examples WHERE run_id = ?', [run.id]);
+  const n = Number(range?.['n'] ?? 0);
+  const size = Number(range?.['hi'] ?? -1) + 1;
+  // Keys are dense (0..n-1): anything else is a damaged store, not an array of 2^40 slots to allocate.
+  if (n > 0 && (!Number.isSafeInteger(size) || size > n || Number(range?.['lo']) < 0)) {
+    throw new InrunError(`${store.path}: run ${run.id} has example keys ${String(range?.['lo'])} to ${String(range?.['hi'])} for ${n} examples (they are 0 to n - 1): the store is damaged`, { field: 'store', code: 'invalid_input' });
+  }
   const sourceOf = new Uint32Array(size);
   const labelOf = new Uint32Array(size);
   const index = (names: string[], counts: number[], lookup: Map<string, number>, name: string) => {

@@ -1,4 +1,5 @@
 // Per-step value by source in step buckets, beside each bucket's drop of the target loss.
+import { InrunError } from '@inrun/store';
 import type { StoredColumn, StoredRun } from '../read/stored-run.js';
 import { groupName } from './scan.js';
 import { text } from '../read/text.js';
@@ -26,7 +27,13 @@ export async function stepSeries(store: StoreReader, run: StoredRun, column: Sto
   const losses: { step: number; loss: number | null }[] = [];
   const target = column.target ?? run.info.targets[0]?.name ?? '';
   for await (const r of store.iterate('SELECT step, target_losses FROM steps WHERE run_id = ? ORDER BY step', [run.id])) {
-    const parsed = JSON.parse(text(r['target_losses']) || '{}') as Record<string, number | null>;
+    let parsed: Record<string, number | null>;
+    try {
+      parsed = JSON.parse(text(r['target_losses']) || '{}') as Record<string, number | null>;
+    } catch (cause) {
+      throw new InrunError(`${store.path}: target_losses of step ${text(r['step'])} of run ${run.id} is not JSON: the store is damaged`, { field: 'store', code: 'invalid_input', cause });
+    }
+    if (typeof parsed !== 'object' || parsed === null) throw new InrunError(`${store.path}: target_losses of step ${text(r['step'])} of run ${run.id} is not a JSON object: the store is damaged`, { field: 'store', code: 'invalid_input' });
     const loss = parsed[target];
     losses.push({ step: Number(r['step']), loss: typeof loss === 'number' && Number.isFinite(loss) ? loss : null });
   }

@@ -2,8 +2,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { loadCheckpoint, readCheckpointInfo } from '../run/checkpoint.js';
-import { InrunError } from '../errors.js';
+import { checkFiniteRows, checkInputShapes } from './finite-rows.js';
+import { isCheckpointFolder, loadCheckpoint, readCheckpointInfo, resolveCheckpoint } from '../run/checkpoint.js';
+import { InrunError, invalid, preview } from '../errors.js';
 import { yieldTurn } from '../event-loop.js';
 import { SourceSums, type SourceInfluence } from './source-sums.js';
 import { TopK, type Influence } from './top-k.js';
@@ -80,13 +81,32 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
   const o = resolveTracinOptions(options);
   const { train, queries, k, batchSize, sketch } = o;
   const wantSelf = o.selfInfluence;
+  // Non-finite rows are refused as attach and untrac refuse them (one asynchronous read each).
+  if (train !== null) await checkFiniteRows('train.xs', train.xs);
+  await checkFiniteRows('queries.xs', queries.xs);
+  if (train !== null) await checkFiniteRows('train.ys', train.ys);
+  await checkFiniteRows('queries.ys', queries.ys);
   const q = queries.ids.length;
   const grouping = o.sources === null ? null : sourceSlots(o.sources, q);
   const checkpoints: Checkpoint[] = [];
   try {
     for (const [i, path] of o.paths.entries()) {
       const info = readCheckpointInfo(path);
-      const model = await loadCheckpoint(path);
+      let model: tf.LayersModel;
+      try {
+        model = await loadCheckpoint(path);
+      } catch (error) {
+        // A cut-short weights file fails inside tf.js: it is a damaged checkpoint, named.
+        if (error instanceof InrunError) throw error;
+        throw new InrunError(`cannot load the checkpoint ${path} (${error instanceof Error ? error.message : String(error)}): it is damaged or incomplete`, { field: 'checkpoints', code: 'bad_checkpoint', cause: error });
+      }
+      try {
+        if (train !== null) checkInputShapes('train.xs', model, train.xs);
+        checkInputShapes('queries.xs', model, queries.xs);
+      } catch (error) {
+        model.dispose();
+        throw error;
+      }
       const adapter = adaptModel(model, undefined);
       const layers = o.layers === 'last' ? [lastLayer(model)] : o.layers;
       const plan = planLayers(model, layers);

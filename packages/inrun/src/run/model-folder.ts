@@ -1,5 +1,5 @@
 // tf.js models saved as files (model.json + weight files, as tfjs-node's file:// and tensorflowjs_converter write them), loaded without tfjs-node; and "a checkpoint or a model folder".
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
@@ -35,7 +35,8 @@ export async function loadModelFolder(path: string): Promise<tf.LayersModel> {
     const buffers = manifest.flatMap((group) =>
       group.paths.map((p) => {
         const at = resolve(dir, p);
-        const rel = relative(dir, at);
+        // Real paths: a weight file that is a symlink to a file elsewhere is outside the folder too.
+        const rel = relative(realpathSync(dir), existsSync(at) ? realpathSync(at) : at);
         // A hostile manifest could name any file on the machine: keep reads inside the model's folder.
         if (rel.startsWith('..') || isAbsolute(rel)) throw bad(file, `names a weight file outside its folder: ${JSON.stringify(p).slice(0, 200)}`);
         try {

@@ -156,7 +156,7 @@ function isTensor(v: unknown): v is tf.Tensor {
 }
 
 /** Checks rows against the model's input and output shapes. */
-function checkRows(rows: unknown, field: string, input: readonly (number | null)[], classes: number): UnlearnRows {
+function checkRows(rows: unknown, field: string, input: readonly (number | null)[], classes: number, lossName: string | undefined): UnlearnRows {
   if (typeof rows !== 'object' || rows === null) invalid(field, '{ xs, ys } tensors', rows, 'invalid_input');
   const { xs, ys } = rows as Partial<UnlearnRows>;
   if (!isTensor(xs)) invalid(`${field}.xs`, 'a tensor', xs, 'invalid_input');
@@ -172,8 +172,20 @@ function checkRows(rows: unknown, field: string, input: readonly (number | null)
   if (!ysFits) {
     throw new InrunError(`shape [${ys.shape.join(', ')}] does not fit ${xs.shape[0]} rows and ${classes} outputs`, { field: `${field}.ys`, code: 'shape_mismatch' });
   }
+  // Labels in the form the compiled loss takes: class ids would broadcast against a categorical loss's [n, classes].
+  const oneHot = ys.rank === 2 && last === classes;
+  if (classes > 1 && CATEGORICAL.has(lossName ?? '') && !oneHot) {
+    throw new InrunError(`the model's loss (${lossName}) takes one-hot labels [${xs.shape[0]}, ${classes}], got shape [${ys.shape.join(', ')}] (class ids? tf.oneHot them, or compile with sparseCategoricalCrossentropy)`, { field: `${field}.ys`, code: 'shape_mismatch' });
+  }
+  if (classes > 1 && SPARSE.has(lossName ?? '') && oneHot) {
+    throw new InrunError(`the model's loss (${lossName}) takes class ids [${xs.shape[0]}], got one-hot shape [${ys.shape.join(', ')}] (tf.argMax them, or compile with categoricalCrossentropy)`, { field: `${field}.ys`, code: 'shape_mismatch' });
+  }
   return { xs, ys };
 }
+
+/** Losses (as compiled by name) that take one-hot or probability rows, and those that take class ids. */
+const CATEGORICAL = new Set(['categoricalCrossentropy', 'categorical_crossentropy', 'kullbackLeiblerDivergence', 'kld', 'KLD']);
+const SPARSE = new Set(['sparseCategoricalCrossentropy', 'sparse_categorical_crossentropy']);
 
 function positive(value: unknown, field: string, integer: boolean, fallback: number, allowZero = false): number {
   if (value === undefined) return fallback;
@@ -202,9 +214,12 @@ export function resolveUnlearnOptions(model: tf.LayersModel, options: UnlearnOpt
   const outShape = model.outputs[0]!.shape;
   const classes = outShape[outShape.length - 1] ?? 1;
   const input = model.inputs[0]!.shape;
-  const forget = checkRows(options.forget, 'forget', input, classes);
-  const retain = options.retain === undefined ? null : checkRows(options.retain, 'retain', input, classes);
-  const heldOut = options.heldOut === undefined ? null : checkRows(options.heldOut, 'heldOut', input, classes);
+  // The loss by name when compiled with one (a function or a list: nothing to check by name).
+  const compiled = (model as unknown as { loss?: unknown }).loss;
+  const lossName = typeof compiled === 'string' ? compiled : undefined;
+  const forget = checkRows(options.forget, 'forget', input, classes, lossName);
+  const retain = options.retain === undefined ? null : checkRows(options.retain, 'retain', input, classes, lossName);
+  const heldOut = options.heldOut === undefined ? null : checkRows(options.heldOut, 'heldOut', input, classes, lossName);
   if (retain === null && (method === 'rfa-lora' || method === 'fine-tune')) {
     throw new InrunError(`${method} needs retained rows: give retain: { xs, ys }`, { field: 'retain' });
   }

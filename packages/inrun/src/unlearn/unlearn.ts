@@ -3,6 +3,8 @@ import * as tf from '@tensorflow/tfjs';
 import { permutation, seededRandom } from '../hooks/fit.js';
 import { adaptedLayers, cloneModel, mergeAdapters, withAdapters } from './adapt.js';
 import { stepLoss, type StepBatch } from './losses.js';
+import { InrunError } from '../errors.js';
+import { checkFiniteRows } from '../posthoc/finite-rows.js';
 import { resolveUnlearnOptions, type ResolvedUnlearnOptions, type UnlearnMethod, type UnlearnOptions, type UnlearnRows } from './options.js';
 import { membershipAucAsync } from './metrics.js';
 import { accuracy, predictedOf, probabilitiesOf, rowLosses } from './outputs.js';
@@ -92,6 +94,17 @@ async function forgetLossTargets(model: tf.LayersModel, o: ResolvedUnlearnOption
   return targets;
 }
 
+/** Whether every weight of `model` is finite (one boolean read per weight). */
+async function finiteWeights(model: tf.LayersModel): Promise<boolean> {
+  for (const w of model.weights) {
+    const ok = tf.tidy(() => tf.all(tf.isFinite(w.read())));
+    const [v] = await ok.data();
+    ok.dispose();
+    if (v === 0) return false;
+  }
+  return true;
+}
+
 /**
  * Removes what `options.forget` taught `model`, keeping `options.retain` (data-level), or removes a
  * concept (`forgetLabel`) while keeping its parent (`coarseOf`) and siblings (knowledge-level).
@@ -103,6 +116,13 @@ async function forgetLossTargets(model: tf.LayersModel, o: ResolvedUnlearnOption
  */
 export async function unlearn(model: tf.LayersModel, options: UnlearnOptions): Promise<UnlearnResult> {
   const o = resolveUnlearnOptions(model, options);
+  // A NaN or an infinity in any row would train every weight into NaN, without an error.
+  for (const [field, rows] of [['forget', o.forget], ['retain', o.retain], ['heldOut', o.heldOut]] as const) {
+    if (rows !== null) {
+      await checkFiniteRows(`${field}.xs`, [rows.xs]);
+      await checkFiniteRows(`${field}.ys`, [rows.ys]);
+    }
+  }
   const spec = { layers: o.layers, rank: o.rank, alpha: o.alpha, seed: o.seed };
   const adapted = o.adapters ? adaptedLayers(model, spec) : [];
   const names = adapted.map((l) => l.name);
@@ -180,6 +200,10 @@ export async function unlearn(model: tf.LayersModel, options: UnlearnOptions): P
     result = await mergeAdapters(work);
     work.dispose();
     seconds += (performance.now() - started) / 1000;
+  }
+  if (!(await finiteWeights(result))) {
+    result.dispose();
+    throw new InrunError(`unlearning diverged: the model's weights became NaN or infinite (learningRate ${o.learningRate} is too large for this model?); the input model is unchanged`, { field: 'learningRate', code: 'invalid_option' });
   }
   const forgetAccuracy = await accuracy(result, o.forget);
   const forgetLossBefore = history[0]!.forgetLoss;

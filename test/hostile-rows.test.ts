@@ -1,0 +1,97 @@
+// Offline jobs against broken row files and checkpoints: bad input (exit 3) naming the file, and the answers single-process tracin() gives.
+import { cpSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../packages/cli/src/cli/program.js';
+import { tracinCase } from './jobs-helpers.js';
+
+const root = mkdtempSync(join(tmpdir(), 'inrun-hostile-rows-'));
+let checkpoints = '';
+let trainFile = '';
+let queriesFile = '';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+  ({ checkpoints, trainFile, queriesFile } = await tracinCase(root, 12, 2));
+});
+
+async function cli(args: string[]) {
+  let err = '';
+  const code = await main(args, { out: () => undefined, err: (s) => (err += s) });
+  return { code, err };
+}
+
+const lines = (path: string) => readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: unknown; xs: number[]; ys: number[] });
+const writeLines = (path: string, rows: unknown[]) => writeFileSync(path, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+
+describe('broken row files and checkpoints exit 3 naming the file', () => {
+  const tracinArgs = (o: { train?: string; queries?: string; checkpoints?: string; shards?: number }) => [
+    'tracin', '--checkpoints', o.checkpoints ?? checkpoints, '--train', o.train ?? trainFile, '--queries', o.queries ?? queriesFile,
+    '--out', join(root, `out-${Math.random().toString(16).slice(2)}`), '--shards', String(o.shards ?? 1),
+  ];
+
+  it('an empty row file', async () => {
+    const empty = join(root, 'empty.jsonl');
+    writeFileSync(empty, '');
+    for (const o of [{ train: empty }, { queries: empty }]) {
+      const r = await cli(tracinArgs(o));
+      expect(r.err).not.toContain('unexpected failure');
+      expect([r.code, r.err.includes(empty)]).toEqual([3, true]);
+    }
+  });
+
+  it('a missing --checkpoints folder and a truncated checkpoint', async () => {
+    const missing = join(root, 'no-such-folder');
+    let r = await cli(tracinArgs({ checkpoints: missing }));
+    expect(r.err).not.toContain('unexpected failure');
+    expect([r.code, r.err.includes(missing)]).toEqual([3, true]);
+    const cut = join(root, 'cut-ckpt');
+    cpSync(checkpoints, cut, { recursive: true });
+    for (const f of readdirSync(cut, { recursive: true, encoding: 'utf8' })) {
+      const p = join(cut, f);
+      if (statSync(p).isFile() && f.endsWith('.bin')) writeFileSync(p, readFileSync(p).subarray(0, 10));
+    }
+    r = await cli(tracinArgs({ checkpoints: cut }));
+    expect(r.err).not.toContain('unexpected failure');
+    expect([r.code, r.err.includes(cut)]).toEqual([3, true]);
+  });
+
+  it('a row file whose xs are wider than the model input', async () => {
+    const wide = join(root, 'wide.jsonl');
+    writeLines(wide, lines(trainFile).map((r) => ({ ...r, xs: [...r.xs, 0, 0] })));
+    const r = await cli(tracinArgs({ train: wide }));
+    expect(r.err).not.toContain('unexpected failure');
+    expect([r.code, r.err.includes(wide)]).toEqual([3, true]);
+  });
+});
+
+describe('inrun tracin gives the answers of single-process tracin()', () => {
+  it('a row whose xs hold 1e999 (Infinity) is refused (exit 3) naming the row, not scored into NaN', async () => {
+    const inf = join(root, 'inf.jsonl');
+    const text = readFileSync(trainFile, 'utf8').split('\n');
+    text[3] = text[3]!.replace(/"xs":\[([^,\]]+)/, '"xs":[1e999');
+    writeFileSync(inf, text.join('\n'));
+    const out = join(root, 'inf-out');
+    const r = await cli(['tracin', '--checkpoints', checkpoints, '--train', inf, '--queries', queriesFile, '--out', out]);
+    expect(r.code).toBe(3);
+    expect(r.err).toContain('train.xs[3]');
+    // The refused run leaves no empty run=<id>/ folder behind.
+    expect(readdirSync(out).filter((f) => f.startsWith('run='))).toEqual([]);
+  });
+
+  it('the same id in two shards is refused as one shard (and tracin()) refuses it', async () => {
+    const dup = join(root, 'dup.jsonl');
+    const rows = lines(trainFile);
+    rows[10] = { ...rows[10]!, id: rows[1]!.id };
+    writeLines(dup, rows);
+    const r = await cli(['tracin', '--checkpoints', checkpoints, '--train', dup, '--queries', queriesFile, '--out', join(root, 'dup-out'), '--shards', '2']);
+    expect(r.code).toBe(3);
+    expect(r.err).toContain('train.ids[10]');
+    // Ids of distinct types stay distinct: 1 and "1" are two ids.
+    const mixed = join(root, 'mixed.jsonl');
+    writeLines(mixed, rows.map((row, i) => ({ ...row, id: i < 6 ? i : String(i - 6) })));
+    expect((await cli(['tracin', '--checkpoints', checkpoints, '--train', mixed, '--queries', queriesFile, '--out', join(root, 'mixed-out'), '--shards', '2'])).code).toBe(0);
+  });
+});
