@@ -80,10 +80,13 @@ export function installedNames(dir: string): Set<string> {
   return names;
 }
 
-/** How many packages the app's lockfile holds (npm's "added N packages"). */
+/**
+ * How many packages the install put on disk (npm's "added N packages"): the lockfile's entries, less the
+ * optional ones for other platforms (DuckDB's bindings for macOS and Windows) that it lists but skipped.
+ */
 export function lockedPackageCount(dir: string): number {
   const lock = JSON.parse(readFileSync(join(dir, 'package-lock.json'), 'utf8')) as { packages: Record<string, unknown> };
-  return Object.keys(lock.packages).filter((key) => key !== '').length;
+  return Object.keys(lock.packages).filter((key) => key !== '' && existsSync(join(dir, key))).length;
 }
 
 /** Disk bytes under `folder`, as `du -s` counts them (allocated blocks; links are not followed). */
