@@ -58,6 +58,37 @@ export default tseslint.config(
       ],
     },
   },
+  // The arrows run down: an app that installs inrun (or @inrun/jobs) must not get the CLI's DuckDB, vega and
+  // commander back through an import (test/install.test.ts measures that install). The rest of the graph
+  // (circles, undeclared packages, tf.js under @inrun/store) is `npm run check:imports`.
+  {
+    files: ['packages/inrun/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['../../*'], message: 'import another package by its name, not a relative path.' },
+            { group: ['@inrun/cli', '@inrun/cli/*', '@inrun/jobs', '@inrun/jobs/*'], message: 'inrun sits below @inrun/cli and @inrun/jobs: it never imports them.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['packages/jobs/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['../../*'], message: 'import another package by its name, not a relative path.' },
+            { group: ['@inrun/cli', '@inrun/cli/*'], message: '@inrun/jobs sits below @inrun/cli: the CLI loads the jobs, never the other way.' },
+          ],
+        },
+      ],
+    },
+  },
   {
     files: ['packages/cli/src/**/*.ts'],
     rules: {
