@@ -1,6 +1,6 @@
 // A throwaway npm app outside the repository: install tarballs into it as a user would, then look at what came.
 import { execFile } from 'node:child_process';
-import { existsSync, lstatSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -35,24 +35,44 @@ export function appEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key) && key !== 'INIT_CWD'));
 }
 
+/** The repository's own better-sqlite3 (its binding built by the repository's install). */
+const REPO_SQLITE = join(import.meta.dirname, '..', 'node_modules', 'better-sqlite3');
+
 /**
  * `npm install <specs>` in `dir`, the way a user with a warm npm cache would: registry metadata from the cache
- * where it has it (`--prefer-offline`), no audit or funding requests. Install scripts run as the app's
- * `allowScripts` says: a real install, not a copied binary.
+ * where it has it (`--prefer-offline`), no audit or funding requests.
+ *
+ * `full: false` (what `npm test` runs) installs with `--ignore-scripts` and then gives better-sqlite3 the
+ * binding the repository's own install built, when the versions match (same package, same Node ABI): where
+ * better-sqlite3's prebuilt download is unreachable, its script compiles SQLite from source, minutes that
+ * prove nothing about inrun's packages. What the app gets (the dependency graph) is the same either way.
+ * `full: true` runs every install script as the app's `allowScripts` says: the measured install of
+ * docs/architecture.md (`INRUN_FULL_INSTALL=1 npx vitest run test/install.test.ts`).
  */
-export async function npmInstall(dir: string, specs: readonly string[]): Promise<InstallResult> {
+export async function npmInstall(dir: string, specs: readonly string[], full = process.env['INRUN_FULL_INSTALL'] === '1'): Promise<InstallResult> {
   const started = performance.now();
   try {
-    const { stdout, stderr } = await exec('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', ...specs], {
+    const { stdout, stderr } = await exec('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', ...(full ? [] : ['--ignore-scripts']), ...specs], {
       cwd: dir,
       maxBuffer: 64 * 1024 * 1024,
       env: appEnv(),
     });
+    if (!full) giveSqliteBinding(dir);
     return { ms: performance.now() - started, output: `${stdout}${stderr}` };
   } catch (error) {
     const { stdout, stderr } = error as { stdout?: string; stderr?: string };
     throw new Error(`npm install ${specs.join(' ')} in ${dir} failed:\n${stdout ?? ''}${stderr ?? ''}`);
   }
+}
+
+/** Copies the repository's better-sqlite3 binding into `dir`'s better-sqlite3, if the app has one of the same version. */
+function giveSqliteBinding(dir: string): void {
+  const target = join(dir, 'node_modules', 'better-sqlite3');
+  if (!existsSync(target)) return;
+  const version = (p: string) => (JSON.parse(readFileSync(join(p, 'package.json'), 'utf8')) as { version: string }).version;
+  if (version(target) !== version(REPO_SQLITE)) throw new Error(`better-sqlite3 ${version(target)} in the app, ${version(REPO_SQLITE)} in the repository: run with INRUN_FULL_INSTALL=1`);
+  mkdirSync(join(target, 'build', 'Release'), { recursive: true });
+  copyFileSync(join(REPO_SQLITE, 'build', 'Release', 'better_sqlite3.node'), join(target, 'build', 'Release', 'better_sqlite3.node'));
 }
 
 /**
