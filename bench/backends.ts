@@ -129,14 +129,13 @@ async function browserRows(): Promise<Row[]> {
   }
   const { build } = await import('esbuild');
   const { chromium } = await import('playwright-core');
-  const { serve, stubNode } = await import('../examples/browser/serve.js');
+  const { serve, stubNode, packagesBySource } = await import('../examples/browser/serve.js');
   const dir = mkdtempSync(join(tmpdir(), 'inrun-bench-page-'));
   const here = dirname(fileURLToPath(import.meta.url));
   writeFileSync(join(dir, 'index.html'), '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><script type="module" src="app.js"></script>');
-  await build({ entryPoints: [join(here, 'browser-page.ts')], outfile: join(dir, 'app.js'), bundle: true, format: 'esm', platform: 'browser', target: 'es2022', logLevel: 'error', plugins: [stubNode],
+  await build({ entryPoints: [join(here, 'browser-page.ts')], outfile: join(dir, 'app.js'), bundle: true, format: 'esm', platform: 'browser', target: 'es2022', logLevel: 'error', plugins: [stubNode, packagesBySource],
     // The examples' "run me directly" guards read process.argv at module level.
-    define: { 'process.argv': '[]', 'process.env': '{}' },
-    alias: { inrun: join(here, '..', 'packages', 'inrun', 'src', 'index.ts'), '@inrun/store': join(here, '..', 'packages', 'store', 'src', 'index.ts'), '@inrun/store/internal': join(here, '..', 'packages', 'store', 'src', 'internal.ts') } });
+    define: { 'process.argv': '[]', 'process.env': '{}' }, });
   const { server, url } = await serve(dir);
   const out: Row[] = [];
   try {

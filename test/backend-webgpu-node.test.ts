@@ -33,10 +33,7 @@ function runChild(): Promise<BackendResult[]> {
   });
 }
 
-// Open (issue 19): on webgpu the Adam update of an Embedding model differs from the uninstrumented one
-// in 1 of 57 weights (SGD is bit-identical). Not yet explained; a suspect is webgpu's scatter-add gradient
-// of gather, whose float accumulation order is not fixed. Flip to a plain case once understood.
-const KNOWN = { 'embedding update-adam': 'webgpu Embedding + Adam: 1 of 57 weights differs from the plain update (open)' };
+const KNOWN = {};
 
 if (existsSync(ICD)) describeBackend('webgpu in Node (Dawn on SwiftShader Vulkan)', runChild, KNOWN);
 else

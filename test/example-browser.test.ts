@@ -1,9 +1,10 @@
-// The in-browser example (examples/browser/): it loads without console errors in Chromium, trains on webgl, and its harmful list is enriched in flipped labels.
+// The in-browser example (examples/browser/): it loads without console errors in Chromium, trains on webgl, its harmful list is enriched in flipped labels, and its store downloads as a SQLite file inrun reads.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore } from '@inrun/cli';
 import { buildExample, serve } from '../examples/browser/serve.js';
 import { CHROMIUM, hasChromium, NO_CHROMIUM } from './browser.js';
 
@@ -60,6 +61,21 @@ describe.skipIf(!hasChromium)('examples/browser: MNIST with flipped labels on we
       expect(found.harmful).toHaveLength(100);
       expect(found.harmful.filter((h) => h.flipped).length).toBeGreaterThanOrEqual(25);
       expect(await page.locator('#harmful figure').count()).toBe(30);
+      // The store the page wrote (sqlite-wasm, in memory) downloads as a SQLite file that inrun's readers open.
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+      const file = join(dir, 'downloaded.sqlite');
+      await download.saveAs(file);
+      const store = await openStore(file);
+      try {
+        const [counted] = await store.all('SELECT COUNT(*) AS n FROM examples');
+        expect(counted?.['n']).toBe(1000);
+        // The flipped digits, as a source, lowered the validation loss less than the clean ones (negative in total).
+        const bySource = await store.all("SELECT source, SUM(value) AS value FROM example_scores WHERE column_name = 'shapley1:val' GROUP BY source");
+        const flippedValue = bySource.find((r) => r['source'] === 'flipped')?.['value'] as number;
+        expect(flippedValue).toBeLessThan(0);
+      } finally {
+        await store.close();
+      }
       await page.click('#retrain');
       await page.waitForFunction(() => !Number.isNaN((globalThis as unknown as { inrunExample: ExampleState }).inrunExample.retrainedAccuracy), null, { timeout: 600_000, polling: 500 });
       expect((await state()).retrainedAccuracy).toBeGreaterThan(0.6);

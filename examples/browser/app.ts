@@ -1,6 +1,7 @@
 // The in-browser example: train a small CNN on real MNIST digits with 10% flipped labels on webgl, show which digits hurt, drop them and retrain.
 import * as tf from '@tensorflow/tfjs';
 import { attach } from 'inrun';
+import { sqliteWasmSink } from '@inrun/store/browser';
 
 const params = new URLSearchParams(location.search);
 const ROWS = Number(params.get('rows') ?? 1000);
@@ -99,7 +100,11 @@ async function main(): Promise<void> {
   const val = tensors(ROWS, ROWS + valRows, valLabels);
 
   const net = model();
-  const run = attach(net, { targets: { val }, methods: ['shapley1'], update: 'optimizer', seed: 7 });
+  const ids = Array.from({ length: ROWS }, (_, i) => i);
+  // The run's store in the page (the same SQLite schema as in Node: it opens in `inrun report`).
+  const store = sqliteWasmSink({ file: 'inrun-digits.sqlite' });
+  const examples = ids.map((id) => ({ id, label: String(labels[id]), source: flipped[id] ? 'flipped' : 'clean' }));
+  const run = attach(net, { targets: { val }, methods: ['shapley1'], update: 'optimizer', seed: 7, sinks: [store], examples });
   const loss: number[] = [], flippedValue: number[] = [], cleanValue: number[] = [];
   run.records$.subscribe((r) => {
     const v = r.columns['shapley1:val']!;
@@ -111,7 +116,6 @@ async function main(): Promise<void> {
     drawChart([{ color: '#1565c0', values: loss }, { color: '#b00020', values: flippedValue }, { color: '#2e7d32', values: cleanValue }]);
     status(`Training on ${state.backend}: step ${r.step + 1}`);
   });
-  const ids = Array.from({ length: ROWS }, (_, i) => i);
   await run.fit(train.xs, train.ys, { ids, epochs: EPOCHS, batchSize: 50, shuffle: true, verbose: 0 });
   const scores = await run.close();
   state.accuracy = await accuracy(net, val.xs, valLabels);
@@ -124,6 +128,16 @@ async function main(): Promise<void> {
   const caught = state.harmful.filter((h) => h.flipped).length;
   status(`Done on ${state.backend}: validation accuracy ${(state.accuracy * 100).toFixed(1)}%. ${caught} of the ${worst.length} most harmful digits have flipped labels (${Math.round(worst.length * FLIP)} expected by chance).`);
   state.done = true;
+
+  const download = $('download') as HTMLButtonElement;
+  download.disabled = false;
+  download.onclick = async () => {
+    const link = document.createElement('a');
+    link.href = URL.createObjectURL(await store.blob());
+    link.download = 'inrun-digits.sqlite';
+    link.click();
+    URL.revokeObjectURL(link.href);
+  };
 
   const button = $('retrain') as HTMLButtonElement;
   button.disabled = false;

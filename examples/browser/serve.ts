@@ -17,14 +17,34 @@ const packages = resolve(here, '..', '..', 'packages');
 const PER_CLASS = 120;
 
 /**
- * Until the browser entry exists: Node built-ins and the Node sinks' libraries as empty CommonJS stubs
- * (the page never calls them). TODO: remove once packages/inrun/src/browser.ts lands (issue 19).
+ * For bench pages that bundle Node-side helpers (bench/browser-page.ts imports the examples' data
+ * loaders): Node built-ins and the Node sinks' libraries as empty CommonJS stubs the page never calls.
+ * The example page itself needs none.
  */
 export const stubNode: Plugin = {
   name: 'stub-node',
   setup(b) {
     b.onResolve({ filter: /^(node:|better-sqlite3$|hyparquet|cli-progress$)/ }, (args) => ({ path: args.path, namespace: 'stub' }));
     b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({ contents: 'module.exports = {};', loader: 'js' }));
+  },
+};
+
+/** The house's packages by exact name, resolved to their sources (a prefix alias would send `@inrun/store/core` to `index.ts/core`). */
+const SOURCES: Record<string, string> = {
+  inrun: join(packages, 'inrun', 'src', 'browser.ts'),
+  'inrun/browser': join(packages, 'inrun', 'src', 'browser.ts'),
+  '@inrun/store': join(packages, 'store', 'src', 'index.ts'),
+  '@inrun/store/internal': join(packages, 'store', 'src', 'internal.ts'),
+  '@inrun/store/core': join(packages, 'store', 'src', 'core.ts'),
+  '@inrun/store/browser': join(packages, 'store', 'src', 'browser.ts'),
+};
+export const packagesBySource: Plugin = {
+  name: 'inrun-sources',
+  setup(b) {
+    b.onResolve({ filter: /^(inrun|@inrun\/store)(\/|$)/ }, (args) => {
+      const path = SOURCES[args.path];
+      return path === undefined ? undefined : { path };
+    });
   },
 };
 
@@ -44,11 +64,8 @@ export async function buildExample(out: string): Promise<void> {
   writeFileSync(join(out, 'digits.bin'), images);
   writeFileSync(join(out, 'labels.bin'), labels);
   copyFileSync(join(here, 'index.html'), join(out, 'index.html'));
-  // The browser entry of inrun (no Node built-ins on its graph) where it exists; the Node index otherwise.
-  const browserEntry = join(packages, 'inrun', 'src', 'browser.ts');
-  const hasBrowserEntry = existsSync(browserEntry);
+  // 'inrun' is its browser entry here (no Node built-in on its graph), as a bundler's `browser` condition picks it.
   await build({
-    plugins: hasBrowserEntry ? [] : [stubNode],
     entryPoints: [join(here, 'app.ts')],
     outfile: join(out, 'app.js'),
     bundle: true,
@@ -56,15 +73,14 @@ export async function buildExample(out: string): Promise<void> {
     platform: 'browser',
     target: 'es2022',
     logLevel: 'warning',
-    alias: {
-      inrun: hasBrowserEntry ? browserEntry : join(packages, 'inrun', 'src', 'index.ts'),
-      '@inrun/store': join(packages, 'store', 'src', 'index.ts'),
-      '@inrun/store/internal': join(packages, 'store', 'src', 'internal.ts'),
-    },
+    plugins: [packagesBySource],
   });
+  // sqlite-wasm loads its engine next to the module that imports it (new URL('sqlite3.wasm', import.meta.url)).
+  const wasm = join(dirname(createRequire(import.meta.url).resolve('@sqlite.org/sqlite-wasm/package.json')), 'sqlite-wasm', 'jswasm');
+  for (const f of ['sqlite3.wasm', 'sqlite3-opfs-async-proxy.js']) copyFileSync(join(wasm, f), join(out, f));
 }
 
-const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.bin': 'application/octet-stream' };
+const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.bin': 'application/octet-stream', '.wasm': 'application/wasm' };
 
 /** Serves `dir` on 127.0.0.1 (`port` 0: any free port); resolves once listening. */
 export function serve(dir: string, port = 0): Promise<{ server: Server; url: string }> {

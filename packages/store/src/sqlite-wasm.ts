@@ -261,7 +261,8 @@ export function sqliteWasmSink(options: SqliteWasmSinkOptions = {}): SqliteWasmS
     },
     bytes,
     async blob() {
-      return new Blob([await bytes()], { type: 'application/vnd.sqlite3' });
+      // A copy with its own ArrayBuffer: Blob parts may not view a SharedArrayBuffer.
+      return new Blob([new Uint8Array(await bytes())], { type: 'application/vnd.sqlite3' });
     },
   };
 }
