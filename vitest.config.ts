@@ -24,6 +24,9 @@ export default defineConfig({
     hookTimeout: 120_000,
     // tf.js keeps global state (backend, registered gradients): one process per file.
     pool: 'forks',
+    // Two files at a time: vitest's default here is cores - 1 (one file on CI's 2 cores), and many files
+    // wait on a child (chromium, redis-server, a tsx process) that runs on the other core.
+    maxWorkers: 2,
     // Memory tests collect garbage before they measure.
     execArgv: ['--expose-gc'],
   },

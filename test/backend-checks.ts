@@ -209,8 +209,13 @@ async function checkUpdate(spec: BackendCaseSpec, optimizer: () => tf.Optimizer,
   dispose(plain);
   dispose(control);
   dispose(attributed);
-  const deterministic = controlDiff.differing === 0;
-  const ok = a.length === b.length && (deterministic ? attributedDiff.differing === 0 : attributedDiff.maxAbs <= controlDiff.maxAbs * 4 + 1e-7);
+  // webgpu's scatter-add (the gather gradient of an Embedding) accumulates in no fixed order: a run may
+  // differ from another plain run, or not, by chance. There the update is held to 1e-6 in absolute
+  // terms (one float rounding of these weights); everywhere else, and for every other kind, bit for bit.
+  const unordered = tf.getBackend() === 'webgpu' && spec.name === 'embedding';
+  const ok =
+    a.length === b.length &&
+    (attributedDiff.differing === 0 || (controlDiff.differing > 0 && attributedDiff.maxAbs <= controlDiff.maxAbs * 4 + 1e-7) || (unordered && attributedDiff.maxAbs <= 1e-6));
   const detail = `${attributedDiff.differing} of ${attributedDiff.total} weights differ (max ${attributedDiff.maxAbs.toExponential(2)}); two plain runs: ${controlDiff.differing} differ (max ${controlDiff.maxAbs.toExponential(2)})`;
   return { case: spec.name, check, ok, detail };
 }
