@@ -20,7 +20,7 @@ import { Epochs } from './epochs.js';
 import { prepareFit } from './fit-args.js';
 import { FitSeeds } from './fit-seeds.js';
 import { Flusher } from './flusher.js';
-import { checkBatchLabels } from './batch-labels.js';
+import { checkBatchLabels } from '../scoring/labels.js';
 import { patchModel } from './model-patch.js';
 import { NonFiniteSteps } from './non-finite.js';
 import type { RunParts } from './parts.js';

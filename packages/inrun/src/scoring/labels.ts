@@ -58,9 +58,15 @@ export function checkLabels(model: tf.LayersModel, ys: readonly tf.Tensor[], fie
   });
 }
 
-/** {@link checkLabels} for callers that can wait (run.fit, each fitDataset batch): the range read is awaited, never synchronous. */
-export async function checkBatchLabels(model: tf.LayersModel, ys: readonly tf.Tensor[], field: string): Promise<void> {
+/**
+ * {@link checkLabels} for callers that can wait (run.fit, each fitDataset batch): the range read is
+ * awaited, never synchronous. `labels` is a tensor or a list of tensors as a batch carries them; a
+ * hand-written model (`model` null) or labels that are not all tensors are not checked.
+ */
+export async function checkBatchLabels(model: tf.LayersModel | null, labels: unknown, field: string): Promise<void> {
+  const ys = labels instanceof tf.Tensor ? [labels] : Array.isArray(labels) ? (labels as unknown[]) : [];
+  if (model === null || !ys.every((y) => y instanceof tf.Tensor)) return;
   const pending: Promise<void>[] = [];
-  checkLabels(model, ys, field, pending);
+  checkLabels(model, ys as tf.Tensor[], field, pending);
   await Promise.all(pending);
 }
