@@ -18,6 +18,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { machine, writeSection } from './report.js';
+import type { BackendRow } from './workloads.js';
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 const CHROMIUM = '/usr/bin/chromium';
@@ -36,14 +37,10 @@ const { values: args } = parseArgs({
   },
 });
 
-interface Row {
+/** A row of the table: where it ran, and what `backendRow` measured there. */
+interface Row extends BackendRow {
   readonly backend: string;
   readonly device: string;
-  readonly model: string;
-  readonly plainMs?: number;
-  readonly ratio?: { readonly first: number; readonly every16: number; readonly second: number };
-  readonly kernels?: { readonly plain: number; readonly first: number };
-  readonly error?: string;
 }
 
 /** One backend's rows, in this (child) process. */
@@ -74,19 +71,7 @@ async function measure(backend: string): Promise<Row[]> {
   const w = await import('./workloads.js');
   const workloads = { tabular: w.tabular, cnn: w.cnn, text: w.text, recurrent: w.recurrent, layernorm: w.layerNormMlp };
   const rows: Row[] = [];
-  for (const name of args.models.split(',')) {
-    const workload = workloads[name as keyof typeof workloads];
-    const inst = workload.build(64, 4);
-    try {
-      const { ms, ratio } = await w.measureModes(inst, Number(args.rounds), null, 400);
-      const plain = await w.kernelCount(inst, 'plain');
-      const first = await w.kernelCount(inst, 'first');
-      rows.push({ backend, device, model: workload.name, plainMs: ms.plain, ratio, kernels: { plain: plain.kernels, first: first.kernels } });
-    } catch (error) {
-      rows.push({ backend, device, model: workload.name, error: String(error instanceof Error ? error.message : error).split('\n')[0]!.slice(0, 160) });
-    }
-    inst.dispose();
-  }
+  for (const name of args.models.split(',')) rows.push({ backend, device, ...(await w.backendRow(workloads[name as keyof typeof workloads], Number(args.rounds))) });
   return rows;
 }
 

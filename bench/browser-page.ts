@@ -2,17 +2,9 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { useFastEmbeddingGradient } from 'inrun';
-import { kernelCount, measureModes, tabular, text, type Workload } from './workloads.js';
+import { backendRow, tabular, text, type BackendRow, type Workload } from './workloads.js';
 
-interface PageRow {
-  readonly model: string;
-  readonly plainMs?: number;
-  readonly ratio?: { readonly first: number; readonly every16: number; readonly second: number };
-  readonly kernels?: { readonly plain: number; readonly first: number };
-  readonly error?: string;
-}
-
-const out = globalThis as unknown as { benchDone?: { backend: string; device: string; rows: PageRow[]; error?: string } };
+const out = globalThis as unknown as { benchDone?: { backend: string; device: string; rows: BackendRow[]; error?: string } };
 
 async function main(): Promise<void> {
   const params = new URLSearchParams(location.search);
@@ -30,20 +22,9 @@ async function main(): Promise<void> {
     const adapter = await (navigator as unknown as { gpu: { requestAdapter(): Promise<{ info?: Record<string, string> } | null> } }).gpu.requestAdapter();
     device = adapter?.info ? [adapter.info['vendor'], adapter.info['architecture'], adapter.info['description']].filter(Boolean).join(' ') : 'unknown adapter';
   }
-  const rows: PageRow[] = [];
+  const rows: BackendRow[] = [];
   const workloads: Workload[] = [tabular, text];
-  for (const w of workloads) {
-    const inst = w.build(64, 4);
-    try {
-      const { ms, ratio } = await measureModes(inst, rounds, null, 400);
-      const plain = await kernelCount(inst, 'plain');
-      const first = await kernelCount(inst, 'first');
-      rows.push({ model: w.name, plainMs: ms.plain, ratio, kernels: { plain: plain.kernels, first: first.kernels } });
-    } catch (error) {
-      rows.push({ model: w.name, error: String(error instanceof Error ? error.message : error).split('\n')[0]!.slice(0, 160) });
-    }
-    inst.dispose();
-  }
+  for (const w of workloads) rows.push(await backendRow(w, rounds));
   out.benchDone = { backend, device, rows };
 }
 

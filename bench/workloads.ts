@@ -277,3 +277,27 @@ export async function measureModes(inst: Instance, rounds: number, steps: number
     hvp,
   };
 }
+
+/** One workload's row on the current backend (bench/backends.ts, in Node and in a page): step-time ratios and kernels per step, or why it failed. */
+export interface BackendRow {
+  readonly model: string;
+  readonly plainMs?: number;
+  readonly ratio?: ModeTimes['ratio'];
+  readonly kernels?: { readonly plain: number; readonly first: number };
+  readonly error?: string;
+}
+
+/** Measures `w` at B 64, K 4 on the current backend; a failure is the row's `error` (first line, 160 characters). */
+export async function backendRow(w: Workload, rounds: number): Promise<BackendRow> {
+  const inst = w.build(64, 4);
+  try {
+    const { ms, ratio } = await measureModes(inst, rounds, null, 400);
+    const plain = await kernelCount(inst, 'plain');
+    const first = await kernelCount(inst, 'first');
+    return { model: w.name, plainMs: ms.plain, ratio, kernels: { plain: plain.kernels, first: first.kernels } };
+  } catch (error) {
+    return { model: w.name, error: String(error instanceof Error ? error.message : error).split('\n')[0]!.slice(0, 160) };
+  } finally {
+    inst.dispose();
+  }
+}
