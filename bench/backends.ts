@@ -9,7 +9,12 @@
  *
  * The same workloads (tabular, text) also run in headless Chromium on webgl and webgpu (`--browser`).
  *
- *   npx tsx bench/backends.ts [--backends cpu,webgpu] [--browser webgl,webgpu] [--chromium-gpu] [--models tabular,cnn,text] [--section backends|gpu] [--out docs/benchmarks.md]
+ * A software GPU (SwiftShader: Node webgpu without VK_ICD_FILENAMES, Chromium without `--chromium-gpu`)
+ * runs a smaller size (`--soft-batch`, `--soft-seq`, `--soft-budget`), and cpu runs that size too, so
+ * each ratio has a cpu row of the same shape. Every backend has `--timeout` seconds; rows finished by
+ * then are kept, and the rest is a "timed out" row (a loaded machine cannot hang `npm run bench`).
+ *
+ *   npx tsx bench/backends.ts [--backends cpu,webgpu] [--browser webgl,webgpu] [--chromium-gpu] [--models tabular,cnn,text] [--section backends|gpu] [--out docs/benchmarks.md] [--timeout 300]
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,7 +23,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { machine, writeSection } from './report.js';
-import type { BackendRow } from './workloads.js';
+import type { BackendRow, BackendRowSize } from './workloads.js';
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 const CHROMIUM = '/usr/bin/chromium';
@@ -34,8 +39,29 @@ const { values: args } = parseArgs({
     'chromium-gpu': { type: 'boolean', default: false },
     child: { type: 'string' },
     rounds: { type: 'string', default: '3' },
+    /** Sizes for software GPUs (and the cpu rows beside them). */
+    'soft-batch': { type: 'string', default: '16' },
+    'soft-seq': { type: 'string', default: '32' },
+    'soft-budget': { type: 'string', default: '150' },
+    /** The child's sizes: 'full', 'soft', or both ('full,soft'). */
+    sizes: { type: 'string', default: 'full' },
+    /** Seconds per backend (one Node process or one Chromium page). */
+    timeout: { type: 'string', default: '300' },
+    /** A sentence about the machine for the section (e.g. that it was loaded). */
+    note: { type: 'string', default: '' },
   },
 });
+
+const FULL: BackendRowSize = { rounds: Number(args.rounds) };
+const SOFT: BackendRowSize = { batch: Number(args['soft-batch']), seqLen: Number(args['soft-seq']), rounds: Number(args.rounds), budgetMs: Number(args['soft-budget']) };
+const timeoutMs = Number(args.timeout) * 1000;
+/** Which sizes a backend runs: software GPUs the small one, cpu both (when a software GPU is measured), real GPUs the full one. */
+function sizesOf(backend: string): string {
+  const soft = backend === 'webgpu' && process.env['VK_ICD_FILENAMES'] === undefined;
+  if (soft) return 'soft';
+  const anySoft = args.backends.split(',').includes('webgpu') || (!args['chromium-gpu'] && args.browser !== '');
+  return backend === 'cpu' && anySoft && args.section !== 'gpu' ? 'full,soft' : 'full';
+}
 
 /** A row of the table: where it ran, and what `backendRow` measured there. */
 interface Row extends BackendRow {
@@ -71,18 +97,24 @@ async function measure(backend: string): Promise<Row[]> {
   const w = await import('./workloads.js');
   const workloads = { tabular: w.tabular, cnn: w.cnn, text: w.text, recurrent: w.recurrent, layernorm: w.layerNormMlp };
   const rows: Row[] = [];
-  for (const name of args.models.split(',')) rows.push({ backend, device, ...(await w.backendRow(workloads[name as keyof typeof workloads], Number(args.rounds))) });
+  for (const size of args.sizes.split(',')) {
+    for (const name of args.models.split(',')) {
+      const row: Row = { backend, device, ...(await w.backendRow(workloads[name as keyof typeof workloads], size === 'soft' ? SOFT : FULL)) };
+      // One line per row as it finishes: a parent that times the child out keeps what it finished.
+      process.stdout.write(`\n@@ROW@@${JSON.stringify(row)}\n`);
+      rows.push(row);
+    }
+  }
   return rows;
 }
 
 if (args.child !== undefined) {
-  const rows = await measure(args.child);
-  process.stdout.write(`\n@@ROWS@@${JSON.stringify(rows)}\n`);
+  await measure(args.child);
   process.exit(0);
 }
 
 const rows: Row[] = [];
-for (const backend of args.backends.split(',')) {
+for (const backend of args.backends.split(',').filter((b) => b !== '')) {
   const env = { ...process.env };
   if (backend === 'webgpu' && env['VK_ICD_FILENAMES'] === undefined) {
     if (!existsSync(SWIFTSHADER_ICD)) {
@@ -93,13 +125,12 @@ for (const backend of args.backends.split(',')) {
     // Chromium ships the Vulkan loader (libvulkan.so.1) beside its driver; Debian's libvulkan1 may be absent.
     env['LD_LIBRARY_PATH'] = [dirname(SWIFTSHADER_ICD), env['LD_LIBRARY_PATH']].filter(Boolean).join(':');
   }
-  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', backend, '--models', args.models, '--rounds', args.rounds], { env, encoding: 'utf8', maxBuffer: 64 << 20 });
-  const line = r.stdout.split('\n').find((l) => l.startsWith('@@ROWS@@'));
-  if (line === undefined) {
-    rows.push({ backend, device: '?', model: '(all)', error: (r.stderr || `exit ${r.status}`).trim().split('\n').slice(-1)[0]!.slice(0, 160) });
-    continue;
-  }
-  rows.push(...(JSON.parse(line.slice('@@ROWS@@'.length)) as Row[]));
+  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', backend, '--models', args.models, '--rounds', args.rounds, '--sizes', sizesOf(backend), '--soft-batch', args['soft-batch'], '--soft-seq', args['soft-seq'], '--soft-budget', args['soft-budget']], { env, encoding: 'utf8', maxBuffer: 64 << 20, timeout: timeoutMs, killSignal: 'SIGKILL' });
+  const done = (r.stdout ?? '').split('\n').filter((l) => l.startsWith('@@ROW@@')).map((l) => JSON.parse(l.slice('@@ROW@@'.length)) as Row);
+  rows.push(...done);
+  const timedOut = r.error !== undefined && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT';
+  if (timedOut) rows.push({ backend, device: done[0]?.device ?? '?', model: '(the rest)', error: `timed out after ${args.timeout} s (--timeout)` });
+  else if (r.status !== 0) rows.push({ backend, device: done[0]?.device ?? '?', model: '(all)', error: ((r.stderr ?? '') || `exit ${r.status}`).trim().split('\n').slice(-1)[0]!.slice(0, 160) });
 }
 
 rows.push(...(await browserRows()));
@@ -132,11 +163,19 @@ async function browserRows(): Promise<Row[]> {
         const page = await browser.newPage();
         page.on('pageerror', (e) => console.warn(`bench page (${backend}): ${String(e)}`));
         // 'commit': the page's long synchronous work must not count against navigation's own timeout.
-        await page.goto(`${url}?backend=${backend}&rounds=${args.rounds}`, { waitUntil: 'commit' });
-        await page.waitForFunction(() => (globalThis as { benchDone?: unknown }).benchDone !== undefined, null, { timeout: 600_000, polling: 500 });
-        const done = await page.evaluate(() => (globalThis as unknown as { benchDone: { backend: string; device: string; rows: Omit<Row, 'backend' | 'device'>[]; error?: string } }).benchDone);
-        if (done.error !== undefined) out.push({ backend: `${backend} (Chromium)`, device: '?', model: '(all)', error: done.error.slice(0, 160) });
-        else out.push(...done.rows.map((r) => ({ ...r, backend: `${backend} (Chromium)`, device: done.device })));
+        const size = args['chromium-gpu'] ? FULL : SOFT;
+        const query = new URLSearchParams(Object.entries(size).map(([k, v]): [string, string] => [k, String(v)]));
+        await page.goto(`${url}?backend=${backend}&${query.toString()}`, { waitUntil: 'commit' });
+        const finished = await page.waitForFunction(() => (globalThis as { benchDone?: unknown }).benchDone !== undefined, null, { timeout: timeoutMs, polling: 500 }).then(
+          () => true,
+          () => false,
+        );
+        // The page publishes each row as it finishes (benchState): a timed-out page still gives those.
+        const done = await page.evaluate(() => (globalThis as unknown as { benchState: { device: string; rows: Omit<Row, 'backend' | 'device'>[]; error?: string } }).benchState);
+        const name = `${backend} (Chromium)`;
+        out.push(...done.rows.map((r) => ({ ...r, backend: name, device: done.device })));
+        if (!finished) out.push({ backend: name, device: done.device, model: '(the rest)', error: `timed out after ${args.timeout} s (--timeout)` });
+        else if (done.error !== undefined) out.push({ backend: name, device: done.device || '?', model: '(the rest)', error: done.error.slice(0, 160) });
       } finally {
         await browser.close();
       }
@@ -150,14 +189,14 @@ async function browserRows(): Promise<Row[]> {
 
 const fmt = (x: number | undefined, d = 2) => (x === undefined ? '' : x.toFixed(d));
 const table = [
-  '| backend | device | model (B 64, K 4) | plain ms/step | first order / plain | first, target every 16 / plain | second order / plain | kernels plain | kernels first order |',
-  '|---|---|---|---|---|---|---|---|---|',
-  ...rows.map((r) => (r.error !== undefined ? `| ${r.backend} | ${r.device} | ${r.model} | fails: ${r.error.replaceAll('|', '/')} | | | | | |` : `| ${r.backend} | ${r.device} | ${r.model} | ${fmt(r.plainMs, 1)} | ${fmt(r.ratio?.first)}x | ${fmt(r.ratio?.every16)}x | ${fmt(r.ratio?.second)}x | ${r.kernels?.plain ?? ''} | ${r.kernels?.first ?? ''} |`)),
+  '| backend | device | model (K 4) | size | plain ms/step | first order / plain | first, target every 16 / plain | second order / plain | kernels plain | kernels first order |',
+  '|---|---|---|---|---|---|---|---|---|---|',
+  ...rows.map((r) => (r.error !== undefined ? `| ${r.backend} | ${r.device} | ${r.model} | ${r.size ?? ''} | fails: ${r.error.replaceAll('|', '/')} | | | | | |` : `| ${r.backend} | ${r.device} | ${r.model} | ${r.size ?? ''} | ${fmt(r.plainMs, 1)} | ${fmt(r.ratio?.first)}x | ${fmt(r.ratio?.every16)}x | ${fmt(r.ratio?.second)}x | ${r.kernels?.plain ?? ''} | ${r.kernels?.first ?? ''} |`)),
 ].join('\n');
 const title = args.section === 'gpu' ? '## GPU: webgpu and tfjs-node-gpu on a real GPU' : '## Backends: webgpu in Node (Dawn), webgl and webgpu in Chromium, beside cpu';
 const note =
   args.section === 'gpu'
     ? 'Measured by `bench/gpu.sh` on the device named in the table.'
     : 'webgpu and webgl run on SwiftShader (Chromium\'s software GPU): **its absolute times mean nothing**; the ratios and the kernel counts (what a real GPU pays in dispatches) are what carry over. On a real GPU, `bench/gpu.sh` writes the "GPU" section.';
-writeSection(args.out, args.section, `${title}\n\n\`bench/backends.ts\`, measured ${machine()}. Ratios are medians of ${args.rounds} interleaved rounds, side by side in one process per backend. ${note}\n\n${table}\n`);
+writeSection(args.out, args.section, `${title}\n\n\`bench/backends.ts\`, measured ${machine()}. Ratios are medians of ${args.rounds} interleaved rounds, side by side in one process per backend (a page per Chromium backend); software GPUs and the cpu rows beside them ran at B ${args['soft-batch']} (T ${args['soft-seq']} for text). ${note}${args.note === '' ? '' : ` ${args.note}`}\n\n${table}\n`);
 console.log(table);

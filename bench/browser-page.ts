@@ -1,15 +1,18 @@
-// The browser half of bench/backends.ts: the same workloads and measurements in a page, on the backend named in the URL (webgl or webgpu).
+// The browser half of bench/backends.ts: the same workloads and measurements in a page, on the backend and at the size named in the URL.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { useFastEmbeddingGradient } from 'inrun';
-import { backendRow, tabular, text, type BackendRow, type Workload } from './workloads.js';
+import { backendRow, tabular, text, type BackendRow, type BackendRowSize, type Workload } from './workloads.js';
 
-const out = globalThis as unknown as { benchDone?: { backend: string; device: string; rows: BackendRow[]; error?: string } };
+/** What the driver reads: `benchState` grows row by row (kept if the page times out), `benchDone` is set at the end. */
+const out = globalThis as unknown as { benchState: { device: string; rows: BackendRow[]; error?: string }; benchDone?: true };
+out.benchState = { device: '', rows: [] };
 
 async function main(): Promise<void> {
   const params = new URLSearchParams(location.search);
   const backend = params.get('backend') ?? 'webgl';
-  const rounds = Number(params.get('rounds') ?? 3);
+  const number = (key: keyof BackendRowSize) => (params.has(key) ? { [key]: Number(params.get(key)) } : {});
+  const size: BackendRowSize = { ...number('batch'), ...number('seqLen'), ...number('rounds'), ...number('budgetMs') };
   tf.env().set('SOFTWARE_WEBGL_ENABLED', true); // SwiftShader in CI; a real GPU ignores it
   if (!(await tf.setBackend(backend))) throw new Error(`tf.setBackend('${backend}') failed`);
   useFastEmbeddingGradient();
@@ -22,12 +25,15 @@ async function main(): Promise<void> {
     const adapter = await (navigator as unknown as { gpu: { requestAdapter(): Promise<{ info?: Record<string, string> } | null> } }).gpu.requestAdapter();
     device = adapter?.info ? [adapter.info['vendor'], adapter.info['architecture'], adapter.info['description']].filter(Boolean).join(' ') : 'unknown adapter';
   }
-  const rows: BackendRow[] = [];
+  out.benchState.device = device;
   const workloads: Workload[] = [tabular, text];
-  for (const w of workloads) rows.push(await backendRow(w, rounds));
-  out.benchDone = { backend, device, rows };
+  for (const w of workloads) out.benchState.rows.push(await backendRow(w, size));
 }
 
-main().catch((error: unknown) => {
-  out.benchDone = { backend: '', device: '', rows: [], error: String(error) };
-});
+main()
+  .catch((error: unknown) => {
+    out.benchState.error = String(error);
+  })
+  .finally(() => {
+    out.benchDone = true;
+  });

@@ -24,4 +24,4 @@ else
   echo "bench/gpu.sh: @tensorflow/tfjs-node-gpu is not installed (npm install @tensorflow/tfjs-node-gpu where it can): skipped" >&2
 fi
 echo "bench/gpu.sh: backends $backends"
-timeout 470 npx tsx bench/backends.ts --backends "$backends" --models tabular,cnn,text --section gpu --rounds 3
+timeout 470 npx tsx bench/backends.ts --backends "$backends" --models tabular,cnn,text --section gpu --rounds 3 --timeout 140

@@ -281,22 +281,39 @@ export async function measureModes(inst: Instance, rounds: number, steps: number
 /** One workload's row on the current backend (bench/backends.ts, in Node and in a page): step-time ratios and kernels per step, or why it failed. */
 export interface BackendRow {
   readonly model: string;
+  /** Batch rows and (where the model has one) sequence length it ran at. */
+  readonly size?: string;
   readonly plainMs?: number;
   readonly ratio?: ModeTimes['ratio'];
   readonly kernels?: { readonly plain: number; readonly first: number };
   readonly error?: string;
 }
 
-/** Measures `w` at B 64, K 4 on the current backend; a failure is the row's `error` (first line, 160 characters). */
-export async function backendRow(w: Workload, rounds: number): Promise<BackendRow> {
-  const inst = w.build(64, 4);
+/** How big and how long {@link backendRow} measures: B 64 and 3 rounds on real hardware, less on a software GPU. */
+export interface BackendRowSize {
+  /** Batch rows. @defaultValue 64 */
+  readonly batch?: number;
+  /** Sequence length for models that have one. @defaultValue the workload's own */
+  readonly seqLen?: number;
+  /** Interleaved rounds; the ratios are their medians. @defaultValue 3 */
+  readonly rounds?: number;
+  /** Plain-training time a mode gets per round (1 to 8 steps fit it). @defaultValue 400 */
+  readonly budgetMs?: number;
+}
+
+/** Measures `w` (K 4 target rows) on the current backend; a failure is the row's `error` (first line, 160 characters). */
+export async function backendRow(w: Workload, size: BackendRowSize = {}): Promise<BackendRow> {
+  const batch = size.batch ?? 64;
+  const seqLen = w.seqLen === null ? undefined : (size.seqLen ?? w.seqLen);
+  const label = `B ${batch}${seqLen === undefined ? '' : `, T ${seqLen}`}`;
+  const inst = w.build(batch, 4, seqLen);
   try {
-    const { ms, ratio } = await measureModes(inst, rounds, null, 400);
+    const { ms, ratio } = await measureModes(inst, size.rounds ?? 3, null, size.budgetMs ?? 400);
     const plain = await kernelCount(inst, 'plain');
     const first = await kernelCount(inst, 'first');
-    return { model: w.name, plainMs: ms.plain, ratio, kernels: { plain: plain.kernels, first: first.kernels } };
+    return { model: w.name, size: label, plainMs: ms.plain, ratio, kernels: { plain: plain.kernels, first: first.kernels } };
   } catch (error) {
-    return { model: w.name, error: String(error instanceof Error ? error.message : error).split('\n')[0]!.slice(0, 160) };
+    return { model: w.name, size: label, error: String(error instanceof Error ? error.message : error).split('\n')[0]!.slice(0, 160) };
   } finally {
     inst.dispose();
   }
