@@ -156,6 +156,32 @@ describe.each(['cpu', 'device-like'])('no synchronous read (%s backend)', (backe
     expect(error).toBeInstanceOf(InrunError);
     expect((error as InrunError).field).toBe('targets.val.xs');
   });
+
+  it("a NaN in a target: run.step, run.fit, run.fitDataset and the model's own fit all reject before training (weights unchanged)", async () => {
+    await tf.setBackend(backend);
+    const c = cases['dense']!();
+    const before = c.model.getWeights().map((w) => Array.from(w.dataSync()));
+    const bad = { val: { xs: tf.tensor2d([[1, NaN, 0, 0]]), ys: tf.tensor1d([0]) } };
+    const data = tf.data.zip({ xs: tf.data.array(tf.unstack(c.x)), ys: tf.data.array(tf.unstack(c.y)), ids: tf.data.array(ids) }).batch(4);
+    const entries: [string, (run: ReturnType<typeof attach>) => Promise<unknown>][] = [
+      ['run.step', (run) => run.step(ids, () => c.model.trainOnBatch(c.x, c.y))],
+      ['run.fit', (run) => run.fit(c.x, c.y, { epochs: 1, batchSize: 4 })],
+      ['run.fitDataset', (run) => run.fitDataset(data, { epochs: 1 })],
+      ['model.fit', () => c.model.fit(c.x, c.y, { epochs: 1, batchSize: 4, shuffle: false })],
+    ];
+    for (const [name, train] of entries) {
+      let error: unknown = null;
+      try {
+        const run = attach(c.model, { targets: bad });
+        error = await train(run).then(() => null, (e: unknown) => e);
+        await run.close();
+      } catch (e) {
+        error = e;
+      }
+      expect([name, error instanceof InrunError ? error.field : String(error)]).toEqual([name, 'targets.val.xs']);
+    }
+    expect(c.model.getWeights().map((w) => Array.from(w.dataSync()))).toEqual(before);
+  });
 });
 
 describe('kernels', () => {

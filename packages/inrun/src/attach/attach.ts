@@ -24,7 +24,6 @@ import { disposeTargets, prepareTargets, targetPass, type TargetSet } from '../s
 import { Delivery } from '../stream/delivery.js';
 import type { CoveredLayer, FunctionalModel, Method, RunInfo, SkippedLayer } from '../types.js';
 import { VERSION } from '../version.js';
-import { gateOnChecks } from './checks-gate.js';
 import { warnOnHalfFloat } from './precision.js';
 import { adaptModel, type ModelAdapter } from '../model/adapter.js';
 import { resolveOptions, type AttachOptions } from './options.js';
@@ -247,7 +246,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: A
     const info = new RunInfoLog(runInfo);
     // Off cpu, whether double backward works is known only after the trial's asynchronous read (before the first step).
     if (chosenHvp !== null && pending.length > 0) pending.push(Promise.all(pending).then(() => info.setHvp(chosenHvp.method)));
-    return gateOnChecks(new AttributionRun({
+    return new AttributionRun({
       info,
       model: adapter,
       scoring: {
@@ -274,7 +273,8 @@ export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: A
       release: () => {
         for (const r of release.reverse()) r();
       },
-    }), pending);
+      checks: pending,
+    });
   } catch (error) {
     for (const r of release.reverse()) r();
     totals?.dispose();

@@ -54,4 +54,6 @@ export interface RunParts {
   readonly examples: readonly ExampleInfo[];
   /** Removes layer hooks and frees targets. */
   readonly release: () => void;
+  /** Checks started at attach that read asynchronously; training waits for them (run-gate.ts). */
+  readonly checks: readonly Promise<void>[];
 }

@@ -61,7 +61,7 @@ export class AttributionRun implements Run {
     const { delivery, scoring } = parts;
     this.id = parts.info.current.runId;
     this.records$ = this.subject.asObservable();
-    this.gate = new RunGate(this.id, delivery.storedIn(this.id));
+    this.gate = new RunGate(this.id, delivery.storedIn(this.id), parts.checks);
     this.buffer = new RecordBuffer(this.id, scoring.columns, scoring.targetNames);
     this.metrics =
       parts.metrics === null
@@ -106,6 +106,7 @@ export class AttributionRun implements Run {
   // ---- training paths -------------------------------------------------------------------------
 
   async fit(x: tf.Tensor | tf.Tensor[], y: tf.Tensor | tf.Tensor[], args: FitArgs = {}): Promise<tf.History> {
+    if (this.gate.ready !== null) await this.gate.ready;
     this.requireLayersModel('fit');
     const { seed, batchSize, shuffle, epochs, rest, tx, ty, idList, train, validation, sliced } = prepareFit(x, y, args);
     const trainIds = idList.slice(0, train);
@@ -128,6 +129,7 @@ export class AttributionRun implements Run {
   }
 
   private async fitOn(dataset: DatasetLike<unknown>, args: tf.ModelFitDatasetArgs<unknown>): Promise<tf.History> {
+    if (this.gate.ready !== null) await this.gate.ready;
     const model = this.requireLayersModel('fitDataset');
     if (dataset == null || typeof dataset.iterator !== 'function') {
       invalid('dataset', 'a tf.data.Dataset', dataset);
@@ -165,6 +167,8 @@ export class AttributionRun implements Run {
   }
 
   async step<T>(ids: readonly ExampleId[] | ArrayLike<number>, fn: () => T | Promise<T>): Promise<T> {
+    // attach's asynchronous checks first (run-gate.ts); only awaited where attach started some.
+    if (this.gate.ready !== null) await this.gate.ready;
     this.gate.assertOpen();
     if (typeof fn !== 'function') invalid('fn', 'a function running one optimizer step', fn);
     surfaceSinkFailure(this.parts.delivery);
