@@ -81,6 +81,18 @@ describe('inrun tracin gives the answers of single-process tracin()', () => {
     expect(readdirSync(out).filter((f) => f.startsWith('run='))).toEqual([]);
   });
 
+  it('a refused inrun untrac (an Infinity in a source row) exits 3 and leaves no empty run=<id>/ folder', async () => {
+    const inf = join(root, 'inf-untrac.jsonl');
+    const text = readFileSync(trainFile, 'utf8').split('\n');
+    text[2] = text[2]!.replace(/"xs":\[([^,\]]+)/, '"xs":[1e999');
+    writeFileSync(inf, text.join('\n'));
+    const out = join(root, 'inf-untrac-out');
+    const r = await cli(['untrac', '--model', checkpoints, '--sources', `a=${inf}`, '--targets', `val=${queriesFile}`, '--out', out, '--max-steps', '1']);
+    expect(r.err).not.toContain('unexpected failure');
+    expect([r.code, r.err.includes(inf)]).toEqual([3, true]);
+    expect(readdirSync(out).filter((f) => f.startsWith('run='))).toEqual([]);
+  });
+
   it('the same id in two shards is refused as one shard (and tracin()) refuses it', async () => {
     const dup = join(root, 'dup.jsonl');
     const rows = lines(trainFile);

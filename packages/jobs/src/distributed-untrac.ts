@@ -6,7 +6,7 @@ import type { UntracRow } from 'inrun/internal';
 import { runFlow, type JobProgress, type JobQueue } from './flow.js';
 import { jobMetrics, measured, type JobMetricsOptions } from './metrics.js';
 import { JOB_NAMES } from './queue.js';
-import { claimRunFolder } from './run-folder.js';
+import { claimRunFolder, releaseRunFolder } from './run-folder.js';
 import { mergeUntracParts, runUntracJob, runUntracMerge, untracPartPath, type UntracJob, type UntracJobSettings, type UntracMergeJob } from './untrac-job.js';
 
 /** Options of {@link distributedUntrac}. */
@@ -64,15 +64,21 @@ export async function distributedUntrac(options: DistributedUntracOptions): Prom
   const unlearned = Object.keys(method === 'untrac' ? options.sources : options.targets);
   const jobs: UntracJob[] = unlearned.map((unlearn) => ({ ...rest, unlearn, runId }));
   const merge: UntracMergeJob = { parts: unlearned.map((n) => untracPartPath(options.out, runId, n)), targets: Object.keys(options.targets), sources: Object.keys(options.sources), out: options.out };
-  let influence: string;
-  if (queue === undefined) {
-    for (const [i, job] of jobs.entries()) {
-      await measured(metrics, JOB_NAMES.untrac, () => runUntracJob(job));
-      onProgress?.({ done: i + 1, failed: 0, total: jobs.length });
+  try {
+    let influence: string;
+    if (queue === undefined) {
+      for (const [i, job] of jobs.entries()) {
+        await measured(metrics, JOB_NAMES.untrac, () => runUntracJob(job));
+        onProgress?.({ done: i + 1, failed: 0, total: jobs.length });
+      }
+      influence = await measured(metrics, JOB_NAMES.untracMerge, () => runUntracMerge(merge));
+    } else {
+      influence = (await runFlow(queue, { name: JOB_NAMES.untracMerge, data: merge }, jobs.map((data) => ({ name: JOB_NAMES.untrac, data })), onProgress, metrics)) as string;
     }
-    influence = await measured(metrics, JOB_NAMES.untracMerge, () => runUntracMerge(merge));
-  } else {
-    influence = (await runFlow(queue, { name: JOB_NAMES.untracMerge, data: merge }, jobs.map((data) => ({ name: JOB_NAMES.untrac, data })), onProgress, metrics)) as string;
+    return { rows: await mergeUntracParts(merge), runId, influence };
+  } catch (error) {
+    // As distributedTracin: a refused run (a bad row, no Redis) leaves no empty run=<id>/ behind; parts it wrote stay.
+    releaseRunFolder(options.out, runId);
+    throw error;
   }
-  return { rows: await mergeUntracParts(merge), runId, influence };
 }

@@ -5,7 +5,8 @@ import { readReason } from './job-error.js';
 import { InrunError } from '@inrun/store';
 import type { FlowJobEvent, JobMetrics } from './metrics.js';
 import { DEFAULT_QUEUE } from './queue.js';
-import { beforeDeadline, waitForJob } from './wait-job.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, reachRedis, redisAddress } from './reach-redis.js';
+import { beforeDeadline, FlowTimeout, waitForJob } from './wait-job.js';
 
 /** Where the jobs go: a BullMQ queue on Redis, served by `inrun worker` processes. */
 export interface JobQueue {
@@ -14,8 +15,19 @@ export interface JobQueue {
   readonly queueName?: string;
   /** Tries per job before the flow fails (a killed worker's job counts one). @defaultValue 3 */
   readonly attempts?: number;
-  /** Longest wait for the whole flow (reaching Redis, enqueueing, running), in milliseconds. @defaultValue 3 600 000 (one hour) */
+  /**
+   * Longest wait for the whole flow (reaching Redis, enqueueing, running), in milliseconds; past it the
+   * flow fails (`InrunError` `invalid_option`, field `queue.timeoutMs`; the CLI's `--timeout`, exit 2).
+   * @defaultValue 3 600 000 (one hour)
+   */
   readonly timeoutMs?: number;
+  /**
+   * How long to wait for Redis to answer at the start, in milliseconds: with no Redis there the flow
+   * fails after this long (`InrunError` `invalid_option`, field `queue.connection`, naming the
+   * address), not at `timeoutMs`. An outage after Redis was reached is waited out (up to `timeoutMs`).
+   * @defaultValue 5000
+   */
+  readonly connectTimeoutMs?: number;
 }
 
 /** Jobs of a run so far (the merge not counted): finished, failed for good (after every attempt), all. */
@@ -31,6 +43,9 @@ export interface FlowJob {
   readonly data: object;
 }
 
+/** The longest delay setTimeout keeps. */
+const MAX_MS = 2_147_483_647;
+
 /**
  * Enqueues `parent` with `children` (a child failing on every attempt fails the parent) and waits for
  * the parent's result. With `metrics`, counts the flow's jobs as the queue's events show them
@@ -38,17 +53,24 @@ export interface FlowJob {
  */
 export async function runFlow(queue: JobQueue, parent: FlowJob, children: readonly FlowJob[], onProgress?: (p: JobProgress) => void, metrics: JobMetrics | null = null): Promise<unknown> {
   const queueName = queue.queueName ?? DEFAULT_QUEUE;
-  const deadline = Date.now() + (queue.timeoutMs ?? 3_600_000);
+  const timeoutMs = queue.timeoutMs ?? 3_600_000;
+  // setTimeout reads a delay past 2^31 - 1 ms (about 24.8 days) as 1 ms.
+  if (!(typeof timeoutMs === 'number' && timeoutMs > 0 && timeoutMs <= MAX_MS)) throw new InrunError(`timeoutMs must be milliseconds in (0, ${String(MAX_MS)}], got ${String(timeoutMs)}`, { code: 'invalid_option', field: 'queue.timeoutMs' });
+  const connectTimeoutMs = queue.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  if (!(typeof connectTimeoutMs === 'number' && connectTimeoutMs > 0 && connectTimeoutMs <= MAX_MS)) throw new InrunError(`connectTimeoutMs must be milliseconds in (0, ${String(MAX_MS)}], got ${String(connectTimeoutMs)}`, { code: 'invalid_option', field: 'queue.connectTimeoutMs' });
+  const deadline = Date.now() + timeoutMs;
   // Reads job states: the parent's as a fallback to its events, the failed children's messages.
   const jobs = new (bullmq().Queue)(queueName, { connection: queue.connection });
   jobs.on('error', quiet);
   try {
     // Redis is reached first, by this client alone: a QueueEvents that never reached Redis cannot be
     // closed (BullMQ's close waits for its connection), so it is made only once Redis answers.
-    await beforeDeadline(jobs.waitUntilReady(), deadline, `reaching Redis at ${where(queue)}`);
+    await reachRedis(jobs, queue.connection, deadline, connectTimeoutMs, `reaching Redis at ${where(queue)}`);
     return await enqueueAndWait(queue, jobs, deadline, parent, children, onProgress, metrics);
   } catch (e) {
     if (e instanceof InrunError) throw e;
+    // Not a bug: the caller's own bound, which the caller can raise.
+    if (e instanceof FlowTimeout) throw new InrunError(`the ${parent.name} flow on queue ${queueName} failed, nothing merged: ${e.message}`, { code: 'invalid_option', field: 'queue.timeoutMs' });
     throw new InrunError(`the ${parent.name} flow on queue ${queueName} failed, nothing merged: ${e instanceof Error ? e.message : String(e)}`, { code: 'internal', field: 'queue' });
   } finally {
     await jobs.close();
@@ -128,8 +150,9 @@ async function enqueueAndWait(queue: JobQueue, jobs: Queue, deadline: number, pa
       // Every failed child saying the same code (a bad row file, a missing checkpoint): the flow fails with that code and the first one's field.
       const codes = new Set(reasons.map((r) => r.code));
       const first = reasons[0];
-      const code = codes.size === 1 && first?.code !== undefined ? first.code : 'internal';
-      const field = code === 'internal' ? 'queue' : (first?.field ?? 'queue');
+      const timedOut = e instanceof FlowTimeout && reasons.length === 0;
+      const code = timedOut ? 'invalid_option' : codes.size === 1 && first?.code !== undefined ? first.code : 'internal';
+      const field = timedOut ? 'queue.timeoutMs' : code === 'internal' ? 'queue' : (first?.field ?? 'queue');
       throw new InrunError(`the ${parent.name} flow ${flow.job.id ?? ''} on queue ${queueName} failed, nothing merged: ${[readReason(message).message, ...reasons.map((r) => r.message)].join('; ')}`, { code, field });
     }
   } finally {
@@ -140,8 +163,7 @@ async function enqueueAndWait(queue: JobQueue, jobs: Queue, deadline: number, pa
 
 /** Where the queue is, for messages (never the password). */
 function where(queue: JobQueue): string {
-  const c = queue.connection as { host?: string; port?: number };
-  return `${c.host ?? '127.0.0.1'}:${String(c.port ?? 6379)}`;
+  return redisAddress(queue.connection);
 }
 
 /** The failed children's own messages (the parent's failure only says that a child failed). */

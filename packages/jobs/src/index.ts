@@ -3,6 +3,8 @@ export { distributedTracin, shardRanges } from './distributed-tracin.js';
 export type { DistributedTracInOptions, DistributedTracInResult, TracinQueue } from './distributed-tracin.js';
 export { DEFAULT_QUEUE, redisConnection, startWorker } from './queue.js';
 export type { WorkerOptions } from './queue.js';
+export { serveWorker } from './serve-worker.js';
+export type { ServeWorkerOptions, WorkerStop } from './serve-worker.js';
 export { distributedUntrac } from './distributed-untrac.js';
 export type { DistributedUntracOptions, DistributedUntracResult } from './distributed-untrac.js';
 export type { JobProgress, JobQueue } from './flow.js';

@@ -90,11 +90,22 @@ export async function runUntracJob(job: UntracJob): Promise<string> {
       for (const r of Object.values(sources)) tf.dispose([r.xs, r.ys]);
     }
   } catch (e) {
-    throw new InrunError(`${inv ? 'target' : 'source'} ${job.unlearn}: ${e instanceof Error ? e.message : String(e)}`, { code: e instanceof InrunError ? e.code : 'internal', field: `unlearn.${job.unlearn}` });
+    throw new InrunError(`${inv ? 'target' : 'source'} ${job.unlearn}: ${withFile(e, job)}`, { code: e instanceof InrunError ? e.code : 'internal', field: `unlearn.${job.unlearn}` });
   } finally {
     model.optimizer?.dispose();
     model.dispose();
   }
+}
+
+/**
+ * An error's message without its `inrun: ` prefix, naming the row file when its field points into
+ * one (`untrac()` checks rows by name, `sources.a.xs`; the user knows the file).
+ */
+function withFile(e: unknown, job: UntracJob): string {
+  const message = (e instanceof Error ? e.message : String(e)).replace(/^inrun: /, '');
+  const at = e instanceof InrunError && e.field !== undefined ? /^(sources|targets)\.([^.[]+)/.exec(e.field) : null;
+  const file = at === null ? undefined : job[at[1] as 'sources' | 'targets'][at[2]!];
+  return file === undefined || message.includes(file) ? message : `${message} (rows of ${file})`;
 }
 
 /** What the UnTrac merge needs. */

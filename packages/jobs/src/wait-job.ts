@@ -3,6 +3,11 @@ import type { Queue, QueueEvents } from 'bullmq';
 import { bullmq } from './bullmq.js';
 import { InrunError } from '@inrun/store';
 
+/** The flow's deadline (`timeoutMs`) passed: the caller's wait ends, whatever the jobs are doing. */
+export class FlowTimeout extends Error {
+  override readonly name = 'FlowTimeout';
+}
+
 /** What {@link waitForJob} watches. */
 export interface JobWait {
   /** Reads the job's state (its own connection: the events' one blocks on the stream). */
@@ -44,7 +49,7 @@ export function waitForJob(wait: JobWait): Promise<unknown> {
     const onFailed = (a: { jobId: string; failedReason: string }) => {
       if (a.jobId === jobId) end(() => reject(new Error(a.failedReason)));
     };
-    const timer = setTimeout(() => end(() => reject(new Error(`no result from job ${jobId} before the flow's timeout (timeoutMs)`))), Math.max(0, deadline - Date.now()));
+    const timer = setTimeout(() => end(() => reject(new FlowTimeout(`no result from job ${jobId} before the flow's timeout (timeoutMs)`))), Math.max(0, deadline - Date.now()));
     events.on('completed', onCompleted);
     events.on('failed', onFailed);
     const read = async () => {
@@ -70,7 +75,7 @@ export function waitForJob(wait: JobWait): Promise<unknown> {
 export async function beforeDeadline<T>(work: Promise<T>, deadline: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish before the flow's timeout (timeoutMs)`)), Math.max(0, deadline - Date.now()));
+    timer = setTimeout(() => reject(new FlowTimeout(`${what} did not finish before the flow's timeout (timeoutMs)`)), Math.max(0, deadline - Date.now()));
   });
   try {
     return await Promise.race([work, late]);

@@ -34,6 +34,7 @@ interface TracinFlags {
   perCheckpoint: boolean;
   queue: string;
   runId?: string;
+  timeout: number;
 }
 
 interface UntracFlags {
@@ -53,6 +54,7 @@ interface UntracFlags {
   redis?: string;
   queue: string;
   runId?: string;
+  timeout: number;
 }
 
 /** Parses a number `ok` accepts, else a usage error (exit code 2) saying what `name` takes. */
@@ -71,6 +73,8 @@ function runIdFlag(v: string): string {
   }
 }
 
+/** `--timeout`: the caller's whole wait on the queue (docs/scale-out.md#when-redis-cannot-be-reached). */
+const timeoutFlag = () => new Option('--timeout <s>', 'with --redis: the longest wait for the whole run, in seconds; past it the run fails (exit 2). No Redis answering fails within 5 s').argParser(numberParser('--timeout', 'a number of seconds in (0, 2000000]', (n) => Number.isFinite(n) && n > 0 && n <= 2_000_000)).default(3600);
 const RUN_ID_HELP = "this run's id: parts go under <out>/run=<id>/, which must not exist (default: a fresh id)";
 const ROWS_HELP = 'JSON lines of {"id", "xs", "ys"}, or a .parquet file with columns id, xs, ys (nested lists)';
 
@@ -101,9 +105,10 @@ export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: stri
     .option('--per-checkpoint', 'one job per (checkpoint, shard): each loads one checkpoint; parts keep every score (rows x queries) for the merge to sum', false)
     .option('--queue <name>', 'the BullMQ queue', 'inrun')
     .option('--run-id <id>', RUN_ID_HELP, runIdFlag)
+    .addOption(timeoutFlag())
     .action(async (o: TracinFlags) => {
       const jobs = await loadJobs();
-      const queue = o.redis === undefined ? undefined : { connection: jobs.redisConnection(o.redis), queueName: o.queue };
+      const queue = o.redis === undefined ? undefined : { connection: jobs.redisConnection(o.redis), queueName: o.queue, timeoutMs: o.timeout * 1000 };
       const bar = jobsBar();
       const r = await jobs
         .distributedTracin({
@@ -173,9 +178,10 @@ export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: stri
     .option('--redis <url>', 'run the ascents on workers through this Redis (redis://host:port); without it, here')
     .option('--queue <name>', 'the BullMQ queue', 'inrun')
     .option('--run-id <id>', RUN_ID_HELP, runIdFlag)
+    .addOption(timeoutFlag())
     .action(async (o: UntracFlags) => {
       const jobs = await loadJobs();
-      const queue = o.redis === undefined ? undefined : { connection: jobs.redisConnection(o.redis), queueName: o.queue };
+      const queue = o.redis === undefined ? undefined : { connection: jobs.redisConnection(o.redis), queueName: o.queue, timeoutMs: o.timeout * 1000 };
       const bar = jobsBar();
       const r = await jobs
         .distributedUntrac({
@@ -202,7 +208,7 @@ export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: stri
 
   cli
     .command('worker')
-    .description('Run inrun jobs from a BullMQ queue on Redis until interrupted (SIGINT or SIGTERM).')
+    .description('Run inrun jobs from a BullMQ queue on Redis until SIGINT or SIGTERM. Says on stderr within seconds when Redis cannot be reached, and keeps retrying. On a signal it stops within 15 s: a running job gets 10 s to finish, then is given back (another worker takes it once its lock expires).')
     .requiredOption('--redis <url>', 'redis://host:port')
     .option('--concurrency <n>', 'jobs at once in this process', positiveInt('--concurrency'), 1)
     .option('--queue <name>', 'the BullMQ queue', 'inrun')
@@ -212,15 +218,10 @@ export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: stri
     .action(async (o: { redis: string; concurrency: number; queue: string; lockMs: number; metricsPort?: number; metricsHost: string }) => {
       const jobs = await loadJobs();
       const endpoint = o.metricsPort === undefined ? undefined : await prometheusEndpoint(o.metricsPort, o.metricsHost);
-      const worker = jobs.startWorker({ connection: jobs.redisConnection(o.redis), concurrency: o.concurrency, queueName: o.queue, lockDuration: o.lockMs, ...(endpoint === undefined ? {} : { metrics: { meterProvider: endpoint.meterProvider } }) });
-      worker.on('failed', (job, error) => io.err(`job ${job?.name ?? ''} ${job?.id ?? ''} failed: ${error.message}\n`));
-      await worker.waitUntilReady();
-      io.out(`inrun worker on ${o.redis}, queue ${o.queue}, concurrency ${o.concurrency}${endpoint === undefined ? '' : `, metrics at ${endpoint.url}`}.\n`);
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
-      });
-      await worker.close();
+      // Says within seconds when Redis is out of reach and keeps retrying; stops within 15 s of a signal (docs/scale-out.md#stopping-a-worker).
+      const stop = await jobs.serveWorker({ connection: jobs.redisConnection(o.redis), concurrency: o.concurrency, queueName: o.queue, lockDuration: o.lockMs, log: io.err, onReady: () => io.out(`inrun worker on ${o.redis}, queue ${o.queue}, concurrency ${o.concurrency}${endpoint === undefined ? '' : `, metrics at ${endpoint.url}`}.\n`), ...(endpoint === undefined ? {} : { metrics: { meterProvider: endpoint.meterProvider } }) });
       await endpoint?.close();
+      // A job given back still computes here, and a Redis that is gone still holds sockets: only the end of the process stops them.
+      if (!stop.clean) process.exit(0);
     });
 }
