@@ -6,9 +6,10 @@ import { embedding } from './embedding.js';
 import type { LayerKind } from './kind.js';
 import { layerNorm } from './layer-norm.js';
 import { recurrent } from './recurrent.js';
+import { timeDistributed } from './time-distributed.js';
 
 /** Every layer kind inrun attributes through. A new kind is one file and one line here. */
-export const KINDS: readonly LayerKind[] = [dense, embedding, conv, layerNorm, recurrent];
+export const KINDS: readonly LayerKind[] = [dense, embedding, conv, layerNorm, recurrent, timeDistributed];
 
 /**
  * Layers with trainable weights that no kind covers, and why (docs/layers.md). They keep training;
