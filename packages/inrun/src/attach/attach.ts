@@ -6,6 +6,7 @@ import { DeviceTotals } from '../accumulators/totals.js';
 import { InrunError, preview } from '../errors.js';
 import type { WeightLayout } from '../ghost/types.js';
 import { disposeProjections, makeProjections, sketchWidth } from '../ghost/sketch.js';
+import type { Recorder } from '../hooks/capture.js';
 import { planFused } from '../hooks/fused.js';
 import { checkEmbeddingGradient } from '../hooks/gather.js';
 import type { Restore } from '../hooks/restore.js';
@@ -123,6 +124,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: A
     let trainableParams: number | null = null;
     let include: Include = () => true;
     let embeddings: CoveredLayer[];
+    let recorders: ReadonlyMap<string, Recorder> = new Map();
     if (adapter.layersModel !== null) {
       const plan = planLayers(adapter.layersModel, selection);
       covered = plan.covered;
@@ -138,6 +140,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: A
         });
       }
       embeddings = covered.filter((l) => plan.embedding.has(l.name));
+      recorders = plan.recorders;
       release.push(plan.instrument());
     } else {
       const discovered = discoverLayers(adapter, targets);
@@ -203,7 +206,9 @@ export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: A
       if (why !== null) throw new InrunError(`update: 'optimizer' needs an optimizer whose update inrun knows: ${why}`, { field: 'update', code: 'unsupported_model' });
       requireVariables(covered, weights, "update: 'optimizer'", 'update');
     }
-    const fused = planFused(adapter, targets, covered, options);
+    const fused = planFused(adapter, targets, recorders, options);
+    // Over the kinds' probing hooks (removed first: release runs in reverse).
+    if (fused !== null) release.push(fused.instrument());
     const runInfo: RunInfo = {
       runId: options.runId,
       startedAt: new Date().toISOString(),

@@ -90,26 +90,16 @@ export class Capture {
   }
 
   /**
-   * Moves rows `n` onward of every recorded call into a new capture (a fused step's target rows),
-   * keeping rows before `n` here (its training rows).
+   * Records a whole call at once (a fused step's, from its gradient): the tensors are kept as they
+   * are, not copied, so pass tensors made for the record (slices), never the user's.
    */
-  split(n: number): Capture {
-    const rest = new Capture();
-    for (const [key, rec] of this.layers) {
-      const mine: Recording['calls'][number][] = [];
-      const theirs: Recording['calls'][number][] = [];
-      for (const c of rec.calls) {
-        const cut = (t: tf.Tensor) => [tf.keep(tf.slice(t, 0, n)), tf.keep(tf.slice(t, n, t.shape[0]! - n))] as const;
-        const inputs = c.inputs.map(cut);
-        const grads = c.grads.map((g) => (g === undefined ? undefined : cut(g)));
-        mine.push({ inputs: inputs.map((p) => p[0]), grads: grads.map((p) => p?.[0]) });
-        theirs.push({ inputs: inputs.map((p) => p[1]), grads: grads.map((p) => p?.[1]) });
-        tf.dispose([...c.inputs, ...c.grads.filter((g): g is tf.Tensor => g !== undefined)]);
-      }
-      this.layers.set(key, { recorder: rec.recorder, calls: mine });
-      rest.layers.set(key, { recorder: rec.recorder, calls: theirs });
+  record(key: string, recorder: Recorder, inputs: readonly tf.Tensor[], grads: readonly tf.Tensor[]): void {
+    let rec = this.layers.get(key);
+    if (rec === undefined) {
+      rec = { recorder, calls: [] };
+      this.layers.set(key, rec);
     }
-    return rest;
+    rec.calls.push({ inputs: inputs.map((t) => tf.keep(t)), grads: grads.map((t) => tf.keep(t)) });
   }
 
   dispose(): void {

@@ -1,39 +1,91 @@
-// The fused target pass: target rows ride in the training step's own forward and backward (Dense-only models).
+// The fused target pass: target rows ride in the training step's own forward and backward, through layer kinds that can take them.
 import * as tf from '@tensorflow/tfjs';
 import type { ModelAdapter } from '../model/adapter.js';
 import type { TargetGroup } from '../scoring/targets.js';
-import { activeCapture, type Recorder } from './capture.js';
-import { one, overrideCall, type Activation } from '../layers/seams.js';
-import type { Restore } from '../layers/kind.js';
+import { Capture, type Recorder } from './capture.js';
+import type { Restore } from './restore.js';
+import type { FusedRows, LayerFuse } from '../layers/kind.js';
+import { kindOf } from '../layers/registry.js';
+import { one, overrideCall, type CallFn } from '../layers/seams.js';
 
-/** Which layers open and close the fused pass: the target rows are appended at `first`'s input and cut off `last`'s output. */
-export interface FusedPlan {
-  readonly first: string;
-  readonly last: string;
-  readonly group: TargetGroup;
-  readonly model: ModelAdapter;
+/**
+ * Weight-free layers that compute each row from that row alone, and compute it the same way in
+ * training as in inference, so they pass the concatenated rows through unchanged (docs/hooks.md).
+ * Dropout and the noise layers draw their masks over all B + K rows, which changes the training
+ * rows' draws against a plain step: they force the separate pass (unless their rate is 0).
+ */
+const PER_EXAMPLE = new Set([
+  'Flatten',
+  'Reshape',
+  'Permute',
+  'RepeatVector',
+  'Activation',
+  'ReLU',
+  'LeakyReLU',
+  'ELU',
+  'ThresholdedReLU',
+  'Softmax',
+  'MaxPooling1D',
+  'MaxPooling2D',
+  'AveragePooling1D',
+  'AveragePooling2D',
+  'GlobalAveragePooling1D',
+  'GlobalAveragePooling2D',
+  'GlobalMaxPooling1D',
+  'GlobalMaxPooling2D',
+  'ZeroPadding2D',
+  'Cropping2D',
+  'UpSampling2D',
+]);
+
+/** Layers that are weight-free but random in training: per-example only when they draw nothing. */
+const RANDOM_IN_TRAINING = new Set(['Dropout', 'SpatialDropout1D', 'AlphaDropout', 'GaussianDropout', 'GaussianNoise']);
+
+/** One layer of the fused chain: the kind's fused call for layers with weights, null for weight-free ones. */
+interface ChainLayer {
+  readonly layer: tf.layers.Layer;
+  readonly fuse: LayerFuse | null;
+  readonly recorder: Recorder | null;
 }
 
-/** One step's fused pass in progress: the batch's row count and the target rows' model output. */
+/** Which layers open and close the fused pass: the target rows are appended at the first layer's input and cut off the last one's output. */
+export interface FusedPlan {
+  readonly group: TargetGroup;
+  readonly model: ModelAdapter;
+  /** Installs the fused calls on the chain's layers (over the kinds' probing hooks); returns their removal. */
+  instrument(): Restore;
+}
+
+/** One step's fused pass in progress: the batch's row count, the target rows' capture and model output. */
 interface FusedStep {
-  readonly plan: FusedPlan;
+  readonly group: TargetGroup;
   readonly batch: number;
+  readonly train: Capture;
+  readonly target: Capture;
   outputs: tf.Tensor | null;
 }
 
 let active: FusedStep | null = null;
 
+/** What a fused step leaves: the training loss, the per-row target losses (both kept) and the target rows' capture. */
+export interface FusedTaken {
+  readonly loss: tf.Scalar;
+  readonly perRow: tf.Tensor1D;
+  readonly target: Capture;
+}
+
 /**
  * Wraps the step's loss function: the target rows' summed loss joins the training loss only in the
  * backward (the gradient of a sum passes 1 to each term, so the training rows' gradients are the
- * plain step's), and the returned value stays the training loss. Returns the wrapped function and a
- * reader of what the pass left: the training loss and the per-row target losses (both kept).
+ * plain step's), and the returned value stays the training loss. `train` receives the training rows'
+ * records; the target rows' go to a capture of their own, returned by `taken` with the losses.
  */
-export function fusedLoss(plan: FusedPlan, batch: number, f: () => tf.Scalar): { f: () => tf.Scalar; taken: () => { loss: tf.Scalar; perRow: tf.Tensor1D } } {
+export function fusedLoss(plan: FusedPlan, batch: number, train: Capture, f: () => tf.Scalar): { f: () => tf.Scalar; taken: () => FusedTaken } {
   let loss: tf.Scalar | null = null;
   let perRow: tf.Tensor1D | null = null;
+  const target = new Capture();
   const wrapped = (): tf.Scalar => {
-    const step: FusedStep = { plan, batch, outputs: null };
+    const step: FusedStep = { group: plan.group, batch, train, target, outputs: null };
     active = step;
     try {
       const value = f();
@@ -46,81 +98,72 @@ export function fusedLoss(plan: FusedPlan, batch: number, f: () => tf.Scalar): {
       active = null;
     }
   };
-  return { f: wrapped, taken: () => ({ loss: loss!, perRow: perRow! }) };
+  return { f: wrapped, taken: () => ({ loss: loss!, perRow: perRow!, target }) };
 }
 
-interface DenseInternals {
-  kernel: { read(): tf.Tensor };
-  bias: { read(): tf.Tensor } | null;
-  activation: Activation;
+/** A chain layer's call in a fused step: the first appends the target rows, the last cuts them off into the step. */
+function chainCall(link: ChainLayer, first: boolean, last: boolean, step: FusedStep, original: CallFn, x0: tf.Tensor, kwargs: Record<string, unknown>): tf.Tensor {
+  const { layer, fuse, recorder } = link;
+  let x = x0;
+  if (first) {
+    const t = step.group.xs[0]!;
+    x = tf.concat([x, t.dtype === x.dtype ? t : tf.cast(t, x.dtype)], 0);
+  }
+  const rows: FusedRows = {
+    batch: step.batch,
+    inputGrad: !first,
+    record: (inputs, grads) => {
+      step.train.record(layer.name, recorder!, inputs.map((p) => p[0]), grads.map((p) => p[0]));
+      step.target.record(layer.name, recorder!, inputs.map((p) => p[1]), grads.map((p) => p[1]));
+    },
+  };
+  const out = fuse === null ? one(original(x, kwargs)) : fuse.call(layer, x, rows);
+  if (!last) return out;
+  step.outputs = tf.slice(out, step.batch, out.shape[0]! - step.batch);
+  return tf.slice(out, 0, step.batch);
 }
 
-/**
- * The Dense call of a fused step: one fused matMul over training and target rows (the op and
- * activation tf.layers Dense uses), whose gradient gives the input gradient for all rows and the
- * weight gradients from the training rows only, with the ops and shapes of the plain step's gradient.
- * It records the input and the pre-activation gradient of all rows; the capture splits them later.
- */
-function fusedDenseCall(layer: tf.layers.Layer, key: string, recorder: Recorder, step: FusedStep, inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-  const capture = activeCapture()!;
-  const { kernel, bias, activation } = layer as unknown as DenseInternals;
-  let x = one(inputs);
-  if (layer.name === step.plan.first) x = tf.concat([x, step.plan.group.xs[0]!], 0);
-  const name = activation.getClassName();
-  const fusedAct = name === 'relu' ? 'relu' : 'linear';
-  const call = capture.forward(key, recorder, [x]);
-  const b = step.batch;
-  const op = tf.customGrad((...args: unknown[]) => {
-    const save = args[args.length - 1] as tf.GradSaveFunc;
-    const [a, w, bb] = args.slice(0, -1) as tf.Tensor[];
-    const y = tf.fused.matMul({ a: a as tf.Tensor2D, b: w as tf.Tensor2D, ...(bb === undefined ? {} : { bias: bb }), activation: fusedAct });
-    save([a!, w!, y]);
-    return {
-      value: y,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sa, sw, sy] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
-        const dz = (fusedAct === 'relu' ? tf.mul(dy, tf.step(sy)) : dy) as tf.Tensor2D;
-        capture.backward(key, call, dz);
-        const dzTrain = tf.slice(dz, 0, b);
-        const grads = [tf.matMul(dz, sw, false, true), tf.matMul(tf.slice(sa, 0, b), dzTrain, true, false)];
-        return bb === undefined ? grads : [...grads, tf.sum(dzTrain, 0)];
-      },
-    };
-  });
-  const weights = bias === null ? [x, kernel.read()] : [x, kernel.read(), bias.read()];
-  let out = (op as (...t: tf.Tensor[]) => tf.Tensor)(...weights);
-  if (fusedAct === 'linear' && name !== 'linear') out = activation.apply(out);
-  if (layer.name !== step.plan.last) return out;
-  step.outputs = tf.slice(out, b, out.shape[0]! - b);
-  return tf.slice(out, 0, b);
+/** Installs the fused calls on a chain of layers; outside a fused step every call goes to the layer's own (probing) call. */
+function instrumentChain(chain: readonly ChainLayer[]): Restore {
+  const restores = chain.map((link, i) =>
+    overrideCall(link.layer, (original) => (inputs, kwargs) => {
+      const step = active;
+      if (step === null) return original(inputs, kwargs);
+      return chainCall(link, i === 0, i === chain.length - 1, step, original, one(inputs), kwargs);
+    }),
+  );
+  return () => {
+    for (const restore of restores.reverse()) restore();
+  };
 }
 
-/** Dense's hook for fused steps, over its probing hook (which serves every other pass). */
-export function fusedDenseHook(layer: tf.layers.Layer, key: string, recorder: Recorder): Restore {
-  return overrideCall(layer, (inner) => (inputs, kwargs) => {
-    const step = active;
-    if (step === null || activeCapture() === null) return inner(inputs, kwargs);
-    return fusedDenseCall(layer, key, recorder, step, inputs);
-  });
-}
-
-/** Activations whose Dense forward the fused call reproduces op for op (tf.layers fuses relu and linear; elu is left to the separate pass). */
-export function fusableActivation(layer: tf.layers.Layer): boolean {
-  const name = (layer as unknown as DenseInternals).activation.getClassName();
-  return name !== 'elu';
+/** Why one layer keeps the model on the separate pass, or null when it can ride in the fused one. */
+function unfusable(layer: tf.layers.Layer, recorders: ReadonlyMap<string, Recorder>): string | null {
+  const className = layer.getClassName();
+  if (layer.inboundNodes.length !== 1) return `${layer.name} is called more than once`;
+  if (layer.weights.length === 0) {
+    if (PER_EXAMPLE.has(className)) return null;
+    const rate = (layer as unknown as { rate?: number }).rate;
+    if (RANDOM_IN_TRAINING.has(className) && rate === 0) return null;
+    return RANDOM_IN_TRAINING.has(className) ? `${className} draws its noise over training and target rows together` : `${className} is not known to be per-example`;
+  }
+  const fuse = kindOf(layer)?.fuse;
+  if (fuse === undefined) return `${className} has no fused call`;
+  if (!recorders.has(layer.name)) return `${layer.name} has weights but is not covered`;
+  return fuse.unfusable(layer);
 }
 
 /**
  * The fused pass's plan, or null where it would not be exact or is not built: the model must be a
- * tf.LayersModel of one input and one output whose layers are all covered Dense layers on rank-2
- * rows (no Dropout, BatchNormalization or other kinds, which treat training rows differently or couple
- * them), with one group of targets, a target pass every step, and first-order, target-free or
- * TracIn-self methods only.
+ * tf.LayersModel of one input and one output whose layers form one chain, each either a covered layer
+ * whose kind has a fused call that accepts it or a weight-free per-example layer (no Dropout,
+ * BatchNormalization or other layers that treat training rows differently or couple them), with one
+ * group of targets, a target pass every step, and first-order, target-free or TracIn-self methods only.
  */
 export function planFused(
   model: ModelAdapter,
   targets: { readonly groups: readonly TargetGroup[] } | null,
-  covered: readonly { readonly name: string; readonly kind: string }[],
+  recorders: ReadonlyMap<string, Recorder>,
   options: { readonly targetPass: 'fused' | 'separate'; readonly targetEvery: number; readonly methods: readonly string[]; readonly update: string },
 ): FusedPlan | null {
   const lm = model.layersModel;
@@ -129,19 +172,13 @@ export function planFused(
   if (options.targetEvery !== 1 || options.update !== 'sgd' || !options.methods.every((m) => m === 'shapley1' || m === 'tracin_self')) return null;
   if (lm.inputs.length !== 1 || lm.outputs.length !== 1) return null;
   const layers = lm.layers.filter((l) => l.getClassName() !== 'InputLayer');
-  const ok = layers.every(
-    (l) =>
-      l.getClassName() === 'Dense' &&
-      covered.some((c) => c.name === l.name && c.kind === 'dense') &&
-      fusableActivation(l) &&
-      (l.input as tf.SymbolicTensor).shape.length === 2 &&
-      l.inboundNodes.length === 1,
-  );
   const first = layers[0];
   const last = layers[layers.length - 1];
-  if (!ok || first === undefined || last === undefined) return null;
-  // A chain: the first layer reads the model input and the last one gives its output.
-  if ((first.input as tf.SymbolicTensor) !== lm.inputs[0] && lm.getClassName() !== 'Sequential') return null;
+  if (first === undefined || last === undefined || layers.some((l) => unfusable(l, recorders) !== null)) return null;
+  // A chain: each layer reads the one before it, the first reads the model input, the last gives its output.
+  const chained = layers.every((l, i) => (l.input as tf.SymbolicTensor) === (i === 0 ? lm.inputs[0] : layers[i - 1]!.output));
+  if (!chained && lm.getClassName() !== 'Sequential') return null;
   if (lm.getClassName() !== 'Sequential' && (last.output as tf.SymbolicTensor) !== lm.outputs[0]) return null;
-  return { first: first.name, last: last.name, group, model };
+  const chain = layers.map((layer) => ({ layer, fuse: layer.weights.length === 0 ? null : (kindOf(layer)?.fuse ?? null), recorder: recorders.get(layer.name) ?? null }));
+  return { group, model, instrument: () => instrumentChain(chain) };
 }

@@ -3,17 +3,19 @@ import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
 import type { Recorder } from '../hooks/capture.js';
 import type { WeightLayout } from '../ghost/types.js';
-import type { LayerKind } from './kind.js';
-import { outerPiece, recordInputProbePreActivation, variablesOf } from './seams.js';
+import { fusedOp, kernelGradient, splitRows } from './fusing.js';
+import type { LayerFuse, LayerKind } from './kind.js';
+import { FUSED, outerPiece, recordInputProbePreActivation, variablesOf, type Activation } from './seams.js';
 
 /** The fields of tf.js' `BaseConv`/`Conv` classes inrun reads (private in its typings). */
 interface ConvInternals {
   readonly rank: number;
   /** Conv1D and Conv2D: `[...kernelSize, cin, filters]`. */
-  readonly kernel: { readonly shape: number[] };
+  readonly kernel: { readonly shape: number[]; read(): tf.Tensor };
   /** DepthwiseConv2D: `[kh, kw, cin, depthMultiplier]`. */
   readonly depthwiseKernel: { readonly shape: number[] };
-  readonly bias: { readonly shape: number[] } | null;
+  readonly bias: { readonly shape: number[]; read(): tf.Tensor } | null;
+  readonly activation: Activation;
   readonly kernelSize: number[];
   readonly strides: number[];
   readonly padding: string;
@@ -197,6 +199,56 @@ function depthwiseRecorder(geometry: ConvGeometry, kernelShape: readonly number[
   };
 }
 
+/**
+ * Conv2D and Conv1D in a fused step: the ops tf.layers runs while training, over every row (Conv2D:
+ * `fused.conv2d` with a fusable activation, unfused by tf.js under a gradient into conv2d, add and the
+ * activation, or linear and the activation as its own op; Conv1D: `conv1d`, which runs as a conv2d one
+ * row high, the bias add, then the activation). The gradient is tf.js' registered Conv2D gradient:
+ * the input gradient over every row, the kernel gradient from the training rows; the bias gradient is
+ * the sum of the training rows' output gradient, as the add's gradient sums it.
+ */
+const convFuse: LayerFuse = {
+  unfusable(layer) {
+    return layer.getClassName() === 'DepthwiseConv2D' ? 'DepthwiseConv2D: no fused call built yet (its recorder materialises per-example gradients)' : null;
+  },
+  call(layer, x, rows) {
+    const internals = layer as unknown as ConvInternals;
+    const { kernel, bias, activation } = internals;
+    const g = geometryOf(internals);
+    const name = activation.getClassName();
+    // tf.layers fuses relu, linear and elu into Conv2D's op only; a Conv1D applies its activation apart.
+    const derive = internals.rank === 2 ? FUSED[name] : undefined;
+    const attrs = { strides: [...g.strides], pad: g.padding, dataFormat: 'NHWC', dilations: [...g.dilation] };
+    // A Conv1D as the conv2d its op runs: [n, L, c] as [n, 1, L, c], kernel [k, cin, cout] as [1, k, cin, cout].
+    const as4d = (t: tf.Tensor) => (t.rank === 3 ? tf.reshape(t, [t.shape[0]!, 1, t.shape[1]!, t.shape[2]!]) : t);
+    const weights = bias === null ? [kernel.read()] : [kernel.read(), bias.read()];
+    const out = fusedOp(
+      x,
+      weights,
+      rows,
+      (a, [w, b]) => {
+        if (internals.rank === 2) {
+          return tf.fused.conv2d({ x: a as tf.Tensor4D, filter: w as tf.Tensor4D, strides: [...g.strides], pad: g.padding, dataFormat: 'NHWC', dilations: [...g.dilation], ...(b === undefined ? {} : { bias: b }), activation: (derive === undefined ? 'linear' : name) as 'linear' });
+        }
+        const y = tf.conv1d(a as tf.Tensor3D, w as tf.Tensor3D, g.strides[1], g.padding, 'NWC', g.dilation[1]);
+        return b === undefined ? y : tf.add(y, tf.reshape(b, [1, 1, b.shape[0]!]));
+      },
+      (dy, a, [w, b], y) => {
+        const dz = derive === undefined ? dy : derive(dy, y);
+        const [aTrain, aTarget] = splitRows(a, rows.batch);
+        const [dzTrain, dzTarget] = splitRows(dz, rows.batch);
+        rows.record([[aTrain, aTarget]], [[dzTrain, dzTarget]]);
+        const w4 = w!.rank === 3 ? tf.reshape(w!, [1, ...w!.shape]) : w!;
+        const dw = tf.reshape(kernelGradient('Conv2D', 'filter', as4d(dzTrain), [as4d(aTrain), w4], attrs), w!.shape);
+        const dx = rows.inputGrad ? tf.reshape(kernelGradient('Conv2D', 'x', as4d(dz), [as4d(a), w4], attrs), a.shape) : null;
+        const axes = dz.shape.slice(0, -1).map((_, i) => i);
+        return { dx, dws: b === undefined ? [dw] : [dw, tf.sum(dzTrain, axes)] };
+      },
+    );
+    return derive === undefined && name !== 'linear' ? activation.apply(out) : out;
+  },
+};
+
 export const conv: LayerKind = {
   name: 'conv',
   classNames: ['Conv2D', 'Conv1D', 'DepthwiseConv2D'],
@@ -228,4 +280,5 @@ export const conv: LayerKind = {
     return convRecorder(geometryOf(internals), internals.kernel.shape, hasBias, variablesOf(layer));
   },
   instrument: recordInputProbePreActivation,
+  fuse: convFuse,
 };

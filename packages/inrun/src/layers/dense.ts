@@ -1,10 +1,10 @@
 // Dense layers: input rows times pre-activation output gradients, one outer piece.
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import type { Recorder } from '../hooks/capture.js';
 import type { WeightLayout } from '../ghost/types.js';
-import type { LayerKind } from './kind.js';
-import { outerPiece, recordInputProbePreActivation, variablesOf } from './seams.js';
-import { fusedDenseHook } from '../hooks/fused.js';
+import { fusedOp, splitRows } from './fusing.js';
+import type { LayerFuse, LayerKind } from './kind.js';
+import { FUSED, outerPiece, recordInputProbePreActivation, variablesOf, type Activation } from './seams.js';
 
 /** Kernel `[dIn, dOut]` and optional bias `[dOut]`: one outer piece, laid out as the weights are. */
 function denseLayout(dIn: number, dOut: number, hasBias: boolean): WeightLayout {
@@ -28,9 +28,50 @@ export function denseRecorder(dIn: number, dOut: number, hasBias: boolean, weigh
 }
 
 interface DenseInternals {
-  kernel: { shape: number[] };
-  bias: { shape: number[] } | null;
+  kernel: { shape: number[]; read(): tf.Tensor };
+  bias: { shape: number[]; read(): tf.Tensor } | null;
+  activation: Activation;
 }
+
+/**
+ * Dense in a fused step: the ops tf.layers' Dense runs while training (`fused.matMul` with a fusable
+ * activation, which tf.js unfuses into matMul, add and the activation under a gradient; otherwise a
+ * linear matMul, the bias add and the activation as its own op), over every row. The gradient is
+ * matMul's: the input gradient for every row, the kernel and bias gradients from the training rows
+ * (`matMul(x[:B]^T, dz[:B])`, `sum(dz[:B], 0)`), with the plain step's shapes.
+ */
+const denseFuse: LayerFuse = {
+  unfusable(layer) {
+    const rank = (layer.input as tf.SymbolicTensor).shape.length;
+    return rank === 2 ? null : `rank-${rank} inputs: tf.layers' Dense reshapes and transposes them, and the fused call is built for rank-2 rows`;
+  },
+  call(layer, x, rows) {
+    const { kernel, bias, activation } = layer as unknown as DenseInternals;
+    const name = activation.getClassName();
+    const derive = FUSED[name];
+    const act = derive === undefined ? 'linear' : name;
+    const weights = bias === null ? [kernel.read()] : [kernel.read(), bias.read()];
+    const out = fusedOp(
+      x,
+      weights,
+      rows,
+      (a, [w, b]) => {
+        const inner = derive !== undefined && b !== undefined;
+        const z = tf.fused.matMul({ a: a as tf.Tensor2D, b: w as tf.Tensor2D, ...(inner ? { bias: b } : {}), activation: act as 'linear' });
+        return b === undefined || inner ? z : tf.add(z, b);
+      },
+      (dy, a, [w, b], y) => {
+        const dz = derive === undefined ? dy : derive(dy, y);
+        const [aTrain, aTarget] = splitRows(a, rows.batch);
+        const [dzTrain, dzTarget] = splitRows(dz, rows.batch);
+        rows.record([[aTrain, aTarget]], [[dzTrain, dzTarget]]);
+        const dws = [tf.matMul(aTrain, dzTrain, true, false), ...(b === undefined ? [] : [tf.sum(dzTrain, 0)])];
+        return { dx: rows.inputGrad ? tf.matMul(dz, w!, false, true) : null, dws };
+      },
+    );
+    return derive === undefined && name !== 'linear' ? activation.apply(out) : out;
+  },
+};
 
 export const dense: LayerKind = {
   name: 'dense',
@@ -40,13 +81,6 @@ export const dense: LayerKind = {
     const { kernel, bias } = layer as unknown as DenseInternals;
     return denseRecorder(kernel.shape[0]!, kernel.shape[1]!, bias !== null, variablesOf(layer));
   },
-  instrument(layer, key, recorder) {
-    const probing = recordInputProbePreActivation(layer, key, recorder);
-    // A fused step (docs/hooks.md) replaces the call; every other pass goes through the probing one.
-    const fused = fusedDenseHook(layer, key, recorder);
-    return () => {
-      fused();
-      probing();
-    };
-  },
+  instrument: recordInputProbePreActivation,
+  fuse: denseFuse,
 };

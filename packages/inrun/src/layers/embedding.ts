@@ -2,7 +2,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Recorder } from '../hooks/capture.js';
 import { activeCapture, probe } from '../hooks/capture.js';
-import type { LayerKind } from './kind.js';
+import { kernelGradient, splitRows } from './fusing.js';
+import type { LayerFuse, LayerKind } from './kind.js';
 import { one, overrideCall, positions, alongPositions, variablesOf } from './seams.js';
 
 /** The recorder of a lookup table `[vocab, dim]` (tf.layers Embedding or `ops.embedding`). */
@@ -33,6 +34,38 @@ export function intIds(x: tf.Tensor): tf.Tensor {
   return tf.tidy(() => (x.dtype === 'int32' ? x.clone() : tf.cast(x, 'int32')));
 }
 
+/**
+ * Embedding in a fused step: the gather tf.layers' Embedding runs, over every row's ids. Its gradient
+ * is whatever gradient tf.js has registered for GatherV2 (the stock one, or inrun's opt-in
+ * scatterND), evaluated on the training rows' ids and output gradient only, as a plain step does.
+ */
+const embeddingFuse: LayerFuse = {
+  unfusable(layer) {
+    return (layer as unknown as { maskZero?: boolean }).maskZero === true ? 'maskZero: tf.layers computes the mask from the training rows alone, not the concatenated ones' : null;
+  },
+  call(layer, x, rows) {
+    const table = (layer as unknown as { embeddings: { read(): tf.Tensor } }).embeddings.read();
+    const ids = tf.reshape(x.dtype === 'int32' ? x : tf.cast(x, 'int32'), [x.size]);
+    const dim = table.shape[1]!;
+    const perRow = x.size / x.shape[0]!;
+    const op = tf.customGrad((t, save) => {
+      const tbl = t as tf.Tensor;
+      (save as tf.GradSaveFunc)([tbl, ids]);
+      return {
+        value: tf.reshape(tf.gather(tbl, ids), [...x.shape, dim]),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [tb, flat] = saved as [tf.Tensor, tf.Tensor];
+          const [idsTrain, idsTarget] = splitRows(flat, rows.batch * perRow);
+          const [dyTrain, dyTarget] = splitRows(dy, rows.batch);
+          rows.record([[idsTrain, idsTarget]], [[dyTrain, dyTarget]]);
+          return kernelGradient('GatherV2', 'x', tf.reshape(dyTrain, [rows.batch * perRow, dim]), [tb, idsTrain], { axis: 0, batchDims: 0 });
+        },
+      };
+    });
+    return op(table);
+  },
+};
+
 export const embedding: LayerKind = {
   name: 'embedding',
   classNames: ['Embedding'],
@@ -50,4 +83,5 @@ export const embedding: LayerKind = {
       return probe(one(original(inputs, kwargs)), (dy) => capture.backward(key, call, dy));
     });
   },
+  fuse: embeddingFuse,
 };

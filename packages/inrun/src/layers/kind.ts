@@ -25,4 +25,33 @@ export interface LayerKind {
   instrument(layer: tf.layers.Layer, key: string, recorder: Recorder): Restore;
   /** Serves TracIn's last-layer fast path (`layers: 'last'`, Captum's TracInCPFast). */
   readonly lastLayer?: boolean;
+  /** The layer's call in a fused target pass (docs/hooks.md); a kind without it keeps the separate pass. */
+  readonly fuse?: LayerFuse;
+}
+
+/**
+ * How a kind's layer takes the fused target pass: one call over the training rows followed by the
+ * target rows, whose output is the plain call's for every row, whose input gradient covers every row,
+ * and whose weight gradients come from the training rows only, with the ops and shapes of a plain
+ * step's gradient (so the optimizer receives the plain step's gradients bit for bit).
+ */
+export interface LayerFuse {
+  /** Why this layer's configuration cannot take the fused pass exactly (the model then runs the separate pass), or null. */
+  unfusable(layer: tf.layers.Layer): string | null;
+  /** The fused call on `x` (training rows, then target rows). */
+  call(layer: tf.layers.Layer, x: tf.Tensor, rows: FusedRows): tf.Tensor;
+}
+
+/** What a fused call is told about its rows, and where it records them. */
+export interface FusedRows {
+  /** Training rows: the first `batch` of `x`; the rest are target rows. */
+  readonly batch: number;
+  /** Whether the input gradient is wanted (false for the model's first layer, whose input is data). */
+  readonly inputGrad: boolean;
+  /**
+   * Records the call as the training rows' and the target rows' captures take it: per recorded tensor
+   * (what the kind's probing hook records), its training-row part and its target-row part. The
+   * capture keeps these tensors as they are (no copies): pass tensors made for the purpose.
+   */
+  record(inputs: readonly (readonly [tf.Tensor, tf.Tensor])[], grads: readonly (readonly [tf.Tensor, tf.Tensor])[]): void;
 }

@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { InrunError, preview } from '../errors.js';
 import type { WeightLayout } from '../ghost/types.js';
+import type { Recorder } from '../hooks/capture.js';
 import type { CoveredLayer, SkippedLayer } from '../types.js';
 import type { Restore } from './kind.js';
 import { kindOf, SKIPPED_CLASSES, supportedClasses } from './registry.js';
@@ -15,6 +16,8 @@ export interface LayerPlan {
   readonly weights: Map<string, tf.Variable[]>;
   /** Covered layers' weight layouts. */
   readonly layouts: Map<string, WeightLayout>;
+  /** Covered layers' recorders (what a fused step records into). */
+  readonly recorders: Map<string, Recorder>;
   /** Names of the covered word-embedding layers. */
   readonly embedding: Set<string>;
   /** Parameters of the covered layers and of every trainable weight of the model. */
@@ -51,6 +54,7 @@ export function planLayers(model: tf.LayersModel, selection: 'all' | 'embedding'
   const weights = new Map<string, tf.Variable[]>();
   const layouts = new Map<string, WeightLayout>();
   const embedding = new Set<string>();
+  const recorders = new Map<string, Recorder>();
   const hooks: (() => Restore)[] = [];
   for (const layer of layers) {
     if (layer.weights.length === 0) continue;
@@ -75,6 +79,7 @@ export function planLayers(model: tf.LayersModel, selection: 'all' | 'embedding'
       covered.push({ name: layer.name, kind: recorder.kind, params: recorder.layout.params, path: null });
       weights.set(layer.name, [...recorder.weights]);
       layouts.set(layer.name, recorder.layout);
+      recorders.set(layer.name, recorder);
       if (recorder.embedding) embedding.add(layer.name);
       hooks.push(() => kind!.instrument(layer, layer.name, recorder));
     }
@@ -84,6 +89,7 @@ export function planLayers(model: tf.LayersModel, selection: 'all' | 'embedding'
     skipped,
     weights,
     layouts,
+    recorders,
     embedding,
     coveredParams: covered.reduce((n, l) => n + l.params, 0),
     trainableParams: layers.reduce((n, l) => n + (l.trainable ? paramCount(l) : 0), 0),

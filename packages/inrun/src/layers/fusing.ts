@@ -1,0 +1,57 @@
+// Helpers of the kinds' fused calls (docs/hooks.md): one op over training and target rows whose weight gradients use the training rows only.
+import * as tf from '@tensorflow/tfjs';
+import type { FusedRows } from './kind.js';
+
+/** Rows `[0, batch)` and `[batch, end)` of `t` (axis 0): a fused call's training rows and target rows. */
+export function splitRows(t: tf.Tensor, batch: number): [tf.Tensor, tf.Tensor] {
+  return [tf.slice(t, 0, batch), tf.slice(t, batch, t.shape[0]! - batch)];
+}
+
+/** What a fused op's backward returns: the input gradient (null when `rows.inputGrad` is false) and one gradient per weight. */
+export interface FusedGrads {
+  readonly dx: tf.Tensor | null;
+  readonly dws: readonly tf.Tensor[];
+}
+
+/**
+ * `forward(x, weights)` as one custom-gradient op over every row; `backward(dy, x, weights, y)` gets
+ * the saved tensors (tf.js frees forward intermediates before the backward pass unless saved) and
+ * returns the gradients. The model's first layer (`rows.inputGrad` false) takes `x` as data, not as an
+ * op input, so no input gradient is computed for it, as in a plain step.
+ */
+export function fusedOp(
+  x: tf.Tensor,
+  weights: readonly tf.Tensor[],
+  rows: FusedRows,
+  forward: (x: tf.Tensor, weights: readonly tf.Tensor[]) => tf.Tensor,
+  backward: (dy: tf.Tensor, x: tf.Tensor, weights: readonly tf.Tensor[], y: tf.Tensor) => FusedGrads,
+): tf.Tensor {
+  const n = weights.length;
+  const op = tf.customGrad((...args: unknown[]) => {
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const inputs = args.slice(0, -1) as tf.Tensor[];
+    const a = rows.inputGrad ? inputs[0]! : x;
+    const ws = rows.inputGrad ? inputs.slice(1) : inputs;
+    const y = forward(a, ws);
+    save([a, ...ws, y]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const { dx, dws } = backward(dy, saved[0]!, saved.slice(1, 1 + n), saved[1 + n]!);
+        return rows.inputGrad ? [dx!, ...dws] : [...dws];
+      },
+    };
+  });
+  return (op as (...t: tf.Tensor[]) => tf.Tensor)(...(rows.inputGrad ? [x, ...weights] : weights));
+}
+
+/**
+ * The gradient tf.js registers for `kernel` (e.g. 'Conv2D', 'GatherV2'), evaluated for `input` (its
+ * index among the kernel's saved inputs' names): the plain step's own gradient code, on the rows given.
+ */
+export function kernelGradient(kernel: string, input: string, dy: tf.Tensor, saved: readonly tf.Tensor[], attrs: Record<string, unknown>): tf.Tensor {
+  const config = tf.getGradient(kernel);
+  if (config === undefined) throw new Error(`tf.js registers no gradient for ${kernel}`);
+  const grads = config.gradFunc(dy, [...saved], attrs as tf.NamedAttrMap) as Record<string, () => tf.Tensor>;
+  return grads[input]!();
+}
