@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { attach, loadCheckpoint, trak, InrunError } from 'inrun';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { expectClose, layerVariables, losses, perExampleGradients } from './helpers.js';
+import { denseProjection, invert } from './trak-brute.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -35,60 +36,12 @@ async function trainRun(seed: number): Promise<string> {
   return dir;
 }
 
-/** The dense projection the sketches apply: per Dense layer, kron(Pa, Pb) on the gradient [kernel; bias] flattened row-major; block-diagonal over layers. */
-async function denseProjection(model: tf.LayersModel, dim: number, seed: number): Promise<number[][]> {
-  const blocks: number[][][] = [];
-  const dense = model.layers.filter((l) => l.trainableWeights.length > 0);
-  for (const [i, layer] of dense.entries()) {
-    const [dIn, dOut] = layer.trainableWeights[0]!.shape as [number, number];
-    const side = (d: number, s: number) => (d <= dim ? tf.eye(d) : tf.randomNormal([d, dim], 0, 1 / Math.sqrt(dim), 'float32', s));
-    const pa = (await side(dIn + 1, 2 * seed + 1 + 2 * i).array()) as number[][];
-    const pb = (await side(dOut, 2 * seed + 2 + 2 * i).array()) as number[][];
-    const [ka, kb] = [pa[0]!.length, pb[0]!.length];
-    const block: number[][] = [];
-    for (let r = 0; r <= dIn; r++) {
-      for (let c = 0; c < dOut; c++) {
-        const row = new Array<number>(ka * kb);
-        for (let a = 0; a < ka; a++) for (let b = 0; b < kb; b++) row[a * kb + b] = pa[r]![a]! * pb[c]![b]!;
-        block.push(row);
-      }
-    }
-    blocks.push(block);
-  }
-  const width = blocks.reduce((s, b) => s + b[0]!.length, 0);
-  const out: number[][] = [];
-  let at = 0;
-  for (const b of blocks) {
-    for (const row of b) out.push([...new Array<number>(at).fill(0), ...row, ...new Array<number>(width - at - row.length).fill(0)]);
-    at += b[0]!.length;
-  }
-  return out;
-}
-
-function invert(m: number[][]): number[][] {
-  const d = m.length;
-  const a = m.map((row, i) => [...row, ...Array.from({ length: d }, (_, j) => (i === j ? 1 : 0))]);
-  for (let c = 0; c < d; c++) {
-    let p = c;
-    for (let r = c + 1; r < d; r++) if (Math.abs(a[r]![c]!) > Math.abs(a[p]![c]!)) p = r;
-    [a[c], a[p]] = [a[p]!, a[c]!];
-    const pivot = a[c]![c]!;
-    for (let j = 0; j < 2 * d; j++) a[c]![j]! /= pivot;
-    for (let r = 0; r < d; r++) {
-      if (r === c) continue;
-      const f = a[r]![c]!;
-      for (let j = 0; j < 2 * d; j++) a[r]![j]! -= f * a[c]![j]!;
-    }
-  }
-  return a.map((row) => row.slice(d));
-}
-
 /** Brute-force TRAK of one checkpoint: n x q scores, and the lambda used. */
 async function bruteCheckpoint(path: string, dim: number, seed: number, lambda: number | null): Promise<number[][]> {
   const model = await loadCheckpoint(path);
   const vars = layerVariables(model);
   const forward = (t: tf.Tensor) => model.apply(t) as tf.Tensor;
-  const P = await denseProjection(model, dim, seed);
+  const P = await denseProjection(model, dim, 2 * seed + 1);
   const D = P[0]!.length;
   const project = (g: Float64Array) => Array.from({ length: D }, (_, a) => g.reduce((s, v, r) => s + v * P[r]![a]!, 0));
   // p_y per row, and grad f = grad(log p - log(1 - p)) = -grad loss / (1 - p).
@@ -181,6 +134,7 @@ describe('TRAK from checkpoints', () => {
       [{ checkpoints: dir, output: 'logit' }, 'output'],
       [{ checkpoints: dir, seed: 0.5 }, 'seed'],
       [{ checkpoints: dir, seed: -1 }, 'seed'],
+      [{ checkpoints: dir, sketches: 'always' }, 'sketches'],
       [{ checkpoints: dir, runs: [dir] }, 'runs'],
       [{}, 'runs'],
       [{ runs: [] }, 'runs'],

@@ -1,6 +1,4 @@
 // tracin(): TracIn from checkpoints (TracInCP), exact or from sketches, with top-k proponents and opponents.
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { checkFiniteRows, checkInputShapes } from './finite-rows.js';
 import { loadCheckpoint, readCheckpointInfo } from '../run/checkpoint.js';
@@ -9,7 +7,8 @@ import { yieldTurn } from '../event-loop.js';
 import { SourceSums, type SourceInfluence } from './source-sums.js';
 import { TopK, type Influence } from './top-k.js';
 import { stepProducts } from '../ghost/products.js';
-import type { LayerRows, PieceShape } from '../ghost/types.js';
+import type { LayerRows } from '../ghost/types.js';
+import { readSketches, type StoredSketches } from './stored-sketches.js';
 import { disposeProjections, makeProjections, sketchRows, type Projection } from '../ghost/sketch.js';
 import type { Capture } from '../hooks/capture.js';
 import type { Restore } from '../hooks/restore.js';
@@ -34,25 +33,6 @@ export interface TracInResult {
   readonly sources: readonly SourceInfluence[] | null;
   /** With `matrix: true`: every score, row-major (training row r, query j at `r * queries + j`), training order; else null. */
   readonly matrix: Float32Array | null;
-}
-
-/** Sketches a run saved with a checkpoint. */
-interface StoredSketches {
-  readonly size: number;
-  readonly seed: number;
-  readonly dim: number;
-  /** Covered layers in model order, each with its pieces' shapes. */
-  readonly layers: readonly { readonly name: string; readonly pieces: readonly PieceShape[] }[];
-  readonly ids: readonly ExampleId[];
-  readonly rows: Float32Array;
-}
-
-function readSketches(path: string): StoredSketches {
-  const file = join(path, 'sketches.json');
-  if (!existsSync(file)) throw new InrunError(`no sketches in ${path}: train the run with the sketch option`, { field: 'train', code: 'bad_checkpoint' });
-  const index = JSON.parse(readFileSync(file, 'utf8')) as Omit<StoredSketches, 'rows'>;
-  const bytes = readFileSync(join(path, 'sketches.f32'));
-  return { ...index, rows: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) };
 }
 
 interface Checkpoint {

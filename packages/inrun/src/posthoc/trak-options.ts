@@ -42,6 +42,14 @@ export interface TrakOptions {
    * Phi^T Phi, per checkpoint (scale-free)
    */
   readonly lambda?: number;
+  /**
+   * `'stored'`: at a checkpoint whose folder holds the run's in-run gradient sketches (`attach({ sketch })`),
+   * Phi is built from them (with the run's projection: `dim` and `seed` do not apply there) and only the
+   * queries' gradients are computed (plus, for the margin, a forward pass of the training rows for their
+   * p_y); elsewhere Phi is computed from the checkpoint. `'recompute'`: always from the checkpoint.
+   * @defaultValue 'stored'
+   */
+  readonly sketches?: 'stored' | 'recompute';
   /** Parameters covered, as in `tracin()`. @defaultValue 'all' */
   readonly layers?: 'all' | 'last' | 'embedding' | readonly string[];
   /** Proponents and opponents kept per query. @defaultValue 10 */
@@ -60,6 +68,7 @@ export interface ResolvedTrakOptions {
   readonly seed: number;
   /** `null`: 1e-3 x the mean diagonal of Phi^T Phi. */
   readonly lambda: number | null;
+  readonly sketches: 'stored' | 'recompute';
   readonly layers: 'all' | 'last' | 'embedding' | readonly string[];
   readonly k: number;
   readonly batchSize: number;
@@ -87,9 +96,11 @@ export function resolveTrakOptions(options: TrakOptions): ResolvedTrakOptions {
   if (options.lambda !== undefined && !(typeof options.lambda === 'number' && Number.isFinite(options.lambda) && options.lambda >= 0)) {
     invalid('lambda', 'a finite number >= 0', options.lambda);
   }
+  const sketches = options.sketches ?? 'stored';
+  if (sketches !== 'stored' && sketches !== 'recompute') invalid('sketches', "'stored' or 'recompute'", sketches);
   const k = options.k ?? 10;
   positiveInteger('k', k);
   const batchSize = options.batchSize ?? 256;
   positiveInteger('batchSize', batchSize);
-  return { runs, output, dim, seed, lambda: options.lambda ?? null, layers: options.layers ?? 'all', k, batchSize, matrix: options.matrix ?? false };
+  return { runs, output, dim, seed, lambda: options.lambda ?? null, sketches, layers: options.layers ?? 'all', k, batchSize, matrix: options.matrix ?? false };
 }
