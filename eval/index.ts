@@ -12,7 +12,7 @@ import { mislabel, mislabelMarkdown } from './mislabel.js';
 import { removal, removalMarkdown, writeRemovalPlot } from './removal.js';
 import { targetEvery, targetEveryMarkdown } from './target-every.js';
 import { untracEval, untracMarkdown } from './untrac.js';
-import { unlearnEval, unlearnMarkdown, writeUnlearnPlots } from './unlearn.js';
+import { unlearnEval, unlearnMarkdown } from './unlearn.js';
 import { writeEvaluation } from './report.js';
 
 const { values: args } = parseArgs({
@@ -66,9 +66,8 @@ await timed('untrac', async () => {
   return untracMarkdown(await untracEval(options), options);
 });
 await timed('unlearn', async () => {
-  const options = { backend, rows: 3000, epochs: 8 };
-  const result = await unlearnEval(options);
-  return unlearnMarkdown(result, options, writeUnlearnPlots(result, dirname(args.out)));
+  // Its own backends: wasm for the dense and text models, cpu for the digits CNN.
+  return unlearnMarkdown(await unlearnEval());
 });
 await timed('lds', async () => {
   // The sizes (5,000 / 500 / 50 subsets); the retrained margins are cached under .cache/lds/.

@@ -107,38 +107,41 @@ describe('evaluation harness (tiny configurations)', () => {
 });
 
 describe('unlearning evaluation (tiny configuration)', () => {
-  it('unlearn: both data-level scenarios against retraining, and the knowledge-level Q-U table', async () => {
-    const options = { backend: 'cpu', rows: 300, epochs: 1, unlearnEpochs: 1, textEpochs: 1, limit: 400 };
-    const r = await unlearnEval(options);
-    expect(r.data.map((s) => [s.name, s.forgetRows])).toEqual([
-      ['random 10% of the rows', 30],
-      ['class 7', 30],
+  it('unlearn: both data-level scenarios against retraining with defaults and tuned rows, and the knowledge-level Q-U table', async () => {
+    const r = await unlearnEval({ tasks: ['mlp', 'knowledge'], seeds: [1], sizes: { digitRows: 300, epochs: 1, textLimit: 400 } });
+    expect(r.data.map((s) => [s.task, s.scenario, s.forgetRows])).toEqual([
+      ['mlp', 'random 10%', 30],
+      ['mlp', 'class', 30],
     ]);
     for (const s of r.data) {
-      expect(s.methods.map((m) => m.method)).toEqual(['rfa-lora (bounded)', 'rfa-lora (bounded, retainWeight 0.01)', 'rfa-lora (wrong label)', 'gradient ascent', 'fine-tune on retain']);
-      // The adapters are a small share of the net; full-parameter baselines train everything.
-      expect(s.methods[0]!.trainableParams).toBeLessThan(0.05 * s.params);
-      expect(s.methods[3]!.trainableParams).toBe(s.params);
-      for (const m of s.methods) expect(m.history.length).toBe(2);
-      expect(s.retrained.distance).toBe(0);
+      expect(s.cells.map((c) => c.method)).toEqual([
+        'original',
+        'retrained',
+        'defaults: rfa-lora',
+        'defaults: gradient-ascent',
+        'defaults: fine-tune',
+        'tuned: rfa-lora, rank 2, lr 1e-2, retainWeight 0.01, 5 epochs',
+        'tuned: rfa-lora calibrated, lr 1e-2',
+      ]);
+      // Every default run is calibrated and says where it stopped.
+      for (const c of s.cells.slice(2, 5)) expect(c.stopped).toMatch(/^(calibrated|guard|epochs|already) @\d+, kept \d+$/);
     }
     // Retraining without a class never predicts it.
-    expect(r.data[1]!.retrained.forgetAccuracy).toBeLessThan(0.1);
-    expect(r.knowledge.rows.map((x) => x.method)).toEqual([
-      'hinge-kl (no retain rows)',
-      'hinge-kl + 256 retain rows',
-      'hinge-kl, LoRA adapters (rank 8, embedding included)',
-      'rfa-lora + 256 retain rows (rank 8, embedding included)',
-      'gradient ascent',
-      'fine-tune on 256 retain rows',
+    expect(r.data[1]!.cells[1]!.forget).toBeLessThan(0.1);
+    expect(r.knowledge[0]!.rows.map((x) => x.method)).toEqual([
+      'defaults: hinge-kl',
+      'defaults: gradient-ascent',
+      'tuned: hinge-kl, LoRA adapters, lr 1e-2, batch 16, 20 epochs',
+      'tuned: hinge-kl + 256 retain rows, batch 16, 20 epochs',
     ]);
-    for (const x of r.knowledge.rows) {
+    for (const x of r.knowledge[0]!.rows) {
       expect(x.qu).toBeGreaterThanOrEqual(0);
       expect(x.qu).toBeLessThanOrEqual(1);
     }
-    const markdown = unlearnMarkdown(r, options, ['a.svg', 'b.svg']);
-    expect(markdown).toContain('### Forget class 7');
-    expect(markdown).toContain('| hinge-kl (no retain rows) |');
+    const markdown = unlearnMarkdown(r);
+    expect(markdown).toContain('### Defaults only');
+    expect(markdown).toContain('**MNIST dense net, forget digit 7**');
+    expect(markdown).toContain('| defaults: hinge-kl |');
   });
 });
 

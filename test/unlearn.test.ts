@@ -129,7 +129,7 @@ describe('LoRA adapters', () => {
     expect(moved.metrics.forgetMoved).toBe(true);
     expect(moved.metrics.membership).toBeNull();
     const held = await unlearn(t.model, { forget: t.forget, retain: t.retain, heldOut: t.testForget, epochs: 2, learningRate: 0.01 });
-    expect(held.metrics.membership).toEqual({ before: membershipAuc(t.model, t.forget, t.testForget), after: membershipAuc(held.model, t.forget, t.testForget) });
+    expect(held.metrics.membership).toEqual({ before: await membershipAuc(t.model, t.forget, t.testForget), after: await membershipAuc(held.model, t.forget, t.testForget) });
     held.model.dispose();
     still.model.dispose();
     moved.model.dispose();
@@ -296,7 +296,7 @@ describe('each method moves the forget rows', () => {
   it('hinge-kl forgets the fine label and keeps its parent: forgotten rows move to the sibling class', async () => {
     const t = await task();
     const { model } = await unlearn(t.model, { forget: t.forget, method: 'hinge-kl', forgetLabel: 3, coarseOf: COARSE, epochs: 6, batchSize: 16, learningRate: 0.01 });
-    const qu = qualityUtility(t.model, model, { concept: t.testForget, others: t.testRetain, forgetLabel: 3, coarseOf: COARSE });
+    const qu = await qualityUtility(t.model, model, { concept: t.testForget, others: t.testRetain, forgetLabel: 3, coarseOf: COARSE });
     expect(qu.fineAccuracy.before).toBeGreaterThan(0.8);
     expect(qu.quality).toBeGreaterThan(0.8);
     expect(qu.coarseAccuracy.after).toBeGreaterThan(0.8);
@@ -331,13 +331,13 @@ describe('each method moves the forget rows', () => {
 describe('unlearning metrics', () => {
   it('membershipAuc is the share of (forget, held-out) pairs where the forget row has the lower loss, ties half', async () => {
     const t = await task();
-    const auc = membershipAuc(t.model, t.forget, t.testForget);
+    const auc = await membershipAuc(t.model, t.forget, t.testForget);
     const lossesOf = (r: Rows) => tf.tidy(() => Array.from(tf.metrics.categoricalCrossentropy(r.ys, t.model.predict(r.xs) as tf.Tensor).dataSync()));
     const a = lossesOf(t.forget);
     const b = lossesOf(t.testForget);
     let wins = 0;
     for (const x of a) for (const y of b) wins += x < y ? 1 : x === y ? 0.5 : 0;
     expect(auc).toBeCloseTo(wins / (a.length * b.length), 10);
-    expect(membershipAuc(t.model, t.forget, t.forget)).toBeCloseTo(0.5, 10);
+    expect(await membershipAuc(t.model, t.forget, t.forget)).toBeCloseTo(0.5, 10);
   });
 });

@@ -5,6 +5,8 @@ import { TARGET_METHODS } from '../scoring/methods.js';
 import { checkRunId, newRunId } from '@inrun/store/core';
 import type { Sink } from '@inrun/store/core';
 import type { MetricsOptions, ResolvedMetricsOptions } from '../telemetry/metrics.js';
+import type { UnlearnRequest } from '../unlearn/options.js';
+import { requestTargets } from '../unlearn/request.js';
 import type { ExampleInfo, Method, TargetData } from '../types.js';
 import { FLAT_KEYS, withFlatKeys } from './flat-options.js';
 
@@ -20,9 +22,11 @@ export type NonFinitePolicy = 'stop' | 'skip-step' | 'record';
 export interface AttachOptions {
   /**
    * Named targets whose loss the scores explain, e.g. `{ val: { xs, ys } }`. Names may not contain ':'.
+   * A removal request (`{ forget, retain, forgetLabel, coarseOf }`, as `unlearn()` takes) stands for
+   * its `forget` rows: trace what taught the concept, then remove it with the same object.
    * @defaultValue none (only target-free methods can run)
    */
-  readonly targets?: Readonly<Record<string, TargetData>>;
+  readonly targets?: Readonly<Record<string, TargetData | UnlearnRequest>>;
   /**
    * Methods to compute.
    * @defaultValue `['shapley1', 'tracin_self']` with targets, `['tracin_self']` without
@@ -455,7 +459,7 @@ export function resolveOptions(options: AttachOptions): ResolvedAttachOptions {
   const tokens = options.tokens ?? {};
   const metrics = options.metrics === true ? {} : options.metrics === false ? null : (options.metrics ?? null);
   return {
-    targets: options.targets,
+    targets: options.targets === undefined ? undefined : requestTargets(options.targets),
     methods: checkMethods(options.methods, hasTargets),
     layers: checkLayers(options.layers),
     sinks: options.sinks ?? [],

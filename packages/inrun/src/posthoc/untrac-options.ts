@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { InrunError, invalid } from '../errors.js';
 import type { SourceInfluenceRow } from '../types.js';
 import type { LabelledRows } from './tracin.js';
+import type { UnlearnRequest } from '../unlearn/options.js';
 
 /**
  * Rows with labels for {@link untrac}: tensors, or a `tf.data.Dataset` whose elements are `{ xs, ys }`
@@ -32,8 +33,8 @@ export interface UntracProgress {
 export interface UntracOptions {
   /** The training datasets, by name (non-empty names; each with at least one row). */
   readonly sources: Readonly<Record<string, UntracData>>;
-  /** The test sets whose loss the sources are judged by, by name. */
-  readonly targets: Readonly<Record<string, UntracData>>;
+  /** The test sets whose loss the sources are judged by, by name; a removal request (`unlearn()`'s `{ forget, ... }`) stands for its `forget` rows. */
+  readonly targets: Readonly<Record<string, UntracData | UnlearnRequest>>;
   /**
    * `'untrac'`: one ascent per source, each target's loss measured after it (cost grows with the
    * sources' total size). `'untrac-inv'`: one ascent per target, each source's loss measured after it

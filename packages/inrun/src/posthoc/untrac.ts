@@ -4,6 +4,7 @@ import { InrunError } from '../errors.js';
 import { adaptModel, type ModelAdapter } from '../model/adapter.js';
 import type { FunctionalModel } from '../types.js';
 import { ascend, ascentSteps, meanLoss, type Rows } from './ascent.js';
+import { requestTargets } from '../unlearn/request.js';
 import { namedRows } from './untrac-data.js';
 import { resolveUntracOptions, type ResolvedUntracOptions, type UntracOptions, type UntracRow } from './untrac-options.js';
 import { progressTracker, type ProgressTracker } from './untrac-progress.js';
@@ -37,7 +38,7 @@ export async function untrac(model: tf.LayersModel | FunctionalModel, options: U
   const variables = ascentVariables(model, options.variables);
   const sources = await namedRows('sources', options.sources, adapter);
   try {
-    const targets = await namedRows('targets', options.targets, adapter);
+    const targets = await namedRows('targets', requestTargets(options.targets), adapter);
     try {
       const [unlearned, measured] = o.method === 'untrac' ? [sources, targets] : [targets, sources];
       const batchOf = (r: Rows) => o.batchSize ?? Math.min(r.rows, 256);

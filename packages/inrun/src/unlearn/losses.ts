@@ -20,6 +20,11 @@ export interface StepBatch {
  */
 export type StepLoss = (batch: StepBatch, keep: tf.Tensor[]) => tf.Scalar;
 
+/** Weights the calibration changes between epochs (rfa-lora's retain term). */
+export interface Strength {
+  retainWeight: number;
+}
+
 const EPS = 1e-7;
 
 /** KL(p || q) per row, `[n]`, for distributions along the last axis. */
@@ -34,7 +39,7 @@ export function coarseMap(coarseOf: readonly number[]): tf.Tensor2D {
 }
 
 /** rfa-lora: zero residual on retained rows; the forget rows' loss pushed up (bounded) or toward the best wrong label. */
-function rfaLora(model: tf.LayersModel, o: ResolvedUnlearnOptions): StepLoss {
+function rfaLora(model: tf.LayersModel, o: ResolvedUnlearnOptions, strength: Strength): StepLoss {
   return (batch, keep) => {
     const { residuals } = withResiduals(() => model.apply(batch.retain!.xs));
     keep.push(...residuals);
@@ -55,7 +60,7 @@ function rfaLora(model: tf.LayersModel, o: ResolvedUnlearnOptions): StepLoss {
       const p = probabilitiesOf(model, out);
       forgetTerm = tf.neg(tf.mean(tf.log(tf.clipByValue(tf.sum(tf.mul(p, tf.oneHot(wrong, o.classes)), 1), EPS, 1))));
     }
-    return tf.add(tf.mul(retainTerm, o.retainWeight), tf.mul(forgetTerm, o.forgetWeight)) as tf.Scalar;
+    return tf.add(tf.mul(retainTerm, strength.retainWeight), tf.mul(forgetTerm, o.forgetWeight)) as tf.Scalar;
   };
 }
 
@@ -93,10 +98,10 @@ function hingeKl(model: tf.LayersModel, o: ResolvedUnlearnOptions): StepLoss {
 }
 
 /** The step loss of the resolved method. `dispose` frees what the loss holds across steps. */
-export function stepLoss(model: tf.LayersModel, o: ResolvedUnlearnOptions): StepLoss & { dispose?: () => void } {
+export function stepLoss(model: tf.LayersModel, o: ResolvedUnlearnOptions, strength: Strength): StepLoss & { dispose?: () => void } {
   switch (o.method) {
     case 'rfa-lora':
-      return rfaLora(model, o);
+      return rfaLora(model, o, strength);
     case 'hinge-kl':
       return hingeKl(model, o);
     case 'gradient-ascent':

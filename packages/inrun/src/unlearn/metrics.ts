@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
 import { coarseMap } from './losses.js';
 import type { UnlearnRows } from './options.js';
-import { labelsOf, predictedOf, probabilitiesOf, rowLosses, rowLossesNow, valuesNow } from './outputs.js';
+import { labelsOf, predictedOf, probabilitiesOf, rowLosses } from './outputs.js';
 
 /**
  * Loss-threshold membership inference: the AUC of telling `forget` rows from `heldOut` rows (never
@@ -11,16 +11,12 @@ import { labelsOf, predictedOf, probabilitiesOf, rowLosses, rowLossesNow, values
  * half. A model that never saw the forget rows scores near 0.5 on a random slice; compare with the
  * retrained model's AUC, not with 0.5 (a whole class, for instance, differs from held-out rows).
  */
-export function membershipAuc(model: tf.LayersModel, forget: UnlearnRows, heldOut: UnlearnRows): number {
-  return aucOf(rowLossesNow(model, forget), rowLossesNow(model, heldOut));
-}
-
-/** {@link membershipAuc} with asynchronous reads (what `unlearn()` uses). */
-export async function membershipAucAsync(model: tf.LayersModel, forget: UnlearnRows, heldOut: UnlearnRows): Promise<number> {
+export async function membershipAuc(model: tf.LayersModel, forget: UnlearnRows, heldOut: UnlearnRows): Promise<number> {
   return aucOf(await rowLosses(model, forget), await rowLosses(model, heldOut));
 }
 
-function aucOf(a: Float32Array, heldOut: Float32Array): number {
+/** P(a < b) over all pairs of `a` and `b`, ties counting half: the AUC of telling `a` from `b` by a low value. */
+export function aucOf(a: ArrayLike<number>, heldOut: ArrayLike<number>): number {
   const b = Float64Array.from(heldOut).sort();
   // For each forget loss, count held-out losses above it (and ties), by binary search.
   const above = (v: number, strict: boolean) => {
@@ -34,7 +30,10 @@ function aucOf(a: Float32Array, heldOut: Float32Array): number {
     return b.length - lo;
   };
   let wins = 0;
-  for (const v of a) wins += above(v, true) + 0.5 * (above(v, false) - above(v, true));
+  for (let i = 0; i < a.length; i++) {
+    const v = a[i]!;
+    wins += above(v, true) + 0.5 * (above(v, false) - above(v, true));
+  }
   return wins / (a.length * b.length);
 }
 
@@ -63,32 +62,34 @@ export interface QualityUtility {
 }
 
 /** Fine accuracy and coarse accuracy (argmax of fine probabilities summed per coarse label). */
-function accuracies(model: tf.LayersModel, rows: UnlearnRows, coarseOf: readonly number[]): { fine: number; coarse: number } {
+async function accuracies(model: tf.LayersModel, rows: UnlearnRows, coarseOf: readonly number[]): Promise<{ fine: number; coarse: number }> {
   const classes = coarseOf.length;
-  return tf.tidy(() => {
+  const both = tf.tidy(() => {
     const out = model.predict(rows.xs, { batchSize: 256 }) as tf.Tensor;
     const labels = labelsOf(rows.ys, classes);
     const map = coarseMap(coarseOf);
     const coarsePred = tf.argMax(tf.matMul(probabilitiesOf(model, out), map), 1);
     const coarseTrue = tf.gather(tf.tensor1d([...coarseOf], 'int32'), labels);
     const share = (a: tf.Tensor, b: tf.Tensor) => tf.mean(tf.cast(tf.equal(a, b), 'float32'));
-    // Both shares in one read.
-    const both = valuesNow(tf.stack([share(predictedOf(model, out), labels), share(coarsePred, coarseTrue)]));
-    return { fine: both[0]!, coarse: both[1]! };
+    return tf.stack([share(predictedOf(model, out), labels), share(coarsePred, coarseTrue)]);
   });
+  // Both shares in one asynchronous read.
+  const [fine, coarse] = await both.data();
+  both.dispose();
+  return { fine: fine!, coarse: coarse! };
 }
 
 /**
  * Quality, Utility and Q-U (Tan & Gong 2025) of `after` against `before` on a forgotten concept.
  * Ratios are capped at 1 so that Q-U stays in [0, 1]; the accuracies are returned uncapped.
  */
-export function qualityUtility(before: tf.LayersModel, after: tf.LayersModel, rows: ConceptRows): QualityUtility {
+export async function qualityUtility(before: tf.LayersModel, after: tf.LayersModel, rows: ConceptRows): Promise<QualityUtility> {
   const classes = before.outputs[0]!.shape.at(-1) ?? 1;
   if (rows.coarseOf.length !== classes) throw new InrunError(`expected one coarse label per class (${classes}), got ${rows.coarseOf.length}`, { field: 'coarseOf' });
-  const b = accuracies(before, rows.concept, rows.coarseOf);
-  const a = accuracies(after, rows.concept, rows.coarseOf);
-  const othersBefore = accuracies(before, rows.others, rows.coarseOf).fine;
-  const othersAfter = accuracies(after, rows.others, rows.coarseOf).fine;
+  const b = await accuracies(before, rows.concept, rows.coarseOf);
+  const a = await accuracies(after, rows.concept, rows.coarseOf);
+  const othersBefore = (await accuracies(before, rows.others, rows.coarseOf)).fine;
+  const othersAfter = (await accuracies(after, rows.others, rows.coarseOf)).fine;
   const ratio = (x: number, y: number) => (y === 0 ? 1 : Math.min(1, x / y));
   const quality = b.fine === 0 ? 0 : Math.max(0, (b.fine - a.fine) / b.fine);
   const utility = (ratio(a.coarse, b.coarse) + ratio(othersAfter, othersBefore)) / 2;

@@ -42,9 +42,13 @@ export interface UnlearnOptions extends UnlearnRequest {
   readonly alpha?: number;
   /** Which layers get adapters: every top-level Dense, Conv2D and Embedding layer, or these names. @defaultValue 'all' */
   readonly layers?: 'all' | readonly string[];
-  /** Passes over the forget rows (0: only wrap the model in adapters, or copy it). @defaultValue 5 */
+  /**
+   * Passes over the forget rows (0: only wrap the model in adapters, or copy it); with `calibrate`,
+   * the most passes (training stops earlier once calibrated).
+   * @defaultValue 10 with `calibrate`, else 5
+   */
   readonly epochs?: number;
-  /** Adam's learning rate. @defaultValue 1e-3 */
+  /** Adam's learning rate. @defaultValue 1e-2 for calibrated rfa-lora (the checks stop it), else 1e-3 */
   readonly learningRate?: number;
   /** Forget rows per step (each step also takes as many retain rows). @defaultValue 32 */
   readonly batchSize?: number;
@@ -69,8 +73,26 @@ export interface UnlearnOptions extends UnlearnRequest {
    * @defaultValue per-row held-out losses with `heldOut`, else `ln(classes)`
    */
   readonly forgetLoss?: number;
-  /** Rows the model never trained on, used only to set the bounded term's targets (see `forgetLoss`). */
+  /**
+   * Rows the model never trained on, like the forget rows (a validation split): the calibration's
+   * target (their loss is how the model treats unseen rows) and its stop test. Without them the
+   * calibration uses every 5th retain row (at most 512), which the model trained on: enough for a
+   * whole class, too weak for a random slice (docs/unlearning.md#calibration).
+   */
   readonly heldOut?: UnlearnRows;
+  /**
+   * Calibrated forget strength (rfa-lora, gradient-ascent, fine-tune): targets from the held-out
+   * rows' losses, a check after every epoch (membership AUC of forget vs held-out validation rows,
+   * retain and held-out accuracy), a stop once the AUC is within `membershipTolerance` of 0.5, the
+   * weights of the best check kept, and (rfa-lora) the retain term's weight cut tenfold after an
+   * epoch that barely moved the test. false: run all `epochs` at the fixed settings.
+   * @defaultValue true for rfa-lora, gradient-ascent and fine-tune; hinge-kl has its own stop (`stopWhenForgotten`)
+   */
+  readonly calibrate?: boolean;
+  /** Calibration: stop once the membership AUC is at most 0.5 + this. @defaultValue 0.02 */
+  readonly membershipTolerance?: number;
+  /** Calibration: the guard: retain and held-out accuracy may fall at most this below the input model's. @defaultValue 0.02 */
+  readonly accuracyTolerance?: number;
   /** Weight of the forget term (rfa-lora). @defaultValue 1 */
   readonly forgetWeight?: number;
   /** Weight of the retained rows' residual term, mean squared residual per row (rfa-lora). @defaultValue 1 */
@@ -86,7 +108,7 @@ export interface UnlearnOptions extends UnlearnRequest {
   /**
    * hinge-kl: stop after the first epoch at whose end `forgetLabel` is the top-1 prediction on at
    * most 10% of the concept's held-out exemplars (`heldOut` rows; the `forget` exemplars without them),
-   * instead of always running `epochs` (then the most epochs). @defaultValue false
+   * instead of always running `epochs` (then the most epochs). @defaultValue true
    */
   readonly stopWhenForgotten?: boolean;
 }
@@ -118,6 +140,9 @@ export interface ResolvedUnlearnOptions {
   /** Whether LoRA adapters train (rfa-lora always; hinge-kl with `adapters`). */
   readonly adapters: boolean;
   readonly stopWhenForgotten: boolean;
+  readonly calibrate: boolean;
+  readonly membershipTolerance: number;
+  readonly accuracyTolerance: number;
   /** The model's output width (1 for a single sigmoid unit). */
   readonly classes: number;
 }
@@ -149,6 +174,9 @@ const KEYS = {
   fineWeight: true,
   adapters: true,
   stopWhenForgotten: true,
+  calibrate: true,
+  membershipTolerance: true,
+  accuracyTolerance: true,
 } satisfies Record<keyof UnlearnOptions, true>;
 
 function isTensor(v: unknown): v is tf.Tensor {
@@ -244,6 +272,8 @@ export function resolveUnlearnOptions(model: tf.LayersModel, options: UnlearnOpt
   if (options.merge !== undefined && typeof options.merge !== 'boolean') invalid('merge', 'a boolean', options.merge);
   if (options.adapters !== undefined && typeof options.adapters !== 'boolean') invalid('adapters', 'a boolean', options.adapters);
   if (options.seed !== undefined && !Number.isInteger(options.seed)) invalid('seed', 'an integer', options.seed);
+  for (const key of ['calibrate', 'stopWhenForgotten'] as const) if (options[key] !== undefined && typeof options[key] !== 'boolean') invalid(key, 'a boolean', options[key]);
+  const calibrate = method !== 'hinge-kl' && options.calibrate !== false;
 
   return {
     forget,
@@ -254,8 +284,8 @@ export function resolveUnlearnOptions(model: tf.LayersModel, options: UnlearnOpt
     rank: positive(options.rank, 'rank', true, 8),
     alpha: positive(options.alpha, 'alpha', false, 16),
     layers,
-    epochs: positive(options.epochs, 'epochs', true, 5, true),
-    learningRate: positive(options.learningRate, 'learningRate', false, 1e-3),
+    epochs: positive(options.epochs, 'epochs', true, calibrate ? 10 : 5, true),
+    learningRate: positive(options.learningRate, 'learningRate', false, calibrate && method === 'rfa-lora' ? 1e-2 : 1e-3),
     batchSize: positive(options.batchSize, 'batchSize', true, 32),
     merge: options.merge ?? true,
     seed: options.seed ?? 1,
@@ -268,7 +298,10 @@ export function resolveUnlearnOptions(model: tf.LayersModel, options: UnlearnOpt
     coarseWeight: positive(options.coarseWeight, 'coarseWeight', false, 20, true),
     fineWeight: positive(options.fineWeight, 'fineWeight', false, 20, true),
     adapters: method === 'rfa-lora' || (method === 'hinge-kl' && options.adapters === true),
-    stopWhenForgotten: options.stopWhenForgotten === true,
+    stopWhenForgotten: options.stopWhenForgotten ?? true,
+    calibrate,
+    membershipTolerance: positive(options.membershipTolerance, 'membershipTolerance', false, 0.02, true),
+    accuracyTolerance: positive(options.accuracyTolerance, 'accuracyTolerance', false, 0.02, true),
     classes,
   };
 }

@@ -1,6 +1,5 @@
 // A classifier's outputs read the same way by every method and metric: per-row loss, labels, probabilities, logits.
 import * as tf from '@tensorflow/tfjs';
-import { hostValues } from '../scoring/host-values.js';
 
 /** Whether the model's last layer applies a softmax (its outputs are probabilities, not logits). */
 export function softmaxOutput(model: tf.LayersModel): boolean {
@@ -95,24 +94,6 @@ export async function rowLosses(model: tf.LayersModel, rows: { readonly xs: tf.T
   const losses = rowLossTensor(model, rows, batchSize);
   try {
     return (await losses.data()) as Float32Array;
-  } finally {
-    losses.dispose();
-  }
-}
-
-/**
- * A tensor's values for the synchronous public metrics (`membershipAuc`, `qualityUtility`): read in
- * place on cpu, else a synchronous read their signature needs. Training paths never use it.
- */
-export function valuesNow(t: tf.Tensor): ArrayLike<number> {
-  return hostValues(t) ?? t.dataSync();
-}
-
-/** {@link rowLosses} for the synchronous public metrics (see {@link valuesNow}). */
-export function rowLossesNow(model: tf.LayersModel, rows: { readonly xs: tf.Tensor; readonly ys: tf.Tensor }, batchSize = 256): Float32Array {
-  const losses = rowLossTensor(model, rows, batchSize);
-  try {
-    return Float32Array.from(valuesNow(losses));
   } finally {
     losses.dispose();
   }

@@ -2,11 +2,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { permutation, seededRandom } from '../hooks/fit.js';
 import { adaptedLayers, cloneModel, mergeAdapters, withAdapters } from './adapt.js';
-import { stepLoss, type StepBatch } from './losses.js';
+import { Calibrator, planCalibration, type Calibration } from './calibrate.js';
+import { stepLoss, type StepBatch, type Strength } from './losses.js';
 import { InrunError } from '../errors.js';
 import { checkFiniteRows } from '../posthoc/finite-rows.js';
 import { resolveUnlearnOptions, type ResolvedUnlearnOptions, type UnlearnMethod, type UnlearnOptions, type UnlearnRows } from './options.js';
-import { membershipAucAsync } from './metrics.js';
+import { membershipAuc } from './metrics.js';
 import { accuracy, predictedOf, probabilitiesOf, rowLosses } from './outputs.js';
 
 /** One point of the training curve: mean loss (the model's own) on the forget and retain rows after an epoch. */
@@ -55,8 +56,13 @@ export interface UnlearnMetrics {
   readonly forgetLossTarget: number | null;
   /** Forget and retain loss per epoch (retain loss on at most 512 retain rows). */
   readonly history: readonly UnlearnEpoch[];
-  /** The epoch training ended after, and why: all `epochs` ran, or (`stopWhenForgotten`) the concept was forgotten. */
-  readonly stopped: { readonly epoch: number; readonly reason: 'epochs' | 'forgotten' };
+  /**
+   * The epoch training ended after, and why: all `epochs` ran, (`stopWhenForgotten`) the concept was
+   * forgotten, or the calibration stopped it (`'calibrated'`, `'guard'`, `'already'`: see `calibration`).
+   */
+  readonly stopped: { readonly epoch: number; readonly reason: 'epochs' | 'forgotten' | Calibration['stopped']['reason'] };
+  /** What the calibrated forget strength did (target loss, checks, where it stopped and why); null when it did not run (`calibrate: false`, hinge-kl). */
+  readonly calibration: Calibration | null;
 }
 
 export interface UnlearnResult {
@@ -66,6 +72,7 @@ export interface UnlearnResult {
 }
 
 const HISTORY_ROWS = 512;
+const GUARD_ROWS = 256;
 
 function take(rows: UnlearnRows, idx: readonly number[] | Int32Array): UnlearnRows {
   return tf.tidy(() => {
@@ -129,17 +136,23 @@ export async function unlearn(model: tf.LayersModel, options: UnlearnOptions): P
   const work = o.adapters ? await withAdapters(model, spec, adapted) : await cloneModel(model);
   const variables = (o.adapters ? names.flatMap((n) => work.getLayer(n).trainableWeights) : work.trainableWeights).map((w) => w.read() as tf.Variable);
   const trainableParams = variables.reduce((s, v) => s + v.size, 0);
-  const targets = o.method === 'rfa-lora' && o.forgetTerm === 'bounded' ? await forgetLossTargets(model, o) : null;
+  const plan = o.calibrate ? await planCalibration(model, o) : null;
+  const bounded = o.method === 'rfa-lora' && o.forgetTerm === 'bounded';
+  const targets = !bounded ? null : plan !== null && o.forgetLoss === null ? plan.targets : await forgetLossTargets(model, o);
   // Loss L as the true label's log-odds: -log(e^L - 1) (L kept above 1e-6 so that it stays finite).
   const forgetTarget = targets === null ? null : tf.tensor1d(Float32Array.from(targets, (l) => -Math.log(Math.expm1(Math.max(l, 1e-6)))));
-  const loss = stepLoss(work, o);
+  const strength: Strength = { retainWeight: o.retainWeight };
+  const loss = stepLoss(work, o, strength);
   const before = (rows: UnlearnRows | null) => (o.method === 'hinge-kl' && rows !== null ? tf.tidy(() => probabilitiesOf(model, model.predict(rows.xs, { batchSize: 256 }) as tf.Tensor)) : null);
   const forgetBefore = before(o.forget);
   const retainBefore = before(o.retain);
 
   const nForget = o.forget.xs.shape[0]!;
   const nRetain = o.retain?.xs.shape[0] ?? 0;
-  const historyRetain = o.retain === null ? null : nRetain <= HISTORY_ROWS ? o.retain : take(o.retain, [...Array(HISTORY_ROWS).keys()].map((i) => Math.floor((i * nRetain) / HISTORY_ROWS)));
+  const spread = (rows: UnlearnRows, n: number, count: number) => (n <= count ? rows : take(rows, [...Array(count).keys()].map((i) => Math.floor((i * n) / count))));
+  const historyRetain = o.retain === null ? null : spread(o.retain, nRetain, HISTORY_ROWS);
+  // The calibration guard's retain rows: fewer, since they are read after every epoch.
+  const guardRetain = historyRetain === null ? null : spread(historyRetain, historyRetain.xs.shape[0]!, GUARD_ROWS);
   const point = async (epoch: number): Promise<UnlearnEpoch> => ({ epoch, forgetLoss: await meanLoss(work, o.forget), retainLoss: historyRetain === null ? null : await meanLoss(work, historyRetain) });
   const history = [await point(0)];
   const forgetAccuracyBefore = await accuracy(model, o.forget);
@@ -150,6 +163,15 @@ export async function unlearn(model: tf.LayersModel, options: UnlearnOptions): P
   let seconds = 0;
   let steps = 0;
   let stopped: UnlearnMetrics['stopped'] = { epoch: o.epochs, reason: 'epochs' };
+  // The calibration's checks: the first on the input model (through the unchanged copy), then one per epoch.
+  const calibrator = plan === null ? null : new Calibrator(plan, o, variables, strength, guardRetain);
+  const calibrate = async (epoch: number): Promise<void> => {
+    const started = performance.now();
+    await calibrator!.check(work, epoch, steps);
+    if (calibrator!.stop !== null) stopped = { epoch, reason: calibrator!.stop.reason };
+    seconds += (performance.now() - started) / 1000;
+  };
+  if (calibrator !== null) await calibrate(0);
   const probe = o.heldOut ?? o.forget;
   const forgotten = async () => {
     const hits = tf.tidy(() => tf.sum(tf.cast(tf.equal(predictedOf(work, work.predict(probe.xs, { batchSize: 256 }) as tf.Tensor), o.forgetLabel!), 'int32')));
@@ -157,7 +179,7 @@ export async function unlearn(model: tf.LayersModel, options: UnlearnOptions): P
     hits.dispose();
     return n! <= 0.1 * probe.xs.shape[0]!;
   };
-  for (let epoch = 1; epoch <= o.epochs; epoch++) {
+  for (let epoch = 1; epoch <= o.epochs && (calibrator === null || calibrator.stop === null); epoch++) {
     const started = performance.now();
     const order = permutation(nForget, random);
     for (let at = 0; at < nForget; at += o.batchSize) {
@@ -184,6 +206,7 @@ export async function unlearn(model: tf.LayersModel, options: UnlearnOptions): P
     }
     seconds += (performance.now() - started) / 1000;
     history.push(await point(epoch));
+    if (calibrator !== null) await calibrate(epoch);
     if (o.method === 'hinge-kl' && o.stopWhenForgotten && epoch < o.epochs && (await forgotten())) {
       stopped = { epoch, reason: 'forgotten' };
       break;
@@ -191,7 +214,11 @@ export async function unlearn(model: tf.LayersModel, options: UnlearnOptions): P
   }
   optimizer.dispose();
   loss.dispose?.();
+  // The best check's weights (nearest 0.5 within the guards), when training went past it.
+  const calibration = calibrator === null ? null : calibrator.finish(targets, o.epochs, steps);
+  plan?.dispose();
   for (const t of [forgetBefore, retainBefore, forgetTarget]) t?.dispose();
+  if (guardRetain !== null && guardRetain !== historyRetain) tf.dispose([guardRetain.xs, guardRetain.ys]);
   if (historyRetain !== null && historyRetain !== o.retain) tf.dispose([historyRetain.xs, historyRetain.ys]);
 
   let result = work;
@@ -209,7 +236,7 @@ export async function unlearn(model: tf.LayersModel, options: UnlearnOptions): P
   const forgetLossBefore = history[0]!.forgetLoss;
   const forgetLossAfter = await meanLoss(result, o.forget);
   const retainAccuracy = o.retain === null ? null : await accuracy(result, o.retain);
-  const membership = o.heldOut === null ? null : { before: await membershipAucAsync(model, o.forget, o.heldOut), after: await membershipAucAsync(result, o.forget, o.heldOut) };
+  const membership = o.heldOut === null ? null : { before: await membershipAuc(model, o.forget, o.heldOut), after: await membershipAuc(result, o.forget, o.heldOut) };
   return {
     model: result,
     metrics: {
@@ -229,6 +256,7 @@ export async function unlearn(model: tf.LayersModel, options: UnlearnOptions): P
       forgetLossTarget: targets === null ? null : targets.reduce((a, b) => a + b, 0) / targets.length,
       history,
       stopped,
+      calibration,
     },
   };
 }
