@@ -43,7 +43,7 @@ export default tseslint.config(
   },
   // @inrun/store/browser's import graph (a page bundles it): no Node built-in, no native or file-based sink.
   {
-    files: ['packages/store/src/{browser,sqlite-wasm,sqlite-ddl,schema,records,sink,errors,run-id,version}.ts'],
+    files: ['packages/store/src/{browser,sqlite-wasm,sqlite-ddl,schema,records,sink,errors,run-id,version,parquet-browser,parquet-run-writer,parquet-encode}.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -52,7 +52,7 @@ export default tseslint.config(
             { group: ['../../*'], message: 'import another package by its name, not a relative path.' },
             { group: ['@tensorflow/*'], message: '@inrun/store stays free of tf.js.' },
             { group: ['inrun', 'inrun/*', '@inrun/*'], message: '@inrun/store is the bottom of the house: it imports no other inrun package.' },
-            { group: ['node:*', 'fs', 'path', 'os', 'url', 'crypto', 'stream', 'events', 'better-sqlite3', 'hyparquet', 'hyparquet-writer', './sqlite.js', './parquet*.js', './index.js'], message: 'the browser entry of @inrun/store (browser.ts) has no Node built-in or Node sink on its graph.' },
+            { group: ['node:*', 'fs', 'path', 'os', 'url', 'crypto', 'stream', 'events', 'better-sqlite3', 'hyparquet', './sqlite.js', './parquet.js', './parquet-file.js', './index.js'], message: 'the browser entry of @inrun/store (browser.ts) has no Node built-in or Node sink on its graph (hyparquet-writer runs in browsers; the Node Parquet files stay out).' },
           ],
         },
       ],

@@ -11,10 +11,10 @@
  *
  * A software GPU (SwiftShader: Node webgpu without VK_ICD_FILENAMES, Chromium without `--chromium-gpu`)
  * runs a smaller size (`--soft-batch`, `--soft-seq`, `--soft-budget`), and cpu runs that size too, so
- * each ratio has a cpu row of the same shape. Every backend has `--timeout` seconds; rows finished by
+ * each ratio has a cpu row of the same shape (cpu at B 64: the step-time section). Every backend has `--timeout` seconds; rows finished by
  * then are kept, and the rest is a "timed out" row (a loaded machine cannot hang `npm run bench`).
  *
- *   npx tsx bench/backends.ts [--backends cpu,webgpu] [--browser webgl,webgpu] [--chromium-gpu] [--models tabular,cnn,text] [--section backends|gpu] [--out docs/benchmarks.md] [--timeout 300]
+ *   npx tsx bench/backends.ts [--backends cpu,webgpu] [--browser webgl,webgpu] [--chromium-gpu] [--models tabular,text,cnn] [--section backends|gpu] [--out docs/benchmarks.md] [--timeout 300]
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,7 +31,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const { values: args } = parseArgs({
   options: {
     backends: { type: 'string', default: 'cpu,webgpu' },
-    models: { type: 'string', default: 'tabular,cnn,text' },
+    models: { type: 'string', default: 'tabular,text' },
     section: { type: 'string', default: 'backends' },
     out: { type: 'string', default: 'docs/benchmarks.md' },
     /** Backends in headless Chromium (SwiftShader unless `--chromium-gpu`). */
@@ -55,12 +55,15 @@ const { values: args } = parseArgs({
 const FULL: BackendRowSize = { rounds: Number(args.rounds) };
 const SOFT: BackendRowSize = { batch: Number(args['soft-batch']), seqLen: Number(args['soft-seq']), rounds: Number(args.rounds), budgetMs: Number(args['soft-budget']) };
 const timeoutMs = Number(args.timeout) * 1000;
-/** Which sizes a backend runs: software GPUs the small one, cpu both (when a software GPU is measured), real GPUs the full one. */
+/**
+ * Which size a backend runs: software GPUs the small one, and cpu too when a software GPU is measured
+ * (its B 64 numbers are in the step-time section); real GPUs the full one.
+ */
 function sizesOf(backend: string): string {
   const soft = backend === 'webgpu' && process.env['VK_ICD_FILENAMES'] === undefined;
   if (soft) return 'soft';
   const anySoft = args.backends.split(',').includes('webgpu') || (!args['chromium-gpu'] && args.browser !== '');
-  return backend === 'cpu' && anySoft && args.section !== 'gpu' ? 'full,soft' : 'full';
+  return backend === 'cpu' && anySoft && args.section !== 'gpu' ? 'soft' : 'full';
 }
 
 /** A row of the table: where it ran, and what `backendRow` measured there. */

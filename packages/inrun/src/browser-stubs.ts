@@ -5,7 +5,7 @@ function unavailable(name: string, instead: string): never {
   throw new InrunError(`${name} needs a file system, which the browser entry of inrun lacks: ${instead}`, { field: name, code: 'unsupported_platform' });
 }
 
-const SINKS = 'pass a browser sink (or none: run.records$ and run.scores() work everywhere), or write the store from Node';
+const SINKS = "pass a browser sink from '@inrun/store/browser' (sqliteWasmSink, browserParquetSink) (or none: run.records$ and run.scores() work everywhere), or write the store from Node";
 const FOLDERS = "run it in Node (import 'inrun' there); in a page keep the model with model.save('indexeddb://...')";
 
 /** Node only: the SQLite sink writes a file with better-sqlite3. */
