@@ -137,7 +137,7 @@ describe('LoRA adapters', () => {
 
   it('hinge-kl with stopWhenForgotten stops after the first epoch where the label is top-1 on at most 10% of held-out exemplars', async () => {
     const t = await task();
-    const options = { forget: t.forget, heldOut: t.testForget, method: 'hinge-kl' as const, forgetLabel: 3, coarseOf: COARSE, epochs: 30, batchSize: 16, learningRate: 0.01 };
+    const options = { forget: t.forget, heldOut: t.testForget, method: 'hinge-kl' as const, forgetLabel: 3, coarseOf: COARSE, epochs: 30, batchSize: 16, learningRate: 0.01, stopWhenForgotten: false };
     const full = await unlearn(t.model, options);
     const top1 = (m: tf.LayersModel) => Array.from((m.predict(t.testForget.xs) as tf.Tensor).argMax(1).dataSync()).filter((c) => c === 3).length;
     expect(full.metrics.stopped).toEqual({ epoch: 30, reason: 'epochs' });
@@ -162,7 +162,7 @@ describe('LoRA adapters', () => {
   it('only adapter weights train under rfa-lora, and the input model stays bit-for-bit as it was', async () => {
     const t = await task();
     const before = weightsOf(t.model);
-    const { model, metrics } = await unlearn(t.model, { forget: t.forget, retain: t.retain, merge: false, epochs: 2, learningRate: 0.01, rank: 2 });
+    const { model, metrics } = await unlearn(t.model, { forget: t.forget, retain: t.retain, merge: false, epochs: 2, learningRate: 0.01, rank: 2, calibrate: false });
     const after = weightsOf(model);
     let adapters = 0;
     for (const [name, value] of after) {
@@ -185,7 +185,7 @@ describe('LoRA adapters', () => {
     const model = textModel();
     const xs = ids(12, 9);
     const ys = tf.oneHot(tf.tensor1d(Array.from({ length: 12 }, (_, i) => i % C), 'int32'), C).toFloat();
-    const options = { forget: pick({ xs, ys }, [0, 1, 2]), retain: pick({ xs, ys }, [3, 4, 5, 6, 7, 8, 9, 10, 11]), epochs: 3, batchSize: 2, learningRate: 0.05, rank: 2, layers: [model.layers[0]!.name], forgetLoss: 5 };
+    const options = { forget: pick({ xs, ys }, [0, 1, 2]), retain: pick({ xs, ys }, [3, 4, 5, 6, 7, 8, 9, 10, 11]), epochs: 3, batchSize: 2, learningRate: 0.05, rank: 2, layers: [model.layers[0]!.name], forgetLoss: 5, calibrate: false };
     const { model: unmerged, metrics } = await unlearn(model, { ...options, merge: false });
     expect(metrics.trainableParams).toBe(30 * 2 + 2 * 6);
     const out = predict(unmerged, xs);
@@ -207,7 +207,7 @@ describe('LoRA adapters', () => {
     const ys = tf.oneHot(tf.tensor1d(Array.from({ length: 12 }, (_, i) => i % C), 'int32'), C).toFloat();
     const forget = pick({ xs, ys }, [0, 1, 2]);
     const retain = pick({ xs, ys }, [3, 4, 5, 6, 7, 8, 9, 10, 11]);
-    const options = { forget, retain, epochs: 3, batchSize: 2, learningRate: 0.05, rank: 2 } as const;
+    const options = { forget, retain, epochs: 3, batchSize: 2, learningRate: 0.05, rank: 2, calibrate: false } as const;
     const unmerged = (await unlearn(model, { ...options, merge: false })).model;
     const merged = (await unlearn(model, options)).model;
     expect(merged.layers.map((l) => l.getClassName())).toEqual(model.layers.map((l) => l.getClassName()));
@@ -277,7 +277,7 @@ describe('each method moves the forget rows', () => {
     const results: Partial<Record<UnlearnMethod, { forget: number; retain: number; forgetAcc: number }>> = {};
     for (const method of ['rfa-lora', 'gradient-ascent', 'fine-tune', 'hinge-kl'] as const) {
       const tensors = tf.memory().numTensors;
-      const { model, metrics } = await unlearn(t.model, { forget: t.forget, retain: t.retain, method, forgetLabel: 3, coarseOf: COARSE, epochs: 4, batchSize: 16, learningRate: 0.01, rank: 4 });
+      const { model, metrics } = await unlearn(t.model, { forget: t.forget, retain: t.retain, method, forgetLabel: 3, coarseOf: COARSE, epochs: 4, batchSize: 16, learningRate: 0.01, rank: 4, calibrate: false, stopWhenForgotten: false });
       results[method] = { forget: meanLoss(model, t.forget), retain: acc(model, t.retain), forgetAcc: acc(model, t.forget) };
       expect(metrics.history.length).toBe(5);
       expect(metrics.history[0]!.forgetLoss).toBeCloseTo(start, 4);
