@@ -1,11 +1,11 @@
-// The browser SQLite sink (sqlite-wasm) in headless chromium: the file a page hands out equals the Node sink's, row for row, and opens in inrun's readers and report.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+// The browser sinks in headless chromium: the SQLite file (sqlite-wasm) and the Parquet files a page hands out equal the Node sinks', and open in inrun's readers and report.
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { openStore, writeReport } from '@inrun/cli';
-import { sqliteSink, SQLITE_APPLICATION_ID } from '@inrun/store';
+import { parquetSink, sqliteSink, SQLITE_APPLICATION_ID } from '@inrun/store';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM, hasChromium, NO_CHROMIUM } from './browser.js';
@@ -73,6 +73,29 @@ async function workerRun(runId: string): Promise<WorkerReply & { file: string; e
   return { ...reply, file, errors };
 }
 
+/** The same run through `browserParquetSink` in a page (OPFS or memory), saved under a folder of its own. */
+async function parquetPageRun(runId: string, storage: 'opfs' | 'memory'): Promise<{ storage: string | null; folder: string; errors: string[] }> {
+  const { page, errors } = await open(browser!, `${server!.url}/`);
+  await page.waitForFunction(() => typeof (globalThis as unknown as Partial<SinkPage>).inrunParquetRun === 'function', undefined, { timeout: 30_000 });
+  const out = await page.evaluate((o) => (globalThis as unknown as SinkPage).inrunParquetRun(o), { storage, runId, segmentSteps: 4, ...RUN });
+  await page.context().close();
+  const folder = join(tmp, `parquet-${storage}`);
+  for (const [path, b64] of Object.entries(out.files)) {
+    mkdirSync(dirname(join(folder, path)), { recursive: true });
+    writeFileSync(join(folder, path), Buffer.from(b64, 'base64'));
+  }
+  return { storage: out.storage, folder, errors };
+}
+
+/** Every file below a folder, by path. */
+function filesUnder(folder: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const f of readdirSync(folder, { recursive: true }).map(String).sort()) {
+    if (statSync(join(folder, f)).isFile()) out.set(f, readFileSync(join(folder, f)).toString('base64'));
+  }
+  return out;
+}
+
 /** Every table's rows in key order; `runs.ended_at` (a clock time) left out. */
 function dump(path: string): Record<string, unknown[]> {
   const d = new Database(path, { readonly: true });
@@ -129,6 +152,30 @@ if (!hasChromium) {
       expect(report).toBeDefined();
       expect(readFileSync(join(tmp, 'report.html'), 'utf8')).toContain('Most harmful (lowest shapley1:val)');
     });
+
+    for (const storage of ['opfs', 'memory'] as const) {
+      it(`browserParquetSink (${storage}, main thread): the files parquetSink writes, byte for byte; the folder opens in openStore and inrun report`, async () => {
+        const runId = `run-parquet-${storage}`;
+        const fromPage = await parquetPageRun(runId, storage);
+        expect(fromPage.errors).toEqual([]);
+        expect(fromPage.storage).toBe(storage);
+        const nodeFolder = join(tmp, `parquet-node-${storage}`);
+        const truth = await syntheticRun([parquetSink(nodeFolder, { segmentSteps: 4, keepSnapshots: 1 })], { runId, ...RUN });
+        const got = filesUnder(fromPage.folder);
+        expect([...got.keys()]).toContain(join(runId, 'steps', 'part-000001.parquet'));
+        expect(got).toEqual(filesUnder(nodeFolder));
+
+        const store = await openStore(fromPage.folder);
+        expect(store.kind).toBe('parquet');
+        const rows = (await store.all("SELECT example_id, value FROM example_scores WHERE column_name = 'shapley1:val' ORDER BY example_id")) as { example_id: string; value: number }[];
+        await store.close();
+        const want = new Map(truth.ids.map((id, i) => [id, truth.totals['shapley1:val']![i]!]));
+        expect(rows).toHaveLength(RUN.n);
+        for (const r of rows) expect(r.value).toBeCloseTo(want.get(String(r.example_id))!, 6);
+        await writeReport(fromPage.folder, { out: join(tmp, `report-${storage}.html`) });
+        expect(readFileSync(join(tmp, `report-${storage}.html`), 'utf8')).toContain('Most harmful (lowest shapley1:val)');
+      });
+    }
 
     it('on OPFS in a Worker: the file persists (a second sink finds the run) and equals the Node sink\'s', async () => {
       const runId = 'run-opfs';
