@@ -29,5 +29,7 @@ export default defineConfig({
     maxWorkers: 2,
     // Memory tests collect garbage before they measure.
     execArgv: ['--expose-gc'],
+    // tf.js' node-backend banner is noise in test output (test/setup-quiet.ts).
+    setupFiles: ['test/setup-quiet.ts'],
   },
 });

@@ -1,6 +1,10 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
+import { quietNodeBanner } from 'inrun/internal';
+
+// Every bench script imports this module: tf.js' node-backend banner is noise in inrun's own benches.
+quietNodeBanner();
 
 /** Replaces (or appends) the section `id` of a markdown file, between `<!-- id -->` markers. */
 export function writeSection(file: string, id: string, markdown: string, header = '# Benchmarks\n\nWritten by `npm run bench`. Each section says how it was measured.\n'): void {

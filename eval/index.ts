@@ -5,6 +5,7 @@
  */
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
+import { quietNodeBanner } from 'inrun/internal';
 import { caseDeletion, caseDeletionMarkdown } from './case-deletion.js';
 import { fidelity, fidelityMarkdown } from './fidelity.js';
 import { lds, LDS_DEFAULTS, ldsMarkdown } from './lds.js';
@@ -14,6 +15,9 @@ import { targetEvery, targetEveryMarkdown } from './target-every.js';
 import { untracEval, untracMarkdown } from './untrac.js';
 import { unlearnEval, unlearnMarkdown } from './unlearn.js';
 import { writeEvaluation } from './report.js';
+
+// inrun's own command: tf.js' node-backend banner (with --backend cpu) is noise here.
+quietNodeBanner();
 
 const { values: args } = parseArgs({
   options: {

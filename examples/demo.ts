@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { attach, sqliteSink, useFastEmbeddingGradient, type Scores } from 'inrun';
 import { writeReport } from '@inrun/cli';
+import { quietNodeBanner } from 'inrun/internal';
 import { auroc, shareInTop } from '../eval/metrics.js';
 import { spamClassifier, splitTensors } from './spam-classifier.js';
 import { spamData } from './spam-data.js';
@@ -26,6 +27,8 @@ const started = Date.now();
 
 // The app picks its backend; inrun never does. Embedding models need the opt-in fast gather
 // gradient on cpu and wasm (docs/embedding-gradient.md).
+// inrun's own command: tf.js' node-backend banner (with --backend cpu) is noise here; a library user's program keeps it.
+quietNodeBanner();
 await tf.setBackend(args.backend);
 useFastEmbeddingGradient();
 

@@ -16,3 +16,4 @@ export { SourceSums } from './posthoc/source-sums.js';
 export type { MetricsOptions } from './telemetry/metrics.js';
 export { readCheckpointInfo } from './run/checkpoint.js';
 export { loadTrainedModel } from './run/model-folder.js';
+export { quietNodeBanner } from './quiet-banner.js';

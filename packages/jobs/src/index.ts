@@ -12,3 +12,5 @@ export type { JobMetricsOptions } from './metrics.js';
 export type { UntracJobSettings } from './untrac-job.js';
 export { trakFiles } from './trak-files.js';
 export type { TrakFilesOptions } from './trak-files.js';
+// For the `inrun` command (it loads this package for its tf.js commands): not for applications.
+export { quietNodeBanner } from 'inrun/internal';

@@ -128,7 +128,7 @@ export interface TokenScore {
 
 /** Run totals: one value per example and column. */
 export interface Scores {
-  /** Every example seen (or described) by the run, in first-seen order. */
+  /** Every example the run trained on (`run.fit` registers its rows when it starts), in first-seen order; ids only described are not here. */
   readonly ids: readonly ExampleId[];
   /** One array per column, aligned with `ids`. Examples never seen in a step score 0. */
   readonly columns: Readonly<Record<string, Float32Array>>;

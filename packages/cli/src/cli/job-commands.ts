@@ -13,7 +13,10 @@ import { jobsBar } from './progress.js';
  */
 async function loadJobs(): Promise<typeof Jobs> {
   try {
-    return await import('@inrun/jobs');
+    const jobs = await import('@inrun/jobs');
+    // The command's own process: tf.js' node-backend banner is noise here (the library itself leaves it).
+    jobs.quietNodeBanner();
+    return jobs;
   } catch (error) {
     if ((error as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes("'@inrun/jobs'")) {
       throw new InrunError('this command runs in @inrun/jobs, which is not installed: npm install @inrun/jobs @tensorflow/tfjs', { field: 'command', code: 'invalid_input' });

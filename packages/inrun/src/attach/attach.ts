@@ -16,6 +16,7 @@ import type { Run } from '../run/api.js';
 import { requireCheckpointFolders } from '../run/checkpoint-choice.js';
 import { claim } from '../run/claim.js';
 import { RunInfoLog } from '../run/info-log.js';
+import { LearningCheck } from '../run/learning-check.js';
 import { AttributionRun } from '../run/run.js';
 import { Attributor } from '../scoring/attributor.js';
 import { tryDoubleBackward, type HessianContext, type HvpMethod, type Include } from '../scoring/hessian.js';
@@ -25,6 +26,7 @@ import { disposeTargets, prepareTargets, targetPass, type TargetSet } from '../s
 import { Delivery } from '../stream/delivery.js';
 import type { CoveredLayer, FunctionalModel, Method, RunInfo, SkippedLayer } from '../types.js';
 import { VERSION } from '../version.js';
+import { warnOnPartialCoverage } from './coverage.js';
 import { warnOnHalfFloat } from './precision.js';
 import { adaptModel, type ModelAdapter } from '../model/adapter.js';
 import { resolveOptions, type AttachOptions } from './options.js';
@@ -247,8 +249,12 @@ export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: A
       targetEvery: options.targetEvery,
       sketch,
     });
+    if (adapter.layersModel !== null) warnOnPartialCoverage(adapter.layersModel, selection, runInfo.layers);
     // Built complete above (layers, targetPass, hvp): the sinks' first look at the run is its final shape.
     const info = new RunInfoLog(runInfo);
+    // The targets at the starting weights, for close()'s "has the model learnt?" (kept on the device, read at close).
+    const learning = targets === null ? null : new LearningCheck(adapter, targets);
+    release.push(() => learning?.dispose());
     // Off cpu, whether double backward works is known only after the trial's asynchronous read (before the first step).
     if (chosenHvp !== null && pending.length > 0) pending.push(Promise.all(pending).then(() => info.setHvp(chosenHvp.method)));
     return new AttributionRun({
@@ -275,6 +281,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: A
       metrics: options.metrics,
       seed: options.seed,
       examples: options.examples,
+      learning,
       release: () => {
         for (const r of release.reverse()) r();
       },

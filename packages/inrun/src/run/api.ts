@@ -33,7 +33,10 @@ export interface Run {
    * or `model.trainOnBatch`) on the rows whose ids are given, in row order.
    */
   step<T>(ids: readonly ExampleId[] | ArrayLike<number>, fn: () => T | Promise<T>): Promise<T>;
-  /** Adds example metadata (source, label, text); described examples appear in scores even if never seen. */
+  /**
+   * Adds example metadata (source, label, text), sent to the sinks' examples table. A described id
+   * gets a score row only once it trains: one never trained is in no `Scores` and no stored score.
+   */
   describe(examples: Iterable<ExampleInfo>): void;
   /** Run totals so far (one asynchronous read). */
   scores(): Promise<Scores>;

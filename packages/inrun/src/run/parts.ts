@@ -10,6 +10,7 @@ import type { ResolvedMetricsOptions } from '../telemetry/metrics.js';
 import type { ExampleInfo } from '../types.js';
 import type { CheckpointPlan } from './checkpoint-schedule.js';
 import type { RunInfoLog } from './info-log.js';
+import type { LearningCheck } from './learning-check.js';
 
 /** The step scorer and the device state it accumulates into. */
 export interface ScoringParts {
@@ -52,6 +53,8 @@ export interface RunParts {
   readonly seed: number;
   /** Examples described at attach. */
   readonly examples: readonly ExampleInfo[];
+  /** The targets measured at attach, judged at close (did the model learn them?), or null without targets. */
+  readonly learning: LearningCheck | null;
   /** Removes layer hooks and frees targets. */
   readonly release: () => void;
   /** Checks started at attach that read asynchronously; training waits for them (run-gate.ts). */

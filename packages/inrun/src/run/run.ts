@@ -23,6 +23,8 @@ import { Flusher } from './flusher.js';
 import { checkBatchLabels } from '../scoring/labels.js';
 import { patchModel } from './model-patch.js';
 import { NonFiniteSteps } from './non-finite.js';
+import { notLearnedWarning } from './learning-check.js';
+import { warn } from '../warn.js';
 import type { RunParts } from './parts.js';
 import { resumePoint, resumeTotals } from './resume.js';
 import { RunGate } from './run-gate.js';
@@ -204,7 +206,7 @@ export class AttributionRun implements Run {
         invalid(`examples[${i}]`, '{ id, source?, label?, text? }', example);
       }
       checkId(example.id, `examples[${i}].id`);
-      this.index.slotOf(example.id);
+      // Metadata only: an id gets a score row when it trains, so a described id never trained is no scored row of zeros.
       if (example.source !== undefined) this.sources.set(example.id, example.source);
       this.flusher.addExample(example);
       i++;
@@ -282,6 +284,7 @@ export class AttributionRun implements Run {
         if (error !== halt || halt === null) throw error;
         halted.error = halt;
       });
+      await this.checkLearning();
       const scores = await this.scoresReader.read(true);
       await this.snapshots.push(scores, true);
       await this.parts.delivery.drain();
@@ -299,6 +302,20 @@ export class AttributionRun implements Run {
   }
 
   // ---- plumbing ----------------------------------------------------------------------------------
+
+  /**
+   * Whether the model learnt its targets since attach, in `run.info.meta.learning` before the final
+   * totals reach the sinks (which store the run info with them); a warning when it did not: values
+   * toward a target the model has not learnt rank examples by noise (docs/hooks.md, "Has the model learnt?").
+   */
+  private async checkLearning(): Promise<void> {
+    const learning = this.parts.learning;
+    if (learning === null || this.counter.steps === 0) return;
+    const report = await learning.finish();
+    this.parts.info.noteMeta('learning', report);
+    const message = notLearnedWarning(this.id, report);
+    if (message !== null) warn(message);
+  }
 
   private requireLayersModel(method: string): tf.LayersModel {
     this.gate.assertOpen();
