@@ -25,8 +25,8 @@ function checkOwnership(d: Database.Database, path: string): void {
   let id: number;
   let tables: string[];
   try {
-    id = d.pragma('application_id', { simple: true }) as number;
-    tables = (d.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name);
+    // One read transaction: another process creating the store commits its mark and tables together, so both or neither are seen.
+    [id, tables] = d.transaction(() => [d.pragma('application_id', { simple: true }) as number, (d.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name)] as const)();
   } catch (cause) {
     throw new InrunError(`${quote(path)} is not an inrun store (not a SQLite database: ${(cause as Error).message}); nothing was changed. Give sqliteSink a new file`, {
       field: 'sqliteSink.path',
@@ -53,13 +53,37 @@ function migrate(d: Database.Database, path: string): void {
   if (version > SQLITE_SCHEMA_VERSION) {
     throw new InrunError(`${path} has SQLite schema version ${version}, newer than this inrun's (${SQLITE_SCHEMA_VERSION}): upgrade inrun, or write to another file`, { field: 'sqliteSink.path', code: 'invalid_input' });
   }
+  // IMMEDIATE: it reads, then writes. A deferred transaction that read first cannot wait for another
+  // writer (SQLite answers "database is locked" at once, SQLITE_BUSY_SNAPSHOT); one that takes the
+  // write lock at BEGIN waits for it (the busy timeout), as two processes creating one store need.
   d.transaction(() => {
     for (const { table, column, type } of ADDED_COLUMNS) {
       const present = (d.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).some((c) => c.name === column);
       if (!present) d.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
     }
     d.prepare(SQL.setSchemaVersion).run('schema_version', String(SQLITE_SCHEMA_VERSION));
-  })();
+  }).immediate();
+}
+
+/** How long connecting waits for another process' write lock (better-sqlite3's busy timeout, also SQLite's). */
+const BUSY_MS = 10_000;
+
+/**
+ * `work`, run again while SQLite answers "database is locked" without waiting (a journal-mode switch
+ * while another connection reads: SQLite does not call the busy handler there), up to {@link BUSY_MS}.
+ */
+function whileBusy<T>(work: () => T): T {
+  const deadline = Date.now() + BUSY_MS;
+  for (let pause = 5; ; pause = Math.min(pause * 2, 100)) {
+    try {
+      return work();
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (typeof code !== 'string' || !code.startsWith('SQLITE_BUSY') || Date.now() > deadline) throw error;
+      // Synchronous like the rest of connecting: the sink's open is one step.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, pause);
+    }
+  }
 }
 
 /**
@@ -121,19 +145,26 @@ export function sqliteSink(path: string, options: SqliteSinkOptions = {}): Sink 
 
   const connect = (): Database.Database => {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    const d = new Database(path);
+    const d = new Database(path, { timeout: BUSY_MS });
     try {
-      checkOwnership(d, path);
+      whileBusy(() => checkOwnership(d, path));
     } catch (error) {
       d.close();
       throw error;
     }
     db = d;
-    d.pragma(`application_id = ${SQLITE_APPLICATION_ID}`);
-    d.pragma('journal_mode = WAL');
+    // Two processes may create the same new store at once: each step waits for the other's write lock.
+    whileBusy(() => d.pragma('journal_mode = WAL'));
     d.pragma('synchronous = NORMAL');
-    d.exec(SCHEMA);
-    migrate(d, path);
+    whileBusy(() =>
+      d
+        .transaction(() => {
+          d.pragma(`application_id = ${SQLITE_APPLICATION_ID}`);
+          d.exec(SCHEMA);
+        })
+        .immediate(),
+    );
+    whileBusy(() => migrate(d, path));
     return d;
   };
 
