@@ -45,20 +45,21 @@ const embeddingFuse: LayerFuse = {
   },
   call(layer, x, rows) {
     const table = (layer as unknown as { embeddings: { read(): tf.Tensor } }).embeddings.read();
-    const ids = tf.reshape(x.dtype === 'int32' ? x : tf.cast(x, 'int32'), [x.size]);
+    const ids = x.dtype === 'int32' ? x : tf.cast(x, 'int32');
     const dim = table.shape[1]!;
     const perRow = x.size / x.shape[0]!;
     const op = tf.customGrad((t, save) => {
       const tbl = t as tf.Tensor;
       (save as tf.GradSaveFunc)([tbl, ids]);
       return {
-        value: tf.reshape(tf.gather(tbl, ids), [...x.shape, dim]),
+        value: tf.reshape(tf.gather(tbl, tf.reshape(ids, [ids.size])), [...x.shape, dim]),
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-          const [tb, flat] = saved as [tf.Tensor, tf.Tensor];
-          const [idsTrain, idsTarget] = splitRows(flat, rows.batch * perRow);
+          const [tb, all] = saved as [tf.Tensor, tf.Tensor];
+          const [idsTrain, idsTarget] = splitRows(all, rows.batch);
           const [dyTrain, dyTarget] = splitRows(dy, rows.batch);
           rows.record([[idsTrain, idsTarget]], [[dyTrain, dyTarget]]);
-          return kernelGradient('GatherV2', 'x', tf.reshape(dyTrain, [rows.batch * perRow, dim]), [tb, idsTrain], { axis: 0, batchDims: 0 });
+          const n = rows.batch * perRow;
+          return kernelGradient('GatherV2', 'x', tf.reshape(dyTrain, [n, dim]), [tb, tf.reshape(idsTrain, [n])], { axis: 0, batchDims: 0 });
         },
       };
     });
