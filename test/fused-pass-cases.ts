@@ -1,6 +1,6 @@
 // The fused pass's checks per layer kind, shared by the cpu and wasm files: bit-identical update, separate-pass scores, brute force.
 import * as tf from '@tensorflow/tfjs';
-import { attach, type AttachOptions, type StepRecord } from 'inrun';
+import { attach, type AttachOptions, type Method, type StepRecord } from 'inrun';
 import { expect, it } from 'vitest';
 import { checkOneStep, embeddingModel, mlp, oneHot, randn, type Case } from './cases.js';
 import { expectClose, losses, rng, weightsOf } from './helpers.js';
@@ -88,7 +88,7 @@ export const FUSED_CASES: readonly (readonly [string, () => Case])[] = [
   ['Embedding - Flatten - Dense sigmoid', embeddingModel],
 ];
 
-const METHODS: NonNullable<AttachOptions['methods']> = ['shapley1', 'tracin_self'];
+const METHODS: Method[] = ['shapley1', 'tracin_self'];
 
 /** Trains a fresh `make()` for `steps` steps, attached with `options` (or not at all). */
 async function train(make: () => Case, optimizer: () => tf.Optimizer, options: AttachOptions | null, steps = 3) {

@@ -226,6 +226,7 @@ const convFuse: LayerFuse = {
       x,
       weights,
       rows,
+      derive !== undefined,
       (a, [w, b]) => {
         if (internals.rank === 2) {
           return tf.fused.conv2d({ x: a as tf.Tensor4D, filter: w as tf.Tensor4D, strides: [...g.strides], pad: g.padding, dataFormat: 'NHWC', dilations: [...g.dilation], ...(b === undefined ? {} : { bias: b }), activation: (derive === undefined ? 'linear' : name) as 'linear' });
@@ -234,7 +235,7 @@ const convFuse: LayerFuse = {
         return b === undefined ? y : tf.add(y, tf.reshape(b, [1, 1, b.shape[0]!]));
       },
       (dy, a, [w, b], y) => {
-        const dz = derive === undefined ? dy : derive(dy, y);
+        const dz = derive === undefined ? dy : derive(dy, y!);
         const [aTrain, aTarget] = splitRows(a, rows.batch);
         const [dzTrain, dzTarget] = splitRows(dz, rows.batch);
         rows.record([[aTrain, aTarget]], [[dzTrain, dzTarget]]);

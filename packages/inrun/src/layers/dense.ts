@@ -55,13 +55,14 @@ const denseFuse: LayerFuse = {
       x,
       weights,
       rows,
+      derive !== undefined,
       (a, [w, b]) => {
         const inner = derive !== undefined && b !== undefined;
         const z = tf.fused.matMul({ a: a as tf.Tensor2D, b: w as tf.Tensor2D, ...(inner ? { bias: b } : {}), activation: act as 'linear' });
         return b === undefined || inner ? z : tf.add(z, b);
       },
       (dy, a, [w, b], y) => {
-        const dz = derive === undefined ? dy : derive(dy, y);
+        const dz = derive === undefined ? dy : derive(dy, y!);
         const [aTrain, aTarget] = splitRows(a, rows.batch);
         const [dzTrain, dzTarget] = splitRows(dz, rows.batch);
         rows.record([[aTrain, aTarget]], [[dzTrain, dzTarget]]);

@@ -50,16 +50,17 @@ const embeddingFuse: LayerFuse = {
     const perRow = x.size / x.shape[0]!;
     const op = tf.customGrad((t, save) => {
       const tbl = t as tf.Tensor;
-      (save as tf.GradSaveFunc)([tbl, ids]);
+      // The ids only: the table is a variable, which outlives the step (each saved tensor costs a copy kernel).
+      (save as tf.GradSaveFunc)([ids]);
       return {
         value: tf.reshape(tf.gather(tbl, tf.reshape(ids, [ids.size])), [...x.shape, dim]),
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-          const [tb, all] = saved as [tf.Tensor, tf.Tensor];
+          const all = saved[0]!;
           const [idsTrain, idsTarget] = splitRows(all, rows.batch);
           const [dyTrain, dyTarget] = splitRows(dy, rows.batch);
           rows.record([[idsTrain, idsTarget]], [[dyTrain, dyTarget]]);
           const n = rows.batch * perRow;
-          return kernelGradient('GatherV2', 'x', tf.reshape(dyTrain, [n, dim]), [tb, tf.reshape(idsTrain, [n])], { axis: 0, batchDims: 0 });
+          return kernelGradient('GatherV2', 'x', tf.reshape(dyTrain, [n, dim]), [table, tf.reshape(idsTrain, [n])], { axis: 0, batchDims: 0 });
         },
       };
     });

@@ -14,30 +14,30 @@ export interface FusedGrads {
 }
 
 /**
- * `forward(x, weights)` as one custom-gradient op over every row; `backward(dy, x, weights, y)` gets
- * the saved tensors (tf.js frees forward intermediates before the backward pass unless saved) and
- * returns the gradients. The model's first layer (`rows.inputGrad` false) takes `x` as data, not as an
- * op input, so no input gradient is computed for it, as in a plain step.
+ * `forward(x, weights)` as one custom-gradient op over every row; `backward(dy, x, weights, y)`
+ * returns the gradients. tf.js frees forward intermediates before the backward pass unless saved, and
+ * each saved tensor costs a copy kernel, so only `x` (and `y` where `keepOutput`, for a fused
+ * activation's derivative) is saved; the weights are variables, which outlive the step. The model's
+ * first layer (`rows.inputGrad` false) takes `x` as data, not as an op input, so no input gradient is
+ * computed for it, as in a plain step.
  */
 export function fusedOp(
   x: tf.Tensor,
   weights: readonly tf.Tensor[],
   rows: FusedRows,
+  keepOutput: boolean,
   forward: (x: tf.Tensor, weights: readonly tf.Tensor[]) => tf.Tensor,
-  backward: (dy: tf.Tensor, x: tf.Tensor, weights: readonly tf.Tensor[], y: tf.Tensor) => FusedGrads,
+  backward: (dy: tf.Tensor, x: tf.Tensor, weights: readonly tf.Tensor[], y: tf.Tensor | undefined) => FusedGrads,
 ): tf.Tensor {
-  const n = weights.length;
   const op = tf.customGrad((...args: unknown[]) => {
     const save = args[args.length - 1] as tf.GradSaveFunc;
-    const inputs = args.slice(0, -1) as tf.Tensor[];
-    const a = rows.inputGrad ? inputs[0]! : x;
-    const ws = rows.inputGrad ? inputs.slice(1) : inputs;
-    const y = forward(a, ws);
-    save([a, ...ws, y]);
+    const a = rows.inputGrad ? (args[0] as tf.Tensor) : x;
+    const y = forward(a, weights);
+    save(keepOutput ? [a, y] : [a]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const { dx, dws } = backward(dy, saved[0]!, saved.slice(1, 1 + n), saved[1 + n]!);
+        const { dx, dws } = backward(dy, saved[0]!, weights, saved[1]);
         return rows.inputGrad ? [dx!, ...dws] : [...dws];
       },
     };
@@ -46,8 +46,8 @@ export function fusedOp(
 }
 
 /**
- * The gradient tf.js registers for `kernel` (e.g. 'Conv2D', 'GatherV2'), evaluated for `input` (its
- * index among the kernel's saved inputs' names): the plain step's own gradient code, on the rows given.
+ * The gradient tf.js registers for `kernel` (e.g. 'Conv2D', 'GatherV2') with respect to its input
+ * named `input`, given the kernel's saved inputs: the plain step's own gradient code, on the rows given.
  */
 export function kernelGradient(kernel: string, input: string, dy: tf.Tensor, saved: readonly tf.Tensor[], attrs: Record<string, unknown>): tf.Tensor {
   const config = tf.getGradient(kernel);
