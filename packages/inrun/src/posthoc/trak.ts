@@ -5,7 +5,7 @@ import { InrunError } from '../errors.js';
 import { yieldTurn } from '../event-loop.js';
 import { TopK, type Influence } from './top-k.js';
 import { checkpointFolders, checkRows } from './tracin.js';
-import { resolveTrakOptions, type ResolvedTrakOptions, type TrakOptions } from './trak-options.js';
+import { resolveTrakOptions, TRAK_LAMBDA_SCALE, type ResolvedTrakOptions, type TrakOptions } from './trak-options.js';
 import type { LayerRows } from '../ghost/types.js';
 import { disposeProjections, makeProjections, sketchRows, type Projection } from '../ghost/sketch.js';
 import { lastLayer, planLayers } from '../layers/plan.js';
@@ -125,7 +125,7 @@ async function checkpointScores(path: string, o: ResolvedTrakOptions, train: Row
       trace += kernel[a * d + a]!;
       for (let b = 0; b < a; b++) kernel[a * d + b] = kernel[b * d + a]!;
     }
-    const lambda = o.lambda ?? (1e-3 * trace) / d;
+    const lambda = o.lambda ?? (TRAK_LAMBDA_SCALE * trace) / d;
     for (let a = 0; a < d; a++) kernel[a * d + a]! += lambda;
     const chol = cholesky(kernel, d, path);
     // x_j = K^-1 phi_q_j, then score(i, j) = phi_i . x_j * Q_ii.
