@@ -1,6 +1,6 @@
 // eval/lds.ts's score(): LDS of scores whose subset sums are the retrained outputs (exactly, or reversed) is 1 (or -1).
 import { describe, expect, it } from 'vitest';
-import { score } from '../eval/lds.js';
+import { ensembleMean, score, subsetRows } from '../eval/lds.js';
 
 describe('LDS score', () => {
   const n = 6;
@@ -20,5 +20,25 @@ describe('LDS score', () => {
     const mixed = score(matrix, subsets, sums.map(([a, b]) => [a!, -b!]), q);
     expect(mixed.mean).toBeCloseTo(0, 12);
     expect(mixed.spread).toBeCloseTo(1, 12);
+  });
+});
+
+describe('LDS subsets and ensembles', () => {
+  it('draws distinct rows, the given share, the same for the same index and different across indices', () => {
+    const a = subsetRows(100, 3);
+    expect(a).toHaveLength(50);
+    expect(new Set(a).size).toBe(50);
+    expect(a.every((i) => Number.isInteger(i) && i >= 0 && i < 100)).toBe(true);
+    expect(subsetRows(100, 3)).toEqual(a);
+    expect(subsetRows(100, 4)).not.toEqual(a);
+    expect(subsetRows(100, 3, 0.9)).toHaveLength(90);
+    // Not the first half in order: a shuffle, so every row can be left out.
+    expect([...a].sort((x, y) => x - y)).not.toEqual([...Array(50).keys()]);
+  });
+
+  it('averages the first k matrices only', () => {
+    const m = [[1, 2], [3, 6], [100, 100]];
+    expect(Array.from(ensembleMean(m, 1))).toEqual([1, 2]);
+    expect(Array.from(ensembleMean(m, 2))).toEqual([2, 4]);
   });
 });

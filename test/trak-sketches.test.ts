@@ -70,7 +70,8 @@ async function bruteFromSketches(dir: string, path: string, initial: tf.Tensor[]
   }
   model.setWeights(weights);
   const K = Array.from({ length: D }, (_, a) => Array.from({ length: D }, (_, b) => phi.reduce((s, row) => s + row[a]! * row[b]!, 0)));
-  const lam = lambda ?? (1e-3 * K.reduce((s, row, a) => s + row[a]!, 0)) / D;
+  // trak()'s default: the mean diagonal of Phi^T Phi (docs/evaluation.md, the LDS lambda sweep).
+  const lam = lambda ?? K.reduce((s, row, a) => s + row[a]!, 0) / D;
   K.forEach((row, a) => (row[a]! += lam));
   const inv = invert(K);
   model.dispose();

@@ -53,7 +53,8 @@ async function bruteCheckpoint(path: string, dim: number, seed: number, lambda: 
   const train = await phiOf(x, y);
   const query = await phiOf(qx, qy);
   const K = Array.from({ length: D }, (_, a) => Array.from({ length: D }, (_, b) => train.phi.reduce((s, row) => s + row[a]! * row[b]!, 0)));
-  const lam = lambda ?? (1e-3 * K.reduce((s, row, a) => s + row[a]!, 0)) / D;
+  // trak()'s default: the mean diagonal of Phi^T Phi (docs/evaluation.md, the LDS lambda sweep).
+  const lam = lambda ?? K.reduce((s, row, a) => s + row[a]!, 0) / D;
   K.forEach((row, a) => (row[a]! += lam));
   const inv = invert(K);
   model.dispose();

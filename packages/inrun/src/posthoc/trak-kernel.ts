@@ -1,4 +1,5 @@
 // TRAK's kernel maths in double precision: the Gram matrix Phi^T Phi (a sum over training rows, so shards add theirs), the default lambda, the Cholesky solve and the scores.
+import { TRAK_LAMBDA_SCALE } from './trak-options.js';
 import { InrunError } from '../errors.js';
 
 /**
@@ -25,11 +26,11 @@ export function addGram(phi: Float64Array, n: number, d: number, into: Float64Ar
   return into;
 }
 
-/** The default ridge term: 1e-3 x the mean diagonal of Phi^T Phi (scale-free). */
+/** The default ridge term: {@link TRAK_LAMBDA_SCALE} x the mean diagonal of Phi^T Phi (scale-free; chosen on held-out LDS subsets, docs/evaluation.md). */
 export function defaultLambda(gram: Float64Array, d: number): number {
   let trace = 0;
   for (let a = 0; a < d; a++) trace += gram[a * d + a]!;
-  return (1e-3 * trace) / d;
+  return (TRAK_LAMBDA_SCALE * trace) / d;
 }
 
 /**

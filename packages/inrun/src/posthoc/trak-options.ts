@@ -2,6 +2,9 @@
 import { InrunError, invalid } from '../errors.js';
 import type { LabelledRows } from './tracin.js';
 
+/** trak()'s default lambda as a multiple of the mean diagonal of Phi^T Phi (chosen on held-out LDS subsets: docs/evaluation.md). */
+export const TRAK_LAMBDA_SCALE = 1;
+
 /** Options of {@link trak}. */
 export interface TrakOptions {
   /**
@@ -38,8 +41,9 @@ export interface TrakOptions {
    */
   readonly seed?: number;
   /**
-   * Ridge term of the kernel (Phi^T Phi + lambda I)^-1. @defaultValue 1e-3 x the mean diagonal of
-   * Phi^T Phi, per checkpoint (scale-free)
+   * Ridge term of the kernel (Phi^T Phi + lambda I)^-1. The default was chosen by LDS on held-out
+   * subsets (docs/evaluation.md): 1e-3 x the mean diagonal nearly inverts Phi^T Phi and ranked below GradDot.
+   * @defaultValue the mean diagonal of Phi^T Phi ({@link TRAK_LAMBDA_SCALE} x it), per checkpoint (scale-free)
    */
   readonly lambda?: number;
   /**
@@ -66,7 +70,7 @@ export interface ResolvedTrakOptions {
   readonly output: 'margin' | 'loss';
   readonly dim: number;
   readonly seed: number;
-  /** `null`: 1e-3 x the mean diagonal of Phi^T Phi. */
+  /** `null`: {@link TRAK_LAMBDA_SCALE} x the mean diagonal of Phi^T Phi. */
   readonly lambda: number | null;
   readonly sketches: 'stored' | 'recompute';
   readonly layers: 'all' | 'last' | 'embedding' | readonly string[];
