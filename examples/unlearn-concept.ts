@@ -37,10 +37,10 @@ const model = tf.sequential({
 });
 model.compile({ optimizer: tf.train.adam(0.003), loss: 'categoricalCrossentropy' });
 
-// Use 1: trace. The request's forget rows are the target: which training digits lowered their loss?
+// Use 1: trace. The request itself is the target (its forget rows): which training digits lowered their loss?
 const ids = [...train.labels.keys()].map((i) => `digit-${i}`);
 const labelOf = new Map(ids.map((id, i) => [id, train.labels[i]!]));
-const run = attach(model, { targets: { concept: request.forget }, methods: ['shapley1'], seed: 1 });
+const run = attach(model, { targets: { concept: request }, methods: ['shapley1'], seed: 1 });
 await run.fit(train.xs, train.ys, { ids, epochs: 4, batchSize: 32, verbose: 0 });
 const scores = await run.close();
 const value = scores.columns['shapley1:concept']!;
@@ -48,13 +48,14 @@ const top = [...value.keys()].sort((a, b) => value[b]! - value[a]!).slice(0, 50)
 const sevens = top.filter((i) => labelOf.get(String(scores.ids[i])) === CONCEPT).length;
 console.log(`the 50 training digits that taught the concept most: ${sevens} are ${CONCEPT}s (10% of the training set is)`);
 
-// Use 2: remove. The same request goes to unlearn (LoRA adapters, merged back into the weights).
+// Use 2: remove. The same request goes to unlearn with its defaults (rfa-lora, calibrated strength, merged back into the weights).
 const accuracy = (m: tf.LayersModel, rows: { xs: tf.Tensor; ys: tf.Tensor }) =>
   tf.tidy(() => tf.mean(tf.metrics.categoricalAccuracy(rows.ys, m.predict(rows.xs) as tf.Tensor)).dataSync()[0]!);
-const result = await unlearn(model, { ...request, method: 'rfa-lora', rank: 2, alpha: 4, learningRate: 0.01, epochs: 20, forgetLoss: Math.log(100) });
+const result = await unlearn(model, request);
 const { metrics } = result;
 console.log(`accuracy on ${CONCEPT}s: ${accuracy(model, request.forget).toFixed(2)} -> ${metrics.forgetAccuracy.toFixed(2)}`);
 const trainSevens = rowsWhere(train, (l) => l === CONCEPT);
 console.log(`accuracy on the training set's ${CONCEPT}s (not in the request): ${accuracy(model, trainSevens).toFixed(2)} -> ${accuracy(result.model, trainSevens).toFixed(2)}`);
 console.log(`accuracy on the other digits: ${accuracy(model, request.retain!).toFixed(2)} -> ${metrics.retainAccuracy!.toFixed(2)}`);
+console.log(`calibration: stopped ${metrics.stopped.reason} after epoch ${metrics.stopped.epoch}`);
 console.log(`${metrics.trainableParams} adapter parameters (${((metrics.trainableParams / metrics.params) * 100).toFixed(1)}% of the model), ${metrics.seconds.toFixed(2)} s`);
