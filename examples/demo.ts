@@ -64,7 +64,8 @@ const run = attach(model, {
   })),
   tokens: { vocabulary, ignore: [0, 1], topK: 3 },
   seed: 1, // run.fit's shuffling: with the seeded initializers above, every run gives the same numbers
-  meta: { example: 'demo', flippedShare },
+  // The target's label mix, so the report can say when it differs from the training data's (docs/report.md).
+  meta: { example: 'demo', flippedShare, targetLabels: labelMix(data.val.emails.slice(0, 128)) },
 });
 console.log(`Attribution toward "val" (${val.xs.shape[0]} clean emails): ${run.info.columns.map((c) => c.name).join(', ')}.`);
 const { covered, coveredParams, trainableParams } = run.info.layers;
@@ -143,6 +144,12 @@ function progress(label: string, done: number, total: number, tail: string): voi
 function progressDone(line: string): void {
   if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
   console.log(`  ${line}`);
+}
+
+/** Rows per label of a set of emails, e.g. `{ ham: 85, spam: 43 }`. */
+function labelMix(emails: readonly { spam: 0 | 1 }[]): Record<string, number> {
+  const ham = emails.filter((e) => e.spam === 0).length;
+  return { ham, spam: emails.length - ham };
 }
 
 function pct(x: number): string {

@@ -108,8 +108,9 @@ describe('the report of a demo run', () => {
     expect(errors).toEqual([]);
     expect(requests).toEqual([]);
     const marks = await marksPerChart(page);
-    // Sources, 2 histograms x 3 columns, the drop curve, the inspection curve (flipped labels), 2 per-step charts.
-    expect(marks).toHaveLength(11);
+    // The findings' review-queue curve, sources, 2 histograms x 3 columns, the drop curve, the inspection curve
+    // (flipped labels), 2 per-step charts.
+    expect(marks).toHaveLength(12);
     for (const m of marks) expect(m).toBeGreaterThan(0);
     // Every axis label reads as a plain number: none in exponent notation (1e-3, -1.2e+1).
     const labels = await page.locator('figure.chart svg g.role-axis-label text').allTextContents();
@@ -121,19 +122,18 @@ describe('the report of a demo run', () => {
     expect(await page.getByText('<img src=x onerror="window.__z=1">').count()).toBeGreaterThan(0);
 
     // The tables list what the store holds, in order.
-    const tables = page.locator('table.sortable');
-    const ids = (i: number) => tables.nth(i).locator('tbody tr td:nth-child(2)').allTextContents();
-    const headings = await page.locator('caption').allTextContents();
-    const helpfulAt = headings.indexOf('Most helpful (highest shapley1:val)') + 1;
-    expect(helpfulAt).toBeGreaterThan(0);
-    expect(await ids(helpfulAt)).toEqual(helpful);
-    expect(await ids(helpfulAt + 1)).toEqual(harmful.map((r) => r.id));
+    // Found by caption: the findings put tables of their own (some without a caption) ahead of these.
+    const byCaption = (text: string) => page.locator('table.sortable').filter({ has: page.locator('caption', { hasText: text }) });
+    const ids = (text: string) => byCaption(text).locator('tbody tr td:nth-child(2)').allTextContents();
+    expect(await byCaption('Most helpful (highest shapley1:val)').count()).toBe(1);
+    expect(await ids('Most helpful (highest shapley1:val)')).toEqual(helpful);
+    expect(await ids('Most harmful (lowest shapley1:val)')).toEqual(harmful.map((r) => r.id));
 
     // Clicking a header sorts under the CSP (the one script runs by its hash).
-    const valueHeader = tables.nth(helpfulAt).locator('th', { hasText: /^shapley1:val$/ });
+    const valueHeader = byCaption('Most helpful (highest shapley1:val)').locator('th', { hasText: /^shapley1:val$/ });
     await valueHeader.click();
     expect(await valueHeader.getAttribute('aria-sort')).toBe('ascending');
-    const cells = tables.nth(helpfulAt).locator('tbody tr td:nth-child(6)');
+    const cells = byCaption('Most helpful (highest shapley1:val)').locator('tbody tr td:nth-child(6)');
     const values: number[] = [];
     for (let i = 0; i < (await cells.count()); i++) values.push(Number(await cells.nth(i).getAttribute('data-v')));
     expect(values).toEqual([...values].sort((a, b) => a - b));
@@ -143,7 +143,7 @@ describe('the report of a demo run', () => {
   it.skipIf(!hasChromium)('reads the same with scripts off', async () => {
     const { page, errors } = await visit(browser!, out, { javaScriptEnabled: false });
     expect(errors).toEqual([]);
-    expect((await marksPerChart(page)).filter((m) => m > 0)).toHaveLength(11);
+    expect((await marksPerChart(page)).filter((m) => m > 0)).toHaveLength(12);
     expect(await page.locator('table.sortable tbody tr').count()).toBeGreaterThan(75);
   });
 });

@@ -106,7 +106,7 @@ export function program(io: CliIo): Command {
     .command('curate')
     .description('Write the manifest of examples to drop, and print the predicted change of the target loss.')
     .argument('<store>', 'a SQLite file, a Parquet folder or a merged dataset written by inrun')
-    .requiredOption('--drop <spec>', 'lowest:10% | lowest:N | negative | self-top:5% | self-top:N | source:NAME')
+    .requiredOption('--drop <spec>', 'lowest:10% | lowest:N | label-lowest:5% | label-lowest:N | negative | self-top:5% | self-top:N | source:NAME')
     .requiredOption('--out <file>', 'the manifest: .csv or .jsonl')
     .option('--column <name>', 'the column that ranks examples (default: the first shapley1 column; self-top uses tracin_self)')
     .option('--run <id>', 'the run (default: the newest)')

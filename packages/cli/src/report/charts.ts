@@ -54,7 +54,8 @@ export function lines(values: Datum[], o: { x: string; y: string; series: string
 }
 
 /** A stacked histogram from counts per bin (`x0`, `x1`) and group. */
-export function histogram(values: Datum[], o: { group: string; title: string; x: string }): Promise<string> {
+export function histogram(values: Datum[], o: { group: string; title: string; x: string; scale?: { type: 'symlog'; constant: number } | { type: 'linear' } }): Promise<string> {
+  const symlog = o.scale?.type === 'symlog' ? o.scale : null;
   return renderSvg({
     title: o.title,
     width: WIDTH,
@@ -62,7 +63,14 @@ export function histogram(values: Datum[], o: { group: string; title: string; x:
     data: { values },
     mark: 'bar',
     encoding: {
-      x: { field: 'x0', type: 'quantitative', bin: { binned: true }, title: o.x, axis: { format: '.3~r' } },
+      x: {
+        field: 'x0',
+        type: 'quantitative',
+        bin: { binned: true },
+        title: symlog === null ? o.x : `${o.x} (symlog scale)`,
+        // A symlog axis: a few plain-number ticks spread over the decades (never exponent notation).
+        ...(symlog === null ? { axis: { format: '.3~r' } } : { scale: { type: 'symlog', constant: symlog.constant }, axis: { format: '.2~r', tickCount: 6, labelOverlap: true } }),
+      },
       x2: { field: 'x1' },
       y: { field: 'count', type: 'quantitative', stack: 'zero', title: 'examples' },
       color: { field: o.group, type: 'nominal', title: null },

@@ -1,4 +1,4 @@
-// curate: the manifest of examples to drop (lowest values, negative, highest self-influence, a source) and its predicted effect.
+// curate: the manifest of examples to drop (lowest values, lowest within their label, negative, highest self-influence, a source) and its predicted effect.
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -13,7 +13,9 @@ import type { SqlParam, StoreReader } from '../read/reader.js';
 export interface CurateOptions {
   /**
    * What to drop: `lowest:10%` or `lowest:500` (lowest values of `column`), `negative` (values below 0),
-   * `self-top:5%` or `self-top:200` (highest `tracin_self`), `source:NAME` (every example of a source).
+   * `self-top:5%` or `self-top:200` (highest `tracin_self`), `source:NAME` (every example of a source),
+   * `label-lowest:5%` or `label-lowest:200` (lowest value compared within its label: the value minus
+   * the mean value of the example's label, so a target that favours one label does not pick its rows).
    */
   readonly drop: string;
   /** The manifest: `.csv` or `.jsonl`. */
@@ -66,22 +68,98 @@ export function dropCount(examples: number, percent: number): number {
  * {@link curate} computes `lowest:N`, total and per target row.
  */
 export async function predictLowest(store: StoreReader, run: StoredRun, column: StoredColumn, count: number): Promise<{ total: number; perRow: number | null }> {
+  const p = await predictDrop(store, run, { drop: `lowest:${Math.max(0, Math.floor(count))}`, column: column.name });
+  return { total: p.total ?? 0, perRow: p.perRow };
+}
+
+/** What dropping the rows of a `--drop` spec predicts, computed as {@link curate} computes it (without writing). */
+export interface DropPrediction {
+  readonly dropped: number;
+  /** Summed first-order values of the dropped rows (the target loss summed over its rows), or null without one. */
+  readonly total: number | null;
+  /** `total` / the target's rows: the change of the mean loss. */
+  readonly perRow: number | null;
+  readonly targetRows: number | null;
+  /** The dropped rows' example keys in the manifest's order (the first `keys` asked for). */
+  readonly keys: readonly number[];
+}
+
+/**
+ * The dropped rows of `options.drop` and their predicted effect: the same rows, order and sum as
+ * {@link curate}'s manifest (one query builds both), so the report and `inrun curate` agree.
+ */
+export async function predictDrop(store: StoreReader, run: StoredRun, options: { drop: string; column?: string; keys?: number }): Promise<DropPrediction> {
+  const plan = await planDrop(store, run, parseDrop(options.drop), options.column);
+  let dropped = 0;
   let total = 0;
-  const sql = `SELECT s.value AS value FROM scores s WHERE s.run_id = ? AND s.column_id = ? ORDER BY s.value, s.example_key LIMIT ${Math.max(0, Math.floor(count))}`;
-  for await (const r of store.iterate(sql, [run.id, column.id])) if (r['value'] !== null && r['value'] !== undefined) total += Number(r['value']);
-  const rows = targetRowsOf(run, column);
-  return { total, perRow: rows === null ? null : total / rows };
+  const keys: number[] = [];
+  for await (const r of store.iterate(plan.sql, plan.params)) {
+    dropped += 1;
+    if (r['value'] !== null && r['value'] !== undefined) total += Number(r['value']);
+    if (keys.length < (options.keys ?? 0)) keys.push(Number(r['key']));
+  }
+  const has = plan.value !== undefined;
+  return { dropped, total: has ? total : null, perRow: has && plan.targetRows !== null ? total / plan.targetRows : null, targetRows: plan.targetRows, keys };
+}
+
+interface DropPlan {
+  readonly sql: string;
+  readonly params: SqlParam[];
+  /** The ranking column. */
+  readonly column: StoredColumn;
+  /** The first-order column summed for the prediction. */
+  readonly value: StoredColumn | undefined;
+  readonly targetRows: number | null;
+  readonly examples: number;
+}
+
+/** The one query behind a manifest and its prediction: rows in drop order with their score and first-order value. */
+async function planDrop(store: StoreReader, run: StoredRun, drop: DropSpec, columnName: string | undefined): Promise<DropPlan> {
+  // The prediction sums first-order values of the ranking column's target (or of the first target).
+  const target = columnName === undefined ? null : findColumn(run, columnName).target;
+  const firstOrder = run.columns.filter((c) => c.method === 'shapley1');
+  const value = firstOrder.find((c) => c.target === target) ?? firstOrder[0];
+  let column: StoredColumn;
+  if (drop.kind === 'self-top') {
+    const self = run.columns.find((c) => c.method === 'tracin_self');
+    if (self === undefined) throw new InrunError(`run "${run.id}" has no tracin_self column; its columns: ${run.columns.map((c) => c.name).join(', ')}`, { field: 'drop', code: 'invalid_option' });
+    column = self;
+  } else if (columnName !== undefined) column = findColumn(run, columnName);
+  else {
+    const first = valueColumn(run);
+    if (first === undefined) throw new InrunError(`run "${run.id}" has no score column`, { field: 'column', code: 'invalid_option' });
+    column = first;
+  }
+  const [counted] = await store.all('SELECT COUNT(*) AS n FROM scores WHERE run_id = ? AND column_id = ?', [run.id, column.id]);
+  const examples = Number(counted?.['n'] ?? 0);
+  const limit = drop.count === undefined ? null : drop.count.percent ? dropCount(examples, drop.count.n) : drop.count.n;
+  const where = drop.kind === 'negative' ? 'AND s.value < 0' : drop.kind === 'source' ? 'AND e.source = ?' : '';
+  // label-lowest: the value compared within its label (minus the label's mean value), lowest first.
+  const within = drop.kind === 'label-lowest';
+  const means = within
+    ? `JOIN (SELECT e2.label AS label, AVG(s2.value) AS mean FROM scores s2 JOIN examples e2 ON e2.run_id = s2.run_id AND e2.example_key = s2.example_key
+        WHERE s2.run_id = ? AND s2.column_id = ? GROUP BY e2.label) m ON m.label IS NOT DISTINCT FROM e.label`
+    : '';
+  const params: SqlParam[] = [value?.id ?? -1, ...(within ? [run.id, column.id] : []), run.id, column.id, ...(drop.kind === 'source' ? [drop.source!] : [])];
+  const order = drop.kind === 'self-top' ? 's.value DESC' : within ? 's.value - m.mean' : 's.value';
+  const sql = `SELECT s.example_key AS key, e.example_id AS id, e.source AS source, e.label AS label, s.value AS score, v.value AS value
+      FROM scores s JOIN examples e ON e.run_id = s.run_id AND e.example_key = s.example_key
+      LEFT JOIN scores v ON v.run_id = s.run_id AND v.example_key = s.example_key AND v.column_id = ?
+      ${means}
+      WHERE s.run_id = ? AND s.column_id = ? ${where}
+      ORDER BY ${order}, s.example_key${limit === null ? '' : ` LIMIT ${limit}`}`;
+  return { sql, params, column, value, targetRows: targetRowsOf(run, value), examples };
 }
 
 interface DropSpec {
-  readonly kind: 'lowest' | 'negative' | 'self-top' | 'source';
+  readonly kind: 'lowest' | 'label-lowest' | 'negative' | 'self-top' | 'source';
   readonly count?: { readonly percent: boolean; readonly n: number };
   readonly source?: string;
 }
 
 /** Parses a `--drop` value; throws `invalid_option` on `drop` saying what is accepted. */
 export function parseDrop(spec: string): DropSpec {
-  const bad = () => new InrunError(`expected lowest:N|N%, negative, self-top:N|N% or source:NAME, got ${JSON.stringify(spec)}`, { field: 'drop', code: 'invalid_option' });
+  const bad = () => new InrunError(`expected lowest:N|N%, label-lowest:N|N%, negative, self-top:N|N% or source:NAME, got ${JSON.stringify(spec)}`, { field: 'drop', code: 'invalid_option' });
   if (spec === 'negative') return { kind: 'negative' };
   const at = spec.indexOf(':');
   if (at < 0) throw bad();
@@ -91,7 +169,7 @@ export function parseDrop(spec: string): DropSpec {
     if (arg.length === 0) throw bad();
     return { kind, source: arg };
   }
-  if (kind !== 'lowest' && kind !== 'self-top') throw bad();
+  if (kind !== 'lowest' && kind !== 'label-lowest' && kind !== 'self-top') throw bad();
   const m = /^(\d+(?:\.\d+)?)(%?)$/.exec(arg);
   if (m === null) throw bad();
   const n = Number(m[1]);
@@ -113,32 +191,7 @@ export async function curate(storePath: string, options: CurateOptions): Promise
   const store = await openStore(storePath);
   try {
     const run = await readRun(store, options.run);
-    // The prediction sums first-order values of the ranking column's target (or of the first target).
-    const target = options.column === undefined ? null : findColumn(run, options.column).target;
-    const firstOrder = run.columns.filter((c) => c.method === 'shapley1');
-    const value = firstOrder.find((c) => c.target === target) ?? firstOrder[0];
-    let column: StoredColumn;
-    if (drop.kind === 'self-top') {
-      const self = run.columns.find((c) => c.method === 'tracin_self');
-      if (self === undefined) throw new InrunError(`run "${run.id}" has no tracin_self column; its columns: ${run.columns.map((c) => c.name).join(', ')}`, { field: 'drop', code: 'invalid_option' });
-      column = self;
-    } else if (options.column !== undefined) column = findColumn(run, options.column);
-    else {
-      const first = valueColumn(run);
-      if (first === undefined) throw new InrunError(`run "${run.id}" has no score column`, { field: 'column', code: 'invalid_option' });
-      column = first;
-    }
-    const [counted] = await store.all('SELECT COUNT(*) AS n FROM scores WHERE run_id = ? AND column_id = ?', [run.id, column.id]);
-    const examples = Number(counted?.['n'] ?? 0);
-    const limit = drop.count === undefined ? null : drop.count.percent ? dropCount(examples, drop.count.n) : drop.count.n;
-    const targetRows = targetRowsOf(run, value);
-    const where = drop.kind === 'negative' ? 'AND s.value < 0' : drop.kind === 'source' ? 'AND e.source = ?' : '';
-    const params: SqlParam[] = [value?.id ?? -1, run.id, column.id, ...(drop.kind === 'source' ? [drop.source!] : [])];
-    const sql = `SELECT e.example_id AS id, e.source AS source, e.label AS label, s.value AS score, v.value AS value
-      FROM scores s JOIN examples e ON e.run_id = s.run_id AND e.example_key = s.example_key
-      LEFT JOIN scores v ON v.run_id = s.run_id AND v.example_key = s.example_key AND v.column_id = ?
-      WHERE s.run_id = ? AND s.column_id = ? ${where}
-      ORDER BY s.value ${drop.kind === 'self-top' ? 'DESC' : ''}, s.example_key${limit === null ? '' : ` LIMIT ${limit}`}`;
+    const { sql, params, column, value, targetRows, examples } = await planDrop(store, run, drop, options.column);
     mkdirSync(dirname(resolve(options.out)), { recursive: true });
     // Written aside, then renamed over `out`: a curate that fails leaves an existing manifest as it was.
     const aside = join(dirname(resolve(options.out)), `.${basename(options.out)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);

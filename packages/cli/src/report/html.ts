@@ -65,6 +65,7 @@ th{background:#f4f4f4;cursor:pointer;user-select:none}th[aria-sort=ascending]::a
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}td.text{max-width:34em;overflow-wrap:anywhere}
 caption{text-align:left;font-weight:600;padding:.3em 0}.charts{display:flex;flex-wrap:wrap;gap:1.5em}figure.chart{margin:0}
 mark.pos{background:#c7f0c2}mark.neg{background:#f8c4c4}mark.zero{background:#e6e6e6}.tok{font-size:12px;color:#555}.note{color:#555;max-width:60em}
+div.warn{background:#fff3cd;border:1px solid #e0b000;padding:.5em .8em;margin:.6em 0;max-width:60em}ol.findings{max-width:64em}ol.findings li{margin:.45em 0}
 dl.summary{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dl.summary dt{font-weight:600}dl.summary dd{margin:0}`;
 
 /**

@@ -3,10 +3,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { InrunError } from '@inrun/store';
 import { type Datum, groupedBars, histogram, lines } from './charts.js';
-import { type Cell, escapeHtml, formatNumber, page, raw, table } from './html.js';
+import { type Cell, escapeHtml, formatNumber, page, table } from './html.js';
 import { dropCount, predictLowest, targetRowsOf } from './curate.js';
 import { readRun, type StoredColumn, type StoredRun, valueColumn } from '../read/stored-run.js';
-import { type ColumnScan, groupName, type Histogram, readGroups, scanColumn } from './scan.js';
+import { cellOf, commonWords, details, exampleHeaders, exampleRows, hiddenNote } from './example-rows.js';
+import { findingsSection } from './findings-section.js';
+import { type ColumnScan, type Histogram, readGroups, scanColumn } from './scan.js';
 import { stepSeries } from './steps.js';
 import { openStore } from '../read/open-store.js';
 import { checkOutputNotInput } from '../read/output-path.js';
@@ -23,6 +25,8 @@ export interface ReportOptions {
   readonly target?: string;
   /** Rows in each top/bottom table. @defaultValue 25 */
   readonly top?: number;
+  /** Rows in the review queue (highest `tracin_self` first). @defaultValue 50 */
+  readonly review?: number;
   /** Metrics measured after the run (test accuracy, loss), shown in the summary. */
   readonly metrics?: Readonly<Record<string, number | string>>;
   /** Told how far long work has got: a phase name, rows done, rows in all. */
@@ -55,11 +59,13 @@ export async function writeReport(storePath: string, options: ReportOptions = {}
   const out = options.out ?? 'report.html';
   const top = options.top ?? 25;
   if (!Number.isInteger(top) || top < 1) throw new InrunError(`expected a positive integer, got ${top}`, { field: 'top', code: 'invalid_option' });
+  const review = options.review ?? 50;
+  if (!Number.isInteger(review) || review < 1) throw new InrunError(`expected a positive integer, got ${review}`, { field: 'review', code: 'invalid_option' });
   checkOutputNotInput(out, [storePath]);
   const store = await openStore(storePath);
   try {
     const run = await readRun(store, options.run);
-    const html = await renderReport(store, run, { ...options, top });
+    const html = await renderReport(store, run, { ...options, top, review });
     mkdirSync(dirname(resolve(out)), { recursive: true });
     writeFileSync(out, html);
     return { out, runId: run.id, bytes: Buffer.byteLength(html) };
@@ -68,7 +74,7 @@ export async function writeReport(storePath: string, options: ReportOptions = {}
   }
 }
 
-async function renderReport(store: StoreReader, run: StoredRun, options: ReportOptions & { top: number }): Promise<string> {
+async function renderReport(store: StoreReader, run: StoredRun, options: ReportOptions & { top: number; review: number }): Promise<string> {
   const value = leadColumn(run, options.target);
   const self = run.columns.find((c) => c.method === 'tracin_self');
   const groups = await readGroups(store, run);
@@ -77,17 +83,19 @@ async function renderReport(store: StoreReader, run: StoredRun, options: ReportO
     scans.push(await scanColumn(store, run, column, groups, options.top, (done, total) => options.progress?.(`scan ${column.name}`, done, total)));
   }
   const valueScan = value === undefined ? undefined : scans.find((s) => s.column.id === value.id);
-  const selfScan = self === undefined ? undefined : scans.find((s) => s.column.id === self.id);
   const tokenColumn = run.columns.find((c) => c.method === 'tracin_we' && (value === undefined || c.target === value.target));
+  const hidden = await commonWords(store, run, tokenColumn, run.examples);
+  const labelCounts = new Map(groups.labels.map((l, i) => [l, groups.labelCounts[i]!]));
   const sections = [
+    await findingsSection({ store, run, value, self, tokenColumn, hidden, review: options.review, top: options.top, labelCounts, storePath: store.path }),
     summary(run, options.metrics ?? {}),
     await sources(store, run, value, valueScan),
     await distributions(scans),
-    valueScan === undefined ? '' : await examplesSection(store, run, valueScan, selfScan, tokenColumn, options.top),
+    valueScan === undefined ? '' : await examplesSection(store, run, valueScan, tokenColumn, hidden, options.top),
     await curation(store, run, valueScan, scans),
     value === undefined ? '' : await perStep(store, run, value),
   ];
-  const nav = ['summary', 'sources', 'distributions', 'examples', 'curation', 'steps'].map((id) => `<a href="#${id}">${id}</a>`).join(' · ');
+  const nav = ['findings', 'summary', 'sources', 'distributions', 'examples', 'curation', 'steps'].map((id) => `<a href="#${id}">${id}</a>`).join(' · ');
   return page(`inrun report: ${run.id}`, `<h1>inrun report</h1><p>Run <b>${escapeHtml(run.id)}</b> of <code>${escapeHtml(store.path)}</code>. ${nav}</p>\n${sections.join('\n')}`);
 }
 
@@ -155,8 +163,6 @@ async function untrac(store: StoreReader, run: StoredRun): Promise<string> {
   return `<h3>UnTrac: what unlearning each source does to the target</h3>${table(headers, rows.slice(0, 500).map((r) => headers.map((h) => cellOf(r[h]))))}`;
 }
 
-const cellOf = (v: unknown): Cell => (typeof v === 'number' || typeof v === 'string' || v === null || v === undefined ? v : text(v));
-
 function histogramData(h: Histogram, group: string): Datum[] {
   return [...h.groups.entries()].flatMap(([name, counts]) =>
     Array.from(counts, (count, i) => ({ [group]: name, x0: h.edges[i]!, x1: h.edges[i + 1]!, count })).filter((d) => d.count > 0),
@@ -166,91 +172,22 @@ function histogramData(h: Histogram, group: string): Datum[] {
 async function distributions(scans: readonly ColumnScan[]): Promise<string> {
   const figures: string[] = [];
   for (const s of scans) {
-    figures.push(`<figure class="chart">${await histogram(histogramData(s.byLabel, 'label'), { group: 'label', title: `${s.column.name} by label`, x: s.column.name })}</figure>`);
-    figures.push(`<figure class="chart">${await histogram(histogramData(s.bySource, 'source'), { group: 'source', title: `${s.column.name} by source`, x: s.column.name })}</figure>`);
+    figures.push(`<figure class="chart">${await histogram(histogramData(s.byLabel, 'label'), { group: 'label', title: `${s.column.name} by label`, x: s.column.name, scale: s.byLabel.scale })}</figure>`);
+    figures.push(`<figure class="chart">${await histogram(histogramData(s.bySource, 'source'), { group: 'source', title: `${s.column.name} by source`, x: s.column.name, scale: s.bySource.scale })}</figure>`);
   }
-  return `<section id="distributions"><h2>Score distributions</h2><p class="note">Counts of examples per score bin, stacked by label and by source (the rarest groups share one colour, "(other)"; the 0.5% of rows at each end fall in the end bins).</p><div class="charts">${figures.join('\n')}</div></section>`;
+  return `<section id="distributions"><h2>Score distributions</h2><p class="note">Counts of examples per score bin, stacked by label and by source (the rarest groups share one colour, "(other)"; the 0.5% of rows at each end fall in the end bins). <code>tracin_self</code> is heavy-tailed: its axis is symlog (linear up to the median row's value, logarithmic beyond), so the bulk and the tail both show.</p><div class="charts">${figures.join('\n')}</div></section>`;
 }
 
-interface Detail {
-  id: unknown;
-  source: unknown;
-  label: unknown;
-  text: string | null;
-  values: Map<number, number>;
-  tokens: { word: string; value: number }[];
-}
-
-async function details(store: StoreReader, run: StoredRun, keys: readonly number[], tokenColumn: StoredColumn | undefined): Promise<Map<number, Detail>> {
-  const out = new Map<number, Detail>();
-  if (keys.length === 0) return out;
-  const inList = [...new Set(keys)].map(Number).join(', ');
-  for (const r of await store.all(`SELECT example_key, example_id, source, label, text FROM examples WHERE run_id = ? AND example_key IN (${inList})`, [run.id])) {
-    out.set(Number(r['example_key']), { id: r['example_id'], source: r['source'], label: r['label'], text: (r['text'] as string | null) ?? null, values: new Map(), tokens: [] });
-  }
-  for (const r of await store.all(`SELECT example_key, column_id, value FROM scores WHERE run_id = ? AND example_key IN (${inList})`, [run.id])) {
-    out.get(Number(r['example_key']))?.values.set(Number(r['column_id']), Number(r['value']));
-  }
-  if (tokenColumn !== undefined) {
-    for (const r of await store.all(`SELECT example_key, word, token, value FROM token_scores WHERE run_id = ? AND column_id = ? AND example_key IN (${inList}) ORDER BY example_key, rank`, [run.id, tokenColumn.id])) {
-      out.get(Number(r['example_key']))?.tokens.push({ word: r['word'] === null ? `#${text(r['token'])}` : text(r['word']), value: Number(r['value']) });
-    }
-  }
-  return out;
-}
-
-/** The text with its scored words marked by sign, every piece escaped; clipped to 300 characters. */
-export function highlight(text: string, tokens: readonly { word: string; value: number }[]): string {
-  const clipped = text.length > 300 ? `${text.slice(0, 299)}…` : text;
-  const sign = new Map(tokens.map((t) => [t.word.toLowerCase(), t.value]));
-  if (sign.size === 0) return escapeHtml(clipped);
-  return clipped
-    .split(/([\p{L}\p{N}_']+)/u)
-    .map((piece) => {
-      const v = sign.get(piece.toLowerCase());
-      return v === undefined ? escapeHtml(piece) : `<mark class="${markClass(v)}">${escapeHtml(piece)}</mark>`;
-    })
-    .join('');
-}
-
-async function examplesSection(
-  store: StoreReader,
-  run: StoredRun,
-  value: ColumnScan,
-  self: ColumnScan | undefined,
-  tokenColumn: StoredColumn | undefined,
-  top: number,
-): Promise<string> {
-  const keys = [...value.highest, ...value.lowest, ...(self?.highest ?? [])];
-  const detail = await details(store, run, keys, tokenColumn);
-  const headers = ['rank', 'id', 'source', 'label', 'text', ...run.columns.map((c) => c.name), ...(tokenColumn === undefined ? [] : [`words (${tokenColumn.name})`])];
-  const rowsOf = (ks: readonly number[]): Cell[][] =>
-    ks.map((k, rank) => {
-      const d = detail.get(k);
-      const tokens = d?.tokens ?? [];
-      const words = tokens.map((t) => `<span class="tok"><mark class="${markClass(t.value)}">${escapeHtml(t.word)}</mark> ${escapeHtml(formatNumber(t.value))}</span>`).join(' ');
-      return [
-        rank + 1,
-        cellOf(d?.id ?? k),
-        groupName(d?.source),
-        groupName(d?.label),
-        raw(`<div class="text">${highlight(d?.text ?? '', tokens)}</div>`),
-        ...run.columns.map((c) => d?.values.get(c.id)),
-        ...(tokenColumn === undefined ? [] : [raw(words)]),
-      ];
-    });
-  const legend = tokenColumn === undefined ? '' : ` Words are marked by their <code>${escapeHtml(tokenColumn.name)}</code> score: <mark class="pos">helped</mark>, <mark class="neg">hurt</mark>, <mark class="zero">neither (0)</mark>.`;
+async function examplesSection(store: StoreReader, run: StoredRun, value: ColumnScan, tokenColumn: StoredColumn | undefined, hidden: readonly string[], top: number): Promise<string> {
+  const detail = await details(store, run, [...value.highest, ...value.lowest], tokenColumn);
+  const spec = { columns: run.columns, tokenColumn, hidden: new Set(hidden) };
+  const headers = exampleHeaders(spec);
+  const legend = tokenColumn === undefined ? '' : ` Words are marked by their <code>${escapeHtml(tokenColumn.name)}</code> score: <mark class="pos">helped</mark>, <mark class="neg">hurt</mark>, <mark class="zero">neither (0)</mark>.${hiddenNote(hidden)}`;
   const name = escapeHtml(value.column.name);
-  return `<section id="examples"><h2>Most helpful and most harmful examples</h2><p class="note">By <code>${name}</code>, ${top} of each end of ${formatNumber(value.count)} examples.${legend}</p>
-${table(headers, rowsOf(value.highest), `Most helpful (highest ${value.column.name})`)}
-${table(headers, rowsOf(value.lowest), `Most harmful (lowest ${value.column.name})`)}
-${self === undefined ? '' : `<h3>Self-influence outliers</h3><p class="note">The highest <code>${escapeHtml(self.column.name)}</code>: examples the model kept struggling with; the likeliest mislabelled rows (docs/methods.md, "Which score for which job").</p>${table(headers, rowsOf(self.highest), `Highest ${self.column.name}`)}`}
+  return `<section id="examples"><h2>Most helpful and most harmful examples</h2><p class="note">By <code>${name}</code>, ${top} of each end of ${formatNumber(value.count)} examples, compared across labels (the review queue and the rows harmful within their label are <a href="#findings">above</a>).${legend}</p>
+${table(headers, exampleRows(value.highest, detail, spec), `Most helpful (highest ${value.column.name})`)}
+${table(headers, exampleRows(value.lowest, detail, spec), `Most harmful (lowest ${value.column.name})`)}
 </section>`;
-}
-
-/** A scored word's mark: a score of exactly 0 neither helped nor hurt, so it is neutral, not green. */
-function markClass(v: number): 'pos' | 'neg' | 'zero' {
-  return v > 0 ? 'pos' : v < 0 ? 'neg' : 'zero';
 }
 
 async function curation(store: StoreReader, run: StoredRun, value: ColumnScan | undefined, scans: readonly ColumnScan[]): Promise<string> {
@@ -288,31 +225,28 @@ async function perStep(store: StoreReader, run: StoredRun, value: StoredColumn):
   const series = await stepSeries(store, run, value);
   if (series === null) return `<section id="steps"><h2>Per-step view</h2><p>The store has no per-step scores for <code>${escapeHtml(value.name)}</code> (written with <code>steps: false</code>?).</p></section>`;
   const rawData: Datum[] = [];
-  const normalised: Datum[] = [];
   for (const b of series.buckets) for (const [source, v] of b.bySource) rawData.push({ step: b.step, value: v, source });
-  // The ratio in 10 wider spans: a bucket whose loss barely moved would divide by almost nothing.
-  const per = Math.ceil(series.buckets.length / 10);
-  const runDrop = Math.abs(series.buckets.reduce((a, b) => a + (b.lossDrop ?? 0), 0));
-  let skipped = 0;
-  for (let i = 0; i < series.buckets.length; i += per) {
-    const span = series.buckets.slice(i, i + per);
-    const drops = span.map((b) => b.lossDrop);
-    if (drops.some((d) => d === null)) continue;
-    const drop = (drops as number[]).reduce((a, d) => a + d, 0);
-    // Where the loss barely moved the ratio is noise over almost nothing: leave the span out, say so.
-    if (Math.abs(drop) < 0.02 * runDrop || drop === 0) {
-      skipped += 1;
-      continue;
-    }
-    const bySource = new Map<string, number>();
-    for (const b of span) for (const [source, v] of b.bySource) bySource.set(source, (bySource.get(source) ?? 0) + v);
-    for (const [source, v] of bySource) normalised.push({ step: span[0]!.step, share: v / drop, source });
-    normalised.push({ step: span[0]!.step, share: span.reduce((a, b) => a + b.total, 0) / drop, source: 'all sources' });
+  // Running sums to the end of each bucket, every step included; beside them the target loss's own drop so far.
+  const cumulative: Datum[] = [];
+  const running = new Map<string, number>();
+  let all = 0;
+  let drop = 0;
+  let dropKnown = true;
+  for (const b of series.buckets) {
+    const end = b.step + series.width;
+    for (const [source, v] of b.bySource) running.set(source, (running.get(source) ?? 0) + v);
+    all += b.total;
+    for (const [source, v] of running) cumulative.push({ 'step (end of bucket)': end, 'value so far': v, source });
+    cumulative.push({ 'step (end of bucket)': end, 'value so far': all, source: 'all sources' });
+    if (b.lossDrop === null) dropKnown = false;
+    else drop += b.lossDrop;
+    if (dropKnown && b.lossDrop !== null) cumulative.push({ 'step (end of bucket)': end, 'value so far': drop, source: 'target loss drop' });
   }
   const rawChart = await lines(rawData, { x: 'step', y: 'value', series: 'source', title: `${value.name} per step bucket, by source`, yFormat: '.3~r' });
-  const normChart = normalised.length === 0 ? '' : `<figure class="chart">${await lines(normalised, { x: 'step', y: 'share', series: 'source', title: 'Value / target-loss drop over each tenth of the steps, by source', yFormat: '.2~f', dashed: ['all sources'] })}</figure>`;
+  const sumChart = await lines(cumulative, { x: 'step (end of bucket)', y: 'value so far', series: 'source', title: `${value.name} summed from the first step, by source`, yFormat: '.3~r', dashed: ['all sources', 'target loss drop'] });
+  const last = series.buckets.at(-1);
   return `<section id="steps"><h2>Per-step view</h2>
-<p class="note">Steps in ${series.buckets.length} buckets of ${series.width} (bucket = its first step). Early steps carry most raw value; dividing by the drop of the target loss over each tenth of the run ${escapeHtml(series.target)} shows who helped when (the dashed "all sources" line is their sum: at 1 the first-order values account for the whole change)${skipped === 0 ? '' : `; ${skipped} tenth${skipped === 1 ? '' : 's'} where the target loss moved less than 2% of its change over the run ${skipped === 1 ? 'is' : 'are'} left out`}.</p>
-<div class="charts"><figure class="chart">${rawChart}</figure>${normChart}</div></section>`;
+<p class="note">Every step of the run, ${series.width === 1 ? 'one point per step' : `in ${series.buckets.length} buckets of ${series.width} consecutive steps (bucket = its first step)`}, through step ${last === undefined ? '?' : last.step + series.width - 1}. Early steps carry most raw value. The second chart sums the values from the first step on, by source; the dashed "all sources" line is their sum and "target loss drop" the drop of the target ${escapeHtml(series.target)}'s loss that was measured (the loss before each step, so it stops one bucket short of the end): where the two dashed lines meet, the first-order values account for the whole change.</p>
+<div class="charts"><figure class="chart">${rawChart}</figure><figure class="chart">${sumChart}</figure></div></section>`;
 }
 

@@ -13,6 +13,8 @@ export type Progress = (done: number, total: number) => void;
 /** Counts per bin for each group (a label or source; the rarest share one `(other)` group). */
 export interface Histogram {
   readonly edges: readonly number[];
+  /** The x scale the bins were cut on: symlog (its linear range `constant`) for heavy-tailed columns, else linear. */
+  readonly scale: { readonly type: 'symlog'; readonly constant: number } | { readonly type: 'linear' };
   readonly groups: ReadonlyMap<string, Float64Array>;
 }
 
@@ -115,7 +117,14 @@ export async function scanColumn(store: StoreReader, run: StoredRun, column: Sto
   const count = Number(stats?.['n'] ?? 0);
   const lo = Number(stats?.['lo'] ?? 0);
   const hi = Number(stats?.['hi'] ?? 0);
-  const width = hi > lo ? (hi - lo) / FINE : 1;
+  // Self-influence is heavy-tailed (a few rows hold most of it): its bins are cut on a symlog scale
+  // whose linear range is the median row's value, so the bulk and the tail both show.
+  const constant = column.method === 'tracin_self' ? await medianOf(store, run, column, count) : 0;
+  const scale: Histogram['scale'] = constant > 0 ? { type: 'symlog', constant } : { type: 'linear' };
+  const fwd = (x: number) => (scale.type === 'symlog' ? Math.sign(x) * Math.log1p(Math.abs(x) / scale.constant) : x);
+  const inv = (t: number) => (scale.type === 'symlog' ? Math.sign(t) * scale.constant * Math.expm1(Math.abs(t)) : t);
+  const tLo = fwd(lo);
+  const width = fwd(hi) > tLo ? (fwd(hi) - tLo) / FINE : 1;
   const sourceSlots = slots(groups.sources, groups.sourceCounts);
   const labelSlots = slots(groups.labels, groups.labelCounts);
   const bySource = sourceSlots.slotNames.map(() => new Float64Array(FINE));
@@ -138,7 +147,7 @@ export async function scanColumn(store: StoreReader, run: StoredRun, column: Sto
     const v = Number(r['v']);
     const source = groups.sourceOf[key] ?? 0;
     const label = groups.labelOf[key] ?? 0;
-    const bin = Math.min(FINE - 1, Math.max(0, Math.floor((v - lo) / width)));
+    const bin = Math.min(FINE - 1, Math.max(0, Math.floor((fwd(v) - tLo) / width)));
     bySource[sourceSlots.slotOf[source]!]![bin]! += 1;
     byLabel[labelSlots.slotOf[label]!]![bin]! += 1;
     sourceCount[source]! += 1;
@@ -168,8 +177,8 @@ export async function scanColumn(store: StoreReader, run: StoredRun, column: Sto
     column,
     count: seen,
     sum,
-    byLabel: coarsen(asMap(labelSlots.slotNames, byLabel), lo, width, seen),
-    bySource: coarsen(asMap(sourceSlots.slotNames, bySource), lo, width, seen),
+    byLabel: coarsen(asMap(labelSlots.slotNames, byLabel), tLo, width, seen, scale, inv),
+    bySource: coarsen(asMap(sourceSlots.slotNames, bySource), tLo, width, seen, scale, inv),
     sources,
     dropCurve: marks.map((_, j) => ({ fraction: fraction(j), value: cumulative[j]! })),
     inspection:
@@ -190,7 +199,7 @@ export async function scanColumn(store: StoreReader, run: StoredRun, column: Sto
  * Merges fine bins into at most BINS shown bins over the range holding all but the 0.5% of rows at
  * each end (heavy tails would squeeze the bulk into one bar); the end bins take the tails.
  */
-function coarsen(fine: Map<string, Float64Array>, lo: number, width: number, rows: number): Histogram {
+function coarsen(fine: Map<string, Float64Array>, lo: number, width: number, rows: number, scale: Histogram['scale'], inv: (t: number) => number): Histogram {
   const total = new Float64Array(FINE);
   for (const counts of fine.values()) counts.forEach((c, i) => (total[i]! += c));
   let first = 0;
@@ -199,12 +208,19 @@ function coarsen(fine: Map<string, Float64Array>, lo: number, width: number, row
   for (let above = 0; last > first && above + total[last]! <= rows * 0.005; last--) above += total[last]!;
   const per = Math.max(1, Math.ceil((last - first + 1) / BINS));
   const shown = Math.ceil((last - first + 1) / per);
-  const edges = Array.from({ length: shown + 1 }, (_, j) => lo + (first + j * per) * width);
+  const edges = Array.from({ length: shown + 1 }, (_, j) => inv(lo + (first + j * per) * width));
   const groups = new Map<string, Float64Array>();
   for (const [name, counts] of fine) {
     const out = new Float64Array(shown);
     counts.forEach((c, i) => (out[Math.min(shown - 1, Math.max(0, Math.floor((i - first) / per)))]! += c));
     groups.set(name, out);
   }
-  return { edges, groups };
+  return { edges, groups, scale };
+}
+
+/** The median row's value of a column (0 when it has no rows). */
+async function medianOf(store: StoreReader, run: StoredRun, column: StoredColumn, count: number): Promise<number> {
+  if (count === 0) return 0;
+  const [mid] = await store.all('SELECT value FROM scores WHERE run_id = ? AND column_id = ? ORDER BY value, example_key LIMIT 1 OFFSET ?', [run.id, column.id, Math.floor((count - 1) / 2)]);
+  return Number(mid?.['value'] ?? 0);
 }

@@ -3,7 +3,7 @@ import { InrunError } from '@inrun/store';
 import type { StoredColumn, StoredRun } from '../read/stored-run.js';
 import { groupName } from './scan.js';
 import { text } from '../read/text.js';
-import type { StoreReader } from '../read/reader.js';
+import type { Row, StoreReader } from '../read/reader.js';
 
 /** One bucket of consecutive steps. */
 export interface StepBucket {
@@ -15,11 +15,35 @@ export interface StepBucket {
   lossDrop: number | null;
 }
 
-const BUCKETS = 40;
+/** At most this many buckets: every step is in one, consecutive steps summed where there are more. */
+const BUCKETS = 120;
 const SOURCES = 8;
 
+/** A step row's stored loss of `target` (null where not measured); a damaged `target_losses` throws naming the step. */
+function targetLossOf(store: StoreReader, run: StoredRun, r: Row, target: string): number | null {
+  let parsed: Record<string, number | null>;
+  try {
+    parsed = JSON.parse(text(r['target_losses']) || '{}') as Record<string, number | null>;
+  } catch (cause) {
+    throw new InrunError(`${store.path}: target_losses of step ${text(r['step'])} of run ${run.id} is not JSON: the store is damaged`, { field: 'store', code: 'invalid_input', cause });
+  }
+  if (typeof parsed !== 'object' || parsed === null) throw new InrunError(`${store.path}: target_losses of step ${text(r['step'])} of run ${run.id} is not a JSON object: the store is damaged`, { field: 'store', code: 'invalid_input' });
+  const loss = parsed[target];
+  return typeof loss === 'number' && Number.isFinite(loss) ? loss : null;
+}
+
+/** The target's stored loss at the first and the last step (the loss before each step), null where none. */
+export async function targetLossSpan(store: StoreReader, run: StoredRun, target: string): Promise<{ first: number | null; last: number | null; steps: number }> {
+  const at = async (order: 'ASC' | 'DESC') => {
+    const [r] = await store.all(`SELECT step, target_losses FROM steps WHERE run_id = ? ORDER BY step ${order} LIMIT 1`, [run.id]);
+    return r === undefined ? null : targetLossOf(store, run, r, target);
+  };
+  const [n] = await store.all('SELECT COUNT(*) AS n FROM steps WHERE run_id = ?', [run.id]);
+  return { first: await at('ASC'), last: await at('DESC'), steps: Number(n?.['n'] ?? 0) };
+}
+
 /**
- * Sums `column`'s per-step values by source in at most 40 step buckets (the largest sources kept
+ * Sums `column`'s per-step values by source in at most 120 step buckets (one per step when fewer) (the largest sources kept
  * apart, the rest as `(other)`), and the drop of the column's target loss over each bucket. Null when
  * the store has no per-step scores for the column.
  */
@@ -27,15 +51,7 @@ export async function stepSeries(store: StoreReader, run: StoredRun, column: Sto
   const losses: { step: number; loss: number | null }[] = [];
   const target = column.target ?? run.info.targets[0]?.name ?? '';
   for await (const r of store.iterate('SELECT step, target_losses FROM steps WHERE run_id = ? ORDER BY step', [run.id])) {
-    let parsed: Record<string, number | null>;
-    try {
-      parsed = JSON.parse(text(r['target_losses']) || '{}') as Record<string, number | null>;
-    } catch (cause) {
-      throw new InrunError(`${store.path}: target_losses of step ${text(r['step'])} of run ${run.id} is not JSON: the store is damaged`, { field: 'store', code: 'invalid_input', cause });
-    }
-    if (typeof parsed !== 'object' || parsed === null) throw new InrunError(`${store.path}: target_losses of step ${text(r['step'])} of run ${run.id} is not a JSON object: the store is damaged`, { field: 'store', code: 'invalid_input' });
-    const loss = parsed[target];
-    losses.push({ step: Number(r['step']), loss: typeof loss === 'number' && Number.isFinite(loss) ? loss : null });
+    losses.push({ step: Number(r['step']), loss: targetLossOf(store, run, r, target) });
   }
   if (losses.length === 0) return null;
   const first = losses[0]!.step;
