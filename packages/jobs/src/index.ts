@@ -10,3 +10,5 @@ export type { JobMetricsOptions } from './metrics.js';
 export type { UntracJobSettings } from './untrac-job.js';
 export { trakFiles } from './trak-files.js';
 export type { TrakFilesOptions } from './trak-files.js';
+export { distributedTrak } from './distributed-trak.js';
+export type { DistributedTrakOptions, DistributedTrakResult } from './distributed-trak.js';
