@@ -125,6 +125,10 @@ export function checkJob(name: string, data: unknown): void {
       int(d, 'k', 1);
       num(d, 'lambda', (n) => Number.isFinite(n) && n >= 0, 'a finite number >= 0');
       partsInside(d, str(d, 'out'));
+      // The merge reads the binary beside each index (`.json` -> `.f64`): any other name would read the index itself.
+      (d['parts'] as unknown[]).forEach((p, i) => {
+        if (!(p as string).endsWith('.json')) throw bad(`parts[${i}]`, 'a trak-part .json index', p);
+      });
       return;
     case 'untrac': {
       str(d, 'model');

@@ -31,6 +31,9 @@ export interface TrakMergeReturn {
  * part in memory at a time. Equals `trak()` on all rows up to the order of the kernel's sums.
  */
 export async function runTrakMerge(job: TrakMergeJob): Promise<TrakMergeReturn> {
+  job.parts.forEach((path, i) => {
+    if (!path.endsWith('.json')) throw new InrunError(`parts[${i}] is not a trak-part .json index: ${path}`, { code: 'invalid_input', field: `parts[${i}]` });
+  });
   const parts = job.parts.map((path) => ({ path, index: JSON.parse(readFileSync(path, 'utf8')) as TrakPartIndex }));
   const first = parts[0];
   if (first === undefined) throw new InrunError('no TRAK parts to merge', { code: 'invalid_input', field: 'parts' });
