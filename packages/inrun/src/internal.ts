@@ -5,10 +5,14 @@ import { nodeCheckpointFolders } from './run/checkpoint-folders-node.js';
 // Node only, like the main entry: checkpoint folders over node:fs.
 useCheckpointFolders(nodeCheckpointFolders);
 
-export { checkpointFolders, tracin } from './posthoc/tracin.js';
+export { checkpointFolders, checkRows, tracin } from './posthoc/tracin.js';
 export type { Influence, SourceInfluence, TracInResult } from './posthoc/tracin.js';
-export { trak } from './posthoc/trak.js';
-export type { TrakOptions, TrakResult } from './posthoc/trak.js';
+export { trak, resolveTrakOptions, trakRuns } from './posthoc/trak.js';
+export type { ResolvedTrakOptions, TrakCheckpoint, TrakOptions, TrakResult } from './posthoc/trak.js';
+export { trakFeatures } from './posthoc/trak-features.js';
+export type { TrakFeatures } from './posthoc/trak-features.js';
+export { addGram, addScores, defaultLambda, solveQueries } from './posthoc/trak-kernel.js';
+export { yieldTurn } from './event-loop.js';
 export { untrac } from './posthoc/untrac.js';
 export type { UntracOptions, UntracRow } from './posthoc/untrac-options.js';
 export { TopK } from './posthoc/top-k.js';

@@ -50,6 +50,15 @@ function partsInside(d: Data, out: string): void {
   });
 }
 
+/** The shard's `range`: an object `{ start, end }` of integers, start <= end. */
+function range(d: Data): void {
+  const r = d['range'] as Data | undefined;
+  if (typeof r !== 'object' || r === null) throw bad('range', 'an object { start, end }', r);
+  int(r, 'start', 0, false, 'range.start');
+  int(r, 'end', 0, false, 'range.end');
+  if ((r['end'] as number) < (r['start'] as number)) throw bad('range', 'a range with start <= end', r);
+}
+
 function names(d: Data, field: string): string[] {
   const v = d[field];
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad(field, 'an object of name to row file', v);
@@ -81,11 +90,7 @@ export function checkJob(name: string, data: unknown): void {
       str(d, 'queries');
       str(d, 'out');
       runId(d);
-      const range = d['range'] as Data | undefined;
-      if (typeof range !== 'object' || range === null) throw bad('range', 'an object { start, end }', range);
-      int(range, 'start', 0, false, 'range.start');
-      int(range, 'end', 0, false, 'range.end');
-      if ((range['end'] as number) < (range['start'] as number)) throw bad('range', 'a range with start <= end', range);
+      range(d);
       int(d, 'shard', 0);
       int(d, 'k', 1);
       int(d, 'checkpoint', 0, true);
@@ -98,6 +103,32 @@ export function checkJob(name: string, data: unknown): void {
       int(d, 'k', 1);
       partsInside(d, str(d, 'out'));
       if (d['perCheckpoint'] !== undefined && typeof d['perCheckpoint'] !== 'boolean') throw bad('perCheckpoint', 'a boolean', d['perCheckpoint']);
+      return;
+    case 'trak-shard': {
+      const runs = d['runs'];
+      if (!Array.isArray(runs) || runs.length === 0 || !runs.every((r) => typeof r === 'string' && r !== '')) throw bad('runs', 'a non-empty list of paths', runs);
+      str(d, 'train');
+      str(d, 'queries');
+      str(d, 'out');
+      runId(d);
+      range(d);
+      int(d, 'shard', 0);
+      int(d, 'dim', 1);
+      int(d, 'seed', 0);
+      int(d, 'batchSize', 1);
+      oneOf(d, 'output', ['margin', 'loss']);
+      oneOf(d, 'layers', ['all', 'last', 'embedding']);
+      oneOf(d, 'sketches', ['stored', 'recompute']);
+      return;
+    }
+    case 'trak-merge':
+      int(d, 'k', 1);
+      num(d, 'lambda', (n) => Number.isFinite(n) && n >= 0, 'a finite number >= 0');
+      partsInside(d, str(d, 'out'));
+      // The merge reads the binary beside each index (`.json` -> `.f64`): any other name would read the index itself.
+      (d['parts'] as unknown[]).forEach((p, i) => {
+        if (!(p as string).endsWith('.json')) throw bad(`parts[${i}]`, 'a trak-part .json index', p);
+      });
       return;
     case 'untrac': {
       str(d, 'model');

@@ -80,7 +80,7 @@ export function shardRanges(n: number, shards: number): RowRange[] {
  * A shard sees only its rows: an id repeated in two shards would pass each of them, where one
  * `tracin()` call refuses it. Checked once over the ids (Parquet reads only that column).
  */
-async function checkDistinctIds(path: string): Promise<void> {
+export async function checkDistinctIds(path: string): Promise<void> {
   const seen = new Map<string, number>();
   for (const [i, id] of (await readIds(path)).entries()) {
     // Typed keys: the number 1 and the string "1" are distinct ids.

@@ -14,3 +14,5 @@ export { trakFiles } from './trak-files.js';
 export type { TrakFilesOptions } from './trak-files.js';
 // For the `inrun` command (it loads this package for its tf.js commands): not for applications.
 export { quietNodeBanner } from 'inrun/internal';
+export { distributedTrak } from './distributed-trak.js';
+export type { DistributedTrakOptions, DistributedTrakResult } from './distributed-trak.js';

@@ -7,13 +7,15 @@ import { InrunError } from '@inrun/store';
 import { jobMetrics, type JobMetricsOptions } from './metrics.js';
 import { runTracinMerge, type TracinMergeJob } from './tracin-merge.js';
 import { runTracinShard, type TracinShardJob } from './tracin-shard.js';
+import { runTrakMerge, type TrakMergeJob } from './trak-merge.js';
+import { runTrakShard, type TrakShardJob } from './trak-shard.js';
 import { runUntracJob, runUntracMerge, type UntracJob, type UntracMergeJob } from './untrac-job.js';
 
 /** The queue inrun's jobs go through unless told otherwise. */
 export const DEFAULT_QUEUE = 'inrun';
 
 /** Job names (workers of other versions skip none: an unknown name fails the job with a clear message). */
-export const JOB_NAMES = { tracinShard: 'tracin-shard', tracinMerge: 'tracin-merge', untrac: 'untrac', untracMerge: 'untrac-merge' } as const;
+export const JOB_NAMES = { tracinShard: 'tracin-shard', tracinMerge: 'tracin-merge', trakShard: 'trak-shard', trakMerge: 'trak-merge', untrac: 'untrac', untracMerge: 'untrac-merge' } as const;
 
 /** Connection options for BullMQ from `redis://[user:password@]host[:port][/db]` (or `rediss://` for TLS). */
 export function redisConnection(url: string): ConnectionOptions {
@@ -79,6 +81,10 @@ async function runByName(job: Job): Promise<unknown> {
       return await runTracinShard(job.data as TracinShardJob);
     case JOB_NAMES.tracinMerge:
       return await runTracinMerge(job.data as TracinMergeJob);
+    case JOB_NAMES.trakShard:
+      return await runTrakShard(job.data as TrakShardJob);
+    case JOB_NAMES.trakMerge:
+      return await runTrakMerge(job.data as TrakMergeJob);
     case JOB_NAMES.untrac:
       return await runUntracJob(job.data as UntracJob);
     case JOB_NAMES.untracMerge:

@@ -83,8 +83,8 @@ const positiveInteger = (field: string, value: unknown) => {
   if (!(typeof value === 'number' && Number.isInteger(value) && value >= 1)) invalid(field, 'a positive integer', value);
 };
 
-/** Checks the scalar options and applies the defaults (rows are checked where they are read). */
-export function resolveTrakOptions(options: TrakOptions): ResolvedTrakOptions {
+/** Checks the scalar options and applies the defaults (rows are checked where they are read; shards read theirs from files). */
+export function resolveTrakOptions(options: Omit<TrakOptions, 'train' | 'queries'>): ResolvedTrakOptions {
   if (options === null || typeof options !== 'object') invalid('options', '{ checkpoints | runs, train, queries, ... }', options);
   if ((options.checkpoints === undefined) === (options.runs === undefined)) {
     throw new InrunError('give checkpoints (one run) or runs (several), exactly one of them', { field: 'runs', code: 'invalid_option' });
