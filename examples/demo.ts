@@ -3,7 +3,7 @@
  * purpose, attribute every training email toward a clean validation set while it trains, and say
  * which emails helped, which hurt, and how well each score finds the flipped labels.
  *
- *   npm run demo            (or: npx tsx examples/demo.ts [--epochs 3] [--backend wasm|cpu] [--db runs/demo.sqlite])
+ *   npm run demo            (or: npx tsx examples/demo.ts [--epochs 3] [--lr 0.005] [--backend wasm|cpu] [--db runs/demo.sqlite])
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
@@ -21,6 +21,7 @@ const { values: args } = parseArgs({
     backend: { type: 'string', default: 'wasm' },
     db: { type: 'string', default: 'runs/demo.sqlite' },
     limit: { type: 'string' },
+    lr: { type: 'string', default: '0.005' },
   },
 });
 const started = Date.now();
@@ -39,7 +40,13 @@ const train = splitTensors(data.train, seqLen);
 const val = splitTensors(data.val, seqLen, data.val.emails.map((_, i) => i).slice(0, 128));
 const test = splitTensors(data.test, seqLen);
 
-const model = spamClassifier({ vocabSize: vocabulary.length, seqLen });
+// A smaller --limit needs a higher --lr to learn in its fewer steps (the tests run --limit 700 --epochs 3 --lr 0.03).
+const learningRate = Number(args.lr);
+if (!(learningRate > 0 && Number.isFinite(learningRate))) {
+  console.error(`demo: --lr: expected a positive number, got ${JSON.stringify(args.lr)}`);
+  process.exit(2);
+}
+const model = spamClassifier({ vocabSize: vocabulary.length, seqLen, learningRate });
 
 const flippedShare = data.train.flipped.reduce((s, f) => s + f, 0) / data.train.flipped.length;
 console.log('inrun demo: which training emails help or hurt a spam filter?\n');
@@ -47,7 +54,7 @@ console.log(
   `SpamAssassin: ${data.train.emails.length} training emails (${pct(flippedShare)} of labels flipped on purpose), ` +
     `${data.val.emails.length} validation, ${data.test.emails.length} test; vocabulary ${vocabulary.length}, ${seqLen} tokens per email.`,
 );
-console.log(`Model: Embedding -> GlobalAveragePooling1D -> Dense(sigmoid), Adam 0.005, tf.js ${tf.version_core} on ${tf.getBackend()}.`);
+console.log(`Model: Embedding -> GlobalAveragePooling1D -> Dense(sigmoid), Adam ${learningRate}, tf.js ${tf.version_core} on ${tf.getBackend()}.`);
 
 const ids = data.train.emails.map((e) => e.id);
 const run = attach(model, {

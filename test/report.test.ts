@@ -34,15 +34,21 @@ describe('the report of a demo run', () => {
   let harmful: { id: string; value: number }[] = [];
   let helpful: string[] = [];
   let demoOutput = '';
+  // The rows whose label the demo flipped on purpose, from the store's labels (before the hostile label below).
+  let flipped = new Set<string>();
 
   beforeAll(async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'examples/demo.ts', '--limit', '700', '--epochs', '1', '--db', db], {
+    // The demo's own code path on a slice: 500 training rows (58 flipped), 3 epochs at a learning rate that
+    // learns in their 48 steps (~30 s here). At the default --lr 0.005 and --epochs 1 the target stays at chance and the
+    // queue holds 7 flipped rows of 50; here 30 (the full demo store: 37).
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'examples/demo.ts', '--limit', '700', '--epochs', '3', '--lr', '0.03', '--db', db], {
       env: { ...process.env, TSX_TSCONFIG_PATH: 'tsconfig.json' },
       maxBuffer: 1 << 24,
     });
     demoOutput = stdout;
     // A hostile training text, label and source on the most harmful example: they must stay inert.
     const d = new Database(db);
+    flipped = new Set((d.prepare("SELECT example_id AS id FROM examples WHERE label LIKE '%(flipped)'").all() as { id: string }[]).map((r) => r.id));
     const lowest = d.prepare("SELECT s.example_key AS k FROM scores s JOIN columns c USING (run_id, column_id) WHERE c.name = 'shapley1:val' ORDER BY s.value LIMIT 1").get() as { k: number };
     d.prepare('UPDATE examples SET text = ?, label = ? WHERE example_key = ?').run(HOSTILE, '<img src=x onerror="window.__z=1">', lowest.k);
     const ordered = d.prepare("SELECT example_id AS id, value FROM example_scores WHERE column_name = 'shapley1:val' ORDER BY value").all() as { id: string; value: number }[];
@@ -50,7 +56,7 @@ describe('the report of a demo run', () => {
     harmful = ordered.slice(0, 25);
     helpful = ordered.slice(-25).reverse().map((r) => r.id);
     await writeReport(db, { out });
-  }, 180_000);
+  }, 240_000);
 
   it('is written by the demo, which prints where and the command that writes it again', () => {
     const demoReport = db.replace(/\.sqlite$/, '-report.html');
@@ -138,6 +144,30 @@ describe('the report of a demo run', () => {
     for (let i = 0; i < (await cells.count()); i++) values.push(Number(await cells.nth(i).getAttribute('data-v')));
     expect(values).toEqual([...values].sort((a, b) => a - b));
     expect(values[0]).toBeLessThan(values.at(-1)!);
+  });
+
+  it.skipIf(!hasChromium)('opens on the findings: the review queue is mostly flipped labels, all on the first screen of 1280 x 800', async () => {
+    const { page, errors } = await visit(browser!, out);
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.screenshot({ path: join(OUT, 'demo-report-first-screen.png') });
+    expect(errors).toEqual([]);
+    // The heading and every finding (and warning) end inside the first screen, scrolled to the top.
+    const boxes = (await page.evaluate(
+      `[...document.querySelectorAll('#findings > h2, #findings > .warn, #findings ol.findings > li')].map((e) => e.getBoundingClientRect().bottom)`,
+    )) as number[];
+    expect(boxes.length).toBeGreaterThanOrEqual(4);
+    for (const bottom of boxes) expect(bottom).toBeLessThanOrEqual(800);
+    expect(await page.locator('#findings ol.findings > li').first().textContent()).toMatch(/^Review the 50 rows of highest self-influence first/);
+    // The queue's 50 rows, counted against the store's labels: the page ranks from the scores alone.
+    const queue = await page.locator('table.sortable').filter({ has: page.locator('caption', { hasText: 'Review queue (50 highest tracin_self)' }) }).locator('tbody tr td:nth-child(2)').allTextContents();
+    expect(queue).toHaveLength(50);
+    expect(flipped.size).toBeGreaterThan(40);
+    const found = queue.filter((id) => flipped.has(id)).length;
+    expect(found).toBeGreaterThan(25);
+    // No axis of any chart in exponent notation.
+    const labels = await page.locator('figure.chart svg g.role-axis-label text').allTextContents();
+    expect(labels.length).toBeGreaterThan(20);
+    expect(labels.filter((t) => /\d[eE][+-]?\d/.test(t))).toEqual([]);
   });
 
   it.skipIf(!hasChromium)('reads the same with scripts off', async () => {
