@@ -106,9 +106,10 @@ async function reviewQueue(input: FindingsInput): Promise<{ item: string; html: 
   const [mid] = await store.all('SELECT value FROM scores WHERE run_id = ? AND column_id = ? ORDER BY value, example_key LIMIT 1 OFFSET ?', [run.id, self.id, Math.floor((count - 1) / 2)]);
   const median = Number(mid?.['value'] ?? 0);
   const [ex] = await store.all('SELECT SUM(CASE WHEN value > ? THEN value - ? ELSE 0 END) AS x FROM scores WHERE run_id = ? AND column_id = ?', [median, median, run.id, self.id]);
-  const shares = new ReviewShares(count, median, Number(ex?.['x'] ?? 0));
-  for await (const r of store.iterate('SELECT value FROM scores WHERE run_id = ? AND column_id = ? AND value > ? ORDER BY value DESC, example_key', [run.id, self.id, median])) shares.add(Number(r['value']));
   const n = Math.min(review, count);
+  // The queue's own length is a rank of the curve, so the share it holds is exact.
+  const shares = new ReviewShares(count, median, Number(ex?.['x'] ?? 0), undefined, undefined, [n]);
+  for await (const r of store.iterate('SELECT value FROM scores WHERE run_id = ? AND column_id = ? AND value > ? ORDER BY value DESC, example_key', [run.id, self.id, median])) shares.add(Number(r['value']));
   const queue = await predictDrop(store, run, { drop: `self-top:${n}`, keys: n });
   const cells = value === undefined ? [] : await cellsOf(store, run, value);
   const means = value === undefined ? null : labelMeans(cells);
@@ -116,7 +117,7 @@ async function reviewQueue(input: FindingsInput): Promise<{ item: string; html: 
   const detail = await details(store, run, queue.keys, input.tokenColumn);
   const needed = shares.needed();
   const at = (t: number) => needed.get(t) ?? null;
-  const heldByQueue = shareAt(shares, n);
+  const heldByQueue = shares.shareOfTop(n);
   const neededText = [0.5, 0.8, 0.9].map((t) => (at(t) === null ? null : `${formatNumber(at(t)!)} rows (${pct(at(t)! / count)}) for ${t * 100}%`)).filter((x) => x !== null).join(', ');
   const chart = await lines(
     [
@@ -135,15 +136,6 @@ async function reviewQueue(input: FindingsInput): Promise<{ item: string; html: 
 <div class="charts"><figure class="chart">${chart}</figure></div>
 ${table(exampleHeaders(spec), exampleRows(queue.keys, detail, spec), `Review queue (${formatNumber(n)} highest ${self.name})`)}`;
   return { item, html };
-}
-
-/** The excess share held by the top `rows` (from the sampled curve, or the end when past it). */
-function shareAt(shares: ReviewShares, rows: number): number {
-  let best = 0;
-  for (const p of shares.curve()) if (p.rows <= rows) best = p.share;
-  const curve = shares.curve();
-  if (curve.length === 0 || rows >= curve.at(-1)!.rows) return shares.share();
-  return best;
 }
 
 /** Rows harmful within their label, sources after their label mix, and the label-mix note with its balanced view. */

@@ -98,6 +98,8 @@ export class ReviewShares {
    * @param median - the median row's self-influence
    * @param totalExcess - Σ max(0, value - median) over all rows
    * @param targets - shares to report the needed rows for
+   * @param points - sampled ranks of the curve
+   * @param exact - ranks the curve holds exactly besides the sampled ones (the queue's length, so its share is not read off a neighbour)
    */
   constructor(
     readonly count: number,
@@ -105,8 +107,10 @@ export class ReviewShares {
     readonly totalExcess: number,
     private readonly targets: readonly number[] = [0.5, 0.8, 0.9],
     points = 200,
+    exact: readonly number[] = [],
   ) {
-    this.marks = [...new Set(Array.from({ length: points }, (_, j) => Math.max(1, Math.round(((j + 1) / points) * count))))];
+    const sampled = Array.from({ length: points }, (_, j) => Math.max(1, Math.round(((j + 1) / points) * count)));
+    this.marks = [...new Set([...sampled, ...exact.filter((k) => k >= 1 && k <= count)])].sort((a, b) => a - b);
   }
 
   /** Feeds the next row, highest self-influence first. */
@@ -134,6 +138,18 @@ export class ReviewShares {
   /** The curve: rows reviewed (highest first) vs excess share, at the sampled ranks fed so far. */
   curve(): readonly { rows: number; share: number }[] {
     return this.points;
+  }
+
+  /**
+   * The excess share held by the top `rows`: exact at a curve rank (pass `rows` in `exact`) and past the
+   * last row fed (rows at or below the median add nothing); between two sampled ranks, the lower one's.
+   */
+  shareOfTop(rows: number): number {
+    const curve = this.points;
+    if (curve.length === 0 || rows >= curve.at(-1)!.rows) return rows >= this.done ? this.share() : (curve.at(-1)?.share ?? 0);
+    let best = 0;
+    for (const p of curve) if (p.rows <= rows) best = p.share;
+    return best;
   }
 }
 
