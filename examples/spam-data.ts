@@ -98,7 +98,7 @@ export function parseEmail(raw: RawEmail, headerBytes?: Uint8Array): Email {
 /**
  * The Subject header as its sender wrote it, from the raw message bytes: folded lines joined, RFC 2047
  * encoded words (`=?iso-8859-1?Q?...?=`) decoded, 8-bit text in the message's charset (UTF-8 if it is
- * valid UTF-8, else the Content-Type charset, else windows-1252). The package's JSON text decoded
+ * valid UTF-8, else the Content-Type charset of the headers or of the first MIME part, else windows-1252). The package's JSON text decoded
  * every message as UTF-8, so a Latin-1 `£` arrived as U+FFFD there; the `.txt` beside it has the bytes.
  * Null when there is no Subject header.
  */
@@ -111,15 +111,24 @@ export function decodeSubject(headerBytes: Uint8Array): string | null {
   const m = /^Subject:[ \t]*(.*(?:\r?\n[ \t].*)*)/im.exec(headers);
   if (m === null) return null;
   const line = m[1]!.replace(/\r?\n([ \t])/g, '$1').trim();
-  const charset = /charset\s*=\s*"?([\w.:-]+)/i.exec(headers)?.[1];
+  // The headers' charset, else the first MIME part's (a multipart message names it there only).
+  const charsetOf = (text: string) => /charset\s*=\s*"?([\w.:-]+)/i.exec(text)?.[1];
+  const charset = charsetOf(headers) ?? charsetOf(latin);
   const text = decodeBytes(Buffer.from(line, 'latin1'), charset);
   // Encoded words; the space between two adjacent ones is not part of the text (RFC 2047, 6.2).
   return text
     .replace(/(\?=)\s+(?==\?)/g, '$1')
     .replace(/=\?([^?\s]+)\?([QqBb])\?([^?\s]*)\?=/g, (word, cs: string, kind: string, data: string) => {
       try {
-        const raw = kind.toUpperCase() === 'B' ? Buffer.from(data, 'base64') : Buffer.from(data.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
-        return decodeBytes(raw, cs.replace(/\*.*$/, ''));
+        const charset = cs.replace(/\*.*$/, '');
+        if (kind.toUpperCase() === 'B') return decodeBytes(Buffer.from(data, 'base64'), charset);
+        const q = (underscore: string) => decodeBytes(Buffer.from(data.replace(/_/g, underscore).replace(/=([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1'), charset);
+        // "_" is a space (RFC 2047, 4.2), but some senders left a double-byte character's 0x5F byte as "_"
+        // (spam-1/00311, Big5): when the space reading does not decode, the byte reading is the sender's text.
+        const spaced = q(' ');
+        if (!spaced.includes('\uFFFD') || !data.includes('_')) return spaced;
+        const literal = q('_');
+        return literal.includes('\uFFFD') ? spaced : literal;
       } catch {
         return word;
       }
@@ -137,13 +146,26 @@ function decodeBytes(bytes: Uint8Array, charset: string | undefined): string {
     for (const cs of [named, 'windows-1252']) {
       if (cs === undefined) continue;
       try {
-        return new TextDecoder(cs).decode(bytes);
+        const decoder = new TextDecoder(cs);
+        const text = decoder.decode(bytes);
+        return decoder.encoding === 'windows-1252' ? fixWindows1252(text) : text;
       } catch {
         // an unknown charset name: try the next
       }
     }
     return Buffer.from(bytes).toString('latin1');
   }
+}
+
+/** windows-1252's characters at bytes 0x80-0x9F (undefined ones kept as they are). */
+const WINDOWS_1252_C1 = '\u20ac\x81\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\x8d\u017d\x8f\x90\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\x9d\u017e\u0178';
+
+/**
+ * Node 20's TextDecoder decodes windows-1252 as ISO-8859-1: bytes 0x80-0x9F come back as C1 controls
+ * (0x99 as U+0099, not ™). Maps them to windows-1252's characters, as the WHATWG encoding says.
+ */
+export function fixWindows1252(text: string): string {
+  return text.replace(/[\x80-\x9f]/g, (c) => WINDOWS_1252_C1[c.charCodeAt(0) - 0x80]!);
 }
 
 let corpus: Email[] | null = null;
