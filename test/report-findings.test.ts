@@ -106,6 +106,29 @@ describe("the report's findings", () => {
     expect(ids).toEqual(withinLabel(rows).slice(0, 25).map((r) => r.id));
   });
 
+  it('gives each finding the predicted effect inrun curate prints for the same --drop, total and per target row, with its unit', async () => {
+    const { formatNumber } = await import('../packages/cli/src/report/html.js');
+    const list = /<ol class="findings">([\s\S]*?)<\/ol>/.exec(html())![1]!;
+    const unescape = (t: string) => t.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&');
+    const items = [...list.matchAll(/<li>([\s\S]*?)<\/li>/g)].map((m) => m[1]!).filter((li) => li.includes('--drop '));
+    // The review queue, the rows harmful within their label, the most harmful source after its label mix.
+    expect(items.map((li) => /--drop (\S+?)(?=:)/.exec(li)?.[1])).toEqual(['self-top', 'label-lowest', 'source']);
+    for (const li of items) {
+      const drop = unescape(/--drop (\S+) --out/.exec(li)![1]!);
+      const shown = /predicts <b>(-?[\d.,e+-]+)<\/b> \(the target loss summed over its (\d+) rows\), <b>(-?[\d.,e+-]+)<\/b> per target row \(the change of the mean loss\)/.exec(li);
+      expect(shown, drop).not.toBeNull();
+      const r = await curate(sqlite, { drop, out: join(tmp, 'effect.csv') });
+      expect(r.dropped).toBeGreaterThan(0);
+      expect(shown![1], drop).toBe(formatNumber(r.predictedChange!));
+      expect(Number(shown![2])).toBe(TARGET_ROWS);
+      expect(shown![3], drop).toBe(formatNumber(r.predictedChangePerRow!));
+      // The manifest's rows add up to the same total and per-row figures.
+      const m = manifest(join(tmp, 'effect.csv'));
+      expect(m.reduce((a, x) => a + x.value, 0)).toBeCloseTo(r.predictedChange!, 9);
+      expect(m.reduce((a, x) => a + x.perRow, 0)).toBeCloseTo(r.predictedChangePerRow!, 11);
+    }
+  });
+
   it("counts the rows holding 50%, 80% and 90% of the expected problems, and the queue's share, as brute force does", () => {
     const values = rows.map((r) => r.self);
     const median = [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]!;
