@@ -55,7 +55,7 @@ export function run(command: string, args: readonly string[], cwd: string, env?:
 
 /**
  * Builds each package with its own tsconfig.build.json but into `out/<folder>/dist`, copies its package.json
- * beside it, and runs `npm pack` there (scripts off: the build already ran), so the tarball holds exactly what
+ * and README.md beside it, and runs `npm pack` there (scripts off: the build already ran), so the tarball holds exactly what
  * the package's `files` field lets through. Returns each package's tarball path.
  */
 export function packPackages(out: string): Record<PackageName, string> {
@@ -87,6 +87,8 @@ export function packPackages(out: string): Record<PackageName, string> {
     );
     run(process.execPath, [TSC, '-p', tsconfig], REPO);
     cpSync(join(source, 'package.json'), join(staged, 'package.json'));
+    // npm shows the README on the package's page: ship the one the package's `files` list names.
+    cpSync(join(source, 'README.md'), join(staged, 'README.md'));
     const packed = run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tarballs], staged);
     const [info] = JSON.parse(packed) as [{ filename: string }];
     result[name] = join(tarballs, info.filename);

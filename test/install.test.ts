@@ -84,12 +84,13 @@ afterAll(() => {
 });
 
 describe('packed tarballs', () => {
-  it('hold dist/ and package.json, no sources', () => {
+  it('hold dist/, package.json and README.md, no sources', () => {
     for (const tarball of Object.values(tarballs)) {
       const entries = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).trim().split('\n');
       expect(entries).toContain('package/package.json');
+      expect(entries).toContain('package/README.md');
       expect(entries.some((e) => e.startsWith('package/dist/') && e.endsWith('index.js'))).toBe(true);
-      expect(entries.filter((e) => !e.startsWith('package/dist/') && e !== 'package/package.json')).toEqual([]);
+      expect(entries.filter((e) => !e.startsWith('package/dist/') && e !== 'package/package.json' && e !== 'package/README.md')).toEqual([]);
     }
   });
 });
