@@ -29,15 +29,23 @@ const cell = (c: Cell): string => {
   return `<td>${escapeHtml(c)}</td>`;
 };
 
-/** A number in a short form: small magnitudes in exponent notation. */
+/** A number in a short form a person reads: decimals and digit groups, a written power of ten only for the tiniest. */
 export function formatNumber(value: number): string {
   // A stored "number" may be anything: never let one through as text.
   const x = typeof value === 'number' ? value : Number.NaN;
   if (!Number.isFinite(x)) return String(x);
   if (Number.isInteger(x) && Math.abs(x) < 1e15) return x.toLocaleString('en-US');
   const a = Math.abs(x);
-  return a !== 0 && (a < 1e-3 || a >= 1e6) ? x.toExponential(3) : x.toPrecision(4);
+  // People read decimals, not exponent notation: 4 significant digits down to 1e-6 ("0.0003363"), digit
+  // groups for large values ("1,235,000"), and a written power of ten only beyond that ("3.363×10⁻⁷").
+  if (a >= 1e6) return x.toLocaleString('en-US', { maximumSignificantDigits: 4 });
+  // toPrecision writes decimals for exponents down to -6.
+  if (a === 0 || a >= 1e-6) return x.toPrecision(4);
+  const [mantissa, exponent] = x.toExponential(3).split('e') as [string, string];
+  return `${mantissa}×10${[...String(Number(exponent))].map((c) => SUPERSCRIPT[c] ?? c).join('')}`;
 }
+
+const SUPERSCRIPT: Record<string, string> = { '-': '⁻', '0': '⁰', '1': '¹', '2': '²', '3': '³', '4': '⁴', '5': '⁵', '6': '⁶', '7': '⁷', '8': '⁸', '9': '⁹' };
 
 /** A sortable table (click a header; the rows come in a useful order without scripts too). */
 export function table(headers: readonly string[], rows: readonly (readonly Cell[])[], caption?: string): string {
