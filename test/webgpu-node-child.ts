@@ -15,6 +15,19 @@ const root = fileURLToPath(new URL('..', import.meta.url));
  * process starts, hence a child); `env` picks what it runs (INRUN_SUITE, INRUN_BACKEND_CASES).
  */
 export function runWebgpuChild(env: Record<string, string> = {}): Promise<BackendResult[]> {
+  return runWebgpuChildLogged(env).then((r) => r.results);
+}
+
+/**
+ * The WebGPU validation errors Dawn printed (a shader that failed to compile, an invalid command
+ * buffer): each drops GPU work silently, so a run must print none (docs/layers.md, "GPU backends").
+ */
+export function validationErrors(log: string): string[] {
+  return log.split('\n').filter((l) => /Error while parsing WGSL|is invalid due to a previous error/.test(l));
+}
+
+/** {@link runWebgpuChild}, with the child's whole output (stdout and stderr) for {@link validationErrors}. */
+export function runWebgpuChildLogged(env: Record<string, string> = {}): Promise<{ results: BackendResult[]; log: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(`${root}node_modules/.bin/tsx`, [`${root}test/backend-node-child.ts`], {
       cwd: root,
@@ -31,7 +44,7 @@ export function runWebgpuChild(env: Record<string, string> = {}): Promise<Backen
       if (line === undefined) return reject(new Error(`the webgpu child exited with ${code} and no results:\n${(out + err).slice(-4000)}`));
       const parsed = JSON.parse(line.slice('INRUN_RESULTS '.length)) as { backend: string; results: BackendResult[] };
       if (parsed.backend !== 'webgpu') return reject(new Error(`the child ran on ${parsed.backend}, not webgpu`));
-      resolve(parsed.results);
+      resolve({ results: parsed.results, log: out + err });
     });
   });
 }
