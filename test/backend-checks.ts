@@ -17,7 +17,8 @@ export interface BackendResult {
 
 /** What the page (test/backend-page-entry.ts) exposes on its global object to the driver. */
 export interface BackendPage {
-  inrunBackendChecks(backend: 'webgl' | 'webgpu', only?: readonly string[]): Promise<{ backend: string; float32: boolean; results: BackendResult[] }>;
+  /** `gpuErrors`: the WebGPU device's uncaptured errors during the checks (a shader that failed to compile drops the commands queued with it); empty on webgl. */
+  inrunBackendChecks(backend: 'webgl' | 'webgpu', only?: readonly string[]): Promise<{ backend: string; float32: boolean; results: BackendResult[]; gpuErrors: string[] }>;
 }
 
 /** Largest relative error a score may have against brute force (relative to the largest expected value). */
