@@ -22,6 +22,9 @@ afterAll(async () => {
   await server?.close();
 });
 
+/** The WebGPU device's uncaptured errors during its checks (test/backend-page-entry.ts). */
+let webgpuErrors: string[] | undefined;
+
 /** A fresh page per backend (a lost WebGPU device must not take webgl's checks with it). */
 async function checksOn(backend: 'webgl' | 'webgpu'): Promise<BackendResult[]> {
   const { page, errors } = await open(browser!, `${server!.url}/`);
@@ -32,6 +35,7 @@ async function checksOn(backend: 'webgl' | 'webgpu'): Promise<BackendResult[]> {
   expect(out.backend).toBe(backend);
   if (backend === 'webgl') expect(out.float32, 'webgl must render float32 textures here (SwiftShader does)').toBe(true);
   await page.context().close();
+  if (backend === 'webgpu') webgpuErrors = out.gpuErrors;
   return out.results;
 }
 
@@ -42,4 +46,9 @@ if (!hasChromium) {
 } else {
   describeBackend('webgl in chromium (SwiftShader, float32)', () => checksOn('webgl'));
   describeBackend('webgpu in chromium (SwiftShader)', () => checksOn('webgpu'));
+  // After the webgpu checks (tests run in order): a kernel that failed to compile drops the GPU work queued with it, which no single check may catch.
+  it('webgpu in chromium raised no WebGPU validation error', () => {
+    expect(webgpuErrors, 'the webgpu checks did not run').toBeDefined();
+    expect(webgpuErrors).toEqual([]);
+  });
 }

@@ -17,7 +17,8 @@ export interface BackendResult {
 
 /** What the page (test/backend-page-entry.ts) exposes on its global object to the driver. */
 export interface BackendPage {
-  inrunBackendChecks(backend: 'webgl' | 'webgpu', only?: readonly string[]): Promise<{ backend: string; float32: boolean; results: BackendResult[] }>;
+  /** `gpuErrors`: the WebGPU device's uncaptured errors during the checks (a shader that failed to compile drops the commands queued with it); empty on webgl. */
+  inrunBackendChecks(backend: 'webgl' | 'webgpu', only?: readonly string[]): Promise<{ backend: string; float32: boolean; results: BackendResult[]; gpuErrors: string[] }>;
 }
 
 /** Largest relative error a score may have against brute force (relative to the largest expected value). */
@@ -104,8 +105,17 @@ function dispose(c: BackendCase): void {
   c.model.dispose();
 }
 
+/**
+ * What the user's own code does around `attach` in a check (test/forward-first-checks.ts): called with
+ * the case, `beforeAttach` after the brute-force gradients are taken, `afterAttach` before the first step.
+ */
+export interface UserCode {
+  readonly beforeAttach?: (c: BackendCase) => void;
+  readonly afterAttach?: (c: BackendCase) => void;
+}
+
 /** Scores of one step vs brute force, reads inside attributed steps, tensors across steps and after close. */
-async function checkRun(spec: BackendCaseSpec): Promise<BackendResult[]> {
+export async function checkRun(spec: BackendCaseSpec, user: UserCode = {}): Promise<BackendResult[]> {
   const c = spec.make();
   (c.model.optimizer as unknown as { learningRate: number }).learningRate = LR;
   const n = c.x.shape[0]!;
@@ -122,8 +132,10 @@ async function checkRun(spec: BackendCaseSpec): Promise<BackendResult[]> {
   if (embVars.length > 0) for (const [k, t] of Object.entries(c.targets)) gTE.set(k, await gradient(c, t.xs, t.ys, embVars));
 
   const results: BackendResult[] = [];
+  user.beforeAttach?.(c);
   const before = tf.memory().numTensors;
   const run = attach(c.model, { targets: c.targets, methods: spec.methods });
+  user.afterAttach?.(c);
   const records: StepRecord[] = [];
   run.records$.subscribe((r) => records.push(r));
   const covered = run.info.layers.covered.some((l) => l.kind === spec.kind);
@@ -176,7 +188,7 @@ async function checkRun(spec: BackendCaseSpec): Promise<BackendResult[]> {
  * a gather accumulates floats in no fixed order), two plain runs already differ, bit-identity is not defined,
  * and the attributed run must then differ from the plain one by no more than the two plain runs do.
  */
-async function checkUpdate(spec: BackendCaseSpec, optimizer: () => tf.Optimizer, check: BackendCheck): Promise<BackendResult> {
+export async function checkUpdate(spec: BackendCaseSpec, optimizer: () => tf.Optimizer, check: BackendCheck, user: UserCode = {}): Promise<BackendResult> {
   const weights = async (c: BackendCase) => Promise.all(c.model.getWeights().map(async (w) => Array.from(await w.data())));
   const plain = spec.make();
   const control = spec.make();
@@ -184,7 +196,9 @@ async function checkUpdate(spec: BackendCaseSpec, optimizer: () => tf.Optimizer,
   for (const c of [plain, control, attributed]) c.model.compile({ optimizer: optimizer(), loss: c.model.loss as string });
   for (let s = 0; s < 2; s++) minimize(plain);
   for (let s = 0; s < 2; s++) minimize(control);
+  user.beforeAttach?.(attributed);
   const run = attach(attributed.model, { targets: attributed.targets, methods: spec.methods });
+  user.afterAttach?.(attributed);
   for (let s = 0; s < 2; s++) await run.step(ids(attributed.x.shape[0]!), () => minimize(attributed));
   await run.close();
   const [a, b, c] = [await weights(plain), await weights(attributed), await weights(control)];
@@ -220,7 +234,7 @@ async function checkUpdate(spec: BackendCaseSpec, optimizer: () => tf.Optimizer,
   return { case: spec.name, check, ok, detail };
 }
 
-async function guarded<T extends BackendResult | BackendResult[]>(spec: BackendCaseSpec, checks: readonly BackendCheck[], fn: () => Promise<T>): Promise<BackendResult[]> {
+export async function guarded<T extends BackendResult | BackendResult[]>(spec: BackendCaseSpec, checks: readonly BackendCheck[], fn: () => Promise<T>): Promise<BackendResult[]> {
   try {
     const r = await fn();
     return Array.isArray(r) ? r : [r as BackendResult];
@@ -235,7 +249,7 @@ async function guarded<T extends BackendResult | BackendResult[]>(spec: BackendC
  * leaves one scalar alive for good (a cached constant, measured on cpu), which is not a per-run leak;
  * a tensor a run keeps still shows in every case's 'tensors' check.
  */
-async function warmUp(): Promise<void> {
+export async function warmUp(): Promise<void> {
   const c = BACKEND_CASES[0]!.make();
   try {
     const run = attach(c.model, { targets: c.targets });

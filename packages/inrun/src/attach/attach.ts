@@ -253,9 +253,7 @@ export function attach(model: tf.LayersModel | FunctionalModel, attachOptions: A
     // Built complete above (layers, targetPass, hvp): the sinks' first look at the run is its final shape.
     const info = new RunInfoLog(runInfo);
     // The targets at the starting weights, for close()'s "has the model learnt?" (kept on the device, read at close).
-    // Not on webgpu yet: there the attach-time forward pass of the targets corrupts the first step's
-    // Dense/Conv/LayerNorm gradients (test/backend-webgpu-node.test.ts fails with it; cause not found yet).
-    const learning = targets === null || tf.getBackend() === 'webgpu' ? null : new LearningCheck(adapter, targets);
+    const learning = targets === null ? null : new LearningCheck(adapter, targets);
     release.push(() => learning?.dispose());
     // Off cpu, whether double backward works is known only after the trial's asynchronous read (before the first step).
     if (chosenHvp !== null && pending.length > 0) pending.push(Promise.all(pending).then(() => info.setHvp(chosenHvp.method)));

@@ -66,7 +66,10 @@ function rowAccuracy(labels: Labels, y: tf.Tensor, p: tf.Tensor): { correct: tf.
   const classes = p.shape[p.rank - 1]!;
   const truth = labels === 'sparse' ? tf.cast(tf.reshape(y, p.shape.slice(0, -1)), 'int32') : tf.argMax(y, -1);
   const correct = perRow(tf.cast(tf.equal(truth, tf.argMax(p, -1)), 'float32'));
-  const onehot = tf.oneHot(tf.reshape(truth, [-1]), classes);
+  // float32, not oneHot's int32: the mean over the middle axis transposes its input, and tf.js 4.22's
+  // webgpu transpose of int32 fails to compile, which drops the GPU commands queued with it (here the
+  // first training step's): docs/layers.md, "GPU backends".
+  const onehot = tf.oneHot(tf.reshape(truth, [-1]), classes, 1, 0, 'float32');
   return { correct, shares: tf.mean(tf.reshape(onehot, [p.shape[0]!, -1, classes]), 1) as tf.Tensor2D };
 }
 
