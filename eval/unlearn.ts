@@ -330,11 +330,14 @@ function goalSummary(r: UnlearnEvalResult): string {
     const above = r.knowledge.filter((k) => qu(k, 'defaults: hinge-kl') > qu(k, 'defaults: gradient-ascent')).length;
     lines.push(`- Knowledge level (defaults' hinge-kl): Q-U >= 95 on **${ok}/${r.knowledge.length}** seeds, above gradient ascent on **${above}/${r.knowledge.length}** (per seed: ${r.knowledge.map((k) => `${(100 * qu(k, 'defaults: hinge-kl')).toFixed(1)} vs ${(100 * qu(k, 'defaults: gradient-ascent')).toFixed(1)}`).join('; ')}).`);
   }
+  const text = !r.tasks.some((t) => t.key === 'text')
+    ? ''
+    : `\n- Text: not met. The classifier memorised its training emails (training accuracy about 98%, held-out 83%); on a random slice every rfa-lora step that lowered the forget rows' accuracy lowered the retain and held-out rows' with it (adapters on the embedding table generalise), so the guard and the step-backs kept the forget accuracy at 95.6-98.6% against retraining's 81% (seed 1: the input model came back, the forget rows did not move, and \`unlearn\` warns so). For spam-2 the class is gone on every seed (0.0%), but the other groups' test accuracy is 2.1 points under the retrained model's on two seeds (it gains from no longer having spam-2 to confuse) and retain accuracy 2.6 under the original's on one. Retraining is the better tool there (docs/unlearning.md).`;
   const cnn = r.tasks.some((t) => t.key === 'cnn') ? '' : `\n- **The digits CNN was not run**: on this machine's two shared cores it took 340 s an epoch on the cpu backend (tf.js 4.22 on wasm has no Conv2DBackpropFilter), so one seed (the original and two retrained models, 4 epochs each, plus the unlearning runs) is over an hour; \`npx tsx eval/unlearn.ts --tasks cnn --seeds 1\` runs it.`;
   return `**Goals with defaults only** (rfa-lora, per seed; the goals are listed above):
 
-${lines.join('\n')}${cnn}
-- Speed: the 10x goal means little on these models. The MNIST dense net (50,890 parameters, 3,000 rows) and the text classifier retrain in seconds to tens of seconds here, and part of unlearning's time is fixed (copying the model, wrapping adapters, the calibration's checks after every epoch); unlearning's cost grows with the forget set and retraining's with the training set, so the ratio favours unlearning on a larger model and data set.`;
+${lines.join('\n')}${text}${cnn}
+- Speed: the 10x goal means little on these models. The MNIST dense net (50,890 parameters, 3,000 rows) and the text classifier retrain in seconds to tens of seconds here, and part of unlearning's time is fixed (copying the model, wrapping adapters, the calibration's checks after every epoch); unlearning's cost grows with the forget set and retraining's with the training set, so the ratio favours unlearning on a larger model and data set. Timings come from a machine shared with other jobs (retraining the text model took 5-33 s across seeds): read the ratios as rough.`;
 }
 
 export function unlearnMarkdown(r: UnlearnEvalResult): string {
