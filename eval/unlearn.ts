@@ -8,9 +8,10 @@
  * Quality, Utility and Q-U against the original. Every cell over 3 seeds (data order, initial
  * weights, forget slice); the markdown is rewritten after each task, so a cut-short run keeps its rows.
  *
- *   npx tsx eval/unlearn.ts [--tasks mlp,text,cnn,knowledge] [--seeds 1,2,3] [--out docs/evaluation.md]
+ *   npx tsx eval/unlearn.ts [--tasks mlp,text,cnn,knowledge] [--seeds 1,2,3] [--out docs/evaluation.md] [--json result.json]
+ *   npx tsx eval/unlearn.ts --render result.json   (rewrite the markdown from a saved result)
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
@@ -113,12 +114,26 @@ function digitTask(key: string, name: string, backend: 'wasm' | 'cpu', fullRows:
       build,
       epochs,
       train: asLabelled(digitsData({ rows, seed: 1 })),
-      heldOut: asLabelled(digitsData({ rows: 500, offset: perClass, seed: 1 })),
-      test: asLabelled(digitsData({ rows: 1000, offset: perClass + 50, seed: 1 })),
+      ...validationAndTest(digitsData({ rows: 2000, offset: perClass, seed: 1 })),
       forgetClass: 7,
       className: 'digit 7',
     };
   };
+}
+
+/**
+ * The digits after the training rows, split as a user's random split would be: alternate runs of ten
+ * digits (one per class) go to `heldOut` (the validation split) and to the test split, so both come from
+ * the same stretch of MNIST (accuracy differs by up to 7 points between stretches of 500 digits).
+ */
+function validationAndTest(d: ReturnType<typeof digitsData>): { heldOut: Labelled; test: Labelled } {
+  const half = (parity: number): Labelled => {
+    const idx = [...d.labels.keys()].filter((r) => Math.floor(r / 10) % 2 === parity);
+    return { ...pick(d, idx), labels: idx.map((i) => d.labels[i]!) };
+  };
+  const split = { heldOut: half(0), test: half(1) };
+  tf.dispose([d.xs, d.ys]);
+  return split;
 }
 
 /** Flatten -> Dense 64 relu -> Dense 10 softmax on 28 x 28 digits, seeded. */
@@ -175,8 +190,8 @@ function textTask(sizes: EvalSizes): Task {
 }
 
 const TASKS: Readonly<Record<string, (sizes: EvalSizes) => Task>> = {
-  mlp: digitTask('mlp', 'MNIST dense net', 'wasm', 3000, 8, digitsMlp, '3000 real MNIST digits (the `mnist` package); Flatten, Dense 64 relu, Dense 10 softmax (50,890 parameters); Adam 0.003, 8 epochs; 500 more digits as `heldOut`, 1,000 test digits'),
-  cnn: digitTask('cnn', 'digits CNN', 'cpu', 1000, 4, (seed) => digitsCnn({ seed }), '1000 MNIST digits; the digits CNN of examples/digits-cnn.ts (Conv 8, Conv 16 stride 2, Dense 10; about 25k parameters) on the cpu backend; Adam 0.003, 4 epochs; 500 more digits as `heldOut`, 1,000 test digits'),
+  mlp: digitTask('mlp', 'MNIST dense net', 'wasm', 3000, 8, digitsMlp, '3000 real MNIST digits (the `mnist` package); Flatten, Dense 64 relu, Dense 10 softmax (50,890 parameters); Adam 0.003, 8 epochs; the next 2,000 digits split alternately into 1,000 for `heldOut` (validation) and 1,000 test digits'),
+  cnn: digitTask('cnn', 'digits CNN', 'cpu', 1000, 4, (seed) => digitsCnn({ seed }), '1000 MNIST digits; the digits CNN of examples/digits-cnn.ts (Conv 8, Conv 16 stride 2, Dense 10; about 25k parameters) on the cpu backend; Adam 0.003, 4 epochs; the next 2,000 digits split alternately into 1,000 for `heldOut` (validation) and 1,000 test digits'),
   text: textTask,
 };
 
@@ -294,6 +309,37 @@ function goals(c: Cell, original: Cell, retrained: Cell): { test: boolean; forge
   return { test: Math.abs(c.test - retrained.test) <= 0.02, forget: forgetOk, retain: Math.abs(c.retain - original.retain) <= 0.02, mia: Math.abs(c.mia - retrained.mia) <= 0.05, speed: retrained.seconds / Math.max(c.seconds, 1e-9) };
 }
 
+/** The goals, per task and scenario for the defaults' rfa-lora and per seed for hinge-kl, in words. */
+function goalSummary(r: UnlearnEvalResult): string {
+  const lines: string[] = [];
+  for (const task of r.tasks) {
+    for (const scenario of ['random 10%', 'class'] as const) {
+      const runs = r.data.filter((d) => d.task === task.key && d.scenario === scenario);
+      if (runs.length === 0) continue;
+      const met = runs.map((run) => goals(run.cells.find((c) => c.method === 'defaults: rfa-lora')!, run.cells[0]!, run.cells[1]!));
+      const count = (k: 'test' | 'forget' | 'retain' | 'mia') => `${k} ${met.filter((g) => g[k]).length}/${runs.length}`;
+      const all = met.filter((g) => g.test && g.forget && g.retain && g.mia).length;
+      const speed = met.map((g) => g.speed);
+      const retrain = spread(runs.map((run) => run.cells[1]!.seconds), 1, 1);
+      lines.push(`- ${task.name}, ${scenario === 'class' ? task.className : 'random 10%'}: all goals on **${all}/${runs.length}** seeds (${['test', 'forget', 'retain', 'mia'].map((k) => count(k as 'test')).join(', ')}); ${spread(speed, 1, 1)}x faster than retraining (retraining ${retrain} s).`);
+    }
+  }
+  if (r.knowledge.length > 0) {
+    const qu = (run: KnowledgeRun, m: string) => run.rows.find((x) => x.method === m)!.qu;
+    const ok = r.knowledge.filter((k) => qu(k, 'defaults: hinge-kl') >= 0.95).length;
+    const above = r.knowledge.filter((k) => qu(k, 'defaults: hinge-kl') > qu(k, 'defaults: gradient-ascent')).length;
+    lines.push(`- Knowledge level (defaults' hinge-kl): Q-U >= 95 on **${ok}/${r.knowledge.length}** seeds, above gradient ascent on **${above}/${r.knowledge.length}** (per seed: ${r.knowledge.map((k) => `${(100 * qu(k, 'defaults: hinge-kl')).toFixed(1)} vs ${(100 * qu(k, 'defaults: gradient-ascent')).toFixed(1)}`).join('; ')}).`);
+  }
+  const text = !r.tasks.some((t) => t.key === 'text')
+    ? ''
+    : `\n- Text: not met. The classifier memorised its training emails (training accuracy about 98%, held-out 83%); on a random slice every rfa-lora step that lowered the forget rows' accuracy lowered the retain and held-out rows' with it (adapters on the embedding table generalise), so the guard and the step-backs kept the forget accuracy at 95.6-98.6% against retraining's 81% (seed 1: the input model came back, the forget rows did not move, and \`unlearn\` warns so). For spam-2 the class is gone on every seed (0.0%), but the other groups' test accuracy is 2.1 points under the retrained model's on two seeds (it gains from no longer having spam-2 to confuse) and retain accuracy 2.6 under the original's on one. Retraining is the better tool there (docs/unlearning.md).`;
+  const cnn = r.tasks.some((t) => t.key === 'cnn') ? '' : `\n- **The digits CNN was not run**: on this machine's two shared cores it took 340 s an epoch on the cpu backend (tf.js 4.22 on wasm has no Conv2DBackpropFilter), so one seed (the original and two retrained models, 4 epochs each, plus the unlearning runs) is over an hour; \`npx tsx eval/unlearn.ts --tasks cnn --seeds 1\` runs it.`;
+  return `**Goals with defaults only** (rfa-lora, per seed; the goals are listed above):
+
+${lines.join('\n')}${text}${cnn}
+- Speed: the 10x goal means little on these models. The MNIST dense net (50,890 parameters, 3,000 rows) and the text classifier retrain in seconds to tens of seconds here, and part of unlearning's time is fixed (copying the model, wrapping adapters, the calibration's checks after every epoch); unlearning's cost grows with the forget set and retraining's with the training set, so the ratio favours unlearning on a larger model and data set. Timings come from a machine shared with other jobs (retraining the text model took 5-33 s across seeds): read the ratios as rough.`;
+}
+
 export function unlearnMarkdown(r: UnlearnEvalResult): string {
   const sections: string[] = [];
   for (const table of ['defaults', 'tuned'] as const) {
@@ -338,6 +384,7 @@ ${body.join('\n')}`);
     const beatsGa = per.filter((x, i) => x.qu > r.knowledge[i]!.rows.find((y) => y.method === 'defaults: gradient-ascent')!.qu).length;
     return `| ${row.method} | ${spread(per.map((x) => x.quality))} | ${spread(per.map((x) => x.utility))} | **${spread(per.map((x) => x.qu))}** | ${per.map((x) => (x.qu * 100).toFixed(1)).join(' / ')} | ${per.filter((x) => x.qu >= 0.95).length}/${per.length} | ${beatsGa}/${per.length} | ${spread(per.map((x) => x.seconds), 1, 2)} | ${per[0]!.stopped} |`;
   });
+  const summary = goalSummary(r);
   const before = r.knowledge.map((k) => `seed ${k.seed}: fine ${(k.before.fine * 100).toFixed(1)}%, coarse ${(k.before.coarse * 100).toFixed(1)}%, other groups ${(k.before.others * 100).toFixed(1)}%`).join('; ');
   const tasks = r.tasks.map((t) => `- **${t.name}** (${t.backend}): ${t.describe}.`).join('\n');
   return `## Unlearning against retraining
@@ -354,6 +401,8 @@ Goals per seed: test and forget accuracy within 2 points of the retrained model 
 test accuracy too), retain within 2 points of the original, MIA AUC within 0.05 of retraining's.
 ${r.missing.length === 0 ? '' : `\n**Not run** (time): ${r.missing.join(', ')}.\n`}
 ${tasks}
+
+${summary}
 
 ${sections.join('\n\n')}
 
@@ -408,8 +457,16 @@ if (isMain(import.meta.url)) {
       seeds: { type: 'string', default: '1,2,3' },
       out: { type: 'string', default: 'docs/evaluation.md' },
       json: { type: 'string' },
+      // Re-render the markdown from a saved --json result (no training).
+      render: { type: 'string' },
     },
   });
+  if (args.render !== undefined) {
+    const saved = JSON.parse(readFileSync(args.render, 'utf8')) as UnlearnEvalResult;
+    writeEvaluation(args.out, 'unlearn', unlearnMarkdown(saved));
+    console.log(`rendered ${args.render} into ${args.out}`);
+    process.exit(0);
+  }
   const tasks = args.tasks.split(',');
   const seeds = args.seeds.split(',').map(Number);
   const write = (r: UnlearnEvalResult) => {

@@ -102,3 +102,37 @@ export async function saveModelFiles(model: tf.LayersModel, shards: number, incl
   );
   return dir;
 }
+
+/**
+ * A trap for synchronous reads (no-sync-reads and unlearn tests): while `armed`, the public sync reads
+ * (`dataSync`, `arraySync`, `bufferSync`) throw, and each named backend's `readSync` throws unless a
+ * tf.js kernel calls it (cpu kernels read their inputs that way; inrun must not). Each throw is
+ * recorded in `calls`. `restore()` puts the originals back.
+ */
+export interface SyncReadTrap {
+  armed: boolean;
+  readonly calls: string[];
+  restore(): void;
+}
+
+export function syncReadTrap(backends: readonly string[]): SyncReadTrap {
+  const undo: (() => void)[] = [];
+  const trap: SyncReadTrap = { armed: false, calls: [], restore: () => undo.splice(0).forEach((f) => f()) };
+  // Frame 0 is the Error, 1 the patched readSync, 2 its caller.
+  const fromTfjs = (stack: string | undefined) => (stack?.split('\n')[3] ?? '').includes('@tensorflow');
+  const patch = (owner: object, name: string, allow: (stack: string | undefined) => boolean) => {
+    const target = owner as Record<string, (...args: unknown[]) => unknown>;
+    const original = target[name]!;
+    target[name] = function (this: unknown, ...args: unknown[]) {
+      if (trap.armed && !allow(new Error().stack)) {
+        trap.calls.push(name);
+        throw new Error(`sync read: ${name}`);
+      }
+      return original.apply(this, args);
+    };
+    undo.push(() => (target[name] = original));
+  };
+  for (const name of ['dataSync', 'arraySync', 'bufferSync']) patch(tf.Tensor.prototype, name, () => false);
+  for (const backend of backends) patch(tf.findBackend(backend)!, 'readSync', fromTfjs);
+  return trap;
+}

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { attach, InrunError, type AttachOptions } from 'inrun';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { syncReadTrap, type SyncReadTrap } from './helpers.js';
 
 /**
  * On webgpu a sync read fails in Node and can lose the device under Dawn; on webgl it blocks the page
@@ -15,39 +16,19 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
  * read asynchronously).
  */
 const ROWS = 8;
-let armed = false;
-const calls: string[] = [];
-
-function fromTfjs(stack: string | undefined): boolean {
-  // Frame 0 is the Error, 1 the patched readSync, 2 its caller.
-  const caller = stack?.split('\n')[3] ?? '';
-  return caller.includes('@tensorflow');
-}
-
-function patch(owner: object, name: string, allow: (stack: string | undefined) => boolean): void {
-  const target = owner as Record<string, (...args: unknown[]) => unknown>;
-  const original = target[name]!;
-  target[name] = function (this: unknown, ...args: unknown[]) {
-    if (armed && !allow(new Error().stack)) {
-      calls.push(name);
-      throw new Error(`sync read: ${name}`);
-    }
-    return original.apply(this, args);
-  };
-}
+let trap: SyncReadTrap;
 
 beforeAll(() => {
-  for (const name of ['dataSync', 'arraySync', 'bufferSync']) patch(tf.Tensor.prototype, name, () => false);
   if (!tf.findBackend('device-like')) {
     tf.registerBackend('device-like', () => new (tf.findBackend('cpu')!.constructor as new () => tf.KernelBackend)());
     // Without the kernels webgpu lacks (tf.js 4.22): Unique.
     for (const kernel of tf.getKernelsForBackend('cpu')) if (kernel.kernelName !== 'Unique') tf.registerKernel({ ...kernel, backendName: 'device-like' });
   }
-  for (const backend of ['cpu', 'device-like']) patch(tf.findBackend(backend)!, 'readSync', fromTfjs);
+  trap = syncReadTrap(['cpu', 'device-like']);
 });
 
 afterEach(async () => {
-  armed = false;
+  trap.armed = false;
   await tf.setBackend('cpu');
 });
 
@@ -95,13 +76,13 @@ const cases: Record<string, () => Case> = {
 const ids = Array.from({ length: ROWS }, (_, i) => i);
 
 async function stepThenClose(c: Case, options: AttachOptions, train: (run: ReturnType<typeof attach>) => Promise<unknown>): Promise<void> {
-  armed = true;
+  trap.armed = true;
   const run = attach(c.model, { targets: c.targets, ...options });
   await train(run);
   const scores = await run.scores();
   const closed = await run.close();
-  armed = false;
-  expect(calls).toEqual([]);
+  trap.armed = false;
+  expect(trap.calls).toEqual([]);
   expect(closed.ids.length).toBeGreaterThanOrEqual(ROWS);
   expect(scores.ids).toEqual(closed.ids);
   for (const column of Object.values(closed.columns)) expect(Array.from(column).every(Number.isFinite)).toBe(true);
@@ -110,7 +91,7 @@ async function stepThenClose(c: Case, options: AttachOptions, train: (run: Retur
 describe.each(['cpu', 'device-like'])('no synchronous read (%s backend)', (backend) => {
   it.each(Object.keys(cases))('%s: attach, run.step, scores(), close()', async (name) => {
     await tf.setBackend(backend);
-    calls.length = 0;
+    trap.calls.length = 0;
     const c = cases[name]!();
     const methods: AttachOptions['methods'] = name === 'embedding' ? ['shapley1', 'tracin_self', 'tracin_we'] : ['shapley1', 'tracin_self'];
     await stepThenClose(c, { methods, ...(name === 'embedding' ? { tokens: { topK: 2 } } : {}) }, (run) => run.step(ids, () => c.model.trainOnBatch(c.x, c.y)));
@@ -118,14 +99,14 @@ describe.each(['cpu', 'device-like'])('no synchronous read (%s backend)', (backe
 
   it('shapley2 (the double-backward trial at attach), with run.fit', async () => {
     await tf.setBackend(backend);
-    calls.length = 0;
+    trap.calls.length = 0;
     const c = cases['dense']!();
     await stepThenClose(c, { methods: ['shapley1', 'shapley2'] }, (run) => run.fit(c.x, c.y, { epochs: 1, batchSize: 4 }));
   });
 
   it('run.fitDataset with sparse labels, and optimizer.minimize in run.step', async () => {
     await tf.setBackend(backend);
-    calls.length = 0;
+    trap.calls.length = 0;
     const c = cases['dense']!();
     const data = tf.data.zip({ xs: tf.data.array(tf.unstack(c.x)), ys: tf.data.array(tf.unstack(c.y)), ids: tf.data.array(ids) }).batch(4);
     await stepThenClose(c, { methods: ['shapley1'] }, async (run) => {
@@ -138,9 +119,9 @@ describe.each(['cpu', 'device-like'])('no synchronous read (%s backend)', (backe
 
   it('a NaN in a target still fails before any training step, naming the field', async () => {
     await tf.setBackend(backend);
-    calls.length = 0;
+    trap.calls.length = 0;
     const c = cases['dense']!();
-    armed = true;
+    trap.armed = true;
     const bad = { val: { xs: tf.tensor2d([[1, NaN, 0, 0]]), ys: tf.tensor1d([0]) } };
     let error: unknown;
     try {
@@ -151,8 +132,8 @@ describe.each(['cpu', 'device-like'])('no synchronous read (%s backend)', (backe
     } catch (e) {
       error = e;
     }
-    armed = false;
-    expect(calls).toEqual([]);
+    trap.armed = false;
+    expect(trap.calls).toEqual([]);
     expect(error).toBeInstanceOf(InrunError);
     expect((error as InrunError).field).toBe('targets.val.xs');
   });

@@ -10,19 +10,39 @@ export interface CalibrationCheck {
   readonly steps: number;
   /** Loss-threshold membership AUC of the forget rows against the held-out validation rows' target losses. */
   readonly membership: number;
-  /** Accuracy on the guard's retain rows (at most 512; null without retain rows) and on the held-out validation rows (their true labels). */
+  /**
+   * Share of the forget rows predicted as their own label, and share of the held-out rows predicted as
+   * their target label (`'rows'`: their own label, i.e. held-out accuracy; `'class'`: a forgotten class,
+   * i.e. how often the model gives that class to rows it never saw of it). Calibrated forget rows are
+   * recognised as often as unseen rows are.
+   */
+  readonly forgetAccuracy: number;
+  readonly unseenAccuracy: number;
+  /**
+   * How far the check is from calibrated, in band widths: the larger of `|membership - 0.5| /
+   * membershipTolerance` and `|forgetAccuracy - unseenAccuracy| / forgetAccuracyTolerance` (at most 1: calibrated).
+   */
+  readonly distance: number;
+  /** Accuracy on the guard's retain rows (at most 256; null without retain rows) and on every held-out row (their true labels). */
   readonly retainAccuracy: number | null;
   readonly heldOutAccuracy: number;
-  /** rfa-lora: the retain term's weight the epoch ran with (it falls tenfold after an epoch that barely moved the test). */
+  /** rfa-lora: the retain term's weight the epoch ran with (it falls after an epoch that barely moved the checks). */
   readonly retainWeight: number;
+  /** The learning rate the epoch ran with, as a share of `learningRate` (a quarter after each breach or overshoot). */
+  readonly learningRateScale: number;
 }
 
 /** What the calibration did (`result.metrics.calibration`). */
 export interface Calibration {
   /** Where the held-out rows came from: `heldOut`, or every k-th retain row (which the model trained on). */
   readonly heldOut: 'given' | 'retain-split';
-  /** Held-out rows used: half set the targets, half are the stop test's validation split. */
+  /** Held-out rows used: half set the targets, half are the membership test's validation split; all of them measure accuracy. */
   readonly heldOutRows: number;
+  /**
+   * null, or why the result cannot be trusted: a slice of the data (`'rows'`) with no `heldOut` has only
+   * rows the model trained on as its reference, so forget rows look calibrated from the start.
+   */
+  readonly warning: string | null;
   /**
    * `'rows'`: the forget rows' labels are also in the retain rows (a slice of the data): the target
    * is the held-out rows' own loss. `'class'`: some forget labels have no retain row (whole classes):
@@ -39,14 +59,20 @@ export interface Calibration {
   /** Every check, in order; the first is the input model. */
   readonly checks: readonly CalibrationCheck[];
   /**
-   * Where training stopped and why: `'calibrated'` (membership within `membershipTolerance` of 0.5),
-   * `'guard'` (retain or held-out accuracy fell more than `accuracyTolerance`), `'epochs'` (the most
-   * epochs ran), `'already'` (the input model already passed: nothing to do, or, with a retain split,
-   * rows the model trained on cannot tell a slice of the data apart: give `heldOut`).
+   * Where training stopped and why: `'calibrated'` (inside the band: membership within
+   * `membershipTolerance` of 0.5 and forget accuracy within `forgetAccuracyTolerance` of the unseen
+   * rows'), `'overshot'` (past the band on the far side: membership below 0.5 - tolerance or forget
+   * accuracy below the unseen rows' by more than its tolerance), `'guard'` (retain or held-out accuracy
+   * fell more than `accuracyTolerance`), `'epochs'` (the most epochs ran), `'already'` (the input model
+   * is already inside the band: nothing to do, or, with a retain split on a slice, see `warning`).
    */
-  readonly stopped: { readonly epoch: number; readonly steps: number; readonly reason: 'calibrated' | 'guard' | 'epochs' | 'already' };
-  /** The check whose weights the result carries: the one nearest 0.5 among those within the guards. */
-  readonly kept: { readonly epoch: number; readonly steps: number };
+  readonly stopped: { readonly epoch: number; readonly steps: number; readonly reason: 'calibrated' | 'overshot' | 'guard' | 'epochs' | 'already' };
+  /**
+   * The check whose weights the result carries: the nearest to calibrated (smallest `distance`) among
+   * those within the guards, and why (`'calibrated'`: the stop check itself; `'closest'`: an earlier
+   * check was nearer, e.g. after an overshoot or a guard breach; `'input'`: no check beat the input model).
+   */
+  readonly kept: { readonly epoch: number; readonly steps: number; readonly why: 'calibrated' | 'closest' | 'input' };
 }
 
 /** Held-out rows, forget targets and the rows of the checks, set up once from the input model. */
@@ -58,8 +84,10 @@ export interface CalibrationPlan {
   /** The per-row target losses of the bounded term, one per forget row. */
   readonly targets: Float64Array;
   readonly forgetLoss: number;
-  /** Validation rows: true labels (guard) and target labels (membership test). */
-  readonly validation: { readonly xs: tf.Tensor; readonly ys: tf.Tensor; readonly targetYs: tf.Tensor };
+  readonly warning: string | null;
+  /** Every held-out row used: true labels (guard) and target labels (unseen accuracy); `validation` are the positions of the membership test's half. */
+  readonly rows: { readonly xs: tf.Tensor; readonly ys: tf.Tensor; readonly targetYs: tf.Tensor };
+  readonly validation: tf.Tensor1D;
   readonly dispose: () => void;
 }
 
@@ -128,101 +156,133 @@ export async function planCalibration(model: tf.LayersModel, o: ResolvedUnlearnO
   const rows = gatherRows(source, idx);
   if (owned) tf.dispose([source.xs, source.ys]);
   const targetYs = request === 'class' ? labelsLike(rows.ys, idx.map((_, k) => forgottenClasses[k % forgottenClasses.length]!), classes) : rows.ys.clone();
-  const half = (parity: number) => {
-    const pick = [...idx.keys()].filter((k) => idx.length < 4 || k % 2 === parity);
-    return tf.tidy(() => {
-      const i = tf.tensor1d(Int32Array.from(pick), 'int32');
-      return { xs: tf.gather(rows.xs, i), ys: tf.gather(rows.ys, i), targetYs: tf.gather(targetYs, i) };
-    });
-  };
-  const fit = half(0);
-  const validation = half(1);
+  const half = (parity: number) => Int32Array.from([...idx.keys()].filter((k) => idx.length < 4 || k % 2 === parity));
+  const fit = tf.tidy(() => {
+    const i = tf.tensor1d(half(0), 'int32');
+    return { xs: tf.gather(rows.xs, i), targetYs: tf.gather(targetYs, i) };
+  });
+  const validation = tf.tensor1d(half(1), 'int32');
   const [held, own] = await Promise.all([
     read(tf.tidy(() => rowLoss(model, fit.targetYs, model.predict(fit.xs, { batchSize: 256 }) as tf.Tensor))),
     read(tf.tidy(() => rowLoss(model, o.forget.ys, model.predict(o.forget.xs, { batchSize: 256 }) as tf.Tensor))),
   ]);
-  tf.dispose([rows.xs, rows.ys, targetYs, fit.xs, fit.ys, fit.targetYs]);
+  tf.dispose([fit.xs, fit.targetYs]);
   const sorted = Float64Array.from(held).sort();
   const n = own.length;
   const targets = new Float64Array(n);
   [...own.keys()].sort((a, b) => own[a]! - own[b]!).forEach((row, rank) => (targets[row] = sorted[Math.floor(((rank + 0.5) / n) * sorted.length)]!));
+  const members = o.heldOut === null && request === 'rows';
   return {
     heldOut: o.heldOut === null ? 'retain-split' : 'given',
     heldOutRows: idx.length,
+    warning: members
+      ? 'no heldOut rows: the reference is a split of the retain rows, which the model trained on, so a slice of the training data looks unseen already and the calibration cannot tell it apart; pass heldOut (a validation split the model never trained on)'
+      : null,
     request,
     forgottenClasses,
     targets,
     forgetLoss: Array.from(own).reduce((s, v) => s + v, 0) / n,
+    rows: { xs: rows.xs, ys: rows.ys, targetYs },
     validation,
-    dispose: () => tf.dispose([validation.xs, validation.ys, validation.targetYs]),
+    dispose: () => tf.dispose([rows.xs, rows.ys, targetYs, validation]),
   };
 }
 
-/** The membership test and both accuracies of `model`, in one asynchronous read. */
-export async function checkCalibration(model: tf.LayersModel, plan: CalibrationPlan, forget: UnlearnRows, retain: UnlearnRows | null): Promise<Omit<CalibrationCheck, 'epoch' | 'steps' | 'retainWeight'>> {
+/** The membership test, the forget and unseen accuracies and the guards' accuracies of `model`, in one asynchronous read. */
+export async function checkCalibration(model: tf.LayersModel, plan: CalibrationPlan, forget: UnlearnRows, retain: UnlearnRows | null): Promise<Omit<CalibrationCheck, 'epoch' | 'steps' | 'retainWeight' | 'learningRateScale' | 'distance'>> {
   const nForget = forget.xs.shape[0]!;
-  const nVal = plan.validation.xs.shape[0]!;
+  const nVal = plan.validation.shape[0]!;
   const classes = model.outputs[0]!.shape.at(-1) ?? 1;
   const all = tf.tidy(() => {
     const predict = (xs: tf.Tensor) => model.predict(xs, { batchSize: 256 }) as tf.Tensor;
     const share = (out: tf.Tensor, ys: tf.Tensor) => tf.reshape(tf.mean(tf.cast(tf.equal(predictedOf(model, out), labelsOf(ys, classes)), 'float32')), [1]);
-    const val = predict(plan.validation.xs);
-    return tf.concat([rowLoss(model, forget.ys, predict(forget.xs)), rowLoss(model, plan.validation.targetYs, val), share(val, plan.validation.ys), ...(retain === null ? [] : [share(predict(retain.xs), retain.ys)])]);
+    const held = predict(plan.rows.xs);
+    const out = predict(forget.xs);
+    const heldLoss = tf.gather(rowLoss(model, plan.rows.targetYs, held), plan.validation);
+    return tf.concat([rowLoss(model, forget.ys, out), heldLoss, share(out, forget.ys), share(held, plan.rows.targetYs), share(held, plan.rows.ys), ...(retain === null ? [] : [share(predict(retain.xs), retain.ys)])]);
   });
   const v = await read(all);
-  return { membership: aucOf(v.subarray(0, nForget), v.subarray(nForget, nForget + nVal)), heldOutAccuracy: v[nForget + nVal]!, retainAccuracy: retain === null ? null : v[nForget + nVal + 1]! };
+  const at = nForget + nVal;
+  return {
+    membership: aucOf(v.subarray(0, nForget), v.subarray(nForget, at)),
+    forgetAccuracy: v[at]!,
+    unseenAccuracy: v[at + 1]!,
+    heldOutAccuracy: v[at + 2]!,
+    retainAccuracy: retain === null ? null : v[at + 3]!,
+  };
 }
 
 /**
- * The calibration's control, one check after each epoch: keeps the weights of the best check (nearest
- * 0.5 within the guards), stops once calibrated, and sets rfa-lora's strength: the retain term's
- * weight falls tenfold after an epoch that closed less than a quarter of the gap to 0.5, and after a
- * guard breach the best weights come back and the weight rises tenfold (never again below it); a
- * second breach, or any breach of a method without that knob, stops.
+ * rfa-lora: the factor the retain term's weight falls by after an epoch that barely moved the checks
+ * (and rises by after a breach). sqrt(10), not 10: a tenfold cut overshot into the guard on a random
+ * slice of MNIST (docs/unlearning.md#calibration).
+ */
+const RETAIN_STEP = Math.sqrt(10);
+
+/** Breaches and overshoots the calibration steps back from (restoring the best weights, a shorter step) before it stops. */
+const MAX_BOUNCES = 2;
+
+/**
+ * The calibration's control, one check after each epoch (docs/unlearning.md#calibration): a two-sided
+ * band around unseen behaviour. It keeps the weights of the check nearest the band (smallest `distance`
+ * within the guards) and stops inside the band (`'calibrated'`). A guard breach or a step past the band
+ * puts the best weights back and continues at a quarter of the learning rate (after a breach rfa-lora's
+ * retain term also gets `RETAIN_STEP` times stronger); the third such bounce stops (`'guard'`,
+ * `'overshot'`). rfa-lora's retain weight falls `RETAIN_STEP`-fold after an epoch that closed less than
+ * a quarter of the distance to the band.
  */
 export class Calibrator {
   readonly checks: CalibrationCheck[] = [];
   stop: Calibration['stopped'] | null = null;
   private best: { check: CalibrationCheck; snapshot: tf.Tensor[] } | null = null;
   private lastGood: CalibrationCheck | null = null;
-  private breaches = 0;
+  private bounces = 0;
   private floor = 0;
 
   constructor(
     private readonly plan: CalibrationPlan,
     private readonly o: ResolvedUnlearnOptions,
     private readonly variables: readonly tf.Variable[],
-    private readonly strength: { retainWeight: number },
+    private readonly strength: { retainWeight: number; learningRateScale: number },
     private readonly guardRetain: UnlearnRows | null,
   ) {}
 
   async check(model: tf.LayersModel, epoch: number, steps: number): Promise<void> {
-    const c: CalibrationCheck = { epoch, steps, retainWeight: this.strength.retainWeight, ...(await checkCalibration(model, this.plan, this.o.forget, this.guardRetain)) };
+    const m = await checkCalibration(model, this.plan, this.o.forget, this.guardRetain);
+    const accuracyGap = m.forgetAccuracy - m.unseenAccuracy;
+    const distance = Math.max(Math.abs(m.membership - 0.5) / this.o.membershipTolerance, Math.abs(accuracyGap) / this.o.forgetAccuracyTolerance);
+    const c: CalibrationCheck = { epoch, steps, retainWeight: this.strength.retainWeight, learningRateScale: this.strength.learningRateScale, distance, ...m };
     this.checks.push(c);
     const first = this.checks[0]!;
     const tol = this.o.accuracyTolerance;
     const guarded = c.heldOutAccuracy >= first.heldOutAccuracy - tol && (c.retainAccuracy === null || c.retainAccuracy >= first.retainAccuracy! - tol);
-    const gap = (x: CalibrationCheck) => Math.abs(x.membership - 0.5);
-    if (guarded && (this.best === null || gap(c) < gap(this.best.check))) {
+    if (guarded && (this.best === null || c.distance < this.best.check.distance)) {
       if (this.best !== null) tf.dispose(this.best.snapshot);
       this.best = { check: c, snapshot: this.variables.map((v) => tf.keep(v.clone())) };
     }
     const knob = this.o.method === 'rfa-lora';
     const previous = this.lastGood;
     if (guarded) this.lastGood = c;
-    if (!guarded) {
-      this.breaches++;
-      if (!knob || this.breaches > 1 || epoch === this.o.epochs) this.stop = { epoch, steps, reason: 'guard' };
+    const overshot = c.membership < 0.5 - this.o.membershipTolerance || accuracyGap < -this.o.forgetAccuracyTolerance;
+    const last = epoch === this.o.epochs;
+    if (!guarded || (overshot && previous !== null && c.distance > 1)) {
+      // A breach or an overshoot: back to the best weights with a step a quarter as long (and, after a
+      // breach, rfa-lora's retain term RETAIN_STEP times stronger, never again below it); the third stops.
+      this.bounces++;
+      if (this.bounces > MAX_BOUNCES || last) this.stop = { epoch, steps, reason: guarded ? 'overshot' : 'guard' };
       else {
         this.restore();
-        this.floor = this.strength.retainWeight * 10;
-        this.strength.retainWeight = this.floor;
+        this.strength.learningRateScale /= 4;
+        if (!guarded && knob) {
+          this.floor = this.strength.retainWeight * RETAIN_STEP;
+          this.strength.retainWeight = this.floor;
+        }
       }
-    } else if (c.membership <= 0.5 + this.o.membershipTolerance) this.stop = { epoch, steps, reason: previous === null ? 'already' : 'calibrated' };
-    else if (epoch === this.o.epochs) this.stop = { epoch, steps, reason: 'epochs' };
-    else if (knob && previous !== null && previous.membership - c.membership < 0.25 * (previous.membership - 0.5) && this.strength.retainWeight / 10 >= this.floor) {
+    } else if (c.distance <= 1) this.stop = { epoch, steps, reason: previous === null ? 'already' : 'calibrated' };
+    else if (last) this.stop = { epoch, steps, reason: 'epochs' };
+    else if (knob && previous !== null && previous.distance - c.distance < 0.25 * (previous.distance - 1) && this.strength.retainWeight / RETAIN_STEP >= this.floor) {
       // The retain term holds the forget rows back.
-      this.strength.retainWeight /= 10;
+      this.strength.retainWeight /= RETAIN_STEP;
     }
   }
 
@@ -239,16 +299,19 @@ export class Calibrator {
     if (this.best !== null) tf.dispose(this.best.snapshot);
     this.best = null;
     const t = targets ?? this.plan.targets;
+    const stopped = this.stop ?? { epoch: epochs, steps, reason: 'epochs' as const };
+    const why = kept === null || kept.epoch === 0 ? 'input' : kept.distance <= 1 && kept.epoch === stopped.epoch ? 'calibrated' : 'closest';
     return {
       heldOut: this.plan.heldOut,
       heldOutRows: this.plan.heldOutRows,
+      warning: this.plan.warning,
       request: this.plan.request,
       forgottenClasses: this.plan.forgottenClasses,
       targetLoss: t.reduce((a, b) => a + b, 0) / t.length,
       forgetLoss: this.plan.forgetLoss,
       checks: this.checks,
-      stopped: this.stop ?? { epoch: epochs, steps, reason: 'epochs' },
-      kept: kept === null ? { epoch: 0, steps: 0 } : { epoch: kept.epoch, steps: kept.steps },
+      stopped,
+      kept: kept === null ? { epoch: 0, steps: 0, why: 'input' } : { epoch: kept.epoch, steps: kept.steps, why },
     };
   }
 }

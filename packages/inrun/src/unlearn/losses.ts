@@ -20,9 +20,10 @@ export interface StepBatch {
  */
 export type StepLoss = (batch: StepBatch, keep: tf.Tensor[]) => tf.Scalar;
 
-/** Weights the calibration changes between epochs (rfa-lora's retain term). */
+/** What the calibration changes between epochs: rfa-lora's retain term, and the learning rate as a share of `learningRate`. */
 export interface Strength {
   retainWeight: number;
+  learningRateScale: number;
 }
 
 const EPS = 1e-7;

@@ -8,6 +8,7 @@ import { InrunError } from '../errors.js';
 import { checkFiniteRows } from '../posthoc/finite-rows.js';
 import { resolveUnlearnOptions, type ResolvedUnlearnOptions, type UnlearnMethod, type UnlearnOptions, type UnlearnRows } from './options.js';
 import { membershipAuc } from './metrics.js';
+import { warn } from '../warn.js';
 import { accuracy, predictedOf, probabilitiesOf, rowLosses } from './outputs.js';
 
 /** One point of the training curve: mean loss (the model's own) on the forget and retain rows after an epoch. */
@@ -141,7 +142,7 @@ export async function unlearn(model: tf.LayersModel, options: UnlearnOptions): P
   const targets = !bounded ? null : plan !== null && o.forgetLoss === null ? plan.targets : await forgetLossTargets(model, o);
   // Loss L as the true label's log-odds: -log(e^L - 1) (L kept above 1e-6 so that it stays finite).
   const forgetTarget = targets === null ? null : tf.tensor1d(Float32Array.from(targets, (l) => -Math.log(Math.expm1(Math.max(l, 1e-6)))));
-  const strength: Strength = { retainWeight: o.retainWeight };
+  const strength: Strength = { retainWeight: o.retainWeight, learningRateScale: 1 };
   const loss = stepLoss(work, o, strength);
   const before = (rows: UnlearnRows | null) => (o.method === 'hinge-kl' && rows !== null ? tf.tidy(() => probabilitiesOf(model, model.predict(rows.xs, { batchSize: 256 }) as tf.Tensor)) : null);
   const forgetBefore = before(o.forget);
@@ -181,6 +182,8 @@ export async function unlearn(model: tf.LayersModel, options: UnlearnOptions): P
   };
   for (let epoch = 1; epoch <= o.epochs && (calibrator === null || calibrator.stop === null); epoch++) {
     const started = performance.now();
+    // Adam reads its rate at every step; the calibration shortens it after a breach or an overshoot.
+    (optimizer as unknown as { learningRate: number }).learningRate = o.learningRate * strength.learningRateScale;
     const order = permutation(nForget, random);
     for (let at = 0; at < nForget; at += o.batchSize) {
       const idx = order.subarray(at, Math.min(at + o.batchSize, nForget));
@@ -237,6 +240,13 @@ export async function unlearn(model: tf.LayersModel, options: UnlearnOptions): P
   const forgetLossAfter = await meanLoss(result, o.forget);
   const retainAccuracy = o.retain === null ? null : await accuracy(result, o.retain);
   const membership = o.heldOut === null ? null : { before: await membershipAuc(model, o.forget, o.heldOut), after: await membershipAuc(result, o.forget, o.heldOut) };
+  const forgetMoved = forgetLossAfter - forgetLossBefore >= 0.01 || forgetAccuracy !== forgetAccuracyBefore;
+  // Said out loud as well as in the metrics: a run that returns the input model, in effect, looks like success otherwise.
+  if (calibration?.warning != null) warn(`unlearn: ${calibration.warning}`);
+  if (!forgetMoved && o.epochs > 0) {
+    const why = calibration === null ? '' : ` (calibration stopped: ${calibration.stopped.reason} after epoch ${calibration.stopped.epoch}, kept epoch ${calibration.kept.epoch})`;
+    warn(`unlearn (${o.method}): the forget rows did not move${why}; see metrics.forgetMoved and docs/unlearning.md (when retraining is the better tool)`);
+  }
   return {
     model: result,
     metrics: {
@@ -252,7 +262,7 @@ export async function unlearn(model: tf.LayersModel, options: UnlearnOptions): P
       forgetLossBefore,
       forgetLossAfter,
       membership,
-      forgetMoved: forgetLossAfter - forgetLossBefore >= 0.01 || forgetAccuracy !== forgetAccuracyBefore,
+      forgetMoved,
       forgetLossTarget: targets === null ? null : targets.reduce((a, b) => a + b, 0) / targets.length,
       history,
       stopped,
