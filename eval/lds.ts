@@ -281,9 +281,12 @@ async function ldsOne(o: LdsOptions, kind: LdsModel): Promise<LdsModelResult> {
     const [first, s1] = await timed(replay(['shapley1'], everyRow));
     record('in-run shapley1 (plain SGD: the SGD proxy and the optimizer-aware value coincide)', first.get('shapley1')!, s1, null);
     // Second order costs a target pass and a parameter-sized product per target and step: on the first inrunTest digits, with first order beside it.
-    const [second, s2] = await timed(replay(['shapley1', 'shapley2'], picked ?? everyRow));
-    if (picked !== null) record('in-run shapley1 (same replay as shapley2)', second.get('shapley1')!, s2, picked);
-    record('in-run shapley2 (second order, finite-difference HVP)', second.get('shapley2')!, s2, picked);
+    // --inrun-test 0 skips second order (its replay is the slowest row of the table).
+    if (picked === null || picked.length > 0) {
+      const [second, s2] = await timed(replay(['shapley1', 'shapley2'], picked ?? everyRow));
+      if (picked !== null) record('in-run shapley1 (same replay as shapley2)', second.get('shapley1')!, s2, picked);
+      record('in-run shapley2 (second order, finite-difference HVP)', second.get('shapley2')!, s2, picked);
+    }
   }
   if (has('tracin')) {
     const [all2, t1] = await timed(async () => (await tracin({ checkpoints: runs[0]!.dir, train: rowsOf, queries, k: 1, selfInfluence: false, matrix: true })).matrix!);
