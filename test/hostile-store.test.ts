@@ -147,10 +147,23 @@ describe('distinct ids stay distinct', () => {
       await sink.writeScores?.({ ids, columns: { 'shapley1:val': column, tracin_self: column, 'tracin_we:val': column }, steps: new Int32Array(ids.length).fill(1), tokens: {} }, info, { step: 0, final: true });
       await sink.close();
     }
+    const fromSqlite = join(dir, 'mixed-merged-sqlite');
+    const fromParquet = join(dir, 'mixed-merged-parquet');
+    await mergeStores([db], { out: fromSqlite });
+    await mergeStores([folder], { out: fromParquet });
     const { compareRuns } = await import('@inrun/cli');
-    const r = await compareRuns(db, db, { k: 5 });
-    for (const c of r.columns) expect([c.column, c.examples, c.spearman]).toEqual([c.column, 48, 1]);
-    // A Parquet store's examples view reads ids as text: compare refuses rather than match 24 of 48.
-    await expect(compareRuns(folder, folder, { k: 5 })).rejects.toMatchObject({ code: 'invalid_input', field: 'store' });
+    // Every kind of store, with itself and with the SQLite store: all 48 ids matched, each to itself.
+    const kinds = [db, folder, fromSqlite, fromParquet];
+    for (const [a, b] of kinds.flatMap((k) => [[k, k], [db, k]])) {
+      const r = await compareRuns(a!, b!, { k: 5 });
+      for (const c of r.columns) expect([a, b, c.column, c.examples, c.spearman]).toEqual([a, b, c.column, 48, 1]);
+    }
+    // curate's manifest gives each id as it was given (0 and "0"), from every kind.
+    for (const store of kinds) {
+      const out = join(dir, `mixed-${kinds.indexOf(store)}.jsonl`);
+      expect((await cli(['curate', store, '--drop', 'lowest:48', '--out', out])).code).toBe(0);
+      const got = readFileSync(out, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { example_id: unknown }).example_id);
+      expect(new Set(got), store).toEqual(new Set(ids));
+    }
   });
 });

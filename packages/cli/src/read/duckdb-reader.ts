@@ -2,7 +2,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { COLUMN_TYPES, InrunError, STORE_VIEWS, type StoreTable } from '@inrun/store';
+import { COLUMN_TYPES, InrunError, STORE_VIEWS, type StoreTable, storeTable } from '@inrun/store';
 import { checkReadsOnly, ONE_STATEMENT, READ_ONLY } from './read-only.js';
 import { text } from './text.js';
 import type { Row, SqlParam, StoreReader } from './reader.js';
@@ -39,6 +39,21 @@ export async function createViews(db: DuckDBConnection): Promise<void> {
 /** Creates view `name` as the union of `parts`, or, with none, as no rows of the columns `empty` names. */
 export async function unionView(db: DuckDBConnection, name: string, parts: readonly string[], empty: string): Promise<void> {
   await db.run(`CREATE VIEW ${name} AS ${parts.length > 0 ? parts.join(' UNION ALL BY NAME ') : `SELECT * FROM (SELECT ${empty}) WHERE false`}`);
+}
+
+/** The view of `examples` with each id's type beside it (`id_type`), which `StoreReader.idType` reads. */
+export const TYPED_EXAMPLES = 'ids.examples';
+
+/**
+ * Creates {@link TYPED_EXAMPLES} as the union of `parts`, each giving the schema's columns of
+ * `examples`, then `id_type` ('number' or 'string'), and the view `examples` over it without
+ * `id_type`. A Parquet column has one type, so ids are text there and their type a column of its
+ * own; it stays out of `examples` so that every kind of store answers the schema's columns.
+ */
+export async function examplesViews(db: DuckDBConnection, parts: readonly string[]): Promise<void> {
+  await db.run('CREATE SCHEMA ids');
+  await unionView(db, TYPED_EXAMPLES, parts, `${emptyColumns(storeTable('examples'))}, NULL::VARCHAR AS id_type`);
+  await db.run(`CREATE VIEW examples AS SELECT * EXCLUDE (id_type) FROM ${TYPED_EXAMPLES}`);
 }
 
 /** DuckDB's BIGINT and HUGEINT come back as bigint; counts and sums fit a number. */
@@ -131,6 +146,7 @@ export async function duckdbStore(path: string, kind: StoreReader['kind'], build
         for (const row of next.value) yield plain(row);
       }
     },
+    idType: (alias) => `(SELECT t.id_type FROM ${TYPED_EXAMPLES} t WHERE t.run_id = ${alias}.run_id AND t.example_key = ${alias}.example_key)`,
     async tables() {
       const reader = await db.runAndReadAll("SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1");
       return reader.getRowObjectsJS().map((r) => text(r['name']));
