@@ -1,6 +1,6 @@
 // A StoreReader over an in-memory DuckDB whose tables and views a Parquet store or a merged dataset sets up.
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { join, resolve, sep } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { COLUMN_TYPES, InrunError, STORE_VIEWS, type StoreTable, storeTable } from '@inrun/store';
 import { checkReadsOnly, ONE_STATEMENT, READ_ONLY } from './read-only.js';
@@ -14,8 +14,24 @@ export const ident = (s: string): string => `"${s.replaceAll('"', '""')}"`;
 /** A DuckDB list of paths, for `read_parquet`. */
 export const pathList = (paths: readonly string[]): string => `[${paths.map(literal).join(', ')}]`;
 
-/** The `.parquet` files in `dir` (none when it is missing), sorted by name. */
-export const parquetFiles = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.parquet')).sort().map((f) => join(dir, f)) : []);
+/** Whether `file` is a file whose real path lies inside `root`'s (a symlink out of the store is not the store's). */
+function within(root: string, file: string): boolean {
+  try {
+    return realpathSync(file).startsWith(realpathSync(root) + sep) && statSync(file).isFile();
+  } catch {
+    return false; // a dangling link
+  }
+}
+
+/** The `.parquet` files in `dir` (none when it is missing), sorted by name; links to files outside `dir` are left out. */
+export const parquetFiles = (dir: string): string[] =>
+  existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith('.parquet'))
+        .sort()
+        .map((f) => join(dir, f))
+        .filter((f) => within(dir, f))
+    : [];
 
 /** `NULL::<type> AS <column>, ...`: the columns of a schema table, for a view of it with no rows. */
 export const emptyColumns = (table: StoreTable): string => table.columns.map((c) => `NULL::${COLUMN_TYPES[c.type].duckdb} AS ${ident(c.name)}`).join(', ');
@@ -62,11 +78,11 @@ function plain(row: Record<string, unknown>): Row {
   return row;
 }
 
-/** Every file under `path` (a store's own files), as given and resolved: what DuckDB may read. */
+/** Every Parquet file under `path` (a store's own files, links out of it left out), as given and resolved: what DuckDB may read. */
 function storeFiles(path: string): string[] {
   const files = readdirSync(path, { recursive: true, encoding: 'utf8' })
     .map((name) => join(path, name))
-    .filter((p) => statSync(p).isFile());
+    .filter((p) => p.endsWith('.parquet') && within(path, p));
   return [...new Set([...files, ...files.map((f) => resolve(f))])];
 }
 
