@@ -106,6 +106,36 @@ describe('a reader sees one snapshot for as long as it reads, while the run writ
     await after.close();
   });
 
+  it('SQLite: merge reads each store in one snapshot: steps a run writes mid-merge are in neither steps nor step_scores', async () => {
+    const db = join(dir, 'live-merge.sqlite');
+    await syntheticRun([sqliteSink(db)], { runId: 'a', n: 30, steps: 4, batch: 10 });
+    await syntheticRun([sqliteSink(db)], { runId: 'b', n: 30, steps: 4, batch: 10 });
+    const out = join(dir, 'live-merged');
+    let wrote = false;
+    // After run a is merged, run b (merged next) writes four more steps.
+    await mergeStores([db], {
+      out,
+      onProgress: () => {
+        if (wrote) return;
+        wrote = true;
+        const w = new Database(db);
+        w.exec("INSERT INTO steps SELECT run_id, step + 100, epoch, learning_rate, batch_size, loss, target_losses, attribution_ms, step_ms FROM steps WHERE run_id = 'b'");
+        w.exec("INSERT INTO step_scores SELECT run_id, step + 100, column_id, example_key, value FROM step_scores WHERE run_id = 'b'");
+        w.close();
+      },
+    });
+    expect(wrote).toBe(true);
+    const { openStore } = await import('@inrun/cli');
+    const [merged, live] = [await openStore(out), await openStore(db)];
+    try {
+      const count = async (store: typeof merged, table: string) => Number((await store.all(`SELECT COUNT(*) AS n FROM ${table} WHERE run_id = 'b'`))[0]!['n']);
+      expect([await count(merged, 'steps'), await count(merged, 'step_scores')]).toEqual([4, 120]);
+      expect([await count(live, 'steps'), await count(live, 'step_scores')]).toEqual([8, 240]);
+    } finally {
+      await Promise.all([merged.close(), live.close()]);
+    }
+  });
+
   it('Parquet: the totals snapshot read at open stays readable and the same after the sink replaces and deletes it', async () => {
     const folder = join(dir, 'live-parquet');
     const truth = await syntheticRun([parquetSink(folder)], { n: 30, steps: 4, batch: 10 });
