@@ -89,6 +89,21 @@ describe('inrun trak refuses what inrun tracin refuses, naming the file', () => 
     expect([r.code, r.err.includes(wide)]).toEqual([3, true]);
   });
 
+  it('labels of the wrong width (one column for a 3-class output): exit 3 naming the file, in tracin as in trak (they broadcast into wrong scores)', async () => {
+    const narrow = join(root, 'narrow-ys.jsonl');
+    writeLines(narrow, lines(trainFile).map((r) => ({ ...r, ys: [1] })));
+    for (const args of [trakArgs(narrow), ['tracin', '--checkpoints', checkpoints, '--train', narrow, '--queries', queriesFile, '--out', join(root, 'narrow-out')]]) {
+      const r = await cli(args);
+      expect([args[0], r.code, r.err.includes(narrow), r.err.includes('train.ys')]).toEqual([args[0], 3, true, true]);
+    }
+  });
+
+  it('a file given as --checkpoints: exit 3 naming it, not an unexpected failure', async () => {
+    const r = await cli(['trak', '--checkpoints', trainFile, '--train', trainFile, '--queries', queriesFile, '--out', join(root, 'trak-file-ckpt')]);
+    expect(r.err).not.toContain('unexpected failure');
+    expect([r.code, r.err.includes(trainFile)]).toEqual([3, true]);
+  });
+
   it('an empty row file, a duplicate id, a missing checkpoints folder: exit 3; --out that is a file: exit 2 before any work', async () => {
     const empty = join(root, 'empty-trak.jsonl');
     writeFileSync(empty, '');

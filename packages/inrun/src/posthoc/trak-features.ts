@@ -10,6 +10,7 @@ import { adaptModel, type ModelAdapter } from '../model/adapter.js';
 import { rowGroup, targetPass } from '../scoring/targets.js';
 import type { ExampleId } from '../types.js';
 import { checkFiniteRows, checkInputShapes } from './finite-rows.js';
+import { checkBatchLabels } from '../scoring/labels.js';
 import { hasSketches, readSketches, type StoredSketches } from './stored-sketches.js';
 import type { ResolvedTrakOptions } from './trak-options.js';
 
@@ -51,6 +52,8 @@ export async function trakFeatures(path: string, o: ResolvedTrakOptions, train: 
   try {
     checkInputShapes('train.xs', model, train.xs);
     checkInputShapes('queries.xs', model, queries.xs);
+    await checkBatchLabels(model, [...train.ys], 'train.ys');
+    await checkBatchLabels(model, [...queries.ys], 'queries.ys');
     // The margin needs each training row's p_y at this checkpoint: a forward pass (no backward) when the gradients are stored.
     const trainLosses = stored !== null && o.output === 'margin' ? await forwardLosses(adapter, train, o.batchSize) : null;
     const plan = planLayers(model, o.layers === 'last' ? [lastLayer(model)] : o.layers);
