@@ -1,6 +1,6 @@
 // `inrun query` against hostile SQL: it reads the store and nothing else, on SQLite, Parquet and merged datasets alike.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parquetSink, sqliteSink } from 'inrun';
@@ -96,6 +96,34 @@ describe('a query reads its store and nothing else', () => {
       expect(r.err).toMatch(/the query failed: /);
       expect(r.out).not.toContain('root');
       expect(r.out).not.toContain('secret');
+    }
+  });
+
+  it('a link inside a Parquet store or a merged dataset to a file outside is not read, as a view or by name', async () => {
+    const linked = join(dir, 'p-linked');
+    const other = join(dir, 'p-other');
+    await syntheticRun([parquetSink(linked)], { n: 30, steps: 4, batch: 10 });
+    await syntheticRun([parquetSink(other)], { n: 30, steps: 4, batch: 10 });
+    const rowsOf = async (store: string, sql: string) => (JSON.parse((await query(store, sql)).out) as Record<string, number>[])[0];
+    const clean = await rowsOf(linked, 'SELECT COUNT(*) AS n FROM step_rows');
+    const segment = (store: string) => join(store, 'run-synthetic', 'steps', readdirSync(join(store, 'run-synthetic', 'steps'))[0]!);
+    // Another store's segment, linked in beside the run's own: a view over the folder must not take it in.
+    symlinkSync(segment(other), join(linked, 'run-synthetic', 'steps', 'part-999999.parquet'));
+    const linkedMerged = join(dir, 'm-linked');
+    await mergeStores([sqlite], { out: linkedMerged });
+    const parts = join(linkedMerged, 'scores', 'run=run-synthetic');
+    const scores = await rowsOf(linkedMerged, 'SELECT COUNT(*) AS n FROM scores');
+    symlinkSync(join(merged, 'scores', 'run=run-synthetic', readdirSync(parts)[0]!), join(parts, 'part-999999.parquet'));
+    expect(await rowsOf(linked, 'SELECT COUNT(*) AS n FROM step_rows')).toEqual(clean);
+    expect(await rowsOf(linkedMerged, 'SELECT COUNT(*) AS n FROM scores')).toEqual(scores);
+    for (const store of [linked, linkedMerged]) {
+      const link = join(store, 'link.csv');
+      symlinkSync(outside, link);
+      for (const sql of [`SELECT * FROM read_csv('${link}')`, `SELECT * FROM read_text('${store === linked ? join(store, 'run-synthetic', 'run.json') : join(store, 'inrun-dataset.json')}')`]) {
+        const r = await query(store, sql);
+        expect([store, sql, r.code]).toEqual([store, sql, 3]);
+        expect(r.out).not.toContain('secret');
+      }
     }
   });
 

@@ -1,11 +1,14 @@
-// Nothing hangs on Redis: `inrun tracin|untrac --redis` with no Redis there fail within seconds naming the address, `--timeout` bounds the wait, and `inrun worker` says it cannot reach Redis, keeps retrying, and stops on SIGTERM/SIGINT whatever Redis does.
+// Nothing hangs on Redis: `inrun tracin|untrac --redis` with no Redis there fail within seconds naming the address, `--timeout` bounds the wait, and `inrun worker` says it cannot reach Redis, keeps retrying, and stops on SIGTERM/SIGINT whatever Redis does, mid-job included (the job finished or given back).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, hasRedis, startRedis, tracinCase, type RedisServer, type TracinCase } from './jobs-helpers.js';
+import { Queue, QueueEvents } from 'bullmq';
+import { distributedTracin, startWorker } from '@inrun/jobs';
+import { oneHot, randn } from './cases.js';
+import { expectSame, freePort, hasRedis, jsonl, startRedis, tracinCase, type RedisServer, type TracinCase } from './jobs-helpers.js';
 
 const CLI = join(import.meta.dirname, '..', 'packages', 'cli', 'src', 'cli', 'inrun.ts');
 // Generous: a tsx start on a loaded 2-core machine takes seconds. The promises are 5 s to say Redis is not there and 15 s to stop.
@@ -116,12 +119,11 @@ describe.skipIf(!hasRedis)('Redis out of reach', () => {
   });
 
   describe('inrun worker stops on a signal, whatever Redis does', () => {
+    // Each state once, each signal more than once (Redis up with SIGTERM: the test above and the mid-job one below): fewer processes to start.
     const cases: [string, NodeJS.Signals, 'up' | 'gone' | 'never'][] = [
-      ['Redis up, SIGTERM', 'SIGTERM', 'up'],
       ['Redis up, SIGINT', 'SIGINT', 'up'],
       ['Redis gone after the worker reached it, SIGTERM', 'SIGTERM', 'gone'],
-      ['Redis gone after the worker reached it, SIGINT', 'SIGINT', 'gone'],
-      ['Redis never there, SIGTERM', 'SIGTERM', 'never'],
+      ['Redis never there, SIGINT', 'SIGINT', 'never'],
     ];
     it.each(cases)('%s', async (_, signal, state) => {
       const port = await freePort();
@@ -143,6 +145,58 @@ describe.skipIf(!hasRedis)('Redis out of reach', () => {
         await server?.stop('SIGKILL');
       }
     });
+  });
+});
+
+describe.skipIf(!hasRedis)('inrun worker stopped mid-job', () => {
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  it('SIGTERM while a shard runs: the worker exits 0 within 10 s + 5 s, the shard is finished or given back, a second worker completes the flow, equal to the in-process result', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'inrun-hostile-stop-'));
+    const base = await tracinCase(root, 20, 2);
+    // Rows enough that the one shard is still running when the signal comes (it outlives the job's start event by seconds).
+    const m = 20_000;
+    const [x, y] = [randn([m, 5], 31), oneHot(m, 3, 32)];
+    const train = join(root, 'big.jsonl');
+    jsonl(train, Array.from({ length: m }, (_, i) => i), x, y);
+    tf.dispose([x, y]);
+    const local = await distributedTracin({ checkpoints: base.checkpoints, train, queries: base.queriesFile, out: join(root, 'local'), k: 2 });
+    const server = await startRedis(await freePort());
+    const connection = { host: '127.0.0.1', port: server.port };
+    const queueName = 'stop-mid-job';
+    // A 1 s lock: a shard given back is free for the next worker a second after the first stops renewing it.
+    const first = inrun(['worker', '--redis', `redis://127.0.0.1:${server.port}`, '--queue', queueName, '--lock-ms', '1000']);
+    const events = new QueueEvents(queueName, { connection });
+    let second: ReturnType<typeof startWorker> | undefined;
+    try {
+      await until(first.stdout, 'inrun worker on');
+      await events.waitUntilReady();
+      const active = new Promise<string>((resolve) => events.once('active', ({ jobId }) => resolve(jobId)));
+      const flow = distributedTracin({ checkpoints: base.checkpoints, train, queries: base.queriesFile, out: join(root, 'queue'), k: 2, queue: { connection, queueName, timeoutMs: 120_000 } });
+      const running = await active;
+      const signalled = Date.now();
+      first.process.kill('SIGTERM');
+      const stopped = await first.exited;
+      const seconds = (Date.now() - signalled) / 1000;
+      expect(stopped).toEqual({ code: 0, signal: null });
+      expect(seconds).toBeLessThan(15 + 5); // the documented 10 s grace + 5 s, and a little for the process' own end
+      expect(first.stderr()).toContain('inrun worker: stopping');
+      // The shard the signal met: done by the first worker within its grace, or given back (still waiting or active for the next).
+      const queue = new Queue(queueName, { connection });
+      const state = await (await queue.getJob(running))!.getState();
+      await queue.close();
+      expect(['completed', 'active', 'waiting', 'waiting-children']).toContain(state);
+      if (state !== 'completed') expect(first.stderr()).toContain('giving back the running job');
+      second = startWorker({ connection, queueName, lockDuration: 10_000, stalledInterval: 500 });
+      expectSame((await flow).result, local.result);
+    } finally {
+      first.process.kill('SIGKILL');
+      await Promise.all([second?.close(), events.close()]);
+      await server.stop('SIGKILL');
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,7 +1,7 @@
 // The report and curate against hostile or broken stores: every stored string is data, outputs never overwrite inputs.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import Database from 'better-sqlite3';
 import { parquetSink, sqliteSink, type RunInfo } from 'inrun';
 import { writeReport } from '@inrun/cli';
@@ -50,13 +50,18 @@ describe('the report escapes every string of the stored run info', () => {
     d.prepare('UPDATE runs SET info = ?, model = ?, optimizer = ?, status = ?, started_at = ?').run(JSON.stringify(hostileInfo('run-synthetic')), REFRESH, IMG, IMG, REFRESH);
     d.close();
     const out = join(dir, 'r.html');
-    await writeReport(db, { out });
+    // The store as a user types it, relative to where they are.
+    const typed = relative(process.cwd(), db);
+    await writeReport(typed, { out });
     const html = readFileSync(out, 'utf8');
     expect(foreignTags(html)).toEqual([]);
     expect(html).not.toContain('example.invalid/"');
     expect(html).toContain('&lt;meta http-equiv=&quot;refresh&quot;');
     // The page names the store as typed and links nothing of the author's file system.
+    expect(html).toContain(`<code>${typed}</code>`);
     expect(html).not.toContain('file://');
+    // (The typed path ends with the absolute one's tail: take it out before looking for the absolute path.)
+    expect(html.replaceAll(typed, '')).not.toContain(db);
     expect(html).not.toContain(process.cwd());
   });
 

@@ -1,5 +1,5 @@
 // Offline jobs against broken row files and checkpoints: bad input (exit 3) naming the file, and the answers single-process tracin() gives.
-import { cpSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -64,6 +64,64 @@ describe('broken row files and checkpoints exit 3 naming the file', () => {
     const r = await cli(tracinArgs({ train: wide }));
     expect(r.err).not.toContain('unexpected failure');
     expect([r.code, r.err.includes(wide)]).toEqual([3, true]);
+  });
+});
+
+describe('inrun trak refuses what inrun tracin refuses, naming the file', () => {
+  const trakArgs = (train: string, out = join(root, `trak-${Math.random().toString(16).slice(2)}`)) => ['trak', '--checkpoints', checkpoints, '--train', train, '--queries', queriesFile, '--out', out, '--dim', '4'];
+
+  it('a row whose xs hold 1e999 (Infinity): exit 3 naming the row and the file, and no output folder', async () => {
+    const inf = join(root, 'inf-trak.jsonl');
+    const text = readFileSync(trainFile, 'utf8').split('\n');
+    text[4] = text[4]!.replace(/"xs":\[([^,\]]+)/, '"xs":[1e999');
+    writeFileSync(inf, text.join('\n'));
+    const out = join(root, 'trak-inf');
+    const r = await cli(trakArgs(inf, out));
+    expect([r.code, r.err.includes('train.xs[4]'), r.err.includes(inf)]).toEqual([3, true, true]);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('xs wider than the model input: exit 3 naming the file, not a raw tf.js error', async () => {
+    const wide = join(root, 'wide-trak.jsonl');
+    writeLines(wide, lines(trainFile).map((r) => ({ ...r, xs: [...r.xs, 0] })));
+    const r = await cli(trakArgs(wide));
+    expect(r.err).not.toContain('unexpected failure');
+    expect([r.code, r.err.includes(wide)]).toEqual([3, true]);
+  });
+
+  it('labels of the wrong width (one column for a 3-class output): exit 3 naming the file, in tracin as in trak (they broadcast into wrong scores)', async () => {
+    const narrow = join(root, 'narrow-ys.jsonl');
+    writeLines(narrow, lines(trainFile).map((r) => ({ ...r, ys: [1] })));
+    for (const args of [trakArgs(narrow), ['tracin', '--checkpoints', checkpoints, '--train', narrow, '--queries', queriesFile, '--out', join(root, 'narrow-out')]]) {
+      const r = await cli(args);
+      expect([args[0], r.code, r.err.includes(narrow), r.err.includes('train.ys')]).toEqual([args[0], 3, true, true]);
+    }
+  });
+
+  it('a file given as --checkpoints: exit 3 naming it, not an unexpected failure', async () => {
+    const r = await cli(['trak', '--checkpoints', trainFile, '--train', trainFile, '--queries', queriesFile, '--out', join(root, 'trak-file-ckpt')]);
+    expect(r.err).not.toContain('unexpected failure');
+    expect([r.code, r.err.includes(trainFile)]).toEqual([3, true]);
+  });
+
+  it('an empty row file, a duplicate id, a missing checkpoints folder: exit 3; --out that is a file: exit 2 before any work', async () => {
+    const empty = join(root, 'empty-trak.jsonl');
+    writeFileSync(empty, '');
+    const dup = join(root, 'dup-trak.jsonl');
+    const rows = lines(trainFile);
+    writeLines(dup, [...rows, rows[0]]);
+    for (const [args, code, named] of [
+      [trakArgs(empty), 3, empty],
+      [trakArgs(dup), 3, dup],
+      [['trak', '--checkpoints', join(root, 'nowhere'), '--train', trainFile, '--queries', queriesFile, '--out', join(root, 'trak-nowhere')], 3, join(root, 'nowhere')],
+      [trakArgs(trainFile, queriesFile), 2, queriesFile],
+    ] as [string[], number, string][]) {
+      const before = readFileSync(queriesFile, 'utf8');
+      const r = await cli(args);
+      expect(r.err).not.toContain('unexpected failure');
+      expect([named, r.code, r.err.includes(named)]).toEqual([named, code, true]);
+      expect(readFileSync(queriesFile, 'utf8')).toBe(before);
+    }
   });
 });
 

@@ -106,6 +106,36 @@ describe('a reader sees one snapshot for as long as it reads, while the run writ
     await after.close();
   });
 
+  it('SQLite: merge reads each store in one snapshot: steps a run writes mid-merge are in neither steps nor step_scores', async () => {
+    const db = join(dir, 'live-merge.sqlite');
+    await syntheticRun([sqliteSink(db)], { runId: 'a', n: 30, steps: 4, batch: 10 });
+    await syntheticRun([sqliteSink(db)], { runId: 'b', n: 30, steps: 4, batch: 10 });
+    const out = join(dir, 'live-merged');
+    let wrote = false;
+    // After run a is merged, run b (merged next) writes four more steps.
+    await mergeStores([db], {
+      out,
+      onProgress: () => {
+        if (wrote) return;
+        wrote = true;
+        const w = new Database(db);
+        w.exec("INSERT INTO steps SELECT run_id, step + 100, epoch, learning_rate, batch_size, loss, target_losses, attribution_ms, step_ms FROM steps WHERE run_id = 'b'");
+        w.exec("INSERT INTO step_scores SELECT run_id, step + 100, column_id, example_key, value FROM step_scores WHERE run_id = 'b'");
+        w.close();
+      },
+    });
+    expect(wrote).toBe(true);
+    const { openStore } = await import('@inrun/cli');
+    const [merged, live] = [await openStore(out), await openStore(db)];
+    try {
+      const count = async (store: typeof merged, table: string) => Number((await store.all(`SELECT COUNT(*) AS n FROM ${table} WHERE run_id = 'b'`))[0]!['n']);
+      expect([await count(merged, 'steps'), await count(merged, 'step_scores')]).toEqual([4, 120]);
+      expect([await count(live, 'steps'), await count(live, 'step_scores')]).toEqual([8, 240]);
+    } finally {
+      await Promise.all([merged.close(), live.close()]);
+    }
+  });
+
   it('Parquet: the totals snapshot read at open stays readable and the same after the sink replaces and deletes it', async () => {
     const folder = join(dir, 'live-parquet');
     const truth = await syntheticRun([parquetSink(folder)], { n: 30, steps: 4, batch: 10 });
@@ -147,10 +177,23 @@ describe('distinct ids stay distinct', () => {
       await sink.writeScores?.({ ids, columns: { 'shapley1:val': column, tracin_self: column, 'tracin_we:val': column }, steps: new Int32Array(ids.length).fill(1), tokens: {} }, info, { step: 0, final: true });
       await sink.close();
     }
+    const fromSqlite = join(dir, 'mixed-merged-sqlite');
+    const fromParquet = join(dir, 'mixed-merged-parquet');
+    await mergeStores([db], { out: fromSqlite });
+    await mergeStores([folder], { out: fromParquet });
     const { compareRuns } = await import('@inrun/cli');
-    const r = await compareRuns(db, db, { k: 5 });
-    for (const c of r.columns) expect([c.column, c.examples, c.spearman]).toEqual([c.column, 48, 1]);
-    // A Parquet store's examples view reads ids as text: compare refuses rather than match 24 of 48.
-    await expect(compareRuns(folder, folder, { k: 5 })).rejects.toMatchObject({ code: 'invalid_input', field: 'store' });
+    // Every kind of store, with itself and with the SQLite store: all 48 ids matched, each to itself.
+    const kinds = [db, folder, fromSqlite, fromParquet];
+    for (const [a, b] of kinds.flatMap((k) => [[k, k], [db, k]])) {
+      const r = await compareRuns(a!, b!, { k: 5 });
+      for (const c of r.columns) expect([a, b, c.column, c.examples, c.spearman]).toEqual([a, b, c.column, 48, 1]);
+    }
+    // curate's manifest gives each id as it was given (0 and "0"), from every kind.
+    for (const store of kinds) {
+      const out = join(dir, `mixed-${kinds.indexOf(store)}.jsonl`);
+      expect((await cli(['curate', store, '--drop', 'lowest:48', '--out', out])).code).toBe(0);
+      const got = readFileSync(out, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { example_id: unknown }).example_id);
+      expect(new Set(got), store).toEqual(new Set(ids));
+    }
   });
 });

@@ -159,6 +159,38 @@ describe('untrac', () => {
     for (const row of capped.rows) expect(Number.isFinite(row.influence)).toBe(true);
   });
 
+  it('stops a diverging ascent on a softmax model with the default ceiling (one below the largest loss tf.js can produce)', async () => {
+    // An untrained 3-class softmax model: its loss starts near ln 3, so the old default 10 x (1 + start)
+    // lay above -ln(epsilon), the most a clipped cross-entropy can reach: that guard could never fire.
+    const fresh = build();
+    const largest = -Math.log(tf.backend().epsilon());
+    const own = { c: sources.c };
+    const r = await untrac(fresh, { sources: own, targets: own, optimizer: () => tf.train.adam(0.5), batchSize: 4, epochs: 20, progress: false });
+    const row = r.rows[0]!;
+    expect(10 * (1 + row.lossBefore)).toBeGreaterThan(largest);
+    expect(row.stopped).toBe('loss-ceiling');
+    expect(row.steps).toBeLessThan(100);
+    expect(Number.isFinite(row.influence)).toBe(true);
+    // The same ascent with the ceiling out of reach runs to its end: the default is what stopped it.
+    const unguarded = await untrac(fresh, { sources: own, targets: own, optimizer: () => tf.train.adam(0.5), batchSize: 4, epochs: 20, progress: false, lossCeiling: largest + 1 });
+    expect(unguarded.rows[0]!.stopped).toBeNull();
+    expect(unguarded.rows[0]!.steps).toBe(100);
+    fresh.dispose();
+  });
+
+  it('keeps the old default ceiling, 10 x (1 + the start loss), for a regression loss', async () => {
+    const regression = tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [DIM], kernelInitializer: tf.initializers.glorotNormal({ seed: 7 }) })] });
+    regression.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
+    const own = { c: { xs: sources.c.xs, ys: tf.sum(sources.c.xs, 1, true) } };
+    const run = (extra: Partial<UntracOptions>) => untrac(regression, { sources: own, targets: own, optimizer: () => tf.train.sgd(0.3), batchSize: 4, epochs: 4, progress: false, ...extra });
+    const byDefault = (await run({})).rows[0]!;
+    expect(byDefault.stopped).toBe('loss-ceiling');
+    const explicit = (await run({ lossCeiling: 10 * (1 + byDefault.lossBefore) })).rows[0]!;
+    expect({ ...explicit, seconds: 0 }).toEqual({ ...byDefault, seconds: 0 });
+    tf.dispose(own.c.ys);
+    regression.dispose();
+  });
+
   it('names the field at fault in bad input', async () => {
     const fails = async (extra: Partial<UntracOptions>, field: string, code: string) => {
       const error = await untrac(model, options(extra)).then(

@@ -1,5 +1,5 @@
 // `inrun trak` in process: TRAK over row files (JSON lines or Parquet), top-k lists written as tracin's queries.parquet.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '@inrun/store';
@@ -26,11 +26,15 @@ export async function trakFiles(options: TrakFilesOptions): Promise<{ readonly q
   const { train: trainFile, queries: queriesFile, out, ...rest } = options;
   const path = join(out, 'queries.parquet');
   if (existsSync(path)) throw new InrunError(`${path} exists: choose another --out`, { field: 'out', code: 'invalid_option' });
+  // Said before the work, as tracin's and untrac's run folders say it (a row file given as --out, say).
+  if (existsSync(out) && !statSync(out).isDirectory()) throw new InrunError(`cannot create ${out}: a file is there, not a folder`, { field: 'out', code: 'invalid_option' });
   const train = await readRows(trainFile);
   try {
     const queries = await readRows(queriesFile);
     try {
-      const result = await trak({ ...rest, train: { xs: train.xs, ys: train.ys, ids: train.ids }, queries: { xs: queries.xs, ys: queries.ys, ids: queries.ids } });
+      const result = await trak({ ...rest, train: { xs: train.xs, ys: train.ys, ids: train.ids }, queries: { xs: queries.xs, ys: queries.ys, ids: queries.ids } }).catch((e: unknown) => {
+        throw namingFile(e, { train: trainFile, queries: queriesFile });
+      });
       mkdirSync(out, { recursive: true });
       writeQueriesFile(path, result.queries);
       return { queries: path, result, trainingRows: train.ids.length };
@@ -40,4 +44,12 @@ export async function trakFiles(options: TrakFilesOptions): Promise<{ readonly q
   } finally {
     tf.dispose([train.xs, train.ys]);
   }
+}
+
+/** An error about the rows (field `train...` or `queries...`: a non-finite row, a wrong shape, a duplicate id), naming the row file they came from. */
+function namingFile(e: unknown, files: { readonly train: string; readonly queries: string }): unknown {
+  if (!(e instanceof InrunError) || e.field === undefined) return e;
+  const side = e.field.split(/[.[]/)[0];
+  if (side !== 'train' && side !== 'queries') return e;
+  return new InrunError(`${files[side]}: ${e.message.replace(`inrun: ${e.field}: `, '')}`, { field: e.field, code: e.code, cause: e });
 }

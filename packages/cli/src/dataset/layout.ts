@@ -34,7 +34,8 @@ export interface DatasetTable {
 /**
  * The tables of a merged dataset, made from the store schema (packages/store/src/schema.ts;
  * docs/schema.md): every table but the SQLite file's own, with its column names. Example ids and
- * labels are text (as a Parquet store gives them: one Parquet column has one type). `runs` is last:
+ * labels are text (as a Parquet store gives them: one Parquet column has one type); `examples`
+ * also holds `id_type`, the type each id was given as, so that the number 0 and the text "0" stay two ids. `runs` is last:
  * a run is renamed into place table by table, `runs` at the end, so a run listed in `runs` has all
  * its partitions.
  */
@@ -42,7 +43,8 @@ export const DATASET_TABLES: readonly DatasetTable[] = STORE_TABLES.filter((t) =
   .map(
     (t): DatasetTable => ({
       name: t.name,
-      columns: t.columns.map((c) => ({ name: c.name, type: COLUMN_TYPES[c.type].parquet })),
+      // A Parquet column has one type: ids are text, and each id's type ('number' or 'string') is kept beside it.
+      columns: [...t.columns.map((c) => ({ name: c.name, type: COLUMN_TYPES[c.type].parquet })), ...(t.name === 'examples' ? [{ name: 'id_type', type: 'STRING' as const }] : [])],
       orderBy: (t.primaryKey ?? t.orderBy ?? []).filter((c) => c !== 'run_id'),
       always: t.optional !== true,
     }),

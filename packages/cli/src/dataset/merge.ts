@@ -281,7 +281,8 @@ async function stage(inputs: readonly string[], plan: readonly Planned[], stagin
           for (const table of DATASET_TABLES.filter((t) => t.always || tables.has(t.name))) {
             // The run id is a literal, not a parameter: DuckDB then drops the other runs' branches
             // of a Parquet store's views when it plans the query, instead of scanning them.
-            const source = reader.iterate(`SELECT * FROM ${table.name} WHERE run_id = ${literal(run.runId)} ORDER BY ${['run_id', ...table.orderBy].join(', ')}`);
+            const typed = table.name === 'examples' ? `, ${reader.idType('examples')} AS id_type` : '';
+            const source = reader.iterate(`SELECT ${table.name}.*${typed} FROM ${table.name} WHERE run_id = ${literal(run.runId)} ORDER BY ${['run_id', ...table.orderBy].join(', ')}`);
             const written = await writer.write(table, source, partitionDir(staging, table.name, run.runId), rowsPerFile);
             rows[table.name] = written.rows;
             files += written.files;

@@ -1,7 +1,8 @@
 // A merged dataset (`inrun merge`) opened through DuckDB: one view per table over its run=<id> partitions.
 import { DATASET_TABLES, partitionDir, partitions } from '../dataset/layout.js';
 import { storeTable } from '@inrun/store';
-import { createViews, duckdbStore, emptyColumns, parquetFiles, pathList, unionView } from './duckdb-reader.js';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { createViews, duckdbStore, emptyColumns, examplesViews, parquetFiles, pathList, unionView } from './duckdb-reader.js';
 import type { StoreReader } from './reader.js';
 
 /**
@@ -22,9 +23,16 @@ export async function openMergedStore(folder: string): Promise<StoreReader> {
       // The partition key is read as text (DuckDB would make run=1 a number and run=2024-01-01 a
       // date); the files' own run_id column is what queries see.
       const read = `SELECT * EXCLUDE (run) FROM read_parquet(${pathList(files)}, hive_partitioning = true, hive_types = {'run': VARCHAR}, union_by_name = true)`;
-      await unionView(db, table.name, files.length > 0 ? [read] : [], emptyColumns(storeTable(table.name)));
+      if (table.name === 'examples') await examplesViews(db, files.length > 0 ? [await withIdType(db, read)] : []);
+      else await unionView(db, table.name, files.length > 0 ? [read] : [], emptyColumns(storeTable(table.name)));
     }
     await createViews(db);
   });
 }
 
+
+/** `read` (a dataset's `examples` files) with an `id_type` column: its own, or null where an older inrun merged it without one. */
+async function withIdType(db: DuckDBConnection, read: string): Promise<string> {
+  const columns = (await db.runAndReadAll(`SELECT * FROM (${read}) LIMIT 0`)).columnNames();
+  return columns.includes('id_type') ? read : `SELECT *, NULL::VARCHAR AS id_type FROM (${read})`;
+}

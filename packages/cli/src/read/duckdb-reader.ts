@@ -1,8 +1,8 @@
 // A StoreReader over an in-memory DuckDB whose tables and views a Parquet store or a merged dataset sets up.
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { join, resolve, sep } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { COLUMN_TYPES, InrunError, STORE_VIEWS, type StoreTable } from '@inrun/store';
+import { COLUMN_TYPES, InrunError, STORE_VIEWS, type StoreTable, storeTable } from '@inrun/store';
 import { checkReadsOnly, ONE_STATEMENT, READ_ONLY } from './read-only.js';
 import { text } from './text.js';
 import type { Row, SqlParam, StoreReader } from './reader.js';
@@ -14,8 +14,24 @@ export const ident = (s: string): string => `"${s.replaceAll('"', '""')}"`;
 /** A DuckDB list of paths, for `read_parquet`. */
 export const pathList = (paths: readonly string[]): string => `[${paths.map(literal).join(', ')}]`;
 
-/** The `.parquet` files in `dir` (none when it is missing), sorted by name. */
-export const parquetFiles = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.parquet')).sort().map((f) => join(dir, f)) : []);
+/** Whether `file` is a file whose real path lies inside `root`'s (a symlink out of the store is not the store's). */
+function within(root: string, file: string): boolean {
+  try {
+    return realpathSync(file).startsWith(realpathSync(root) + sep) && statSync(file).isFile();
+  } catch {
+    return false; // a dangling link
+  }
+}
+
+/** The `.parquet` files in `dir` (none when it is missing), sorted by name; links to files outside `dir` are left out. */
+export const parquetFiles = (dir: string): string[] =>
+  existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith('.parquet'))
+        .sort()
+        .map((f) => join(dir, f))
+        .filter((f) => within(dir, f))
+    : [];
 
 /** `NULL::<type> AS <column>, ...`: the columns of a schema table, for a view of it with no rows. */
 export const emptyColumns = (table: StoreTable): string => table.columns.map((c) => `NULL::${COLUMN_TYPES[c.type].duckdb} AS ${ident(c.name)}`).join(', ');
@@ -41,17 +57,32 @@ export async function unionView(db: DuckDBConnection, name: string, parts: reado
   await db.run(`CREATE VIEW ${name} AS ${parts.length > 0 ? parts.join(' UNION ALL BY NAME ') : `SELECT * FROM (SELECT ${empty}) WHERE false`}`);
 }
 
+/** The view of `examples` with each id's type beside it (`id_type`), which `StoreReader.idType` reads. */
+export const TYPED_EXAMPLES = 'ids.examples';
+
+/**
+ * Creates {@link TYPED_EXAMPLES} as the union of `parts`, each giving the schema's columns of
+ * `examples`, then `id_type` ('number' or 'string'), and the view `examples` over it without
+ * `id_type`. A Parquet column has one type, so ids are text there and their type a column of its
+ * own; it stays out of `examples` so that every kind of store answers the schema's columns.
+ */
+export async function examplesViews(db: DuckDBConnection, parts: readonly string[]): Promise<void> {
+  await db.run('CREATE SCHEMA ids');
+  await unionView(db, TYPED_EXAMPLES, parts, `${emptyColumns(storeTable('examples'))}, NULL::VARCHAR AS id_type`);
+  await db.run(`CREATE VIEW examples AS SELECT * EXCLUDE (id_type) FROM ${TYPED_EXAMPLES}`);
+}
+
 /** DuckDB's BIGINT and HUGEINT come back as bigint; counts and sums fit a number. */
 function plain(row: Record<string, unknown>): Row {
   for (const k of Object.keys(row)) if (typeof row[k] === 'bigint') row[k] = Number(row[k]);
   return row;
 }
 
-/** Every file under `path` (a store's own files), as given and resolved: what DuckDB may read. */
+/** Every Parquet file under `path` (a store's own files, links out of it left out), as given and resolved: what DuckDB may read. */
 function storeFiles(path: string): string[] {
   const files = readdirSync(path, { recursive: true, encoding: 'utf8' })
     .map((name) => join(path, name))
-    .filter((p) => statSync(p).isFile());
+    .filter((p) => p.endsWith('.parquet') && within(path, p));
   return [...new Set([...files, ...files.map((f) => resolve(f))])];
 }
 
@@ -131,6 +162,7 @@ export async function duckdbStore(path: string, kind: StoreReader['kind'], build
         for (const row of next.value) yield plain(row);
       }
     },
+    idType: (alias) => `(SELECT t.id_type FROM ${TYPED_EXAMPLES} t WHERE t.run_id = ${alias}.run_id AND t.example_key = ${alias}.example_key)`,
     async tables() {
       const reader = await db.runAndReadAll("SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1");
       return reader.getRowObjectsJS().map((r) => text(r['name']));

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { COLUMN_TYPES, InrunError, PARQUET_LAYOUT_VERSION, type RunInfo, type StoreTable, storeTable } from '@inrun/store';
-import { createViews, duckdbStore, emptyColumns, ident, literal, parquetFiles, pathList, selectList, unionView } from './duckdb-reader.js';
+import { createViews, duckdbStore, emptyColumns, examplesViews, ident, literal, parquetFiles, pathList, selectList, unionView } from './duckdb-reader.js';
 import type { StoreReader } from './reader.js';
 import { checkRunInfo } from './run-info.js';
 
@@ -119,7 +119,7 @@ export async function openParquetStore(folder: string): Promise<StoreReader> {
       if (exampleFiles.length > 0) {
         // An example appears when first seen and again when described: keep its described row.
         examples.push(
-          `SELECT ${selectList(EXAMPLES, { run_id: run, example_id: 'any_value(example_id)', source: 'max(source)', label: 'max(label)', text: 'max(text)' })} FROM read_parquet(${pathList(exampleFiles)}, union_by_name = true) GROUP BY example_key`,
+          `SELECT ${selectList(EXAMPLES, { run_id: run, example_id: 'any_value(example_id)', source: 'max(source)', label: 'max(label)', text: 'max(text)' })}, any_value(id_type) AS id_type FROM read_parquet(${pathList(exampleFiles)}, union_by_name = true) GROUP BY example_key`,
         );
       }
       const segmentFiles = parquetFiles(join(dir, 'steps'));
@@ -158,7 +158,7 @@ export async function openParquetStore(folder: string): Promise<StoreReader> {
       }
     }
     const view = (t: StoreTable, parts: string[]) => unionView(db, t.name, parts, emptyColumns(t));
-    await view(EXAMPLES, examples);
+    await examplesViews(db, examples);
     await view(STEPS, steps);
     await unionView(db, 'step_rows', stepRows, 'NULL::VARCHAR AS run_id, NULL::INTEGER AS step, NULL::INTEGER AS example_key');
     await view(STEP_SCORES, stepScores);

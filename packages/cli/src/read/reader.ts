@@ -19,6 +19,13 @@ export interface StoreReader {
   all(sql: string, params?: readonly SqlParam[]): Promise<Row[]>;
   /** The rows one at a time, never the whole result in memory (for large results). */
   iterate(sql: string, params?: readonly SqlParam[]): AsyncIterable<Row>;
+  /**
+   * SQL for the type an example's id was given as, `'number'` or `'string'`, where `alias` names a
+   * row of `examples`: SQLite keeps the value's own type; a Parquet store and a merged dataset store
+   * ids as text and keep the type beside them (null in a dataset an older inrun merged). Give it to
+   * `typedId` (example-id.ts) with the id, so that the number 0 and the text "0" stay distinct ids.
+   */
+  idType(alias: string): string;
   /** Names of the tables and views a query can use. */
   tables(): Promise<string[]>;
   close(): Promise<void>;

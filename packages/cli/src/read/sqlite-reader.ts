@@ -76,6 +76,8 @@ export function openSqliteStore(path: string): StoreReader {
         }),
       };
     },
+    // SQLite keeps each value's type: 0 is an integer, "0" text.
+    idType: (alias) => `CASE typeof(${alias}.example_id) WHEN 'text' THEN 'string' ELSE 'number' END`,
     tables() {
       const rows = open.prepare("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[];
       return Promise.resolve(rows.map((r) => r.name));

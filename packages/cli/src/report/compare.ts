@@ -4,6 +4,7 @@ import { spearman } from './ranks.js';
 import { readRun } from '../read/stored-run.js';
 import { openStore } from '../read/open-store.js';
 import { text } from '../read/text.js';
+import { idKey, typedId } from '../read/example-id.js';
 
 /** Options of {@link compareRuns}. */
 export interface CompareOptions {
@@ -47,9 +48,10 @@ export async function compareRuns(storeA: string, storeB: string, options: Compa
       const columns = new Map<string, Map<string, number>>();
       for (const c of run.columns) {
         const values = new Map<string, number>();
-        for await (const r of store.iterate('SELECT e.example_id AS id, s.value AS v FROM scores s JOIN examples e ON e.run_id = s.run_id AND e.example_key = s.example_key WHERE s.run_id = ? AND s.column_id = ?', [run.id, c.id])) {
-          // Typed keys: the number 0 and the string "0" are distinct ids (SQLite stores them so).
-          const key = `${typeof r['id']}:${text(r['id'])}`;
+        const sql = `SELECT e.example_id AS id, ${store.idType('e')} AS id_type, s.value AS v FROM scores s JOIN examples e ON e.run_id = s.run_id AND e.example_key = s.example_key WHERE s.run_id = ? AND s.column_id = ?`;
+        for await (const r of store.iterate(sql, [run.id, c.id])) {
+          // Typed keys: the number 0 and the string "0" are distinct ids, in every kind of store.
+          const key = idKey(typedId(r['id'], r['id_type']));
           if (values.has(key)) {
             throw new InrunError(`run "${run.id}" of ${path} reads two examples with the id ${text(r['id'])} (ids of other types stored as text?): they cannot be matched by id`, { field: 'store', code: 'invalid_input' });
           }

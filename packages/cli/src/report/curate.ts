@@ -5,6 +5,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { InrunError } from '@inrun/store';
 import { findColumn, readRun, type StoredColumn, type StoredRun, valueColumn } from '../read/stored-run.js';
 import { csvField } from '../read/text.js';
+import { typedId } from '../read/example-id.js';
 import { openStore } from '../read/open-store.js';
 import { checkOutputNotInput } from '../read/output-path.js';
 import type { SqlParam, StoreReader } from '../read/reader.js';
@@ -142,7 +143,7 @@ async function planDrop(store: StoreReader, run: StoredRun, drop: DropSpec, colu
     : '';
   const params: SqlParam[] = [value?.id ?? -1, ...(within ? [run.id, column.id] : []), run.id, column.id, ...(drop.kind === 'source' ? [drop.source!] : [])];
   const order = drop.kind === 'self-top' ? 's.value DESC' : within ? 's.value - m.mean' : 's.value';
-  const sql = `SELECT s.example_key AS key, e.example_id AS id, e.source AS source, e.label AS label, s.value AS score, v.value AS value
+  const sql = `SELECT s.example_key AS key, e.example_id AS id, ${store.idType('e')} AS id_type, e.source AS source, e.label AS label, s.value AS score, v.value AS value
       FROM scores s JOIN examples e ON e.run_id = s.run_id AND e.example_key = s.example_key
       LEFT JOIN scores v ON v.run_id = s.run_id AND v.example_key = s.example_key AND v.column_id = ?
       ${means}
@@ -205,7 +206,7 @@ export async function curate(storePath: string, options: CurateOptions): Promise
         dropped += 1;
         const v = r['value'] === null || r['value'] === undefined ? null : Number(r['value']);
         if (v !== null) predicted += v;
-        const row = { example_id: r['id'], source: r['source'] ?? null, label: r['label'] ?? null, column: column.name, score: Number(r['score']), rank: dropped, value: v, value_per_target_row: v === null || targetRows === null ? null : v / targetRows };
+        const row = { example_id: typedId(r['id'], r['id_type']), source: r['source'] ?? null, label: r['label'] ?? null, column: column.name, score: Number(r['score']), rank: dropped, value: v, value_per_target_row: v === null || targetRows === null ? null : v / targetRows };
         buffer += format === 'csv' ? `${Object.values(row).map(csvField).join(',')}\n` : `${JSON.stringify(row)}\n`;
         if (buffer.length > 1 << 16) {
           writeSync(fd, buffer);

@@ -1,5 +1,5 @@
 // Options of tracin(): the types, their defaults (applied once, here) and the checks that name the field at fault.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { tensorList } from '../model/tensor-list.js';
@@ -96,7 +96,8 @@ export interface ResolvedTracinOptions {
 export function checkpointFolders(spec: string | readonly string[]): string[] {
   if (typeof spec !== 'string') return spec.map((p) => resolveCheckpoint(p));
   if (isCheckpointFolder(spec)) return [spec];
-  const steps = existsSync(spec) ? readdirSync(spec).filter((f) => /^step-\d+$/.test(f)).sort() : [];
+  // A file (a row file given as --checkpoints, say) holds no checkpoints either.
+  const steps = existsSync(spec) && statSync(spec).isDirectory() ? readdirSync(spec).filter((f) => /^step-\d+$/.test(f)).sort() : [];
   if (steps.length === 0) throw new InrunError(`no checkpoints in ${spec} (expected step-* folders)`, { field: 'checkpoints', code: 'bad_checkpoint' });
   return steps.map((f) => join(spec, f));
 }

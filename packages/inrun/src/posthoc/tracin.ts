@@ -1,6 +1,7 @@
 // tracin(): TracIn from checkpoints (TracInCP), exact or from sketches, with top-k proponents and opponents.
 import * as tf from '@tensorflow/tfjs';
 import { checkFiniteRows, checkInputShapes } from './finite-rows.js';
+import { checkBatchLabels } from '../scoring/labels.js';
 import { loadCheckpoint, readCheckpointInfo } from '../run/checkpoint.js';
 import { InrunError } from '../errors.js';
 import { yieldTurn } from '../event-loop.js';
@@ -83,6 +84,9 @@ export async function tracin(options: TracInOptions): Promise<TracInResult> {
       try {
         if (train !== null) checkInputShapes('train.xs', model, train.xs);
         checkInputShapes('queries.xs', model, queries.xs);
+        // Labels of the wrong width would broadcast against the output into wrong scores, without an error.
+        if (train !== null) await checkBatchLabels(model, [...train.ys], 'train.ys');
+        await checkBatchLabels(model, [...queries.ys], 'queries.ys');
       } catch (error) {
         model.dispose();
         throw error;

@@ -9,6 +9,8 @@ import { lastLayer, planLayers } from '../layers/plan.js';
 import { adaptModel, type ModelAdapter } from '../model/adapter.js';
 import { rowGroup, targetPass } from '../scoring/targets.js';
 import type { ExampleId } from '../types.js';
+import { checkFiniteRows, checkInputShapes } from './finite-rows.js';
+import { checkBatchLabels } from '../scoring/labels.js';
 import { hasSketches, readSketches, type StoredSketches } from './stored-sketches.js';
 import type { ResolvedTrakOptions } from './trak-options.js';
 
@@ -40,12 +42,18 @@ export interface TrakFeatures {
  * gradients are computed here; else every row is projected here with `dim` and `seed`.
  */
 export async function trakFeatures(path: string, o: ResolvedTrakOptions, train: TrakRows, queries: TrakRows): Promise<TrakFeatures> {
+  // Refused as tracin() refuses them: a non-finite row would give NaN scores (or a misleading loss error), a row of the wrong shape a raw tf.js error.
+  for (const [field, t] of [['train.xs', train.xs], ['queries.xs', queries.xs], ['train.ys', train.ys], ['queries.ys', queries.ys]] as const) await checkFiniteRows(field, t);
   const stored = o.sketches === 'stored' && hasSketches(path) ? readSketches(path) : null;
   const model = await loadCheckpoint(path);
   const adapter = adaptModel(model, undefined);
   let restore: (() => void) | null = null;
   let projections: Projection[] = [];
   try {
+    checkInputShapes('train.xs', model, train.xs);
+    checkInputShapes('queries.xs', model, queries.xs);
+    await checkBatchLabels(model, [...train.ys], 'train.ys');
+    await checkBatchLabels(model, [...queries.ys], 'queries.ys');
     // The margin needs each training row's p_y at this checkpoint: a forward pass (no backward) when the gradients are stored.
     const trainLosses = stored !== null && o.output === 'margin' ? await forwardLosses(adapter, train, o.batchSize) : null;
     const plan = planLayers(model, o.layers === 'last' ? [lastLayer(model)] : o.layers);

@@ -63,8 +63,13 @@ export interface UntracOptions {
   /** Rows per forward pass when measuring a mean loss. @defaultValue 256 */
   readonly evalBatchSize?: number;
   /**
-   * Stop an ascent when its batch loss exceeds this. @defaultValue 10 x (1 + the unlearned data's
-   * mean loss before the ascent)
+   * Stop an ascent when the moving average of its batch losses exceeds this. Where every output's loss
+   * is binary, categorical or sparse categorical cross-entropy (compiled by name), the default derives
+   * from the output: tf.js clips probabilities, so such a loss never exceeds -ln(epsilon) (16.1 in
+   * float32) and a fixed multiple of the start could lie above anything reachable (docs/methods.md).
+   * @defaultValue for those losses, the unlearned data's mean loss before the ascent + 3 x the
+   * uniform-prediction loss (ln(classes) per categorical output, ln 2 per binary one), at most
+   * 0.75 x -ln(epsilon) per output; for any other loss, 10 x (1 + that mean loss)
    */
   readonly lossCeiling?: number;
   /**

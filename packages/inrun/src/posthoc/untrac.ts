@@ -8,6 +8,7 @@ import { requestTargets } from '../unlearn/request.js';
 import { namedRows } from './untrac-data.js';
 import { resolveUntracOptions, type ResolvedUntracOptions, type UntracOptions, type UntracRow } from './untrac-options.js';
 import { progressTracker, type ProgressTracker } from './untrac-progress.js';
+import { defaultLossCeiling } from './untrac-ceiling.js';
 
 /** What {@link untrac} returns. */
 export interface UntracResult {
@@ -113,7 +114,7 @@ async function ascendOn(model: ModelAdapter, variables: readonly tf.Variable[], 
     epochs: o.epochs,
     batchSize,
     maxSteps: o.maxSteps,
-    ceiling: o.lossCeiling ?? 10 * (1 + startLoss),
+    ceiling: o.lossCeiling ?? defaultLossCeiling(model, startLoss),
     startLoss,
     seed: o.seed,
     onStep: () => progress.step(),
