@@ -3,7 +3,7 @@ import { type Command, Option } from 'commander';
 import { InrunError } from '@inrun/store';
 import type * as Jobs from '@inrun/jobs';
 import type { CliIo } from './io.js';
-import { addQueueFlags, addRowJobFlags, numberParser, queueOptions, ROWS_HELP, type QueueFlags, type RowJobFlags } from './job-flags.js';
+import { addQueueFlags, addRowJobFlags, given, numberParser, queueOptions, rowJobOptions, ROWS_HELP, type QueueFlags, type RowJobFlags } from './job-flags.js';
 import { prometheusEndpoint } from './metrics-export.js';
 import { jobsBar } from './progress.js';
 
@@ -81,12 +81,8 @@ export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: stri
       const bar = jobsBar();
       const r = await jobs
         .distributedTracin({
+          ...rowJobOptions(o),
           checkpoints: o.checkpoints,
-          train: o.train,
-          queries: o.queries,
-          out: o.out,
-          k: o.k,
-          layers: o.layers,
           shards: o.shards, perCheckpoint: o.perCheckpoint, keepSelfInfluence: false,
           onProgress: bar.update,
           ...queueOptions(jobs, o),
@@ -111,19 +107,13 @@ export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: stri
       const bar = jobsBar();
       const r = await jobs
         .distributedTrak({
+          ...rowJobOptions(o),
           runs: o.checkpoints,
-          train: o.train,
-          queries: o.queries,
-          out: o.out,
-          k: o.k,
           seed: o.seed,
           output: o.output,
-          layers: o.layers,
           shards: o.shards,
           onProgress: bar.update,
-          ...(o.dim === undefined ? {} : { dim: o.dim }),
-          ...(o.lambda === undefined ? {} : { lambda: o.lambda }),
-          ...(o.sqlite === undefined ? {} : { sqlite: o.sqlite }),
+          ...given({ dim: o.dim, lambda: o.lambda, sqlite: o.sqlite }),
           ...queueOptions(jobs, o),
         })
         .finally(bar.stop);
@@ -161,12 +151,7 @@ export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: stri
           learningRate: o.learningRate,
           seed: o.seed,
           onProgress: bar.update,
-          ...(o.epochs === undefined ? {} : { epochs: o.epochs }),
-          ...(o.batchSize === undefined ? {} : { batchSize: o.batchSize }),
-          ...(o.maxSteps === undefined ? {} : { maxSteps: o.maxSteps }),
-          ...(o.evalRows === undefined ? {} : { evalRows: o.evalRows }),
-          ...(o.evalBatchSize === undefined ? {} : { evalBatchSize: o.evalBatchSize }),
-          ...(o.lossCeiling === undefined ? {} : { lossCeiling: o.lossCeiling }),
+          ...given({ epochs: o.epochs, batchSize: o.batchSize, maxSteps: o.maxSteps, evalRows: o.evalRows, evalBatchSize: o.evalBatchSize, lossCeiling: o.lossCeiling }),
           ...queueOptions(jobs, o),
         })
         .finally(bar.stop);

@@ -82,8 +82,15 @@ export function addQueueFlags(cmd: Command, work: string, positiveInt: (name: st
 
 /** The job options {@link addQueueFlags}' flags give: the queue (with --redis) and the run id, ready to spread. */
 export function queueOptions(jobs: typeof Jobs, o: QueueFlags): { readonly queue?: Jobs.JobQueue; readonly runId?: string } {
-  return {
-    ...(o.redis === undefined ? {} : { queue: { connection: jobs.redisConnection(o.redis), queueName: o.queue, timeoutMs: o.timeout * 1000 } }),
-    ...(o.runId === undefined ? {} : { runId: o.runId }),
-  };
+  return given({ queue: o.redis === undefined ? undefined : { connection: jobs.redisConnection(o.redis), queueName: o.queue, timeoutMs: o.timeout * 1000 }, runId: o.runId });
+}
+
+/** The job options {@link addRowJobFlags}' flags give, but `--checkpoints` (each command names that option its own way). */
+export function rowJobOptions(o: RowJobFlags): RowJobFlags {
+  return { train: o.train, queries: o.queries, out: o.out, k: o.k, layers: o.layers };
+}
+
+/** `flags` without the ones left out (undefined): the job applies its own defaults to those. */
+export function given<T extends object>(flags: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
 }
