@@ -25,6 +25,17 @@ async function loadJobs(): Promise<typeof Jobs> {
   }
 }
 
+/** Runs a job command's work with the jobs package loaded and a progress bar on stderr (stopped however it ends). */
+async function withJobs<T>(work: (jobs: typeof Jobs, onProgress: (p: Jobs.JobProgress) => void) => Promise<T>): Promise<T> {
+  const jobs = await loadJobs();
+  const bar = jobsBar();
+  try {
+    return await work(jobs, bar.update);
+  } finally {
+    bar.stop();
+  }
+}
+
 interface TracinFlags extends RowJobFlags, QueueFlags {
   checkpoints: string;
   shards: number;
@@ -77,17 +88,15 @@ export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: stri
   addQueueFlags(tracin, 'the shards', positiveInt, 'training-row shards, one job each')
     .option('--per-checkpoint', 'one job per (checkpoint, shard): each loads one checkpoint; parts keep every score (rows x queries) for the merge to sum', false)
     .action(async (o: TracinFlags) => {
-      const jobs = await loadJobs();
-      const bar = jobsBar();
-      const r = await jobs
-        .distributedTracin({
+      const r = await withJobs((jobs, onProgress) =>
+        jobs.distributedTracin({
           ...rowJobOptions(o),
           checkpoints: o.checkpoints,
           shards: o.shards, perCheckpoint: o.perCheckpoint, keepSelfInfluence: false,
-          onProgress: bar.update,
+          onProgress,
           ...queueOptions(jobs, o),
-        })
-        .finally(bar.stop);
+        }),
+      );
       const bySource = r.bySource === null ? '' : ` and ${r.bySource} (${r.result.sources?.length ?? 0} sources)`;
       io.out(`Run ${r.runId}: wrote ${r.queries} (${r.result.queries.length} queries), ${r.selfInfluence} (${r.trainingRows} training rows)${bySource} from ${r.parts.length} part(s) over ${r.result.checkpoints.length} checkpoint(s).\n`);
     });
@@ -103,20 +112,18 @@ export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: stri
     .option('--sqlite <file>', 'also store the scores in this SQLite file (new, or one a run wrote)');
   addQueueFlags(trak, 'the shards', positiveInt, "training-row shards, one job each: each sums its rows' Phi^T Phi, the merge solves")
     .action(async (o: TrakFlags) => {
-      const jobs = await loadJobs();
-      const bar = jobsBar();
-      const r = await jobs
-        .distributedTrak({
+      const r = await withJobs((jobs, onProgress) =>
+        jobs.distributedTrak({
           ...rowJobOptions(o),
           runs: o.checkpoints,
           seed: o.seed,
           output: o.output,
           shards: o.shards,
-          onProgress: bar.update,
+          onProgress,
           ...given({ dim: o.dim, lambda: o.lambda, sqlite: o.sqlite }),
           ...queueOptions(jobs, o),
-        })
-        .finally(bar.stop);
+        }),
+      );
       const checkpoints = r.result.runs.reduce((s, run) => s + run.length, 0);
       io.out(`Run ${r.runId}: wrote ${r.queries} (${r.result.queries.length} queries, ${r.trainingRows} training rows) from ${r.result.runs.length} run(s), ${checkpoints} checkpoint(s), ${r.parts.length} part(s); scores stored as run ${r.runId} of ${o.out}${o.sqlite === undefined ? '' : ` and ${o.sqlite}`} (inrun report ${o.out}).\n`);
     });
@@ -139,10 +146,8 @@ export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: stri
     .option('--seed <n>', 'shuffle seed', numberParser('--seed', 'an integer', Number.isSafeInteger), 1);
   addQueueFlags(untrac, 'the ascents', positiveInt)
     .action(async (o: UntracFlags) => {
-      const jobs = await loadJobs();
-      const bar = jobsBar();
-      const r = await jobs
-        .distributedUntrac({
+      const r = await withJobs((jobs, onProgress) =>
+        jobs.distributedUntrac({
           model: o.model,
           sources: named('--sources', o.sources),
           targets: named('--targets', o.targets),
@@ -150,11 +155,11 @@ export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: stri
           method: o.method,
           learningRate: o.learningRate,
           seed: o.seed,
-          onProgress: bar.update,
+          onProgress,
           ...given({ epochs: o.epochs, batchSize: o.batchSize, maxSteps: o.maxSteps, evalRows: o.evalRows, evalBatchSize: o.evalBatchSize, lossCeiling: o.lossCeiling }),
           ...queueOptions(jobs, o),
-        })
-        .finally(bar.stop);
+        }),
+      );
       io.out(`Run ${r.runId}: wrote ${r.influence} (${r.rows.length} target x source rows).\n`);
     });
 
