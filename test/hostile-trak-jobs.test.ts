@@ -14,7 +14,7 @@ const files = () => readdirSync(root, { recursive: true, encoding: 'utf8' }).sor
 
 describe('the worker checks every field of a TRAK job before it runs', () => {
   const shard = () => ({ runs: [join(root, 'ckpt')], train: join(root, 't.jsonl'), queries: join(root, 'q.jsonl'), out, runId: 'r1', range: { start: 0, end: 4 }, shard: 0, dim: 4, seed: 0, batchSize: 8, output: 'margin', layers: 'all', sketches: 'stored' });
-  const merge = () => ({ parts: [join(out, 'run=r1', 'ckpt=all', 'shard=0', 'trak-part.json')], k: 2, out });
+  const merge = () => ({ parts: [join(out, 'run=r1', 'ckpt=all', 'shard=0', 'trak-part.json')], k: 2, out, runId: 'r1' });
 
   it.each([
     ['trak-shard', 'job.runId', () => ({ ...shard(), runId: '../x' })],
@@ -28,6 +28,9 @@ describe('the worker checks every field of a TRAK job before it runs', () => {
     ['trak-merge', 'job.parts[0]', () => ({ ...merge(), parts: [join(out, '..', '..', 'x.json')] })],
     ['trak-merge', 'job.lambda', () => ({ ...merge(), lambda: -1 })],
     ['trak-merge', 'job.k', () => ({ ...merge(), k: 0 })],
+    // The merge stores the run as <out>/<runId>/: the id must not climb out of the folder.
+    ['trak-merge', 'job.runId', () => ({ ...merge(), runId: '../../x' })],
+    ['trak-merge', 'job.sqlite', () => ({ ...merge(), sqlite: 7 })],
   ] as [string, string, () => unknown][])('%s: a bad field is refused naming %s, writing nothing', async (name, field, data) => {
     const before = files();
     const e = await processJob({ name, data: data() } as Job).then(() => null, (error: unknown) => error);

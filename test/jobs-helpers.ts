@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type DataPoint, type Histogram } from '@opentelemetry/sdk-metrics';
 import * as tf from '@tensorflow/tfjs';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { attach, tracin, type TracInResult } from 'inrun';
 import { mlp, oneHot, randn } from './cases.js';
 
@@ -50,6 +50,38 @@ export async function startRedis(port: number, args: readonly string[] = ['--sav
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await gone;
+    },
+  };
+}
+
+/** The redis-server of a describe block: its port and a BullMQ connection to it, once its beforeAll ran. */
+export interface SuiteRedis {
+  readonly port: number;
+  readonly connection: { readonly host: string; readonly port: number };
+  /** `redis://127.0.0.1:<port>`, as the CLI's --redis takes it. */
+  readonly url: string;
+}
+
+/** Starts a throwaway redis-server on a free port before the enclosing block's tests and stops it after them. */
+export function redisForSuite(): SuiteRedis {
+  let redis: RedisServer | undefined;
+  let port = 0;
+  beforeAll(async () => {
+    port = await freePort();
+    redis = await startRedis(port);
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+  return {
+    get port() {
+      return port;
+    },
+    get connection() {
+      return { host: '127.0.0.1', port };
+    },
+    get url() {
+      return `redis://127.0.0.1:${port}`;
     },
   };
 }

@@ -16,7 +16,7 @@ import { main } from '../packages/cli/src/cli/program.js';
 import { countRows, readRows } from '../packages/jobs/src/row-files.js';
 import { oneHot, randn } from './cases.js';
 import { saveModelFiles } from './helpers.js';
-import { expectSame, freePort, hasRedis, jsonl, memoryMetrics, readLines, startRedis, tracinCase, value, type RedisServer } from './jobs-helpers.js';
+import { expectSame, hasRedis, jsonl, memoryMetrics, readLines, redisForSuite, tracinCase, value } from './jobs-helpers.js';
 
 const N = 20;
 const K = 4;
@@ -384,20 +384,10 @@ describe('Parquet row files and run folders', () => {
 });
 
 describe.skipIf(!hasRedis)('jobs on BullMQ workers (redis-server on a free port, no persistence)', () => {
-  let redis: RedisServer | undefined;
-  let port: number;
-
-  beforeAll(async () => {
-    port = await freePort();
-    redis = await startRedis(port);
-  });
-
-  afterAll(async () => {
-    await redis?.stop();
-  });
+  const redis = redisForSuite();
 
   it('a flow of 3 shards on 2 workers equals single-process tracin', async () => {
-    const connection = { host: '127.0.0.1', port };
+    const connection = redis.connection;
     const workers = [startWorker({ connection }), startWorker({ connection })];
     try {
       const progress: { done: number; failed: number; total: number }[] = [];
@@ -408,7 +398,7 @@ describe.skipIf(!hasRedis)('jobs on BullMQ workers (redis-server on a free port,
       expect(rows.length).toBe(expected.queries.reduce((n, q) => n + q.proponents.length + q.opponents.length, 0));
       // The command line's --redis path: the same files as in process.
       const out = join(dir, 'cli-queue');
-      const code = await main(['tracin', '--checkpoints', checkpoints, '--train', trainFile, '--queries', queriesFile, '--k', String(K), '--shards', '2', '--out', out, '--redis', `redis://127.0.0.1:${port}/0`], { out: () => undefined, err: (e: string) => process.stderr.write(e) });
+      const code = await main(['tracin', '--checkpoints', checkpoints, '--train', trainFile, '--queries', queriesFile, '--k', String(K), '--shards', '2', '--out', out, '--redis', `${redis.url}/0`], { out: () => undefined, err: (e: string) => process.stderr.write(e) });
       expect(code).toBe(0);
       const viaCli = await readParquet(join(out, 'queries.parquet'));
       expect(viaCli.map(({ score: _, ...key }) => key)).toEqual(rows.map(({ score: _, ...key }) => key));
@@ -425,7 +415,7 @@ describe.skipIf(!hasRedis)('jobs on BullMQ workers (redis-server on a free port,
   });
 
   it('untrac on 2 workers, one job per source: equals one untrac call', async () => {
-    const connection = { host: '127.0.0.1', port };
+    const connection = redis.connection;
     const queueName = 'inrun-untrac';
     const workers = [startWorker({ connection, queueName }), startWorker({ connection, queueName })];
     try {
@@ -438,7 +428,7 @@ describe.skipIf(!hasRedis)('jobs on BullMQ workers (redis-server on a free port,
   });
 
   it('a shard that fails on every attempt fails the flow with a message naming it; nothing is merged', async () => {
-    const connection = { host: '127.0.0.1', port };
+    const connection = redis.connection;
     const queueName = 'inrun-fail';
     const worker = startWorker({ connection, queueName });
     const out = join(dir, 'failed');
@@ -465,13 +455,13 @@ describe.skipIf(!hasRedis)('jobs on BullMQ workers (redis-server on a free port,
     const bigTrain = join(dir, 'big.jsonl');
     jsonl(bigTrain, ids, x, y);
     const local = await distributedTracin({ checkpoints, train: bigTrain, queries: queriesFile, out: join(dir, 'big-local'), k: K });
-    const connection = { host: '127.0.0.1', port };
+    const connection = redis.connection;
     // A queue of its own: BullMQ's stalled check runs at most once per interval per queue, and the
     // earlier workers' default 30 s interval would hold this one's back.
     const queueName = 'inrun-kill';
     // The real command line, in its own process, so that it can be SIGKILLed.
     const cli = join(import.meta.dirname, '..', 'packages', 'cli', 'src', 'cli', 'inrun.ts');
-    const doomed = spawn(process.execPath, ['--import', 'tsx', cli, 'worker', '--redis', `redis://127.0.0.1:${port}`, '--queue', queueName, '--lock-ms', '1000'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const doomed = spawn(process.execPath, ['--import', 'tsx', cli, 'worker', '--redis', redis.url, '--queue', queueName, '--lock-ms', '1000'], { stdio: ['ignore', 'pipe', 'inherit'] });
     const events = new QueueEvents(queueName, { connection });
     const ready = new Promise<void>((resolve, reject) => {
       doomed.once('exit', (code) => reject(new Error(`worker exited early (${String(code)})`)));

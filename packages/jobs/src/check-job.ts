@@ -59,6 +59,16 @@ function range(d: Data): void {
   if ((r['end'] as number) < (r['start'] as number)) throw bad('range', 'a range with start <= end', r);
 }
 
+/** What every shard job names, tracin's and trak's: its row files, output folder, run id, row range and shard number. */
+function shardFields(d: Data): void {
+  str(d, 'train');
+  str(d, 'queries');
+  str(d, 'out');
+  runId(d);
+  range(d);
+  int(d, 'shard', 0);
+}
+
 function names(d: Data, field: string): string[] {
   const v = d[field];
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad(field, 'an object of name to row file', v);
@@ -86,12 +96,7 @@ export function checkJob(name: string, data: unknown): void {
   switch (name) {
     case 'tracin-shard': {
       str(d, 'checkpoints');
-      str(d, 'train');
-      str(d, 'queries');
-      str(d, 'out');
-      runId(d);
-      range(d);
-      int(d, 'shard', 0);
+      shardFields(d);
       int(d, 'k', 1);
       int(d, 'checkpoint', 0, true);
       oneOf(d, 'layers', ['all', 'last', 'embedding']);
@@ -107,12 +112,7 @@ export function checkJob(name: string, data: unknown): void {
     case 'trak-shard': {
       const runs = d['runs'];
       if (!Array.isArray(runs) || runs.length === 0 || !runs.every((r) => typeof r === 'string' && r !== '')) throw bad('runs', 'a non-empty list of paths', runs);
-      str(d, 'train');
-      str(d, 'queries');
-      str(d, 'out');
-      runId(d);
-      range(d);
-      int(d, 'shard', 0);
+      shardFields(d);
       int(d, 'dim', 1);
       int(d, 'seed', 0);
       int(d, 'batchSize', 1);
@@ -129,6 +129,9 @@ export function checkJob(name: string, data: unknown): void {
       (d['parts'] as unknown[]).forEach((p, i) => {
         if (!(p as string).endsWith('.json')) throw bad(`parts[${i}]`, 'a trak-part .json index', p);
       });
+      // The run id names the stored run's folder under `out`.
+      runId(d);
+      if (d['sqlite'] !== undefined) str(d, 'sqlite');
       return;
     case 'untrac': {
       str(d, 'model');

@@ -1,4 +1,6 @@
-// distributedTrak(): TRAK over files, split into training-row shards (partial kernels) and one merge (sum, solve, score), in this process or as a BullMQ flow.
+// distributedTrak(): TRAK over files, split into training-row shards (partial kernels) and one merge (sum, solve, score, store), in this process or as a BullMQ flow.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { InrunError } from '@inrun/store';
 import { invalid } from '@inrun/store/internal';
 import { resolveTrakOptions, trakRuns, type TrakResult } from 'inrun/internal';
@@ -19,15 +21,20 @@ export interface DistributedTrakOptions {
   readonly train: string;
   /** The examples to explain, same forms. */
   readonly queries: string;
-  /** Output folder: parts under `run=<runId>/ckpt=all/shard=<s>/`, then `queries.parquet`. */
+  /**
+   * Output folder: parts under `run=<runId>/ckpt=all/shard=<s>/`, then `queries.parquet`, and the
+   * scores as run `<runId>/` of a Parquet store (`inrun report <out>`). It must not hold a `queries.parquet`.
+   */
   readonly out: string;
+  /** Also store the scores' run in this SQLite file (new, or one a run's `sqliteSink` wrote). @defaultValue none */
+  readonly sqlite?: string;
   /** This invocation's id (its folder `run=<runId>` must not exist). @defaultValue a fresh id */
   readonly runId?: string;
   /** @defaultValue 10 */
   readonly k?: number;
   /** @defaultValue 32 */
   readonly dim?: number;
-  /** @defaultValue 1e-3 x the mean diagonal of Phi^T Phi, per checkpoint */
+  /** @defaultValue `TRAK_LAMBDA_SCALE` x the mean diagonal of Phi^T Phi, per checkpoint (as `trak()`) */
   readonly lambda?: number;
   /** @defaultValue 0 */
   readonly seed?: number;
@@ -49,7 +56,7 @@ export interface DistributedTrakOptions {
   readonly metrics?: boolean | JobMetricsOptions;
 }
 
-/** The merged result (as `trak()` returns it, without the matrix) and the files written. */
+/** The merged result (as `trak()` returns it, without the matrix) and the files written (the stored run is `<out>/<runId>/`). */
 export interface DistributedTrakResult {
   readonly result: TrakResult;
   readonly runId: string;
@@ -73,6 +80,10 @@ export async function distributedTrak(options: DistributedTrakOptions): Promise<
   if (!o.runs.every((r) => typeof r === 'string')) invalid('runs', 'one folder (a string) per run', o.runs);
   const shards = options.shards ?? 1;
   if (!Number.isInteger(shards) || shards < 1) invalid('shards', 'a positive integer', shards);
+  if (options.sqlite !== undefined && (typeof options.sqlite !== 'string' || options.sqlite === '')) invalid('sqlite', 'a file path', options.sqlite);
+  // One TRAK run per folder: a second would overwrite the first's queries.parquet.
+  const listed = join(options.out, 'queries.parquet');
+  if (existsSync(listed)) throw new InrunError(`${listed} exists: choose another out folder`, { field: 'out', code: 'invalid_option' });
   // Known before any job: a run without checkpoints fails here, not in every job.
   trakRuns(o.runs);
   const rows = await countRows(options.train);
@@ -82,7 +93,7 @@ export async function distributedTrak(options: DistributedTrakOptions): Promise<
   try {
     const settings = { dim: o.dim, seed: o.seed, output: o.output, layers, sketches: o.sketches, batchSize: o.batchSize };
     const jobs: TrakShardJob[] = shardRanges(rows, shards).map((range, shard) => ({ ...settings, runs: o.runs as string[], train: options.train, queries: options.queries, range, shard, out: options.out, runId }));
-    const merge: TrakMergeJob = { parts: jobs.map((j) => trakPartPath(j.out, runId, j.shard)), k: o.k, out: options.out, ...(o.lambda === null ? {} : { lambda: o.lambda }) };
+    const merge: TrakMergeJob = { parts: jobs.map((j) => trakPartPath(j.out, runId, j.shard)), k: o.k, out: options.out, runId, ...(o.lambda === null ? {} : { lambda: o.lambda }), ...(options.sqlite === undefined ? {} : { sqlite: options.sqlite }) };
     const metrics = jobMetrics(options.metrics);
     let merged: TrakMergeReturn;
     if (options.queue === undefined) {

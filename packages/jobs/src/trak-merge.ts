@@ -1,20 +1,25 @@
-// The TRAK merge: sums the shards' partial kernels per checkpoint, solves once, scores every shard's rows and writes queries.parquet as `inrun trak` in process does.
+// The TRAK merge: sums the shards' partial kernels per checkpoint, solves once, scores every shard's rows, writes queries.parquet and stores each row's summed score as a run.
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { InrunError } from '@inrun/store';
+import { InrunError, parquetSink, sqliteSink, type ExampleId, type Sink } from '@inrun/store';
 import { addScores, defaultLambda, solveQueries, TopK, yieldTurn, type TrakCheckpoint, type TrakResult } from 'inrun/internal';
 import { writeQueriesFile } from './queries-file.js';
 import type { TrakPartIndex } from './trak-shard.js';
+import { writeTrakRun } from './trak-store.js';
 
 /** The merge job: the parts' index files (shard order = training order), and the settings only the merge needs. */
 export interface TrakMergeJob {
   /** `trak-part.json` of each shard, in shard order. */
   readonly parts: readonly string[];
   readonly k: number;
-  /** Ridge term. @defaultValue 1e-3 x the mean diagonal of the summed kernel, per checkpoint */
+  /** Ridge term. @defaultValue `TRAK_LAMBDA_SCALE` x the mean diagonal of the summed kernel, per checkpoint */
   readonly lambda?: number;
-  /** Writes `queries.parquet` here. */
+  /** Writes `queries.parquet` here, and the scores as run `runId` of the Parquet store `out` (`<out>/<runId>/`). */
   readonly out: string;
+  /** The run's id (its parts' folder is `<out>/run=<runId>/`); the stored run's id too. */
+  readonly runId: string;
+  /** Also store the run in this SQLite file (created, or one `sqliteSink` wrote). @defaultValue none */
+  readonly sqlite?: string;
 }
 
 /** What the merge returns (through Redis too): the file, the training row count, and the result (lists only). */
@@ -59,10 +64,14 @@ export async function runTrakMerge(job: TrakMergeJob): Promise<TrakMergeReturn> 
   });
   const runs = first.index.runs;
   const top = new TopK(q, job.k);
+  const stored = { ids: [] as ExampleId[], totals: [] as number[], sources: [] as string[], labels: [] as number[] };
   let trainingRows = 0;
   for (const p of parts) {
     const n = p.index.rows;
     trainingRows += n;
+    stored.ids.push(...p.index.trainIds);
+    stored.sources.push(...(p.index.sources ?? []));
+    stored.labels.push(...(p.index.labels ?? []));
     const total = new Float64Array(n * q);
     p.index.checkpoints.forEach((c, i) => {
       const d = c.dim;
@@ -70,7 +79,12 @@ export async function runTrakMerge(job: TrakMergeJob): Promise<TrakMergeReturn> 
       addScores(read(p.path, start, n * d), read(p.path, start + n * d, n), n, solved[i]!.x, q, d, 1 / runs[c.run]! / runs.length, total);
     });
     for (let r = 0; r < n; r++) {
-      for (let j = 0; j < q; j++) top.add(j, p.index.trainIds[r]!, total[r * q + j]!);
+      let sum = 0;
+      for (let j = 0; j < q; j++) {
+        top.add(j, p.index.trainIds[r]!, total[r * q + j]!);
+        sum += total[r * q + j]!;
+      }
+      stored.totals.push(sum);
     }
     // A queued merge's worker renews its job lock on a timer (docs/scale-out.md).
     await yieldTurn();
@@ -82,6 +96,21 @@ export async function runTrakMerge(job: TrakMergeJob): Promise<TrakMergeReturn> 
   };
   const queries = join(job.out, 'queries.parquet');
   writeQueriesFile(queries, result.queries);
+  // Sources and labels are stored only where every part has them (one row file: all or none).
+  const every = (list: readonly unknown[]) => list.length === trainingRows;
+  const sinks: Sink[] = [parquetSink(job.out), ...(job.sqlite === undefined ? [] : [sqliteSink(job.sqlite)])];
+  await writeTrakRun(sinks, {
+    runId: job.runId,
+    ids: stored.ids,
+    totals: Float32Array.from(stored.totals),
+    sources: every(stored.sources) ? stored.sources : null,
+    labels: every(stored.labels) ? stored.labels : null,
+    queries: q,
+    step: Math.max(...checkpoints.map((c) => c.step)),
+    tfjsVersion: first.index.tfjsVersion,
+    backend: first.index.backend,
+    meta: { method: 'TRAK', runs: runs.length, checkpoints: result.runs.flat().map((c) => `${c.path} (step ${c.step}, dim ${c.dim}, lambda ${c.lambda}, from ${c.from})`).join('; '), queries: first.index.queryIds.length, k: job.k },
+  });
   return { queries, trainingRows, result };
 }
 

@@ -53,6 +53,13 @@ export interface TrakPartIndex {
   /** Training ids of the shard's rows, in file order. */
   readonly trainIds: readonly (string | number)[];
   readonly queryIds: readonly (string | number)[];
+  /** Each row's source, when the row file has them (stored with the scores); else null. */
+  readonly sources: readonly string[] | null;
+  /** Each row's label, the argmax of a one-hot `ys` (stored with the scores); null for other `ys`. */
+  readonly labels: readonly number[] | null;
+  /** The tf.js backend and version the part was computed on. */
+  readonly backend: string;
+  readonly tfjsVersion: string;
   /** Checkpoints per run, in order. */
   readonly runs: readonly number[];
   readonly checkpoints: readonly TrakPartCheckpoint[];
@@ -104,7 +111,7 @@ async function featuresOfShard(job: TrakShardJob): Promise<string> {
       const index = trakPartPath(job.out, job.runId, job.shard);
       mkdirSync(dirname(index), { recursive: true });
       writeAtomically(index.replace(/\.json$/, '.f64'), new Uint8Array(numbers.buffer));
-      const meta: TrakPartIndex = { rows: n, trainIds: train.ids, queryIds: queries.ids, runs: runs.map((r) => r.length), checkpoints };
+      const meta: TrakPartIndex = { rows: n, trainIds: train.ids, queryIds: queries.ids, sources: trainRows.sources, labels: await labelsOf(trainRows.ys), backend: tf.getBackend(), tfjsVersion: tf.version_core, runs: runs.map((r) => r.length), checkpoints };
       writeAtomically(index, JSON.stringify(meta));
       return index;
     } finally {
@@ -112,5 +119,16 @@ async function featuresOfShard(job: TrakShardJob): Promise<string> {
     }
   } finally {
     tf.dispose([trainRows.xs, trainRows.ys]);
+  }
+}
+
+/** A one-hot (rows x classes, classes > 1) `ys` gives each row's class; any other shape gives none. */
+async function labelsOf(ys: tf.Tensor): Promise<number[] | null> {
+  if (ys.rank !== 2 || (ys.shape[1] ?? 0) < 2) return null;
+  const argMax = tf.argMax(ys, 1);
+  try {
+    return Array.from(await argMax.data());
+  } finally {
+    argMax.dispose();
   }
 }

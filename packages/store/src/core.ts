@@ -9,6 +9,7 @@ export type {
   ExampleId,
   ExampleInfo,
   Method,
+  PosthocMethod,
   RunInfo,
   Scores,
   SkippedLayer,

@@ -11,6 +11,7 @@ export type {
   ExampleId,
   ExampleInfo,
   Method,
+  PosthocMethod,
   RunInfo,
   Scores,
   SkippedLayer,

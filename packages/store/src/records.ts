@@ -12,6 +12,12 @@ export type ExampleId = number | string;
  */
 export type Method = 'shapley1' | 'shapley2' | 'tracin_self' | 'tracin_we';
 
+/**
+ * Methods computed after a run from its checkpoints, stored as columns of a run of their own (never
+ * `attach()`'s): `trak`, TRAK toward a set of queries (the `inrun trak` job; docs/scale-out.md#trak).
+ */
+export type PosthocMethod = 'trak';
+
 
 /** What a user may say about an example; written to sinks, shown in reports. */
 export interface ExampleInfo {
@@ -25,7 +31,7 @@ export interface ExampleInfo {
 /** One attribution column, e.g. `shapley1:val` (method and target) or `tracin_self`. */
 export interface ColumnInfo {
   readonly name: string;
-  readonly method: Method;
+  readonly method: Method | PosthocMethod;
   readonly target: string | null;
 }
 
@@ -67,7 +73,7 @@ export interface RunInfo {
     readonly attribution: 'exact' | 'sgd-proxy' | 'optimizer-aware';
   };
   readonly lossReduction: 'mean' | 'sum';
-  readonly methods: readonly Method[];
+  readonly methods: readonly (Method | PosthocMethod)[];
   readonly columns: readonly ColumnInfo[];
   readonly targets: readonly { readonly name: string; readonly rows: number }[];
   readonly layers: {

@@ -1,9 +1,9 @@
 // `inrun tracin`, `inrun trak`, `inrun untrac` and `inrun worker`: offline jobs, with tf.js and BullMQ loaded only when one of them runs.
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { InrunError } from '@inrun/store';
-import { checkRunId } from '@inrun/store/internal';
 import type * as Jobs from '@inrun/jobs';
 import type { CliIo } from './io.js';
+import { addQueueFlags, addRowJobFlags, given, numberParser, queueOptions, rowJobOptions, ROWS_HELP, type QueueFlags, type RowJobFlags } from './job-flags.js';
 import { prometheusEndpoint } from './metrics-export.js';
 import { jobsBar } from './progress.js';
 
@@ -25,22 +25,34 @@ async function loadJobs(): Promise<typeof Jobs> {
   }
 }
 
-interface TracinFlags {
-  checkpoints: string;
-  train: string;
-  queries: string;
-  k: number;
-  layers: 'all' | 'last' | 'embedding';
-  out: string;
-  redis?: string;
-  shards: number;
-  perCheckpoint: boolean;
-  queue: string;
-  runId?: string;
-  timeout: number;
+/** Runs a job command's work with the jobs package loaded and a progress bar on stderr (stopped however it ends). */
+async function withJobs<T>(work: (jobs: typeof Jobs, onProgress: (p: Jobs.JobProgress) => void) => Promise<T>): Promise<T> {
+  const jobs = await loadJobs();
+  const bar = jobsBar();
+  try {
+    return await work(jobs, bar.update);
+  } finally {
+    bar.stop();
+  }
 }
 
-interface UntracFlags {
+interface TracinFlags extends RowJobFlags, QueueFlags {
+  checkpoints: string;
+  shards: number;
+  perCheckpoint: boolean;
+}
+
+interface TrakFlags extends RowJobFlags, QueueFlags {
+  checkpoints: string[];
+  shards: number;
+  dim?: number;
+  lambda?: number;
+  seed: number;
+  output: 'margin' | 'loss';
+  sqlite?: string;
+}
+
+interface UntracFlags extends QueueFlags {
   model: string;
   sources: string[];
   targets: string[];
@@ -54,32 +66,7 @@ interface UntracFlags {
   evalBatchSize?: number;
   lossCeiling?: number;
   seed: number;
-  redis?: string;
-  queue: string;
-  runId?: string;
-  timeout: number;
 }
-
-/** Parses a number `ok` accepts, else a usage error (exit code 2) saying what `name` takes. */
-const numberParser = (name: string, what: string, ok: (n: number) => boolean) => (v: string) => {
-  const n = v.trim() === '' ? Number.NaN : Number(v);
-  if (!ok(n)) throw new InvalidArgumentError(`${name} must be ${what}.`);
-  return n;
-};
-
-/** `--run-id`: checked as run ids are (they name the run's folder). */
-function runIdFlag(v: string): string {
-  try {
-    return checkRunId(v, '--run-id');
-  } catch {
-    throw new InvalidArgumentError("--run-id must be 1 to 128 characters of A-Z a-z 0-9 . _ - not starting with '.' or '-'.");
-  }
-}
-
-/** `--timeout`: the caller's whole wait on the queue (docs/scale-out.md#when-redis-cannot-be-reached). */
-const timeoutFlag = () => new Option('--timeout <s>', 'with --redis: the longest wait for the whole run, in seconds; past it the run fails (exit 2). No Redis answering fails within 5 s').argParser(numberParser('--timeout', 'a number of seconds in (0, 2000000]', (n) => Number.isFinite(n) && n > 0 && n <= 2_000_000)).default(3600);
-const RUN_ID_HELP = "this run's id: parts go under <out>/run=<id>/, which must not exist (default: a fresh id)";
-const ROWS_HELP = 'JSON lines of {"id", "xs", "ys"}, or a .parquet file with columns id, xs, ys (nested lists)';
 
 /** `name=path` pairs as a record (a repeated name or a pair without `=` is a usage error). */
 function named(flag: string, pairs: readonly string[]): Record<string, string> {
@@ -94,75 +81,54 @@ function named(flag: string, pairs: readonly string[]): Record<string, string> {
 
 /** Adds the job commands to the program (`positiveInt`: the program's parser of counts). */
 export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: string) => (v: string) => number): void {
-  cli
+  const tracin = cli
     .command('tracin')
-    .description('TracIn from checkpoints over row files (JSON lines or Parquet): top-k proponents and opponents per query, and self-influence, as Parquet.')
-    .requiredOption('--checkpoints <dir>', 'a checkpoint folder or a folder of step-* checkpoints')
-    .requiredOption('--train <rows>', `training rows: ${ROWS_HELP}`)
-    .requiredOption('--queries <rows>', 'the examples to explain, same forms')
-    .requiredOption('--out <dir>', 'writes queries.parquet, self_influence.parquet and the shards under run=<id>/ckpt=all/')
-    .option('--k <n>', 'proponents and opponents per query', positiveInt('--k'), 10)
-    .addOption(new Option('--layers <which>', 'parameters the scores cover').choices(['all', 'last', 'embedding']).default('all'))
-    .option('--redis <url>', 'run the shards on workers through this Redis (redis://host:port); without it, here')
-    .option('--shards <n>', 'training-row shards, one job each', positiveInt('--shards'), 1)
+    .description('TracIn from checkpoints over row files (JSON lines or Parquet): top-k proponents and opponents per query, and self-influence, as Parquet.');
+  addRowJobFlags(tracin, { checkpoints: ['--checkpoints <dir>', 'a checkpoint folder or a folder of step-* checkpoints'], out: 'writes queries.parquet, self_influence.parquet and the shards under run=<id>/ckpt=all/' }, positiveInt);
+  addQueueFlags(tracin, 'the shards', positiveInt, 'training-row shards, one job each')
     .option('--per-checkpoint', 'one job per (checkpoint, shard): each loads one checkpoint; parts keep every score (rows x queries) for the merge to sum', false)
-    .option('--queue <name>', 'the BullMQ queue', 'inrun')
-    .option('--run-id <id>', RUN_ID_HELP, runIdFlag)
-    .addOption(timeoutFlag())
     .action(async (o: TracinFlags) => {
-      const jobs = await loadJobs();
-      const queue = o.redis === undefined ? undefined : { connection: jobs.redisConnection(o.redis), queueName: o.queue, timeoutMs: o.timeout * 1000 };
-      const bar = jobsBar();
-      const r = await jobs
-        .distributedTracin({
+      const r = await withJobs((jobs, onProgress) =>
+        jobs.distributedTracin({
+          ...rowJobOptions(o),
           checkpoints: o.checkpoints,
-          train: o.train,
-          queries: o.queries,
-          out: o.out,
-          k: o.k,
-          layers: o.layers,
           shards: o.shards, perCheckpoint: o.perCheckpoint, keepSelfInfluence: false,
-          onProgress: bar.update,
-          ...(o.runId === undefined ? {} : { runId: o.runId }),
-          ...(queue === undefined ? {} : { queue }),
-        })
-        .finally(bar.stop);
+          onProgress,
+          ...queueOptions(jobs, o),
+        }),
+      );
       const bySource = r.bySource === null ? '' : ` and ${r.bySource} (${r.result.sources?.length ?? 0} sources)`;
       io.out(`Run ${r.runId}: wrote ${r.queries} (${r.result.queries.length} queries), ${r.selfInfluence} (${r.trainingRows} training rows)${bySource} from ${r.parts.length} part(s) over ${r.result.checkpoints.length} checkpoint(s).\n`);
     });
 
-  cli
+  const trak = cli
     .command('trak')
-    .description('TRAK from checkpoints over row files (JSON lines or Parquet), in this process: top-k proponents and opponents per query, as queries.parquet (the columns of inrun tracin\'s).')
-    .requiredOption('--checkpoints <dir...>', 'one run per folder: a checkpoint folder or a folder of step-* checkpoints; several folders ensemble several runs')
-    .requiredOption('--train <rows>', `training rows: ${ROWS_HELP}`)
-    .requiredOption('--queries <rows>', 'the examples to explain, same forms')
-    .requiredOption('--out <dir>', 'writes queries.parquet')
-    .option('--k <n>', 'proponents and opponents per query', positiveInt('--k'), 10)
+    .description("TRAK from checkpoints over row files (JSON lines or Parquet), here or sharded on workers: top-k proponents and opponents per query as queries.parquet (inrun tracin's columns), and each training row's summed score as run <id> of the Parquet store <out> (inrun report <out>).");
+  addRowJobFlags(trak, { checkpoints: ['--checkpoints <dir...>', 'one run per folder: a checkpoint folder or a folder of step-* checkpoints; several folders ensemble several runs'], out: 'writes queries.parquet, the scores as a Parquet store (run <id>/, column trak:queries) and the shards under run=<id>/ckpt=all/' }, positiveInt)
     .option('--dim <n>', 'projection width per side of each layer (default: 32)', positiveInt('--dim'))
-    .option('--lambda <x>', 'ridge term of the kernel (default: 1e-3 x the mean diagonal of Phi^T Phi)', numberParser('--lambda', 'a number >= 0', (n) => Number.isFinite(n) && n >= 0))
+    .option('--lambda <x>', 'ridge term of the kernel (default: trak()\'s, a multiple of the mean diagonal of Phi^T Phi per checkpoint)', numberParser('--lambda', 'a number >= 0', (n) => Number.isFinite(n) && n >= 0))
     .option('--seed <n>', 'projection seed', numberParser('--seed', 'an integer >= 0', (n) => Number.isSafeInteger(n) && n >= 0), 0)
     .addOption(new Option('--output <f>', 'margin: log p_y - log(1 - p_y) (cross-entropy); loss: minus the loss').choices(['margin', 'loss']).default('margin'))
-    .addOption(new Option('--layers <which>', 'parameters the scores cover').choices(['all', 'last', 'embedding']).default('all'))
-    .action(async (o: { checkpoints: string[]; train: string; queries: string; out: string; k: number; dim?: number; lambda?: number; seed: number; output: 'margin' | 'loss'; layers: 'all' | 'last' | 'embedding' }) => {
-      const jobs = await loadJobs();
-      const r = await jobs.trakFiles({
-        runs: o.checkpoints,
-        train: o.train,
-        queries: o.queries,
-        out: o.out,
-        k: o.k,
-        seed: o.seed,
-        output: o.output,
-        layers: o.layers,
-        ...(o.dim === undefined ? {} : { dim: o.dim }),
-        ...(o.lambda === undefined ? {} : { lambda: o.lambda }),
-      });
+    .option('--sqlite <file>', 'also store the scores in this SQLite file (new, or one a run wrote)');
+  addQueueFlags(trak, 'the shards', positiveInt, "training-row shards, one job each: each sums its rows' Phi^T Phi, the merge solves")
+    .action(async (o: TrakFlags) => {
+      const r = await withJobs((jobs, onProgress) =>
+        jobs.distributedTrak({
+          ...rowJobOptions(o),
+          runs: o.checkpoints,
+          seed: o.seed,
+          output: o.output,
+          shards: o.shards,
+          onProgress,
+          ...given({ dim: o.dim, lambda: o.lambda, sqlite: o.sqlite }),
+          ...queueOptions(jobs, o),
+        }),
+      );
       const checkpoints = r.result.runs.reduce((s, run) => s + run.length, 0);
-      io.out(`Wrote ${r.queries} (${r.result.queries.length} queries, ${r.trainingRows} training rows) from ${r.result.runs.length} run(s), ${checkpoints} checkpoint(s).\n`);
+      io.out(`Run ${r.runId}: wrote ${r.queries} (${r.result.queries.length} queries, ${r.trainingRows} training rows) from ${r.result.runs.length} run(s), ${checkpoints} checkpoint(s), ${r.parts.length} part(s); scores stored as run ${r.runId} of ${o.out}${o.sqlite === undefined ? '' : ` and ${o.sqlite}`} (inrun report ${o.out}).\n`);
     });
 
-  cli
+  const untrac = cli
     .command('untrac')
     .description('UnTrac (or UnTrac-Inv) from a checkpoint over row files (JSON lines or Parquet), one ascent per job: influence.parquet.')
     .requiredOption('--model <dir>', 'the trained model: an inrun checkpoint folder (or one with a latest file), or a tf.js model.json folder saved with its optimizer')
@@ -177,17 +143,11 @@ export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: stri
     .option('--eval-rows <n>', "untrac-inv: rows of each source whose loss is measured, its first ones (default: 256)", positiveInt('--eval-rows'))
     .option('--eval-batch-size <n>', 'rows per forward pass when measuring a mean loss (default: 256)', positiveInt('--eval-batch-size'))
     .option('--loss-ceiling <x>', "stop an ascent when its batch loss exceeds this (default: 10 x (1 + the unlearned data's mean loss before))", numberParser('--loss-ceiling', 'a positive number', (n) => Number.isFinite(n) && n > 0))
-    .option('--seed <n>', 'shuffle seed', numberParser('--seed', 'an integer', Number.isSafeInteger), 1)
-    .option('--redis <url>', 'run the ascents on workers through this Redis (redis://host:port); without it, here')
-    .option('--queue <name>', 'the BullMQ queue', 'inrun')
-    .option('--run-id <id>', RUN_ID_HELP, runIdFlag)
-    .addOption(timeoutFlag())
+    .option('--seed <n>', 'shuffle seed', numberParser('--seed', 'an integer', Number.isSafeInteger), 1);
+  addQueueFlags(untrac, 'the ascents', positiveInt)
     .action(async (o: UntracFlags) => {
-      const jobs = await loadJobs();
-      const queue = o.redis === undefined ? undefined : { connection: jobs.redisConnection(o.redis), queueName: o.queue, timeoutMs: o.timeout * 1000 };
-      const bar = jobsBar();
-      const r = await jobs
-        .distributedUntrac({
+      const r = await withJobs((jobs, onProgress) =>
+        jobs.distributedUntrac({
           model: o.model,
           sources: named('--sources', o.sources),
           targets: named('--targets', o.targets),
@@ -195,17 +155,11 @@ export function addJobCommands(cli: Command, io: CliIo, positiveInt: (name: stri
           method: o.method,
           learningRate: o.learningRate,
           seed: o.seed,
-          onProgress: bar.update,
-          ...(o.epochs === undefined ? {} : { epochs: o.epochs }),
-          ...(o.batchSize === undefined ? {} : { batchSize: o.batchSize }),
-          ...(o.maxSteps === undefined ? {} : { maxSteps: o.maxSteps }),
-          ...(o.evalRows === undefined ? {} : { evalRows: o.evalRows }),
-          ...(o.evalBatchSize === undefined ? {} : { evalBatchSize: o.evalBatchSize }),
-          ...(o.lossCeiling === undefined ? {} : { lossCeiling: o.lossCeiling }),
-          ...(o.runId === undefined ? {} : { runId: o.runId }),
-          ...(queue === undefined ? {} : { queue }),
-        })
-        .finally(bar.stop);
+          onProgress,
+          ...given({ epochs: o.epochs, batchSize: o.batchSize, maxSteps: o.maxSteps, evalRows: o.evalRows, evalBatchSize: o.evalBatchSize, lossCeiling: o.lossCeiling }),
+          ...queueOptions(jobs, o),
+        }),
+      );
       io.out(`Run ${r.runId}: wrote ${r.influence} (${r.rows.length} target x source rows).\n`);
     });
 

@@ -46,6 +46,7 @@ const MEANING: Record<string, string> = {
   shapley2: 'second-order In-Run Data Shapley: the first-order value with the curvature of the target loss',
   tracin_self: 'TracIn self-influence: how much the example pulled on its own loss; high = unusual or likely mislabelled',
   tracin_we: 'TracIn-WE: the first-order value over the word embedding only, with a score per word',
+  trak: "TRAK (after the run, from its checkpoints): the example's summed score over the target's queries, the predicted rise of their model output (margin) with it in training (positive = helped)",
 };
 
 
