@@ -101,6 +101,7 @@ export function fusedLoss(plan: FusedPlan, batch: number, train: Capture, f: () 
       return tf.add(value, tf.sum(rows));
     } finally {
       active = null;
+      step.outputs?.dispose();
     }
   };
   return { f: wrapped, taken: () => ({ loss: loss!, perRow: perRow!, target }) };
@@ -128,7 +129,8 @@ function chainCall(link: ChainLayer, first: boolean, last: boolean, step: FusedS
   };
   const out = fuse === null ? one(original(x, kwargs)) : fuse.call(layer, x, rows);
   if (!last) return out;
-  step.outputs = tf.slice(out, step.batch, out.shape[0]! - step.batch);
+  // Kept: a model called eagerly (model.apply in a custom loop) runs its layers inside a tidy of its own.
+  step.outputs = tf.keep(tf.slice(out, step.batch, out.shape[0]! - step.batch));
   return tf.slice(out, 0, step.batch);
 }
 
