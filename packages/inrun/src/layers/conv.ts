@@ -209,7 +209,11 @@ function depthwiseRecorder(geometry: ConvGeometry, kernelShape: readonly number[
  */
 const convFuse: LayerFuse = {
   unfusable(layer) {
-    return layer.getClassName() === 'DepthwiseConv2D' ? 'DepthwiseConv2D: no fused call built yet (its recorder materialises per-example gradients)' : null;
+    if (layer.getClassName() === 'DepthwiseConv2D') return 'DepthwiseConv2D: no fused call built yet (its recorder materialises per-example gradients)';
+    // Measured (test/backend-webgpu-node.test.ts): webgpu's conv2d rounds a row's output differently with
+    // the batch's row count, so appending the target rows would change the training rows' update.
+    if (tf.getBackend() === 'webgpu') return `${layer.getClassName()} on webgpu: its conv shaders round each row differently with the batch size`;
+    return null;
   },
   call(layer, x, rows) {
     const internals = layer as unknown as ConvInternals;
