@@ -20,6 +20,8 @@ export interface BackendCase {
 export interface BackendCaseSpec {
   readonly name: string;
   readonly kind: string;
+  /** The target pass `targetPass: 'auto'` (the default) must resolve to for this model on `backend`. */
+  readonly pass: (backend: string) => 'fused' | 'separate';
   readonly methods: readonly Method[];
   readonly make: () => BackendCase;
 }
@@ -116,6 +118,28 @@ function embedding(): BackendCase {
   };
 }
 
+/** Embedding, Conv1D and Dense in one chain: every kind the fused target pass takes (docs/hooks.md). */
+function fusedChain(): BackendCase {
+  const r = lcg(51);
+  const ids = (n: number) => tf.tensor2d(Array.from({ length: n * 6 }, () => Math.floor(r() * 9)), [n, 6], 'int32');
+  const model = tf.sequential({
+    layers: [
+      tf.layers.embedding({ inputDim: 9, outputDim: 4, inputLength: 6, embeddingsInitializer: tf.initializers.randomNormal({ seed: 52 }) }),
+      tf.layers.conv1d({ filters: 3, kernelSize: 2, activation: 'relu', kernelInitializer: glorot(53), biasInitializer: tf.initializers.randomNormal({ stddev: 0.1, seed: 54 }) }),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: glorot(55) }),
+    ],
+  });
+  return {
+    model: compiled(model, 'categoricalCrossentropy'),
+    loss: categorical,
+    x: ids(5),
+    y: oneHot(5, 3, 56),
+    targets: { val: { xs: ids(3), ys: oneHot(3, 3, 57) }, probe: { xs: ids(2), ys: oneHot(2, 3, 58) } },
+    embeddingLayers: [model.layers[0]!.name],
+  };
+}
+
 function layerNorm(): BackendCase {
   const model = tf.sequential({
     layers: [
@@ -157,11 +181,19 @@ function recurrent(): BackendCase {
   };
 }
 
+const fused = () => 'fused' as const;
+const separate = () => 'separate' as const;
+// Conv and Embedding keep the separate pass on webgpu (docs/hooks.md): its conv shaders round rows differently
+// with the batch size, and it concatenates small host-resident ids on the CPU.
+const fusedOffWebgpu = (backend: string) => (backend === 'webgpu' ? 'separate' : 'fused');
+
 /** Every layer kind inrun covers, smallest models that exercise it (a software GPU is slow). */
 export const BACKEND_CASES: readonly BackendCaseSpec[] = [
-  { name: 'dense', kind: 'dense', methods: ['shapley1', 'tracin_self'], make: dense },
-  { name: 'conv', kind: 'conv', methods: ['shapley1', 'tracin_self'], make: conv },
-  { name: 'embedding', kind: 'embedding', methods: ['shapley1', 'tracin_self', 'tracin_we'], make: embedding },
-  { name: 'layer-norm', kind: 'layer-norm', methods: ['shapley1', 'tracin_self'], make: layerNorm },
-  { name: 'recurrent', kind: 'recurrent', methods: ['shapley1', 'tracin_self'], make: recurrent },
+  { name: 'dense', kind: 'dense', pass: fused, methods: ['shapley1', 'tracin_self'], make: dense },
+  { name: 'conv', kind: 'conv', pass: fusedOffWebgpu, methods: ['shapley1', 'tracin_self'], make: conv },
+  // tracin_we needs the separate pass (first-order shapley1 and tracin_self only fuse).
+  { name: 'embedding', kind: 'embedding', pass: separate, methods: ['shapley1', 'tracin_self', 'tracin_we'], make: embedding },
+  { name: 'fused-chain', kind: 'conv', pass: fusedOffWebgpu, methods: ['shapley1', 'tracin_self'], make: fusedChain },
+  { name: 'layer-norm', kind: 'layer-norm', pass: separate, methods: ['shapley1', 'tracin_self'], make: layerNorm },
+  { name: 'recurrent', kind: 'recurrent', pass: separate, methods: ['shapley1', 'tracin_self'], make: recurrent },
 ];

@@ -4,7 +4,7 @@ import { attach, type StepRecord } from 'inrun';
 import { BACKEND_CASES, type BackendCase, type BackendCaseSpec } from './backend-cases.js';
 
 /** The checks each case runs, in order. */
-export const BACKEND_CHECKS = ['scores', 'reads', 'tensors', 'update-sgd', 'update-adam'] as const;
+export const BACKEND_CHECKS = ['scores', 'reads', 'tensors', 'update-sgd', 'update-adam', 'fused-sgd', 'fused-adam'] as const;
 export type BackendCheck = (typeof BACKEND_CHECKS)[number];
 
 /** One check's outcome, JSON-safe so a page or a child process can hand it back. */
@@ -23,6 +23,8 @@ export interface BackendPage {
 
 /** Largest relative error a score may have against brute force (relative to the largest expected value). */
 export const SCORE_TOLERANCE = 1e-4;
+/** Largest relative error a fused-pass score or target loss may have against the separate pass's. */
+const PASS_TOLERANCE = 1e-6;
 const LR = 0.05;
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `row${i}`);
@@ -182,56 +184,119 @@ export async function checkRun(spec: BackendCaseSpec, user: UserCode = {}): Prom
   return results;
 }
 
+async function weightsOf(c: BackendCase): Promise<number[][]> {
+  return Promise.all(c.model.getWeights().map(async (w) => Array.from(await w.data())));
+}
+
+/** How many weights of `y` differ from `x` (Object.is), of how many, and the largest difference. */
+function weightDiff(x: number[][], y: number[][]): { differing: number; total: number; maxAbs: number } {
+  let differing = 0;
+  let total = 0;
+  let maxAbs = 0;
+  x.forEach((w, i) =>
+    w.forEach((v, j) => {
+      total++;
+      const u = y[i]?.[j];
+      if (!Object.is(v, u)) {
+        differing++;
+        maxAbs = Math.max(maxAbs, Math.abs(v - (u ?? NaN)));
+      }
+    }),
+  );
+  return { differing, total, maxAbs };
+}
+
+/**
+ * Whether `attributed` is the plain update: bit for bit, or where two plain runs already differ
+ * (`control`), by no more than they do. webgpu's scatter-add (the gather gradient of an Embedding)
+ * accumulates in no fixed order: a run may differ from another plain run, or not, by chance. There the
+ * update is held to 1e-6 in absolute terms (one float rounding of these weights); everywhere else, and
+ * for every other kind, bit for bit.
+ */
+function sameUpdate(c: BackendCase, plain: number[][], attributed: number[][], control: number[][]): { ok: boolean; detail: string } {
+  const attributedDiff = weightDiff(plain, attributed);
+  const controlDiff = weightDiff(plain, control);
+  const unordered = tf.getBackend() === 'webgpu' && c.embeddingLayers.length > 0;
+  const ok =
+    plain.length === attributed.length &&
+    (attributedDiff.differing === 0 || (controlDiff.differing > 0 && attributedDiff.maxAbs <= controlDiff.maxAbs * 4 + 1e-7) || (unordered && attributedDiff.maxAbs <= 1e-6));
+  const detail = `${attributedDiff.differing} of ${attributedDiff.total} weights differ (max ${attributedDiff.maxAbs.toExponential(2)}); two plain runs: ${controlDiff.differing} differ (max ${controlDiff.maxAbs.toExponential(2)})`;
+  return { ok, detail };
+}
+
+/** Two `minimize` steps of `c`, attached with `options` (or plain when null); returns the records and the pass that ran. */
+async function twoSteps(c: BackendCase, options: Parameters<typeof attach>[1] | null): Promise<{ records: StepRecord[]; pass: string | null }> {
+  if (options === null) {
+    for (let s = 0; s < 2; s++) minimize(c);
+    return { records: [], pass: null };
+  }
+  const run = attach(c.model, options);
+  const records: StepRecord[] = [];
+  run.records$.subscribe((r) => records.push(r));
+  for (let s = 0; s < 2; s++) await run.step(ids(c.x.shape[0]!), () => minimize(c));
+  await run.close();
+  return { records, pass: run.info.targetPass };
+}
+
 /**
  * Two `minimize` steps with and without inrun from the same weights: every weight bit-identical. A second
- * plain run is the control: where the backend itself is not deterministic (webgpu's scatter-add gradient of
- * a gather accumulates floats in no fixed order), two plain runs already differ, bit-identity is not defined,
- * and the attributed run must then differ from the plain one by no more than the two plain runs do.
+ * plain run is the control: where the backend itself is not deterministic, two plain runs already differ,
+ * bit-identity is not defined, and the attributed run must then differ from the plain one by no more than
+ * the two plain runs do.
  */
 export async function checkUpdate(spec: BackendCaseSpec, optimizer: () => tf.Optimizer, check: BackendCheck, user: UserCode = {}): Promise<BackendResult> {
-  const weights = async (c: BackendCase) => Promise.all(c.model.getWeights().map(async (w) => Array.from(await w.data())));
   const plain = spec.make();
   const control = spec.make();
   const attributed = spec.make();
   for (const c of [plain, control, attributed]) c.model.compile({ optimizer: optimizer(), loss: c.model.loss as string });
-  for (let s = 0; s < 2; s++) minimize(plain);
-  for (let s = 0; s < 2; s++) minimize(control);
+  await twoSteps(plain, null);
+  await twoSteps(control, null);
   user.beforeAttach?.(attributed);
   const run = attach(attributed.model, { targets: attributed.targets, methods: spec.methods });
   user.afterAttach?.(attributed);
   for (let s = 0; s < 2; s++) await run.step(ids(attributed.x.shape[0]!), () => minimize(attributed));
   await run.close();
-  const [a, b, c] = [await weights(plain), await weights(attributed), await weights(control)];
-  const compare = (x: number[][], y: number[][]) => {
-    let differing = 0;
-    let total = 0;
-    let maxAbs = 0;
-    x.forEach((w, i) =>
-      w.forEach((v, j) => {
-        total++;
-        const u = y[i]?.[j];
-        if (!Object.is(v, u)) {
-          differing++;
-          maxAbs = Math.max(maxAbs, Math.abs(v - (u ?? NaN)));
-        }
-      }),
-    );
-    return { differing, total, maxAbs };
-  };
-  const attributedDiff = compare(a, b);
-  const controlDiff = compare(a, c);
+  const { ok, detail } = sameUpdate(attributed, await weightsOf(plain), await weightsOf(attributed), await weightsOf(control));
   dispose(plain);
   dispose(control);
   dispose(attributed);
-  // webgpu's scatter-add (the gather gradient of an Embedding) accumulates in no fixed order: a run may
-  // differ from another plain run, or not, by chance. There the update is held to 1e-6 in absolute
-  // terms (one float rounding of these weights); everywhere else, and for every other kind, bit for bit.
-  const unordered = tf.getBackend() === 'webgpu' && spec.name === 'embedding';
-  const ok =
-    a.length === b.length &&
-    (attributedDiff.differing === 0 || (controlDiff.differing > 0 && attributedDiff.maxAbs <= controlDiff.maxAbs * 4 + 1e-7) || (unordered && attributedDiff.maxAbs <= 1e-6));
-  const detail = `${attributedDiff.differing} of ${attributedDiff.total} weights differ (max ${attributedDiff.maxAbs.toExponential(2)}); two plain runs: ${controlDiff.differing} differ (max ${controlDiff.maxAbs.toExponential(2)})`;
   return { case: spec.name, check, ok, detail };
+}
+
+/**
+ * The default target pass (`targetPass: 'auto'`) against the separate one over two steps with
+ * `optimizer`: it resolves to the case's expected pass, its update is the plain one (as in
+ * {@link checkUpdate}), and its scores and target losses equal the separate pass's within 1e-6 relative.
+ */
+async function checkFused(spec: BackendCaseSpec, optimizer: () => tf.Optimizer, check: BackendCheck): Promise<BackendResult> {
+  const [plain, control, auto, separate] = [spec.make(), spec.make(), spec.make(), spec.make()];
+  for (const c of [plain, control, auto, separate]) c.model.compile({ optimizer: optimizer(), loss: c.model.loss as string });
+  await twoSteps(plain, null);
+  await twoSteps(control, null);
+  const a = await twoSteps(auto, { targets: auto.targets, methods: spec.methods });
+  const s = await twoSteps(separate, { targets: separate.targets, methods: spec.methods, targetPass: 'separate' });
+  const update = sameUpdate(auto, await weightsOf(plain), await weightsOf(auto), await weightsOf(control));
+  const errors: string[] = [];
+  const expected = spec.pass(tf.getBackend());
+  if (a.pass !== expected) errors.push(`targetPass 'auto' ran the ${a.pass} pass, expected ${expected}`);
+  if (!update.ok) errors.push(`update: ${update.detail}`);
+  let worst = 0;
+  if (a.records.length !== 2 || s.records.length !== 2) errors.push(`expected 2 records each, got ${a.records.length} and ${s.records.length}`);
+  a.records.forEach((r, i) => {
+    const other = s.records[i];
+    if (other === undefined) return;
+    const pairs: [string, ArrayLike<number>, ArrayLike<number> | undefined][] = [
+      ...Object.entries(r.columns).map(([k, v]) => [k, v, other.columns[k]] as [string, ArrayLike<number>, ArrayLike<number> | undefined]),
+      ['target losses', Object.values(r.targetLosses), Object.values(other.targetLosses)],
+    ];
+    for (const [name, got, expected] of pairs) {
+      const e = expected === undefined ? Infinity : relativeError(got, Array.from(expected));
+      worst = Math.max(worst, e);
+      if (!(e <= PASS_TOLERANCE)) errors.push(`step ${i} ${name}: relative error ${e.toExponential(2)} against the separate pass`);
+    }
+  });
+  for (const c of [plain, control, auto, separate]) dispose(c);
+  return { case: spec.name, check, ok: errors.length === 0, detail: errors.length > 0 ? errors.join('; ') : `${a.pass} pass; worst relative error against the separate pass ${worst.toExponential(2)}; ${update.detail}` };
 }
 
 export async function guarded<T extends BackendResult | BackendResult[]>(spec: BackendCaseSpec, checks: readonly BackendCheck[], fn: () => Promise<T>): Promise<BackendResult[]> {
@@ -269,6 +334,8 @@ export async function runBackendChecks(only?: readonly string[]): Promise<Backen
     out.push(...(await guarded(spec, ['scores', 'reads', 'tensors'], () => checkRun(spec))));
     out.push(...(await guarded(spec, ['update-sgd'], () => checkUpdate(spec, () => tf.train.sgd(0.1), 'update-sgd'))));
     out.push(...(await guarded(spec, ['update-adam'], () => checkUpdate(spec, () => tf.train.adam(0.01), 'update-adam'))));
+    out.push(...(await guarded(spec, ['fused-sgd'], () => checkFused(spec, () => tf.train.sgd(0.1), 'fused-sgd'))));
+    out.push(...(await guarded(spec, ['fused-adam'], () => checkFused(spec, () => tf.train.adam(0.01), 'fused-adam'))));
   }
   return out;
 }

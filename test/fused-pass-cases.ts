@@ -137,16 +137,17 @@ export function describeFusedKinds(only: (name: string) => boolean = () => true)
     });
   }
 
-  it('Dropout (rate > 0) keeps the separate pass: it draws its masks over training and target rows together', async () => {
+  it("Dropout (rate > 0) keeps the separate pass under 'auto' (it draws its masks over training and target rows together) and refuses 'fused'; at rate 0 it fuses", async () => {
     const withDropout = () =>
       classifier([tf.layers.dense({ units: 6, activation: 'relu', inputShape: [5], ...seeded(1) }), tf.layers.dropout({ rate: 0.5, seed: 1 }), tf.layers.dense({ units: 3, activation: 'softmax', ...seeded(2) })], [5]);
     const c = withDropout();
-    const run = attach(c.model, { targets: c.targets, methods: METHODS, targetPass: 'fused' });
+    const run = attach(c.model, { targets: c.targets, methods: METHODS });
     expect(run.info.targetPass).toBe('separate');
     await run.close();
+    expect(() => attach(c.model, { targets: c.targets, methods: METHODS, targetPass: 'fused' })).toThrow(/Dropout draws its noise/);
     const noDrop = () => classifier([tf.layers.dense({ units: 6, activation: 'relu', inputShape: [5], ...seeded(1) }), tf.layers.dropout({ rate: 0 }), tf.layers.dense({ units: 3, activation: 'softmax', ...seeded(2) })], [5]);
     const d = noDrop();
-    const fused = attach(d.model, { targets: d.targets, methods: METHODS, targetPass: 'fused' });
+    const fused = attach(d.model, { targets: d.targets, methods: METHODS });
     expect(fused.info.targetPass).toBe('fused');
     await fused.close();
   });

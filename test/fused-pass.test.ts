@@ -9,7 +9,7 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
-it("targetPass is checked: 'fused' or 'separate', an InrunError naming the field otherwise", () => {
+it("targetPass is checked: 'auto', 'fused' or 'separate', an InrunError naming the field otherwise", () => {
   const c = mlp(['relu', 'softmax'], true);
   try {
     attach(c.model, { targets: c.targets, targetPass: 'joint' as unknown as 'fused' });
@@ -20,11 +20,18 @@ it("targetPass is checked: 'fused' or 'separate', an InrunError naming the field
   }
 });
 
-it("run.info.targetPass reports the pass that ran: 'separate' by default, null without targets", async () => {
+it("run.info.targetPass reports the pass that ran: 'fused' by default where it is exact, 'separate' when asked, null without targets", async () => {
   const c = mlp(['relu', 'softmax'], true);
-  const plain = attach(c.model, { targets: c.targets });
-  expect(plain.info.targetPass).toBe('separate');
-  await plain.close();
+  const auto = attach(c.model, { targets: c.targets });
+  expect(auto.info.targetPass).toBe('fused');
+  await auto.close();
+  const separate = attach(c.model, { targets: c.targets, targetPass: 'separate' });
+  expect(separate.info.targetPass).toBe('separate');
+  await separate.close();
+  // Second order needs the target gradient at the moved weights: 'auto' keeps the separate pass.
+  const second = attach(c.model, { targets: c.targets, methods: ['shapley2'] });
+  expect(second.info.targetPass).toBe('separate');
+  await second.close();
   const none = attach(c.model, { methods: ['tracin_self'] });
   expect(none.info.targetPass).toBeNull();
   await none.close();
@@ -59,7 +66,7 @@ for (const [name, optimizer] of [
   it(`${name}: the fused step's update is bit-identical to an uninstrumented step, and its scores equal the separate pass's within 1e-6`, async () => {
     const plain = await train(optimizer, null);
     const fused = await train(optimizer, (c) => ({ targets: c.targets, methods: ['shapley1', 'tracin_self'], targetPass: 'fused' }));
-    const separate = await train(optimizer, (c) => ({ targets: c.targets, methods: ['shapley1', 'tracin_self'] }));
+    const separate = await train(optimizer, (c) => ({ targets: c.targets, methods: ['shapley1', 'tracin_self'], targetPass: 'separate' }));
     expect(fused.pass).toBe('fused');
     expect(separate.pass).toBe('separate');
     expect(fused.weights).toEqual(plain.weights);
@@ -79,15 +86,43 @@ it('the fused step keeps tf.memory().numTensors flat across steps', async () => 
   expect(new Set(counts.slice(1)).size).toBe(1);
 });
 
-it("targetPass: 'fused' falls back to the separate pass on a model with a non-Dense layer: same weights and scores as the default", async () => {
+it("targetPass 'auto' keeps the separate pass on a model with a layer that couples rows (same weights and scores as 'separate'); 'fused' there is refused naming the field", async () => {
   const withNorm = (c: Case) => {
     const [d0, d1] = c.model.layers as [tf.layers.Layer, tf.layers.Layer];
     return tf.sequential({ layers: [d0, tf.layers.layerNormalization(), d1] });
   };
-  const options = (targetPass: 'fused' | 'separate') => (c: Case): AttachOptions => ({ targets: c.targets, methods: ['shapley1'], targetPass });
-  const fused = await train(() => tf.train.sgd(0.05), options('fused'), 3, withNorm);
+  const options = (targetPass: 'auto' | 'separate') => (c: Case): AttachOptions => ({ targets: c.targets, methods: ['shapley1'], targetPass });
+  const auto = await train(() => tf.train.sgd(0.05), options('auto'), 3, withNorm);
   const separate = await train(() => tf.train.sgd(0.05), options('separate'), 3, withNorm);
-  expect(fused.pass).toBe('separate');
-  expect(fused.weights).toEqual(separate.weights);
-  fused.records.forEach((r, i) => expect(r.columns).toEqual(separate.records[i]!.columns));
+  expect(auto.pass).toBe('separate');
+  expect(auto.weights).toEqual(separate.weights);
+  auto.records.forEach((r, i) => expect(r.columns).toEqual(separate.records[i]!.columns));
+  const c = mlp(['relu', 'softmax'], true);
+  const model = withNorm(c);
+  model.compile({ optimizer: tf.train.sgd(0.05), loss: 'categoricalCrossentropy' });
+  for (const [opts, reason] of [
+    [{ targets: c.targets, targetPass: 'fused' }, /LayerNormalization has no fused call/],
+    [{ targets: c.targets, targetPass: 'fused', targetEvery: 4 }, /targetEvery 4/],
+    [{ targets: c.targets, targetPass: 'fused', methods: ['shapley2'] }, /method shapley2/],
+  ] as const) {
+    try {
+      attach(model, opts as AttachOptions);
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(InrunError);
+      expect((error as InrunError).field).toBe('targetPass');
+      expect((error as InrunError).message).toMatch(reason);
+    }
+  }
+});
+
+it('the fused pass refuses a loss that runs the model twice in one step, naming targetPass', async () => {
+  const c = mlp(['relu', 'softmax'], true);
+  const optimizer = tf.train.sgd(0.05);
+  c.model.compile({ optimizer, loss: 'categoricalCrossentropy' });
+  const run = attach(c.model, { targets: c.targets, methods: ['shapley1'] });
+  expect(run.info.targetPass).toBe('fused');
+  const twice = () => tf.add(tf.losses.softmaxCrossEntropy(c.y, c.model.apply(c.x) as tf.Tensor), tf.mean(c.model.apply(c.x) as tf.Tensor)) as tf.Scalar;
+  await expect(run.step([0, 1, 2, 3, 4, 5, 6], () => optimizer.minimize(twice))).rejects.toMatchObject({ field: 'targetPass' });
+  await run.close();
 });

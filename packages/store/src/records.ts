@@ -91,8 +91,8 @@ export interface RunInfo {
   readonly targetEvery: number;
   /**
    * The pass that took the target rows' gradients: 'fused' (in the training step's own pass) or
-   * 'separate' (a pass of their own); null without targets. 'separate' when `targetPass: 'fused'`
-   * was asked for but the model or the options do not allow it (docs/hooks.md).
+   * 'separate' (a pass of their own); null without targets. `targetPass: 'auto'` (the default)
+   * resolves to 'separate' where the model or the options do not allow the fused pass (docs/hooks.md).
    */
   readonly targetPass: 'fused' | 'separate' | null;
   /** How second-order values compute H_T u, or null without `shapley2`. */

@@ -82,14 +82,17 @@ export interface AttachOptions {
    */
   readonly targetEvery?: number;
   /**
-   * How the target rows' gradients are taken. 'separate': a forward and backward pass of their own
-   * each step (every layer kind). 'fused': the target rows ride in the training step's own pass, which
-   * saves nearly a whole pass on small models, with the same update bit for bit. It runs on models of
-   * Dense layers only (docs/hooks.md lists the conditions); elsewhere the separate pass runs, and
-   * `run.info.targetPass` says which pass ran.
-   * @defaultValue 'separate'
+   * How the target rows' gradients are taken. 'fused': the target rows ride in the training step's own
+   * forward and backward (each covered layer's weight gradient from the training rows only), which saves
+   * nearly a whole pass on small models, with the same update bit for bit. 'separate': a forward and
+   * backward pass of their own each step (every layer kind, every setting). 'auto' resolves per run to
+   * 'fused' where that is exact (a chain of layers that fuse, one target group, `targetEvery: 1`,
+   * `update: 'sgd'`, first-order methods; docs/hooks.md lists the conditions) and to 'separate'
+   * elsewhere; `run.info.targetPass` says which pass runs. 'fused' where it would not be exact is
+   * refused (InrunError, field `targetPass`, naming the reason).
+   * @defaultValue 'auto'
    */
-  readonly targetPass?: 'fused' | 'separate';
+  readonly targetPass?: 'auto' | 'fused' | 'separate';
   /**
    * A step whose loss, target losses or scores hold NaN or Infinity (found on the device and read
    * with the step's record, without a per-step host sync). Such a step never enters the totals; it is
@@ -245,7 +248,7 @@ export interface ResolvedAttachOptions {
   readonly hvp: 'auto' | 'double-backward' | 'finite-difference';
   readonly update: 'sgd' | 'optimizer';
   readonly targetEvery: number;
-  readonly targetPass: 'fused' | 'separate';
+  readonly targetPass: 'auto' | 'fused' | 'separate';
   readonly nonFinite: NonFinitePolicy;
   readonly runId: string;
   readonly meta: Readonly<Record<string, unknown>>;
@@ -369,7 +372,7 @@ function checkOptions(options: AttachOptions): DeliveryOptions | undefined {
   }
   if (update !== undefined && update !== 'sgd' && update !== 'optimizer') invalid('update', "'sgd' or 'optimizer'", update);
   if (targetEvery !== undefined && !positive(targetEvery)) invalid('targetEvery', 'a positive integer', targetEvery);
-  if (targetPass !== undefined && targetPass !== 'fused' && targetPass !== 'separate') invalid('targetPass', "'fused' or 'separate'", targetPass);
+  if (targetPass !== undefined && targetPass !== 'auto' && targetPass !== 'fused' && targetPass !== 'separate') invalid('targetPass', "'auto', 'fused' or 'separate'", targetPass);
   if (metrics !== undefined && typeof metrics !== 'boolean') {
     checkGroup(metrics, 'metrics', 'true, false or { meterProvider?, sourceLimit?, attributes? }', METRICS_KEYS);
     if (metrics.sourceLimit !== undefined && !(Number.isInteger(metrics.sourceLimit) && metrics.sourceLimit >= 0)) {
@@ -471,7 +474,7 @@ export function resolveOptions(options: AttachOptions): ResolvedAttachOptions {
     hvp: options.hvp ?? 'auto',
     update: options.update ?? 'sgd',
     targetEvery: options.targetEvery ?? 1,
-    targetPass: options.targetPass ?? 'separate',
+    targetPass: options.targetPass ?? 'auto',
     nonFinite: options.nonFinite ?? 'stop',
     runId: options.runId ?? newRunId(),
     meta: { ...(options.meta ?? {}) },

@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ModelAdapter } from '../model/adapter.js';
 import type { TargetGroup } from '../scoring/targets.js';
+import { InrunError } from '../errors.js';
 import { Capture, type Recorder } from './capture.js';
 import type { Restore } from './restore.js';
 import type { FusedRows, LayerFuse } from '../layers/kind.js';
@@ -62,6 +63,8 @@ interface FusedStep {
   readonly batch: number;
   readonly train: Capture;
   readonly target: Capture;
+  /** Whether the chain's first layer has run in this step (a second run would append the target rows twice). */
+  started: boolean;
   outputs: tf.Tensor | null;
 }
 
@@ -85,17 +88,20 @@ export function fusedLoss(plan: FusedPlan, batch: number, train: Capture, f: () 
   let perRow: tf.Tensor1D | null = null;
   const target = new Capture();
   const wrapped = (): tf.Scalar => {
-    const step: FusedStep = { group: plan.group, batch, train, target, outputs: null };
+    const step: FusedStep = { group: plan.group, batch, train, target, started: false, outputs: null };
     active = step;
     try {
       const value = f();
       loss = tf.keep(value);
-      if (step.outputs === null) throw new Error('the fused pass did not reach the model output');
+      if (step.outputs === null) {
+        throw new InrunError("the step's loss did not run the attached model through to its output, so the fused pass has no target rows; use targetPass: 'separate'", { field: 'targetPass', code: 'unsupported_model' });
+      }
       const rows = plan.model.perExampleLoss(plan.group.ys, [step.outputs]);
       perRow = tf.keep(rows as tf.Tensor1D);
       return tf.add(value, tf.sum(rows));
     } finally {
       active = null;
+      step.outputs?.dispose();
     }
   };
   return { f: wrapped, taken: () => ({ loss: loss!, perRow: perRow!, target }) };
@@ -106,6 +112,10 @@ function chainCall(link: ChainLayer, first: boolean, last: boolean, step: FusedS
   const { layer, fuse, recorder } = link;
   let x = x0;
   if (first) {
+    if (step.started) {
+      throw new InrunError("the model ran twice in one step's loss: the fused pass appends the target rows once per step; use targetPass: 'separate'", { field: 'targetPass', code: 'unsupported_model' });
+    }
+    step.started = true;
     const t = step.group.xs[0]!;
     x = tf.concat([x, t.dtype === x.dtype ? t : tf.cast(t, x.dtype)], 0);
   }
@@ -119,7 +129,8 @@ function chainCall(link: ChainLayer, first: boolean, last: boolean, step: FusedS
   };
   const out = fuse === null ? one(original(x, kwargs)) : fuse.call(layer, x, rows);
   if (!last) return out;
-  step.outputs = tf.slice(out, step.batch, out.shape[0]! - step.batch);
+  // Kept: a model called eagerly (model.apply in a custom loop) runs its layers inside a tidy of its own.
+  step.outputs = tf.keep(tf.slice(out, step.batch, out.shape[0]! - step.batch));
   return tf.slice(out, 0, step.batch);
 }
 
@@ -153,32 +164,65 @@ function unfusable(layer: tf.layers.Layer, recorders: ReadonlyMap<string, Record
   return fuse.unfusable(layer);
 }
 
+/** What decides the pass: the resolved `targetPass` and the run settings the fused pass must agree with. */
+export interface FusedSettings {
+  readonly targetPass: 'auto' | 'fused' | 'separate';
+  readonly targetEvery: number;
+  readonly methods: readonly string[];
+  readonly update: string;
+}
+
 /**
- * The fused pass's plan, or null where it would not be exact or is not built: the model must be a
+ * Why this run cannot take the fused pass exactly, or null when it can: the model must be a
  * tf.LayersModel of one input and one output whose layers form one chain, each either a covered layer
  * whose kind has a fused call that accepts it or a weight-free per-example layer (no Dropout,
  * BatchNormalization or other layers that treat training rows differently or couple them), with one
  * group of targets, a target pass every step, and first-order, target-free or TracIn-self methods only.
  */
+function whyNotFused(model: ModelAdapter, group: TargetGroup | null, groups: number, recorders: ReadonlyMap<string, Recorder>, options: FusedSettings): string | null {
+  const lm = model.layersModel;
+  if (group === null) return `${groups} target groups (targets of different shapes): the fused pass appends one`;
+  if (group.xs.length !== 1) return 'targets with several inputs';
+  if (options.targetEvery !== 1) return `targetEvery ${options.targetEvery}: the fused pass runs the targets every step`;
+  if (options.update !== 'sgd') return `update '${options.update}'`;
+  const other = options.methods.find((m) => m !== 'shapley1' && m !== 'tracin_self');
+  if (other !== undefined) return `method ${other}: first order (shapley1, tracin_self) only`;
+  if (lm === null) return 'a hand-written model: its layers are not known before it runs';
+  if (lm.inputs.length !== 1 || lm.outputs.length !== 1) return 'a model of several inputs or outputs';
+  const layers = lm.layers.filter((l) => l.getClassName() !== 'InputLayer');
+  const last = layers[layers.length - 1];
+  if (last === undefined) return 'a model without layers';
+  for (const layer of layers) {
+    const why = unfusable(layer, recorders);
+    if (why !== null) return why;
+  }
+  // A chain: each layer reads the one before it, the first reads the model input, the last gives its output.
+  const chained = layers.every((l, i) => (l.input as tf.SymbolicTensor) === (i === 0 ? lm.inputs[0] : layers[i - 1]!.output));
+  if (!chained && lm.getClassName() !== 'Sequential') return 'the layers do not form one chain';
+  if (lm.getClassName() !== 'Sequential' && (last.output as tf.SymbolicTensor) !== lm.outputs[0]) return 'the last layer does not give the model output';
+  return null;
+}
+
+/**
+ * The fused pass's plan, or null for the separate pass. `targetPass: 'auto'` (the default) fuses
+ * where it is exact ({@link whyNotFused}) and runs the separate pass elsewhere; 'separate' never fuses;
+ * 'fused' where it cannot be exact is refused (an InrunError naming `targetPass` and the reason).
+ */
 export function planFused(
   model: ModelAdapter,
   targets: { readonly groups: readonly TargetGroup[] } | null,
   recorders: ReadonlyMap<string, Recorder>,
-  options: { readonly targetPass: 'fused' | 'separate'; readonly targetEvery: number; readonly methods: readonly string[]; readonly update: string },
+  options: FusedSettings,
 ): FusedPlan | null {
-  const lm = model.layersModel;
-  const group = targets?.groups.length === 1 ? targets.groups[0]! : null;
-  if (options.targetPass !== 'fused' || lm === null || group === null || group.xs.length !== 1) return null;
-  if (options.targetEvery !== 1 || options.update !== 'sgd' || !options.methods.every((m) => m === 'shapley1' || m === 'tracin_self')) return null;
-  if (lm.inputs.length !== 1 || lm.outputs.length !== 1) return null;
+  if (options.targetPass === 'separate' || targets === null) return null;
+  const group = targets.groups.length === 1 ? targets.groups[0]! : null;
+  const why = whyNotFused(model, group, targets.groups.length, recorders, options);
+  if (why !== null) {
+    if (options.targetPass === 'auto') return null;
+    throw new InrunError(`'fused' would not be exact for this run (${why}); use 'auto' or 'separate' (docs/hooks.md)`, { field: 'targetPass', code: 'unsupported_model' });
+  }
+  const lm = model.layersModel!;
   const layers = lm.layers.filter((l) => l.getClassName() !== 'InputLayer');
-  const first = layers[0];
-  const last = layers[layers.length - 1];
-  if (first === undefined || last === undefined || layers.some((l) => unfusable(l, recorders) !== null)) return null;
-  // A chain: each layer reads the one before it, the first reads the model input, the last gives its output.
-  const chained = layers.every((l, i) => (l.input as tf.SymbolicTensor) === (i === 0 ? lm.inputs[0] : layers[i - 1]!.output));
-  if (!chained && lm.getClassName() !== 'Sequential') return null;
-  if (lm.getClassName() !== 'Sequential' && (last.output as tf.SymbolicTensor) !== lm.outputs[0]) return null;
   const chain = layers.map((layer) => ({ layer, fuse: layer.weights.length === 0 ? null : (kindOf(layer)?.fuse ?? null), recorder: recorders.get(layer.name) ?? null }));
-  return { group, model, instrument: () => instrumentChain(chain) };
+  return { group: group!, model, instrument: () => instrumentChain(chain) };
 }

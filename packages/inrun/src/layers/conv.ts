@@ -3,9 +3,9 @@ import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
 import type { Recorder } from '../hooks/capture.js';
 import type { WeightLayout } from '../ghost/types.js';
-import { fusedOp, kernelGradient, splitRows } from './fusing.js';
+import { fusedAffine, kernelGradient } from './fusing.js';
 import type { LayerFuse, LayerKind } from './kind.js';
-import { FUSED, outerPiece, recordInputProbePreActivation, variablesOf, type Activation } from './seams.js';
+import { outerPiece, recordInputProbePreActivation, variablesOf, type Activation } from './seams.js';
 
 /** The fields of tf.js' `BaseConv`/`Conv` classes inrun reads (private in its typings). */
 interface ConvInternals {
@@ -209,44 +209,38 @@ function depthwiseRecorder(geometry: ConvGeometry, kernelShape: readonly number[
  */
 const convFuse: LayerFuse = {
   unfusable(layer) {
-    return layer.getClassName() === 'DepthwiseConv2D' ? 'DepthwiseConv2D: no fused call built yet (its recorder materialises per-example gradients)' : null;
+    if (layer.getClassName() === 'DepthwiseConv2D') return 'DepthwiseConv2D: no fused call built yet (its recorder materialises per-example gradients)';
+    // Measured (test/backend-webgpu-node.test.ts): webgpu's conv2d rounds a row's output differently with
+    // the batch's row count, so appending the target rows would change the training rows' update.
+    if (tf.getBackend() === 'webgpu') return `${layer.getClassName()} on webgpu: its conv shaders round each row differently with the batch size`;
+    return null;
   },
   call(layer, x, rows) {
     const internals = layer as unknown as ConvInternals;
-    const { kernel, bias, activation } = internals;
     const g = geometryOf(internals);
-    const name = activation.getClassName();
-    // tf.layers fuses relu, linear and elu into Conv2D's op only; a Conv1D applies its activation apart.
-    const derive = internals.rank === 2 ? FUSED[name] : undefined;
     const attrs = { strides: [...g.strides], pad: g.padding, dataFormat: 'NHWC', dilations: [...g.dilation] };
     // A Conv1D as the conv2d its op runs: [n, L, c] as [n, 1, L, c], kernel [k, cin, cout] as [1, k, cin, cout].
     const as4d = (t: tf.Tensor) => (t.rank === 3 ? tf.reshape(t, [t.shape[0]!, 1, t.shape[1]!, t.shape[2]!]) : t);
-    const weights = bias === null ? [kernel.read()] : [kernel.read(), bias.read()];
-    const out = fusedOp(
+    return fusedAffine(
       x,
-      weights,
       rows,
-      derive !== undefined,
-      (a, [w, b]) => {
+      // tf.layers fuses relu, linear and elu into Conv2D's op only; a Conv1D applies its activation apart.
+      { kernel: internals.kernel, bias: internals.bias, activation: internals.activation, fusesActivation: internals.rank === 2 },
+      (a, w, b, act) => {
         if (internals.rank === 2) {
-          return tf.fused.conv2d({ x: a as tf.Tensor4D, filter: w as tf.Tensor4D, strides: [...g.strides], pad: g.padding, dataFormat: 'NHWC', dilations: [...g.dilation], ...(b === undefined ? {} : { bias: b }), activation: (derive === undefined ? 'linear' : name) as 'linear' });
+          return tf.fused.conv2d({ x: a as tf.Tensor4D, filter: w as tf.Tensor4D, strides: [...g.strides], pad: g.padding, dataFormat: 'NHWC', dilations: [...g.dilation], ...(b === undefined ? {} : { bias: b }), activation: act as 'linear' });
         }
         const y = tf.conv1d(a as tf.Tensor3D, w as tf.Tensor3D, g.strides[1], g.padding, 'NWC', g.dilation[1]);
         return b === undefined ? y : tf.add(y, tf.reshape(b, [1, 1, b.shape[0]!]));
       },
-      (dy, a, [w, b], y) => {
-        const dz = derive === undefined ? dy : derive(dy, y!);
-        const [aTrain, aTarget] = splitRows(a, rows.batch);
-        const [dzTrain, dzTarget] = splitRows(dz, rows.batch);
-        rows.record([[aTrain, aTarget]], [[dzTrain, dzTarget]]);
-        const w4 = w!.rank === 3 ? tf.reshape(w!, [1, ...w!.shape]) : w!;
-        const dw = tf.reshape(kernelGradient('Conv2D', 'filter', as4d(dzTrain), [as4d(aTrain), w4], attrs), w!.shape);
+      ({ dz, a, aTrain, dzTrain }, w, b) => {
+        const w4 = w.rank === 3 ? tf.reshape(w, [1, ...w.shape]) : w;
+        const dw = tf.reshape(kernelGradient('Conv2D', 'filter', as4d(dzTrain), [as4d(aTrain), w4], attrs), w.shape);
         const dx = rows.inputGrad ? tf.reshape(kernelGradient('Conv2D', 'x', as4d(dz), [as4d(a), w4], attrs), a.shape) : null;
         const axes = dz.shape.slice(0, -1).map((_, i) => i);
         return { dx, dws: b === undefined ? [dw] : [dw, tf.sum(dzTrain, axes)] };
       },
     );
-    return derive === undefined && name !== 'linear' ? activation.apply(out) : out;
   },
 };
 

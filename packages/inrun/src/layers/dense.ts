@@ -2,9 +2,9 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Recorder } from '../hooks/capture.js';
 import type { WeightLayout } from '../ghost/types.js';
-import { fusedOp, splitRows } from './fusing.js';
+import { fusedAffine } from './fusing.js';
 import type { LayerFuse, LayerKind } from './kind.js';
-import { FUSED, outerPiece, recordInputProbePreActivation, variablesOf, type Activation } from './seams.js';
+import { outerPiece, recordInputProbePreActivation, variablesOf, type Activation } from './seams.js';
 
 /** Kernel `[dIn, dOut]` and optional bias `[dOut]`: one outer piece, laid out as the weights are. */
 function denseLayout(dIn: number, dOut: number, hasBias: boolean): WeightLayout {
@@ -46,31 +46,21 @@ const denseFuse: LayerFuse = {
     return rank === 2 ? null : `rank-${rank} inputs: tf.layers' Dense reshapes and transposes them, and the fused call is built for rank-2 rows`;
   },
   call(layer, x, rows) {
-    const { kernel, bias, activation } = layer as unknown as DenseInternals;
-    const name = activation.getClassName();
-    const derive = FUSED[name];
-    const act = derive === undefined ? 'linear' : name;
-    const weights = bias === null ? [kernel.read()] : [kernel.read(), bias.read()];
-    const out = fusedOp(
+    const internals = layer as unknown as DenseInternals;
+    return fusedAffine(
       x,
-      weights,
       rows,
-      derive !== undefined,
-      (a, [w, b]) => {
-        const inner = derive !== undefined && b !== undefined;
+      { kernel: internals.kernel, bias: internals.bias, activation: internals.activation, fusesActivation: true },
+      (a, w, b, act) => {
+        const inner = act !== 'linear' && b !== undefined;
         const z = tf.fused.matMul({ a: a as tf.Tensor2D, b: w as tf.Tensor2D, ...(inner ? { bias: b } : {}), activation: act as 'linear' });
         return b === undefined || inner ? z : tf.add(z, b);
       },
-      (dy, a, [w, b], y) => {
-        const dz = derive === undefined ? dy : derive(dy, y!);
-        const [aTrain, aTarget] = splitRows(a, rows.batch);
-        const [dzTrain, dzTarget] = splitRows(dz, rows.batch);
-        rows.record([[aTrain, aTarget]], [[dzTrain, dzTarget]]);
-        const dws = [tf.matMul(aTrain, dzTrain, true, false), ...(b === undefined ? [] : [tf.sum(dzTrain, 0)])];
-        return { dx: rows.inputGrad ? tf.matMul(dz, w!, false, true) : null, dws };
-      },
+      ({ dz, aTrain, dzTrain }, w, b) => ({
+        dx: rows.inputGrad ? tf.matMul(dz, w, false, true) : null,
+        dws: [tf.matMul(aTrain, dzTrain, true, false), ...(b === undefined ? [] : [tf.sum(dzTrain, 0)])],
+      }),
     );
-    return derive === undefined && name !== 'linear' ? activation.apply(out) : out;
   },
 };
 

@@ -41,7 +41,11 @@ export function intIds(x: tf.Tensor): tf.Tensor {
  */
 const embeddingFuse: LayerFuse = {
   unfusable(layer) {
-    return (layer as unknown as { maskZero?: boolean }).maskZero === true ? 'maskZero: tf.layers computes the mask from the training rows alone, not the concatenated ones' : null;
+    if ((layer as unknown as { maskZero?: boolean }).maskZero === true) return 'maskZero: tf.layers computes the mask from the training rows alone, not the concatenated ones';
+    // Measured (test/backend-webgpu-node.test.ts): webgpu concatenates small host-resident id tensors on the
+    // CPU, which reads them (2 reads per step) where the separate pass reads nothing.
+    if (tf.getBackend() === 'webgpu') return 'Embedding on webgpu: the ids would be concatenated on the CPU (a read per step)';
+    return null;
   },
   call(layer, x, rows) {
     const table = (layer as unknown as { embeddings: { read(): tf.Tensor } }).embeddings.read();

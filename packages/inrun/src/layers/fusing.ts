@@ -1,6 +1,7 @@
 // Helpers of the kinds' fused calls (docs/hooks.md): one op over training and target rows whose weight gradients use the training rows only.
 import * as tf from '@tensorflow/tfjs';
 import type { FusedRows } from './kind.js';
+import { FUSED, type Activation } from './seams.js';
 
 /** Rows `[0, batch)` and `[batch, end)` of `t` (axis 0): a fused call's training rows and target rows. */
 export function splitRows(t: tf.Tensor, batch: number): [tf.Tensor, tf.Tensor] {
@@ -54,4 +55,56 @@ export function kernelGradient(kernel: string, input: string, dy: tf.Tensor, sav
   if (config === undefined) throw new Error(`tf.js registers no gradient for ${kernel}`);
   const grads = config.gradFunc(dy, [...saved], attrs as tf.NamedAttrMap) as Record<string, () => tf.Tensor>;
   return grads[input]!();
+}
+
+/** What a kernel-and-bias layer (Dense, Conv) hands {@link fusedAffine}: its weights and its activation. */
+export interface AffineParts {
+  readonly kernel: { read(): tf.Tensor };
+  readonly bias: { read(): tf.Tensor } | null;
+  readonly activation: Activation;
+  /** Whether tf.layers fuses this layer's activation into its op (then its derivative comes from the output). */
+  readonly fusesActivation: boolean;
+}
+
+/** The training and target rows of a fused affine call's backward: its input and pre-activation gradient. */
+export interface AffineRows {
+  /** The pre-activation gradient of every row. */
+  readonly dz: tf.Tensor;
+  readonly a: tf.Tensor;
+  readonly aTrain: tf.Tensor;
+  readonly dzTrain: tf.Tensor;
+}
+
+/**
+ * A Dense or Conv layer's fused call: `forward(a, kernel, bias, activation)` over every row (with the
+ * activation tf.layers fuses into the op, else 'linear' and the activation applied after, as the layer
+ * does), and in the backward the pre-activation gradient, the training and target slices of input and
+ * gradient recorded, then `grads` for the input and weight gradients.
+ */
+export function fusedAffine(
+  x: tf.Tensor,
+  rows: FusedRows,
+  parts: AffineParts,
+  forward: (a: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | undefined, activation: string) => tf.Tensor,
+  grads: (r: AffineRows, kernel: tf.Tensor, bias: tf.Tensor | undefined) => FusedGrads,
+): tf.Tensor {
+  const { kernel, bias, activation } = parts;
+  const name = activation.getClassName();
+  const derive = parts.fusesActivation ? FUSED[name] : undefined;
+  const weights = bias === null ? [kernel.read()] : [kernel.read(), bias.read()];
+  const out = fusedOp(
+    x,
+    weights,
+    rows,
+    derive !== undefined,
+    (a, [w, b]) => forward(a, w!, b, derive === undefined ? 'linear' : name),
+    (dy, a, [w, b], y) => {
+      const dz = derive === undefined ? dy : derive(dy, y!);
+      const [aTrain, aTarget] = splitRows(a, rows.batch);
+      const [dzTrain, dzTarget] = splitRows(dz, rows.batch);
+      rows.record([[aTrain, aTarget]], [[dzTrain, dzTarget]]);
+      return grads({ dz, a, aTrain, dzTrain }, w!, b);
+    },
+  );
+  return derive === undefined && name !== 'linear' ? activation.apply(out) : out;
 }
