@@ -183,9 +183,10 @@ function recurrent(): BackendCase {
 
 const fused = () => 'fused' as const;
 const separate = () => 'separate' as const;
-// Conv and Embedding keep the separate pass on webgpu (docs/hooks.md): its conv shaders round rows differently
-// with the batch size, and it concatenates small host-resident ids on the CPU.
+// Conv keeps the separate pass on webgpu, Embedding on webgpu and webgl (docs/hooks.md): webgpu's conv shaders
+// round rows differently with the batch size, and both concatenate small host-resident ids on the CPU.
 const fusedOffWebgpu = (backend: string) => (backend === 'webgpu' ? 'separate' : 'fused');
+const fusedOffGpu = (backend: string) => (backend === 'webgpu' || backend === 'webgl' ? 'separate' : 'fused');
 
 /** Every layer kind inrun covers, smallest models that exercise it (a software GPU is slow). */
 export const BACKEND_CASES: readonly BackendCaseSpec[] = [
@@ -193,7 +194,7 @@ export const BACKEND_CASES: readonly BackendCaseSpec[] = [
   { name: 'conv', kind: 'conv', pass: fusedOffWebgpu, methods: ['shapley1', 'tracin_self'], make: conv },
   // tracin_we needs the separate pass (first-order shapley1 and tracin_self only fuse).
   { name: 'embedding', kind: 'embedding', pass: separate, methods: ['shapley1', 'tracin_self', 'tracin_we'], make: embedding },
-  { name: 'fused-chain', kind: 'conv', pass: fusedOffWebgpu, methods: ['shapley1', 'tracin_self'], make: fusedChain },
+  { name: 'fused-chain', kind: 'conv', pass: fusedOffGpu, methods: ['shapley1', 'tracin_self'], make: fusedChain },
   { name: 'layer-norm', kind: 'layer-norm', pass: separate, methods: ['shapley1', 'tracin_self'], make: layerNorm },
   { name: 'recurrent', kind: 'recurrent', pass: separate, methods: ['shapley1', 'tracin_self'], make: recurrent },
 ];

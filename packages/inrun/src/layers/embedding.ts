@@ -42,9 +42,10 @@ export function intIds(x: tf.Tensor): tf.Tensor {
 const embeddingFuse: LayerFuse = {
   unfusable(layer) {
     if ((layer as unknown as { maskZero?: boolean }).maskZero === true) return 'maskZero: tf.layers computes the mask from the training rows alone, not the concatenated ones';
-    // Measured (test/backend-webgpu-node.test.ts): webgpu concatenates small host-resident id tensors on the
-    // CPU, which reads them (2 reads per step) where the separate pass reads nothing.
-    if (tf.getBackend() === 'webgpu') return 'Embedding on webgpu: the ids would be concatenated on the CPU (a read per step)';
+    // Measured (test/backend-webgpu-node.test.ts, test/backend-browser.test.ts): webgl and webgpu concatenate
+    // small host-resident id tensors on the CPU, which reads them (2 reads per step) where the separate pass reads nothing.
+    const backend = tf.getBackend();
+    if (backend === 'webgpu' || backend === 'webgl') return `Embedding on ${backend}: the ids would be concatenated on the CPU (a read per step)`;
     return null;
   },
   call(layer, x, rows) {
