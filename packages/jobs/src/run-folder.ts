@@ -1,8 +1,11 @@
 // The run folder of one distributed invocation: `<out>/run=<id>/`, its id checked, claimed before any job starts.
-import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InrunError } from '@inrun/store';
 import { checkRunId, newRunId } from '@inrun/store/internal';
+
+/** The output folders a claim created: a refused run removes them again when they are left empty. */
+const createdOuts = new Set<string>();
 
 /**
  * Checks `runId` (or draws a fresh one) and creates `<out>/run=<runId>/`. The folder must not exist:
@@ -12,6 +15,7 @@ import { checkRunId, newRunId } from '@inrun/store/internal';
 export function claimRunFolder(out: string, runId: string | undefined): string {
   const id = runId === undefined ? newRunId() : checkRunId(runId);
   const folder = join(out, `run=${id}`);
+  if (!existsSync(out)) createdOuts.add(out);
   try {
     mkdirSync(out, { recursive: true });
   } catch (e) {
@@ -26,7 +30,7 @@ export function claimRunFolder(out: string, runId: string | undefined): string {
   return id;
 }
 
-/** Removes `<out>/run=<runId>/` when it holds no file (only empty folders): what a refused run leaves. */
+/** Removes `<out>/run=<runId>/` when it holds no file (only empty folders), and `out` when the claim created it and it is left empty: what a refused run leaves. */
 export function releaseRunFolder(out: string, runId: string): void {
   const folder = join(out, `run=${runId}`);
   try {
@@ -34,5 +38,12 @@ export function releaseRunFolder(out: string, runId: string): void {
     if (files.length === 0) rmSync(folder, { recursive: true, force: true });
   } catch {
     // Already gone, or unreadable: nothing to tidy.
+  }
+  if (!createdOuts.delete(out)) return;
+  try {
+    // Only when empty (rmdir refuses otherwise): the user's --out is left as it was before the run.
+    rmdirSync(out);
+  } catch {
+    // Not empty: another run's output lives there.
   }
 }
