@@ -116,12 +116,13 @@ export async function distributedTracin(options: DistributedTracInOptions): Prom
   if (typeof perCheckpoint !== 'boolean') invalid('perCheckpoint', 'true or false', perCheckpoint);
   // Known before any job: a folder without checkpoints fails here, not in every job.
   const checkpoints = perCheckpoint ? checkpointFolders(options.checkpoints).length : 0;
-  const runId = claimRunFolder(options.out, options.runId);
+  const claim = claimRunFolder(options.out, options.runId);
+  const runId = claim.id;
   try {
     return await runClaimed(options, { runId, ranges, k, layers, perCheckpoint, checkpoints, keepSelfInfluence });
   } catch (error) {
     // A refused run (a bad row, a damaged checkpoint) leaves no empty run=<id>/ behind; parts it wrote stay for a look.
-    releaseRunFolder(options.out, runId);
+    releaseRunFolder(options.out, claim);
     throw error;
   }
 }

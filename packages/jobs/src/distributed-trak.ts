@@ -89,7 +89,8 @@ export async function distributedTrak(options: DistributedTrakOptions): Promise<
   const rows = await countRows(options.train);
   if (rows === 0) throw new InrunError(`no rows in ${options.train}`, { code: 'invalid_input', field: 'train' });
   await checkDistinctIds(options.train);
-  const runId = claimRunFolder(options.out, options.runId);
+  const claim = claimRunFolder(options.out, options.runId);
+  const runId = claim.id;
   try {
     const settings = { dim: o.dim, seed: o.seed, output: o.output, layers, sketches: o.sketches, batchSize: o.batchSize };
     const jobs: TrakShardJob[] = shardRanges(rows, shards).map((range, shard) => ({ ...settings, runs: o.runs as string[], train: options.train, queries: options.queries, range, shard, out: options.out, runId }));
@@ -107,7 +108,7 @@ export async function distributedTrak(options: DistributedTrakOptions): Promise<
     }
     return { result: merged.result, runId, parts: merge.parts, queries: merged.queries, trainingRows: merged.trainingRows };
   } catch (error) {
-    releaseRunFolder(options.out, runId);
+    releaseRunFolder(options.out, claim);
     throw error;
   }
 }

@@ -59,7 +59,8 @@ export async function distributedUntrac(options: DistributedUntracOptions): Prom
   if (method !== 'untrac' && method !== 'untrac-inv') invalid('method', "'untrac' or 'untrac-inv'", method);
   if (options.learningRate !== undefined && !(Number.isFinite(options.learningRate) && options.learningRate > 0)) invalid('learningRate', 'a positive number', options.learningRate);
   const { queue, onProgress, runId: chosen, metrics: metricsOption, ...rest } = options;
-  const runId = claimRunFolder(options.out, chosen);
+  const claim = claimRunFolder(options.out, chosen);
+  const runId = claim.id;
   const metrics = jobMetrics(metricsOption);
   const unlearned = Object.keys(method === 'untrac' ? options.sources : options.targets);
   const jobs: UntracJob[] = unlearned.map((unlearn) => ({ ...rest, unlearn, runId }));
@@ -78,7 +79,7 @@ export async function distributedUntrac(options: DistributedUntracOptions): Prom
     return { rows: await mergeUntracParts(merge), runId, influence };
   } catch (error) {
     // As distributedTracin: a refused run (a bad row, no Redis) leaves no empty run=<id>/ behind; parts it wrote stay.
-    releaseRunFolder(options.out, runId);
+    releaseRunFolder(options.out, claim);
     throw error;
   }
 }
