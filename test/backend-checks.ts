@@ -224,13 +224,15 @@ function sameUpdate(c: BackendCase, plain: number[][], attributed: number[][], c
   return { ok, detail };
 }
 
-/** Two `minimize` steps of `c`, attached with `options` (or plain when null); returns the records and the pass that ran. */
-async function twoSteps(c: BackendCase, options: Parameters<typeof attach>[1] | null): Promise<{ records: StepRecord[]; pass: string | null }> {
+/** Two `minimize` steps of `c`, attached with `options` (or plain when null) with the user's code around attach; returns the records and the pass that ran. */
+async function twoSteps(c: BackendCase, options: Parameters<typeof attach>[1] | null, user: UserCode = {}): Promise<{ records: StepRecord[]; pass: string | null }> {
   if (options === null) {
     for (let s = 0; s < 2; s++) minimize(c);
     return { records: [], pass: null };
   }
+  user.beforeAttach?.(c);
   const run = attach(c.model, options);
+  user.afterAttach?.(c);
   const records: StepRecord[] = [];
   run.records$.subscribe((r) => records.push(r));
   for (let s = 0; s < 2; s++) await run.step(ids(c.x.shape[0]!), () => minimize(c));
@@ -251,11 +253,7 @@ export async function checkUpdate(spec: BackendCaseSpec, optimizer: () => tf.Opt
   for (const c of [plain, control, attributed]) c.model.compile({ optimizer: optimizer(), loss: c.model.loss as string });
   await twoSteps(plain, null);
   await twoSteps(control, null);
-  user.beforeAttach?.(attributed);
-  const run = attach(attributed.model, { targets: attributed.targets, methods: spec.methods });
-  user.afterAttach?.(attributed);
-  for (let s = 0; s < 2; s++) await run.step(ids(attributed.x.shape[0]!), () => minimize(attributed));
-  await run.close();
+  await twoSteps(attributed, { targets: attributed.targets, methods: spec.methods }, user);
   const { ok, detail } = sameUpdate(attributed, await weightsOf(plain), await weightsOf(attributed), await weightsOf(control));
   dispose(plain);
   dispose(control);

@@ -67,14 +67,20 @@ describe('broken row files and checkpoints exit 3 naming the file', () => {
   });
 });
 
+/** A copy of the training row file (as `name` under the test folder) whose row `row` has 1e999 (Infinity) as its first xs. */
+function withInfinityAt(name: string, row: number): string {
+  const path = join(root, name);
+  const text = readFileSync(trainFile, 'utf8').split('\n');
+  text[row] = text[row]!.replace(/"xs":\[([^,\]]+)/, '"xs":[1e999');
+  writeFileSync(path, text.join('\n'));
+  return path;
+}
+
 describe('inrun trak refuses what inrun tracin refuses, naming the file', () => {
   const trakArgs = (train: string, out = join(root, `trak-${Math.random().toString(16).slice(2)}`)) => ['trak', '--checkpoints', checkpoints, '--train', train, '--queries', queriesFile, '--out', out, '--dim', '4'];
 
   it('a row whose xs hold 1e999 (Infinity): exit 3 naming the row and the file, and no output folder', async () => {
-    const inf = join(root, 'inf-trak.jsonl');
-    const text = readFileSync(trainFile, 'utf8').split('\n');
-    text[4] = text[4]!.replace(/"xs":\[([^,\]]+)/, '"xs":[1e999');
-    writeFileSync(inf, text.join('\n'));
+    const inf = withInfinityAt('inf-trak.jsonl', 4);
     const out = join(root, 'trak-inf');
     const r = await cli(trakArgs(inf, out));
     expect([r.code, r.err.includes('train.xs[4]'), r.err.includes(inf)]).toEqual([3, true, true]);
@@ -127,10 +133,7 @@ describe('inrun trak refuses what inrun tracin refuses, naming the file', () => 
 
 describe('inrun tracin gives the answers of single-process tracin()', () => {
   it('a row whose xs hold 1e999 (Infinity) is refused (exit 3) naming the row, not scored into NaN', async () => {
-    const inf = join(root, 'inf.jsonl');
-    const text = readFileSync(trainFile, 'utf8').split('\n');
-    text[3] = text[3]!.replace(/"xs":\[([^,\]]+)/, '"xs":[1e999');
-    writeFileSync(inf, text.join('\n'));
+    const inf = withInfinityAt('inf.jsonl', 3);
     const out = join(root, 'inf-out');
     const r = await cli(['tracin', '--checkpoints', checkpoints, '--train', inf, '--queries', queriesFile, '--out', out]);
     expect(r.code).toBe(3);
@@ -140,10 +143,7 @@ describe('inrun tracin gives the answers of single-process tracin()', () => {
   });
 
   it('a refused inrun untrac (an Infinity in a source row) exits 3 and leaves no empty run=<id>/ folder', async () => {
-    const inf = join(root, 'inf-untrac.jsonl');
-    const text = readFileSync(trainFile, 'utf8').split('\n');
-    text[2] = text[2]!.replace(/"xs":\[([^,\]]+)/, '"xs":[1e999');
-    writeFileSync(inf, text.join('\n'));
+    const inf = withInfinityAt('inf-untrac.jsonl', 2);
     const out = join(root, 'inf-untrac-out');
     const r = await cli(['untrac', '--model', checkpoints, '--sources', `a=${inf}`, '--targets', `val=${queriesFile}`, '--out', out, '--max-steps', '1']);
     expect(r.err).not.toContain('unexpected failure');
