@@ -1,16 +1,7 @@
 // untrac()'s default loss ceiling: from the model's output (a multiple of the uniform-prediction loss) where its loss is a known classification loss.
 import * as tf from '@tensorflow/tfjs';
 import type { ModelAdapter } from '../model/adapter.js';
-
-/** Losses (as compiled by name) whose per-row value is bounded by the probabilities' clip, and the label form each takes. */
-const CLASSIFICATION: Readonly<Record<string, 'binary' | 'classes'>> = {
-  binaryCrossentropy: 'binary',
-  binary_crossentropy: 'binary',
-  categoricalCrossentropy: 'classes',
-  categorical_crossentropy: 'classes',
-  sparseCategoricalCrossentropy: 'classes',
-  sparse_categorical_crossentropy: 'classes',
-};
+import { classificationLabels, lossNames } from '../model/loss-kinds.js';
 
 /** How many uniform-prediction losses above the rows' starting loss the default ceiling lies. */
 export const UNIFORM_LOSSES_ABOVE_START = 3;
@@ -42,15 +33,15 @@ export function defaultLossCeiling(model: ModelAdapter, startLoss: number): numb
 function classificationBounds(model: ModelAdapter): { uniform: number; largest: number } | null {
   const lm = model.layersModel;
   if (lm === null) return null;
-  const loss = (lm as unknown as { loss?: unknown }).loss;
-  const names = Array.isArray(loss) ? (loss as unknown[]) : lm.outputs.map(() => loss);
+  // Classification losses only: their per-row value is bounded by the probabilities' clip.
+  const names = lossNames(lm);
   if (names.length !== lm.outputs.length) return null;
   const largestPerOutput = -Math.log(tf.backend().epsilon());
   let uniform = 0;
   for (const [i, name] of names.entries()) {
-    const kind = typeof name === 'string' ? CLASSIFICATION[name] : undefined;
+    const kind = classificationLabels(name);
     const classes = lm.outputs[i]!.shape.at(-1);
-    if (kind === undefined) return null;
+    if (kind === null) return null;
     if (kind === 'binary') uniform += Math.log(2);
     else if (typeof classes === 'number' && classes >= 2) uniform += Math.log(classes);
     else return null;

@@ -1,6 +1,7 @@
 // LearningCheck: whether the model learnt its targets between attach and close (values are noise when it did not).
 import * as tf from '@tensorflow/tfjs';
 import type { ModelAdapter } from '../model/adapter.js';
+import { classificationLabels, lossNames, type ClassificationLabels } from '../model/loss-kinds.js';
 import type { TargetGroup, TargetSet } from '../scoring/targets.js';
 
 /** How one target fared between attach and close (in `run.info.meta.learning`). */
@@ -31,24 +32,14 @@ export interface LearningReport {
  */
 export const ABOVE_CHANCE = 0.1;
 
-type Labels = 'binary' | 'categorical' | 'sparse';
-
-const LABELS: Readonly<Record<string, Labels>> = {
-  binaryCrossentropy: 'binary',
-  binary_crossentropy: 'binary',
-  categoricalCrossentropy: 'categorical',
-  categorical_crossentropy: 'categorical',
-  sparseCategoricalCrossentropy: 'sparse',
-  sparse_categorical_crossentropy: 'sparse',
-};
+type Labels = ClassificationLabels;
 
 /** The label form of a one-output LayersModel compiled with a classification loss by name, or null. */
 function labelsOf(model: ModelAdapter): Labels | null {
   const lm = model.layersModel;
   if (lm === null || lm.outputs.length !== 1) return null;
-  const loss = (lm as unknown as { loss?: unknown }).loss;
-  const name = Array.isArray(loss) ? (loss.length === 1 ? (loss[0] as unknown) : null) : loss;
-  return typeof name === 'string' ? (LABELS[name] ?? null) : null;
+  const names = lossNames(lm);
+  return names.length === 1 ? classificationLabels(names[0]) : null;
 }
 
 /** Mean over every axis but the first. */

@@ -1,15 +1,9 @@
 // Label checks against a LayersModel's outputs: one-hot width, and sparse class ids in range.
 import * as tf from '@tensorflow/tfjs';
 import { InrunError } from '../errors.js';
+import { classificationLabels, lossNames } from '../model/loss-kinds.js';
 import { whenRead } from './host-values.js';
 
-const SPARSE = new Set(['sparseCategoricalCrossentropy', 'sparse_categorical_crossentropy']);
-
-function lossNames(model: tf.LayersModel): (string | null)[] {
-  const loss = (model as unknown as { loss?: unknown }).loss;
-  const list = Array.isArray(loss) ? (loss as unknown[]) : model.outputs.map(() => loss);
-  return list.map((l) => (typeof l === 'string' ? l : null));
-}
 
 /**
  * Checks labels `ys` (one per model output) before they reach tf.js, whose broadcasting would turn
@@ -27,7 +21,7 @@ export function checkLabels(model: tf.LayersModel, ys: readonly tf.Tensor[], fie
     const at = ys.length > 1 ? `${field}[${i}]` : field;
     const shape = output.shape;
     const classes = shape.at(-1);
-    if (SPARSE.has(names[i] ?? '')) {
+    if (classificationLabels(names[i]) === 'sparse') {
       if (typeof classes !== 'number') return;
       if (y.size === 0) return;
       // One tensor of [min, max, any fractional]: a single read.
