@@ -6,10 +6,10 @@ import type { EmbeddingRows, GhostPath, ReportedPath, TargetLayout } from './typ
  * An embedding layer's per-example table gradients in compact form. Example i's gradient has one row
  * per distinct id w it looked up: the sum of b over its positions holding w. Pairs are numbered by
  * their first position (slot i T + first), so the shapes are static and nothing is read back: `sums`
- * has n T rows, those of non-first positions zero. O(n T^2) comparisons find the first positions,
- * `scatterND` sums b rows per pair: O(n T dim). Only small integers (positions below n T) are built
- * on the device: int32 is stored as float on webgl, where large keys would collide
- * (docs/layers.md, "GPU backends").
+ * has n T rows, those of non-first positions zero. A sort of each row finds the first positions
+ * (O(n T log T); O(n T^2) comparisons when the sort keys would not be exact), `scatterND` sums b rows
+ * per pair: O(n T dim). Only integers below 2^24 are built on the device: int32 is stored as float
+ * on webgl, where larger keys would collide (docs/layers.md, "GPU backends").
  */
 export interface EmbeddingPairs {
   /** `[U, dim]`: summed b per (example, id) pair; zero for slots that hold no pair. */
@@ -25,11 +25,11 @@ export interface EmbeddingPairs {
 }
 
 /** Call inside `tf.tidy`. */
-export function embeddingPairs(train: EmbeddingRows): EmbeddingPairs {
+export function embeddingPairs(train: EmbeddingRows, vocab: number): EmbeddingPairs {
   const [n, t] = train.ids.shape;
   const dim = train.b.shape[2];
   const count = n * t;
-  const position = tf.reshape(tf.add(firstPositions(train.ids), tf.reshape(tf.range(0, count, t, 'int32'), [n, 1])), [count, 1]) as tf.Tensor2D;
+  const position = tf.reshape(tf.add(firstPositions(train.ids, vocab), tf.reshape(tf.range(0, count, t, 'int32'), [n, 1])), [count, 1]) as tf.Tensor2D;
   return {
     sums: tf.scatterND(position, tf.reshape(train.b, [count, dim]), [count, dim]) as tf.Tensor2D,
     words: tf.reshape(train.ids, [count]) as tf.Tensor1D,
@@ -41,12 +41,45 @@ export function embeddingPairs(train: EmbeddingRows): EmbeddingPairs {
   };
 }
 
+/** Sort keys id T + (T - 1 - p) stay exact integers on every backend below this (float32's 2^24; webgl stores int32 as float). */
+const EXACT_KEYS = 2 ** 24;
+
 /**
- * For each position p of each row of `ids [n, T]`, the first position of that row holding the same id:
- * min over q of q + T [ids_q != ids_p]. `[n, T]` int32. Comparisons and a min reduction: kernels every
- * backend has (`tf.unique` has none on webgpu and reads synchronously on webgl).
+ * For each position p of each row of `ids [n, T]`, the first position of that row holding the same id.
+ * `[n, T]` int32. Each row sorted by the key id T + (T - 1 - p) (`tf.topk`, descending) lists every id's
+ * positions in ascending order, its first position first; a group number per run of equal ids carries
+ * that first position to the others, and a scatter puts them back in position order. O(n T log T) and
+ * about 20 small kernels, against the pairwise comparisons' n T^2 elements (wasm's broadcast
+ * `notEqual` over [64, 128, 128] took 130 ms, the sort under 1 ms; docs/benchmarks.md).
  */
-function firstPositions(ids: tf.Tensor2D): tf.Tensor2D {
+function firstPositions(ids: tf.Tensor2D, vocab: number): tf.Tensor2D {
+  const [n, t] = ids.shape;
+  if (t === 1) return tf.zeros([n, 1], 'int32') as tf.Tensor2D;
+  // webgl's topk hands rows under 100,000 wide to the CPU through a synchronous read: the comparisons there.
+  if (vocab * t > EXACT_KEYS || n * t > EXACT_KEYS || tf.getBackend() === 'webgl') return firstPositionsPairwise(ids);
+  const count = n * t;
+  const positions = tf.range(0, t, 1, 'int32');
+  const keys = tf.cast(tf.add(tf.mul(ids, t), tf.sub(t - 1, positions)), 'float32');
+  // `indices [n, T]`: the row's positions in sorted order; rows offset to index the flattened ids.
+  const { indices } = tf.topk(keys, t, true);
+  const flat = tf.reshape(tf.add(indices, tf.reshape(tf.range(0, count, t, 'int32'), [n, 1])), [count]);
+  const sortedIds = tf.reshape(tf.gather(tf.reshape(ids, [count]), flat), [n, t]);
+  // A run of equal ids starts at each row's first slot and wherever the id changes.
+  const changes = tf.cast(tf.notEqual(tf.slice(sortedIds, [0, 1], [n, t - 1]), tf.slice(sortedIds, [0, 0], [n, t - 1])), 'int32');
+  const starts = tf.reshape(tf.concat([tf.ones([n, 1], 'int32'), changes], 1), [count]);
+  // Runs numbered 0.. over the whole batch (a row's first slot always starts one, so runs never span rows).
+  // (tf.cumsum returns float32 for int32 input; the counts stay below 2^24, so the cast is exact.)
+  const run = tf.reshape(tf.cast(tf.sub(tf.cumsum(starts), 1), 'int32'), [count, 1]);
+  const first = tf.scatterND(run, tf.mul(tf.reshape(indices, [count]), starts), [count]);
+  return tf.reshape(tf.scatterND(tf.reshape(flat, [count, 1]), tf.gather(first, tf.reshape(run, [count])), [count]), [n, t]) as tf.Tensor2D;
+}
+
+/**
+ * The same by comparisons: min over q of q + T [ids_q != ids_p], O(n T^2): for vocabularies whose sort
+ * keys would pass 2^24, and on webgl. Comparisons and a min reduction: kernels every backend has (`tf.unique` has
+ * none on webgpu and reads synchronously on webgl).
+ */
+function firstPositionsPairwise(ids: tf.Tensor2D): tf.Tensor2D {
   const [n, t] = ids.shape;
   const differs = tf.cast(tf.notEqual(tf.reshape(ids, [n, t, 1]), tf.reshape(ids, [n, 1, t])), 'float32');
   const q = tf.reshape(tf.range(0, t, 1, 'float32'), [1, 1, t]);

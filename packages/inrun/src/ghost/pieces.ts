@@ -19,7 +19,7 @@ const pairsCache = new WeakMap<TablePiece, EmbeddingPairs>();
 function pairsOf(piece: TablePiece): EmbeddingPairs {
   let pairs = pairsCache.get(piece);
   if (pairs === undefined || pairs.sums.isDisposed) {
-    pairs = embeddingPairs(piece);
+    pairs = embeddingPairs(piece, piece.vocab);
     pairsCache.set(piece, pairs);
   }
   return pairs;
