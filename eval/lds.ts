@@ -60,6 +60,8 @@ export interface LdsOptions {
   readonly sweep: readonly number[] | null;
   /** Test digits (the first ones) `shapley2` is computed for (each test digit is its own target; shapley1 always takes all); null: all. @defaultValue 100 */
   readonly inrunTest: number | null;
+  /** TRAK's projection per ensemble member: `'distinct'` (run r projects with seed 1000 r, as `trak({ runs })` does) or `'same'` (one projection for every run: the comparison). @defaultValue 'distinct' */
+  readonly trakSeeds: 'same' | 'distinct';
   /** Cache folder of the retrained margins. @defaultValue '.cache/lds' */
   readonly cache: string;
   /** Build (or complete) the cache of retrained margins and stop: the resumable first step. @defaultValue false */
@@ -85,6 +87,7 @@ export const LDS_DEFAULTS: Omit<LdsOptions, 'backend'> = {
   lambdaCompare: 1e-3,
   sweep: null,
   inrunTest: 100,
+  trakSeeds: 'distinct',
   cache: '.cache/lds',
   cacheOnly: false,
 };
@@ -255,7 +258,7 @@ async function ldsOne(o: LdsOptions, kind: LdsModel): Promise<LdsModelResult> {
   const rowsOf = { xs: train.xs, ys: train.ys };
   const queries = { xs: test.xs, ys: test.ys };
   const has = (f: LdsFamily) => o.methods.includes(f);
-  const trakOf = async (run: { final: string }, lambda: number | null) => await trak({ runs: [[run.final]], train: rowsOf, queries, k: 1, dim, ...(lambda === null ? {} : { lambda }), matrix: true });
+  const trakOf = async (run: { final: string }, lambda: number | null, seed = 0) => await trak({ runs: [[run.final]], train: rowsOf, queries, k: 1, dim, seed, ...(lambda === null ? {} : { lambda }), matrix: true });
 
   if (o.sweep !== null) {
     // TRAK-1 at multiples of the kernel's mean diagonal (read off trak()'s default lambda), on the subsets given.
@@ -308,15 +311,15 @@ async function ldsOne(o: LdsOptions, kind: LdsModel): Promise<LdsModelResult> {
     const matrices: Float32Array[] = [];
     const seconds: number[] = [];
     let firstLambda = 0;
-    for (const run of runs.slice(0, most)) {
-      const [res, t] = await timed(async () => await trakOf(run, o.lambda));
+    for (const [r, run] of runs.slice(0, most).entries()) {
+      const [res, t] = await timed(async () => await trakOf(run, o.lambda, o.trakSeeds === 'distinct' ? 1000 * r : 0));
       if (matrices.length === 0) firstLambda = res.runs[0]![0]!.lambda;
       matrices.push(res.matrix!);
       seconds.push(t);
     }
     const lambdaName = o.lambda === null ? `default lambda (${TRAK_LAMBDA_SCALE} x mean diagonal)` : `lambda ${o.lambda}`;
     for (const k of o.trakRuns) {
-      record(`TRAK-${k} (final checkpoint of ${k} run${k > 1 ? 's' : ''}, dim ${dim}, ${lambdaName})`, ensembleMean(matrices, k), seconds.slice(0, k).reduce((a, b) => a + b, 0), null);
+      record(`TRAK-${k} (final checkpoint of ${k} run${k > 1 ? 's' : ''}, dim ${dim}, ${lambdaName}${o.trakSeeds === 'same' ? ', one projection for every run' : ''})`, ensembleMean(matrices, k), seconds.slice(0, k).reduce((a, b) => a + b, 0), null);
     }
     if (o.lambdaCompare !== null && o.lambda === null) {
       const [res, t] = await timed(async () => await trakOf(runs[0]!, (firstLambda / TRAK_LAMBDA_SCALE) * o.lambdaCompare!));
@@ -417,6 +420,7 @@ if (isMain(import.meta.url)) {
       'lambda-compare': { type: 'string', default: String(LDS_DEFAULTS.lambdaCompare) },
       sweep: { type: 'string' },
       'inrun-test': { type: 'string' },
+      'trak-seeds': { type: 'string', default: LDS_DEFAULTS.trakSeeds },
       cache: { type: 'string', default: LDS_DEFAULTS.cache },
       'cache-only': { type: 'boolean', default: false },
       backend: { type: 'string', default: 'wasm' },
@@ -443,6 +447,7 @@ if (isMain(import.meta.url)) {
     lambdaCompare: args['lambda-compare'] === 'none' ? null : Number(args['lambda-compare']),
     sweep: args.sweep === undefined ? null : list(args.sweep).map(Number),
     inrunTest: args['inrun-test'] === undefined ? null : Number(args['inrun-test']),
+    trakSeeds: args['trak-seeds'] === 'same' ? 'same' : 'distinct',
     cache: args.cache,
     cacheOnly: args['cache-only'],
   };

@@ -75,9 +75,10 @@ describe('TRAK from checkpoints', () => {
     const dim = 3;
     for (const lambda of [null, 0.05]) {
       const expected = new Float64Array(N * Q);
-      for (const dir of dirs) {
+      for (const [r, dir] of dirs.entries()) {
         for (const path of steps(dir)) {
-          const s = await bruteCheckpoint(path, dim, 7, lambda);
+          // Run r projects with seed 7 + 1000 r (TrakOptions.seed).
+          const s = await bruteCheckpoint(path, dim, 7 + 1000 * r, lambda);
           s.forEach((row, i) => row.forEach((v, j) => (expected[i * Q + j]! += v / 2 / dirs.length)));
         }
       }

@@ -95,7 +95,7 @@ async function featuresOfShard(job: TrakShardJob): Promise<string> {
       let at = 0;
       for (const [run, paths] of runs.entries()) {
         for (const path of paths) {
-          const f = await trakFeatures(path, o, train, queries);
+          const f = await trakFeatures(path, o, train, queries, run);
           const gram = addGram(f.phi, n, f.dim, new Float64Array(f.dim * f.dim));
           checkpoints.push({ run, path, step: readCheckpointInfo(path).step, dim: f.dim, from: f.from, at });
           chunks.push(gram, f.queries, f.phi, f.weight);

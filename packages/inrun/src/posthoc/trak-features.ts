@@ -36,12 +36,19 @@ export interface TrakFeatures {
 }
 
 /**
- * The features of checkpoint `path` (docs/methods.md, "TRAK from checkpoints"). With `sketches:
- * 'stored'` and a `sketches.json` in the folder, Phi is built from the run's stored sketches (their
- * projection: size and seed as the run had them; `dim` and `seed` do not apply) and only the queries'
- * gradients are computed here; else every row is projected here with `dim` and `seed`.
+ * Runs of an ensemble project with their own seeds, so that averaging over runs also averages out the
+ * projection's noise (docs/methods.md, "TRAK from checkpoints"): run r's piece i draws from seeds
+ * 2 (seed + RUN_SEEDS r) + 1 + 2i and the next; 1,000 seeds apart, runs share none below 1,000 pieces.
  */
-export async function trakFeatures(path: string, o: ResolvedTrakOptions, train: TrakRows, queries: TrakRows): Promise<TrakFeatures> {
+export const RUN_SEEDS = 1000;
+
+/**
+ * The features of checkpoint `path` of ensemble member `run` (docs/methods.md, "TRAK from checkpoints").
+ * With `sketches: 'stored'` and a `sketches.json` in the folder, Phi is built from the run's stored
+ * sketches (their projection: size and seed as the run had them; `dim` and `seed` do not apply) and only
+ * the queries' gradients are computed here; else every row is projected here with `dim` and the run's seed.
+ */
+export async function trakFeatures(path: string, o: ResolvedTrakOptions, train: TrakRows, queries: TrakRows, run: number): Promise<TrakFeatures> {
   // Refused as tracin() refuses them: a non-finite row would give NaN scores (or a misleading loss error), a row of the wrong shape a raw tf.js error.
   for (const [field, t] of [['train.xs', train.xs], ['queries.xs', queries.xs], ['train.ys', train.ys], ['queries.ys', queries.ys]] as const) await checkFiniteRows(field, t);
   const stored = o.sketches === 'stored' && hasSketches(path) ? readSketches(path) : null;
@@ -59,7 +66,7 @@ export async function trakFeatures(path: string, o: ResolvedTrakOptions, train: 
     const plan = planLayers(model, o.layers === 'last' ? [lastLayer(model)] : o.layers);
     restore = plan.instrument();
     const order = plan.covered.map((l) => l.name);
-    const make = stored === null ? (pieces: PieceShape[]) => makeProjections(pieces, o.dim, 2 * o.seed + 1) : storedProjections(stored, path);
+    const make = stored === null ? (pieces: PieceShape[]) => makeProjections(pieces, o.dim, 2 * (o.seed + RUN_SEEDS * run) + 1) : storedProjections(stored, path);
     const state = { get: () => projections, set: (p: Projection[]) => (projections = p), make };
     const first = await projectedOutputGradients(adapter, order, queries.xs, queries.ys, o.output, state);
     const d = first.dim;

@@ -64,11 +64,11 @@ export async function trak(options: TrakOptions): Promise<TrakResult> {
   const q = queries.ids.length;
   const total = new Float64Array(n * q);
   const info: TrakCheckpoint[][] = [];
-  for (const paths of runs) {
+  for (const [r, paths] of runs.entries()) {
     const run: TrakCheckpoint[] = [];
     for (const path of paths) {
       const step = readCheckpointInfo(path).step;
-      const f = await trakFeatures(path, o, train, queries);
+      const f = await trakFeatures(path, o, train, queries, r);
       const gram = addGram(f.phi, n, f.dim, new Float64Array(f.dim * f.dim));
       const lambda = o.lambda ?? defaultLambda(gram, f.dim);
       const x = solveQueries(gram, f.dim, lambda, f.queries, q, path);
