@@ -28,7 +28,7 @@ let webgpuErrors: string[] | undefined;
 /** A fresh page per backend (a lost WebGPU device must not take webgl's checks with it). */
 async function checksOn(backend: 'webgl' | 'webgpu'): Promise<BackendResult[]> {
   const { page, errors } = await open(browser!, `${server!.url}/`);
-  await page.waitForFunction(() => typeof (globalThis as unknown as Partial<BackendPage>).inrunBackendChecks === 'function', undefined, { timeout: 30_000 }).catch(() => {
+  await page.waitForFunction(() => typeof (globalThis as unknown as Partial<BackendPage>).inrunBackendChecks === 'function', undefined, { timeout: 120_000 }).catch(() => {
     throw new Error(`the page did not load its checks: ${errors.join('\n')}`);
   });
   const out = await page.evaluate((b) => (globalThis as unknown as BackendPage).inrunBackendChecks(b), backend);

@@ -45,7 +45,7 @@ afterAll(async () => {
 
 async function pageRun(runId: string): Promise<{ storage: string | null; file: string; blobBytes: number; errors: string[] }> {
   const { page, errors } = await open(browser!, `${server!.url}/`);
-  await page.waitForFunction(() => typeof (globalThis as unknown as Partial<SinkPage>).inrunSinkRun === 'function', undefined, { timeout: 30_000 });
+  await page.waitForFunction(() => typeof (globalThis as unknown as Partial<SinkPage>).inrunSinkRun === 'function', undefined, { timeout: 120_000 });
   const out = await page.evaluate((o) => (globalThis as unknown as SinkPage).inrunSinkRun(o), { storage: 'auto' as const, runId, ...RUN });
   await page.context().close();
   const file = join(tmp, `${runId}-browser.sqlite`);
@@ -76,7 +76,7 @@ async function workerRun(runId: string): Promise<WorkerReply & { file: string; e
 /** The same run through `browserParquetSink` in a page (OPFS or memory), saved under a folder of its own. */
 async function parquetPageRun(runId: string, storage: 'opfs' | 'memory'): Promise<{ storage: string | null; folder: string; errors: string[] }> {
   const { page, errors } = await open(browser!, `${server!.url}/`);
-  await page.waitForFunction(() => typeof (globalThis as unknown as Partial<SinkPage>).inrunParquetRun === 'function', undefined, { timeout: 30_000 });
+  await page.waitForFunction(() => typeof (globalThis as unknown as Partial<SinkPage>).inrunParquetRun === 'function', undefined, { timeout: 120_000 });
   const out = await page.evaluate((o) => (globalThis as unknown as SinkPage).inrunParquetRun(o), { storage, runId, segmentSteps: 4, ...RUN });
   await page.context().close();
   const folder = join(tmp, `parquet-${storage}`);

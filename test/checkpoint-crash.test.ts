@@ -74,7 +74,7 @@ describe('crash windows inside run.checkpoint', () => {
     await train(reference, 0, clean);
     expectSame(after, await reference.close());
     expect(readdirSync(join(dir, 'ckpt')).filter((f) => f.includes('.tmp-'))).toEqual([]);
-  }, 120_000);
+  });
 
   it('killed after the sinks wrote the totals of checkpoint B but before B was saved: resuming from A is bit for bit', async () => {
     const dir = tmp();

@@ -69,7 +69,7 @@ describe('help and errors', () => {
     const missing = await spawnCli('report', join(tmp, 'nope.sqlite'));
     expect(missing.code).toBe(3);
     expect(missing.err).toContain('inrun: store: no store at');
-  }, 60_000);
+  });
 
   it('says what is wrong, with an exit code per kind of error', async () => {
     const nope = join(tmp, 'nope.sqlite');

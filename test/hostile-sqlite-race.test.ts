@@ -38,5 +38,5 @@ describe('two processes create the same new SQLite store at once', () => {
         d.close();
       }
     }
-  }, 120_000);
+  });
 });

@@ -97,7 +97,7 @@ describe.skipIf(!hasRedis)('job metrics of a worker (redis-server on a free port
       if (failures++ === 0) renameSync(staged, late);
     });
     try {
-      const r = await distributedTracin({ checkpoints: late, train: c.trainFile, queries: c.queriesFile, out: join(dir, 'retried'), k: K, shards: 2, queue: { connection, queueName: 'inrun-metrics', timeoutMs: 60_000 }, metrics: { meterProvider: onCaller.provider } });
+      const r = await distributedTracin({ checkpoints: late, train: c.trainFile, queries: c.queriesFile, out: join(dir, 'retried'), k: K, shards: 2, queue: { connection, queueName: 'inrun-metrics', timeoutMs: 300_000 }, metrics: { meterProvider: onCaller.provider } });
       // Same checkpoints under another folder.
       expect(r.result.checkpoints.map((k) => k.path.replace(late, c.checkpoints))).toEqual(c.expected.checkpoints.map((k) => k.path));
       expectSame(r.result, { ...c.expected, checkpoints: r.result.checkpoints });
@@ -132,7 +132,7 @@ describe.skipIf(!hasRedis)('job metrics of a worker (redis-server on a free port
           if (b.toString().includes(`metrics at http://127.0.0.1:${metricsPort}/metrics`)) resolve();
         });
       });
-      const r = await distributedTracin({ checkpoints: c.checkpoints, train: c.trainFile, queries: c.queriesFile, out: join(dir, 'prom'), k: K, shards: 2, queue: { connection: { host: '127.0.0.1', port: redis!.port }, queueName: 'inrun-prom', timeoutMs: 60_000 } });
+      const r = await distributedTracin({ checkpoints: c.checkpoints, train: c.trainFile, queries: c.queriesFile, out: join(dir, 'prom'), k: K, shards: 2, queue: { connection: { host: '127.0.0.1', port: redis!.port }, queueName: 'inrun-prom', timeoutMs: 300_000 } });
       expectSame(r.result, c.expected);
       const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
       expect(text).toMatch(/^inrun_jobs_total\{[^}]*job_name="tracin-shard"[^}]*outcome="completed"[^}]*\} 2$/m);

@@ -153,6 +153,6 @@ describe('as a newcomer', () => {
     expect(body).toMatch(/^inrun_steps/m);
     child.kill('SIGINT');
     expect(await exited).toBe(0);
-  }, 120_000);
+  });
 });
 

@@ -242,7 +242,7 @@ describe('a store of 1M examples x 3 columns', () => {
     expect(Number(first('Most helpful \\(highest shapley1:val\\)'))).toBe(highest);
     // 25 rows per table, three tables: the page never lists the million.
     expect(html.match(/<tr>/g)!.length).toBeLessThan(200);
-  }, 120_000);
+  });
 
   it('answers a GROUP BY over it through inrun query', async () => {
     let out = '';

@@ -15,7 +15,7 @@ const SHARDS = 8;
 let dir: string;
 let c: TracinCase;
 
-async function until(done: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+async function until(done: () => boolean, what: string, timeoutMs = 300_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!done()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

@@ -391,7 +391,7 @@ describe.skipIf(!hasRedis)('jobs on BullMQ workers (redis-server on a free port,
     const workers = [startWorker({ connection }), startWorker({ connection })];
     try {
       const progress: { done: number; failed: number; total: number }[] = [];
-      const r = await distributedTracin({ checkpoints, train: trainFile, queries: queriesFile, out: join(dir, 'queue'), k: K, shards: 3, queue: { connection, timeoutMs: 60_000 }, onProgress: (p) => progress.push(p) });
+      const r = await distributedTracin({ checkpoints, train: trainFile, queries: queriesFile, out: join(dir, 'queue'), k: K, shards: 3, queue: { connection, timeoutMs: 300_000 }, onProgress: (p) => progress.push(p) });
       expectSame(r.result, expected);
       expect(progress.at(-1)).toEqual({ done: 3, failed: 0, total: 3 });
       const rows = await readParquet(r.queries);
@@ -404,7 +404,7 @@ describe.skipIf(!hasRedis)('jobs on BullMQ workers (redis-server on a free port,
       expect(viaCli.map(({ score: _, ...key }) => key)).toEqual(rows.map(({ score: _, ...key }) => key));
       viaCli.forEach((row, i) => expect(row.score as number).toBeCloseTo(rows[i]!.score as number, 5));
       // keepSelfInfluence: false: the lists come back from the merge job through Redis (ids keep their types), no part read again.
-      const light = await distributedTracin({ checkpoints, train: trainFile, queries: queriesFile, out: join(dir, 'queue-light'), k: K, shards: 3, keepSelfInfluence: false, queue: { connection, timeoutMs: 60_000 } });
+      const light = await distributedTracin({ checkpoints, train: trainFile, queries: queriesFile, out: join(dir, 'queue-light'), k: K, shards: 3, keepSelfInfluence: false, queue: { connection, timeoutMs: 300_000 } });
       expectSame({ ...light.result, selfInfluence: expected.selfInfluence }, expected);
       expect(light.result.selfInfluence).toBeNull();
       expect(light.result.queries.map((q) => q.id)).toEqual([7, 8, 9]);
@@ -420,7 +420,7 @@ describe.skipIf(!hasRedis)('jobs on BullMQ workers (redis-server on a free port,
     const workers = [startWorker({ connection, queueName }), startWorker({ connection, queueName })];
     try {
       const { options, truth } = await untracCase('untrac');
-      const r = await distributedUntrac({ ...options, out: join(dir, 'untrac-queue'), queue: { connection, queueName, timeoutMs: 60_000 } });
+      const r = await distributedUntrac({ ...options, out: join(dir, 'untrac-queue'), queue: { connection, queueName, timeoutMs: 300_000 } });
       expectSameRows(r.rows, truth);
     } finally {
       await Promise.all(workers.map((w) => w.close()));
@@ -434,7 +434,7 @@ describe.skipIf(!hasRedis)('jobs on BullMQ workers (redis-server on a free port,
     const out = join(dir, 'failed');
     try {
       const progress: { done: number; failed: number; total: number }[] = [];
-      const flow = distributedTracin({ checkpoints: join(dir, 'no-such-checkpoints'), train: trainFile, queries: queriesFile, out, k: K, shards: 2, queue: { connection, queueName, attempts: 2, timeoutMs: 30_000 }, onProgress: (p) => progress.push(p) });
+      const flow = distributedTracin({ checkpoints: join(dir, 'no-such-checkpoints'), train: trainFile, queries: queriesFile, out, k: K, shards: 2, queue: { connection, queueName, attempts: 2, timeoutMs: 120_000 }, onProgress: (p) => progress.push(p) });
       await expect(flow).rejects.toThrow(/shard 0 \(rows 0 to 9 of .*train\.jsonl\):.*no checkpoints in/);
       // The shard's own code and field come back through Redis (the CLI exits 3 for bad input, not 1 as for a bug).
       await expect(flow).rejects.toMatchObject({ code: 'bad_checkpoint', field: 'shards[0]' });
@@ -472,7 +472,7 @@ describe.skipIf(!hasRedis)('jobs on BullMQ workers (redis-server on a free port,
     await ready;
     const seen = new Promise<void>((resolve) => events.on('active', () => resolve()));
     await events.waitUntilReady();
-    const flow = distributedTracin({ checkpoints, train: bigTrain, queries: queriesFile, out: join(dir, 'big-queue'), k: K, queue: { connection, queueName, timeoutMs: 60_000 } });
+    const flow = distributedTracin({ checkpoints, train: bigTrain, queries: queriesFile, out: join(dir, 'big-queue'), k: K, queue: { connection, queueName, timeoutMs: 300_000 } });
     await seen;
     doomed.removeAllListeners('exit');
     doomed.kill('SIGKILL');

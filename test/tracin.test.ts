@@ -140,7 +140,7 @@ describe('TracIn from checkpoints', () => {
     const whole = full(await tracin({ checkpoints: dir, train: { xs: x, ys: y, ids }, queries: { xs: qx, ys: qy }, k: N, selfInfluence: false, sketch: { size: 25, seed: 1 } }));
     const scale = Math.max(...truth.map(Math.abs));
     whole.forEach((v, i) => expect(Math.abs(v - truth[i]!) / scale).toBeLessThan(1e-4));
-  }, 120_000);
+  });
 });
 
 describe('TracIn summed per source', () => {

@@ -61,7 +61,7 @@ describe.skipIf(!hasRedis)('distributedTrak on BullMQ (redis-server on a free po
     const queueName = 'inrun-trak';
     const worker = startWorker({ connection: redis.connection, queueName });
     try {
-      const got = await distributedTrak({ runs: [c.checkpoints], train: c.trainFile, queries: c.queriesFile, out: join(dir, 'queue'), shards: 3, queue: { connection: redis.connection, queueName, timeoutMs: 60_000 }, ...settings });
+      const got = await distributedTrak({ runs: [c.checkpoints], train: c.trainFile, queries: c.queriesFile, out: join(dir, 'queue'), shards: 3, queue: { connection: redis.connection, queueName, timeoutMs: 300_000 }, ...settings });
       expect(got.trainingRows).toBe(16);
       expectTrak(got.result, 'queue');
     } finally {
