@@ -154,10 +154,19 @@ export const layerNormMlp: Workload = {
 export type Mode = 'plain' | 'first' | 'every16' | 'second';
 const METHODS: Record<Exclude<Mode, 'plain'>, Method[]> = { first: ['shapley1', 'tracin_self'], every16: ['shapley1', 'tracin_self'], second: ['shapley1', 'shapley2'] };
 
+/** The target pass a benchmark asks for; undefined: attach's default (`'auto'`), what users run. */
+export type BenchPass = 'fused' | 'separate' | undefined;
+
 /** Runs `body` with a step function for `mode` (attached for attributed modes), closing the run after. */
-export async function withMode<T>(inst: Instance, mode: Mode, body: (step: () => Promise<unknown>, pass: string | null) => Promise<T>, targetPass: 'fused' | 'separate' = 'separate'): Promise<T> {
+export async function withMode<T>(inst: Instance, mode: Mode, body: (step: () => Promise<unknown>, pass: string | null) => Promise<T>, targetPass?: BenchPass): Promise<T> {
   if (mode === 'plain') return body(() => inst.step(), null);
-  const run = attach(inst.model, { targets: { target: inst.target }, methods: METHODS[mode], delivery: { stepRecords: false }, targetPass, ...(mode === 'every16' ? { targetEvery: 16 } : {}) });
+  const run = attach(inst.model, {
+    targets: { target: inst.target },
+    methods: METHODS[mode],
+    delivery: { stepRecords: false },
+    ...(targetPass === undefined ? {} : { targetPass }),
+    ...(mode === 'every16' ? { targetEvery: 16 } : {}),
+  });
   const batch = inst.x.shape[0]!;
   let next = 0;
   try {
@@ -212,7 +221,7 @@ export async function peakBytes(inst: Instance, mode: Mode): Promise<number> {
  * Kernels one step of `mode` dispatches (`tf.profile`, after one warm-up step): on small models the
  * step's cost. `pass` is the target pass that ran (`targetPass: 'fused'` falls back where it cannot fuse).
  */
-export async function kernelCount(inst: Instance, mode: Mode, targetPass: 'fused' | 'separate' = 'separate'): Promise<{ kernels: number; pass: string | null }> {
+export async function kernelCount(inst: Instance, mode: Mode, targetPass?: BenchPass): Promise<{ kernels: number; pass: string | null }> {
   return withMode(
     inst,
     mode,
