@@ -6,9 +6,9 @@ import type { EmbeddingRows, GhostPath, ReportedPath, TargetLayout } from './typ
  * An embedding layer's per-example table gradients in compact form. Example i's gradient has one row
  * per distinct id w it looked up: the sum of b over its positions holding w. Pairs are numbered by
  * their first position (slot i T + first), so the shapes are static and nothing is read back: `sums`
- * has n T rows, those of non-first positions zero. A sort of each row finds the first positions
- * (O(n T log T); O(n T^2) comparisons when the sort keys would not be exact), `scatterND` sums b rows
- * per pair: O(n T dim). Only integers below 2^24 are built on the device: int32 is stored as float
+ * has n T rows, those of non-first positions zero. A sort of each row finds the first positions on
+ * cpu and wasm (O(n T log T)); O(n T^2) comparisons do on the GPU backends and where sort keys would
+ * not be exact. `scatterND` sums b rows per pair: O(n T dim). Only integers below 2^24 are built on the device: int32 is stored as float
  * on webgl, where larger keys would collide (docs/layers.md, "GPU backends").
  */
 export interface EmbeddingPairs {
@@ -44,6 +44,9 @@ export function embeddingPairs(train: EmbeddingRows, vocab: number): EmbeddingPa
 /** Sort keys id T + (T - 1 - p) stay exact integers on every backend below this (float32's 2^24; webgl stores int32 as float). */
 const EXACT_KEYS = 2 ** 24;
 
+/** Backends whose memory is the host's, where `tf.topk` sorts in place without reading anything back. */
+const SORTS = new Set(['cpu', 'wasm']);
+
 /**
  * For each position p of each row of `ids [n, T]`, the first position of that row holding the same id.
  * `[n, T]` int32. Each row sorted by the key id T + (T - 1 - p) (`tf.topk`, descending) lists every id's
@@ -55,8 +58,9 @@ const EXACT_KEYS = 2 ** 24;
 function firstPositions(ids: tf.Tensor2D, vocab: number): tf.Tensor2D {
   const [n, t] = ids.shape;
   if (t === 1) return tf.zeros([n, 1], 'int32') as tf.Tensor2D;
-  // webgl's topk hands rows under 100,000 wide to the CPU through a synchronous read: the comparisons there.
-  if (vocab * t > EXACT_KEYS || n * t > EXACT_KEYS || tf.getBackend() === 'webgl') return firstPositionsPairwise(ids);
+  // The sort on cpu and wasm only: webgl's topk hands rows under 100,000 wide to the CPU through a
+  // synchronous read, and webgpu's read 3 tensors back per step (test/backend-webgpu-node.test.ts, 'reads').
+  if (vocab * t > EXACT_KEYS || n * t > EXACT_KEYS || !SORTS.has(tf.getBackend())) return firstPositionsPairwise(ids);
   const count = n * t;
   const positions = tf.range(0, t, 1, 'int32');
   const keys = tf.cast(tf.add(tf.mul(ids, t), tf.sub(t - 1, positions)), 'float32');
@@ -76,7 +80,7 @@ function firstPositions(ids: tf.Tensor2D, vocab: number): tf.Tensor2D {
 
 /**
  * The same by comparisons: min over q of q + T [ids_q != ids_p], O(n T^2): for vocabularies whose sort
- * keys would pass 2^24, and on webgl. Comparisons and a min reduction: kernels every backend has (`tf.unique` has
+ * keys would pass 2^24, and on the GPU backends. Comparisons and a min reduction: kernels every backend has (`tf.unique` has
  * none on webgpu and reads synchronously on webgl).
  */
 function firstPositionsPairwise(ids: tf.Tensor2D): tf.Tensor2D {
