@@ -53,7 +53,7 @@ const SORTS = new Set(['cpu', 'wasm']);
  * positions in ascending order, its first position first; a group number per run of equal ids carries
  * that first position to the others, and a scatter puts them back in position order. O(n T log T) and
  * about 20 small kernels, against the pairwise comparisons' n T^2 elements (wasm's broadcast
- * `notEqual` over [64, 128, 128] took 130 ms, the sort under 1 ms; docs/benchmarks.md).
+ * `notEqual` over [64, 128, 128] took 130 ms, the sort 2 ms; docs/benchmarks.md, "The fused target pass").
  */
 function firstPositions(ids: tf.Tensor2D, vocab: number): tf.Tensor2D {
   const [n, t] = ids.shape;
