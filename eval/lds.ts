@@ -20,6 +20,7 @@ import { machine } from '../bench/report.js';
 import { spearman, uniform } from './metrics.js';
 import { isMain, writeEvaluation } from './report.js';
 import { TRAK_LAMBDA_SCALE } from '../packages/inrun/src/posthoc/trak-options.js';
+import { RUN_SEEDS } from '../packages/inrun/src/posthoc/trak-features.js';
 import { inrunMatrices } from './lds-inrun.js';
 import { shuffle, trainSeeded } from './train.js';
 
@@ -60,7 +61,7 @@ export interface LdsOptions {
   readonly sweep: readonly number[] | null;
   /** Test digits (the first ones) `shapley2` is computed for (each test digit is its own target; shapley1 always takes all); null: all. @defaultValue 100 */
   readonly inrunTest: number | null;
-  /** TRAK's projection per ensemble member: `'distinct'` (run r projects with seed 1000 r, as `trak({ runs })` does) or `'same'` (one projection for every run: the comparison). @defaultValue 'distinct' */
+  /** TRAK's projection per ensemble member: `'distinct'` (run r projects with seed RUN_SEEDS r = 1000 r, as `trak({ runs })` does) or `'same'` (one projection for every run: the comparison). @defaultValue 'distinct' */
   readonly trakSeeds: 'same' | 'distinct';
   /** Cache folder of the retrained margins. @defaultValue '.cache/lds' */
   readonly cache: string;
@@ -312,7 +313,7 @@ async function ldsOne(o: LdsOptions, kind: LdsModel): Promise<LdsModelResult> {
     const seconds: number[] = [];
     let firstLambda = 0;
     for (const [r, run] of runs.slice(0, most).entries()) {
-      const [res, t] = await timed(async () => await trakOf(run, o.lambda, o.trakSeeds === 'distinct' ? 1000 * r : 0));
+      const [res, t] = await timed(async () => await trakOf(run, o.lambda, o.trakSeeds === 'distinct' ? RUN_SEEDS * r : 0));
       if (matrices.length === 0) firstLambda = res.runs[0]![0]!.lambda;
       matrices.push(res.matrix!);
       seconds.push(t);

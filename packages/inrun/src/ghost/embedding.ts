@@ -8,8 +8,9 @@ import type { EmbeddingRows, GhostPath, ReportedPath, TargetLayout } from './typ
  * their first position (slot i T + first), so the shapes are static and nothing is read back: `sums`
  * has n T rows, those of non-first positions zero. A sort of each row finds the first positions on
  * cpu and wasm (O(n T log T)); O(n T^2) comparisons do on the GPU backends and where sort keys would
- * not be exact. `scatterND` sums b rows per pair: O(n T dim). Only integers below 2^24 are built on the device: int32 is stored as float
- * on webgl, where larger keys would collide (docs/layers.md, "GPU backends").
+ * not be exact. `scatterND` sums b rows per pair: O(n T dim). Only integers below 2^24 are built on
+ * the device: int32 is stored as float on webgl, where larger keys would collide (docs/layers.md,
+ * "GPU backends").
  */
 export interface EmbeddingPairs {
   /** `[U, dim]`: summed b per (example, id) pair; zero for slots that hold no pair. */
@@ -80,8 +81,8 @@ function firstPositions(ids: tf.Tensor2D, vocab: number): tf.Tensor2D {
 
 /**
  * The same by comparisons: min over q of q + T [ids_q != ids_p], O(n T^2): for vocabularies whose sort
- * keys would pass 2^24, and on the GPU backends. Comparisons and a min reduction: kernels every backend has (`tf.unique` has
- * none on webgpu and reads synchronously on webgl).
+ * keys would pass 2^24, and on the GPU backends. Comparisons and a min reduction: kernels every backend
+ * has (`tf.unique` has none on webgpu and reads synchronously on webgl).
  */
 function firstPositionsPairwise(ids: tf.Tensor2D): tf.Tensor2D {
   const [n, t] = ids.shape;
